@@ -1,0 +1,109 @@
+#include "client/embedded_farm.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "node/node_worker.h"
+#include "node/work_source.h"
+
+namespace anifarm {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The worker's WorkSource when coordinator and node share a process.
+class InProcessWorkSource final : public WorkSource {
+ public:
+  explicit InProcessWorkSource(Coordinator* coordinator) : coordinator_(coordinator) {}
+  absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(
+      const v1::RegisterNodeRequest& request) override {
+    return coordinator_->RegisterNode(request);
+  }
+  absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request) override {
+    return coordinator_->LeaseChunk(request);
+  }
+  absl::Status CompleteChunk(const v1::CompleteChunkRequest& request) override {
+    return coordinator_->CompleteChunk(request);
+  }
+  absl::Status FailChunk(const v1::FailChunkRequest& request) override {
+    return coordinator_->FailChunk(request);
+  }
+  absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request) override {
+    return coordinator_->FetchModel(request);
+  }
+
+ private:
+  Coordinator* coordinator_;
+};
+
+using CreateEngineFn = UpscalerEngine* (*)(const char*, std::string*);
+constexpr char kEngineLibrary[] = "libanifarm_engine.so";
+
+}  // namespace
+
+struct EmbeddedFarm::EngineLibrary {
+  void* handle = nullptr;
+  ~EngineLibrary() {
+    if (handle) dlclose(handle);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<UpscalerEngine>> LoadEngine(const std::string& device,
+                                                           void** library_handle) {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  std::string errors;
+  void* handle = nullptr;
+  for (const fs::path& candidate :
+       {self / kEngineLibrary, self / ".." / "lib" / kEngineLibrary, fs::path(kEngineLibrary)}) {
+    handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle) break;
+    absl::StrAppend(&errors, "\n  ", dlerror());
+  }
+  if (!handle) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot load the inference engine ", kEngineLibrary, ":", errors));
+  }
+  *library_handle = handle;
+  auto create = reinterpret_cast<CreateEngineFn>(dlsym(handle, "anifarm_create_torch_engine"));
+  if (!create) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kEngineLibrary, " has no anifarm_create_torch_engine"));
+  }
+  std::string error;
+  std::unique_ptr<UpscalerEngine> engine(create(device.c_str(), &error));
+  if (!engine) return absl::InvalidArgumentError(absl::StrCat("--device ", device, ": ", error));
+  return engine;
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddedFarm>> EmbeddedFarm::Start(
+    const EmbeddedFarmOptions& options) {
+  std::unique_ptr<EmbeddedFarm> farm(new EmbeddedFarm());
+  farm->library_ = std::make_unique<EngineLibrary>();
+  ASSIGN_OR_RETURN(farm->engine_, LoadEngine(options.device, &farm->library_->handle));
+  ASSIGN_OR_RETURN(farm->coordinator_, Coordinator::Start(options.coordinator));
+  farm->source_ = std::make_unique<InProcessWorkSource>(farm->coordinator_.get());
+  NodeWorkerOptions worker_options;
+  worker_options.cache_dir = options.coordinator.state_dir + "/node-cache";
+  worker_options.hostname = "embedded";
+  worker_options.idle_poll_ms = 100;
+  farm->worker_thread_ = std::thread([f = farm.get(), worker_options] {
+    NodeWorker worker(f->source_.get(), f->engine_.get(), worker_options);
+    worker.Run(f->stop_);
+  });
+  return farm;
+}
+
+EmbeddedFarm::~EmbeddedFarm() {
+  stop_ = true;
+  if (worker_thread_.joinable()) worker_thread_.join();
+  coordinator_.reset();
+  source_.reset();
+  engine_.reset();  // before the library that holds its code is closed
+}
+
+}  // namespace anifarm

@@ -1,0 +1,36 @@
+// The `anifarm` CLI's exit statuses: a contract scripts rely on.
+#ifndef ANIFARM_CLIENT_EXIT_CODES_H_
+#define ANIFARM_CLIENT_EXIT_CODES_H_
+
+#include "absl/status/status.h"
+
+namespace anifarm {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,        // bad command line
+  kExitBadInput = 3,     // missing/unreadable file, not a video, unknown model
+  kExitJobFailed = 4,    // the job failed or was cancelled
+  kExitUnreachable = 5,  // cannot reach the coordinator
+};
+
+// Maps an error from the coordinator (or the embedded one) onto an exit code.
+inline ExitCode ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnreachable;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+      return kExitBadInput;
+    default:
+      return kExitJobFailed;
+  }
+}
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_CLIENT_EXIT_CODES_H_

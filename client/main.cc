@@ -1,0 +1,354 @@
+// anifarm: the AniFarm command-line client.
+//
+// Exit status: 0 success, 2 bad usage, 3 bad input, 4 job failed or
+// cancelled, 5 coordinator unreachable (client/exit_codes.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/embedded_farm.h"
+#include "client/exit_codes.h"
+#include "client/job_options.h"
+#include "client/job_view.h"
+#include "client/model_fetch.h"
+#include "common/cli_args.h"
+#include "common/grpc_client.h"
+#include "common/media/test_clip.h"
+#include "common/model_catalog.h"
+#include "common/termination.h"
+#include "coordinator/settings.h"
+#include "protos/anifarm.grpc.pb.h"
+
+namespace anifarm {
+namespace {
+
+constexpr char kUsage[] = R"(usage: anifarm COMMAND [options]
+
+Commands:
+  run INPUT -o OUTPUT [options]      upscale on this machine (coordinator and node in one process)
+  submit INPUT -o OUTPUT [options] [--wait]
+                                     send a job to a coordinator; prints the job id
+  status JOB [--watch] [--json]      show a job
+  jobs [--json]                      list jobs
+  cancel JOB                         cancel a job
+  nodes [--json]                     list the coordinator's nodes
+  models [--json] [--local]          list models (the coordinator's, or --local ones)
+  models fetch [--models-dir DIR]    download and verify the bundled real models
+  sample OUTPUT [--frames N] [--size WxH] [--no-audio]
+                                     write a synthetic test clip (H.264 + AAC)
+
+Job options (run, submit):
+  --model NAME|PATH        model name (file name without extension) or file [2x-AniScale]
+  --scale N                1, 2, 4, 8, 16 [model's native scale]
+  --precision P            fp16 | bf16 | fp32 | auto [auto]
+  --tile N|auto            tile edge in input pixels [auto]
+  --tile-overlap N         overlap between tiles in pixels [32]
+  --codec C                h264 | h265 | ffv1 [h264]
+  --crf N                  constant rate factor [h264 18, h265 20]
+  --preset P               encoder preset [slow]
+  --no-audio               drop the audio streams
+
+Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR or 127.0.0.1:50051]
+run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
+            --keep-intermediates
+
+Exit status: 0 ok, 2 bad usage, 3 bad input, 4 job failed or cancelled, 5 coordinator unreachable.
+)";
+
+int Fail(int code, const std::string& message) {
+  std::cerr << "anifarm: " << message << "\n";
+  return code;
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "anifarm: " << message << "\n(run `anifarm --help` for usage)\n";
+  return kExitUsage;
+}
+
+int FailStatus(const absl::Status& status) {
+  return Fail(ExitCodeFor(status), std::string(status.message()));
+}
+
+std::string CoordinatorAddress(const CliArgs& args) {
+  const char* env = std::getenv("ANIFARM_COORDINATOR");
+  return args.Get("coordinator", env && *env ? env : "127.0.0.1:50051");
+}
+
+std::string DefaultStateDir() {
+  const char* state = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  if (state && *state) return absl::StrCat(state, "/anifarm");
+  return absl::StrCat(home && *home ? home : "/root", "/.local/state/anifarm");
+}
+
+// Thin wrapper over the generated stub: absl statuses, deadlines.
+class RemoteCoordinator {
+ public:
+  explicit RemoteCoordinator(std::string address)
+      : address_(std::move(address)),
+        stub_(v1::Coordinator::NewStub(MakeCoordinatorChannel(address_))) {}
+
+  template <typename Response, typename Request, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    Response response;
+    absl::Status status = FromGrpcStatus(((*stub_).*method)(&context, request, &response), address_);
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  absl::StatusOr<v1::JobStatus> GetJob(const std::string& id) {
+    v1::GetJobRequest request;
+    request.set_job_id(id);
+    return Call<v1::JobStatus>(&v1::Coordinator::Stub::GetJob, request);
+  }
+
+ private:
+  std::string address_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+// Polls a job until it finishes, drawing a progress bar on stderr.
+// Returns the exit code for the job's final state.
+template <typename GetJob>
+int FollowJob(GetJob get_job, bool quiet = false) {
+  const bool tty = isatty(STDERR_FILENO);
+  std::string last;
+  while (true) {
+    absl::StatusOr<v1::JobStatus> job = get_job();
+    if (!job.ok()) {
+      if (tty) std::cerr << "\n";
+      return FailStatus(job.status());
+    }
+    const std::string bar = ProgressBar(*job);
+    if (!quiet && bar != last) {
+      std::cerr << (tty ? "\r" : "") << bar << (tty ? "" : "\n") << std::flush;
+      last = bar;
+    }
+    if (IsFinished(job->state())) {
+      if (tty && !quiet) std::cerr << "\n";
+      if (job->state() == v1::JOB_DONE) {
+        std::cerr << "anifarm: job " << job->job_id() << " done: " << job->total_frames()
+                  << " frames (" << job->frames_upscaled() << " upscaled, "
+                  << job->frames_reused() << " reused), " << job->output_width() << "x"
+                  << job->output_height() << "\n";
+        return kExitOk;
+      }
+      return Fail(kExitJobFailed, absl::StrCat("job ", job->job_id(), " ",
+                                               JobStateName(job->state()), ": ", job->error()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 1000));
+  }
+}
+
+absl::StatusOr<v1::SubmitJobRequest> JobRequestFromArgs(const CliArgs& args) {
+  v1::SubmitJobRequest request;
+  absl::StatusOr<JobPaths> paths = JobPathsFromArgs(args);
+  if (!paths.ok()) return paths.status();
+  absl::StatusOr<v1::ProcessingSettings> settings = SettingsFromArgs(args);
+  if (!settings.ok()) return settings.status();
+  if (absl::Status s = NormalizeSettings(&*settings); !s.ok()) return s;
+  request.set_input_path(paths->input);
+  request.set_output_path(paths->output);
+  *request.mutable_settings() = *settings;
+  return request;
+}
+
+int RunCommand(const CliArgs& args) {
+  absl::StatusOr<v1::SubmitJobRequest> request = JobRequestFromArgs(args);
+  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  EmbeddedFarmOptions options;
+  options.coordinator.state_dir = args.Get("state-dir", DefaultStateDir());
+  options.coordinator.models_dir = args.Get("models-dir", DefaultModelsDir());
+  options.coordinator.keep_intermediates = args.Has("keep-intermediates");
+  options.device = args.Get("device", "cpu");
+  absl::StatusOr<std::unique_ptr<EmbeddedFarm>> farm = EmbeddedFarm::Start(options);
+  if (!farm.ok()) {
+    return Fail(farm.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                            : kExitBadInput,
+                std::string(farm.status().message()));
+  }
+  Coordinator* coordinator = (*farm)->coordinator();
+  absl::StatusOr<std::string> job_id = coordinator->SubmitJob(*request);
+  if (!job_id.ok()) return FailStatus(job_id.status());
+  std::cerr << "anifarm: job " << *job_id << " (state in " << options.coordinator.state_dir
+            << ")\n";
+  // Ctrl-C cancels the job: what was done stays in the state folder.
+  OnTerminationSignal([coordinator, id = *job_id] { coordinator->CancelJob(id).IgnoreError(); });
+  int code = FollowJob([&] { return coordinator->GetJob(*job_id); });
+  if (code == kExitOk) std::cout << request->output_path() << "\n";
+  return code;
+}
+
+int SubmitCommand(const CliArgs& args) {
+  absl::StatusOr<v1::SubmitJobRequest> request = JobRequestFromArgs(args);
+  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  RemoteCoordinator remote(CoordinatorAddress(args));
+  absl::StatusOr<v1::SubmitJobResponse> response =
+      remote.Call<v1::SubmitJobResponse>(&v1::Coordinator::Stub::SubmitJob, *request);
+  if (!response.ok()) return FailStatus(response.status());
+  std::cout << response->job_id() << std::endl;
+  if (!args.Has("wait")) return kExitOk;
+  return FollowJob([&] { return remote.GetJob(response->job_id()); });
+}
+
+int StatusCommand(const CliArgs& args) {
+  if (args.positional().size() != 1) return UsageError("usage: anifarm status JOB [--watch] [--json]");
+  RemoteCoordinator remote(CoordinatorAddress(args));
+  const std::string id = args.positional()[0];
+  if (args.Has("watch")) {
+    int code = FollowJob([&] { return remote.GetJob(id); });
+    if (code == kExitUnreachable || code == kExitBadInput) return code;
+  }
+  absl::StatusOr<v1::JobStatus> job = remote.GetJob(id);
+  if (!job.ok()) return FailStatus(job.status());
+  std::cout << (args.Has("json") ? ToJson(*job) : JobLine(*job)) << "\n";
+  return kExitOk;
+}
+
+int JobsCommand(const CliArgs& args) {
+  RemoteCoordinator remote(CoordinatorAddress(args));
+  absl::StatusOr<v1::ListJobsResponse> jobs =
+      remote.Call<v1::ListJobsResponse>(&v1::Coordinator::Stub::ListJobs, v1::ListJobsRequest());
+  if (!jobs.ok()) return FailStatus(jobs.status());
+  if (args.Has("json")) {
+    std::cout << ToJson(*jobs) << "\n";
+  } else {
+    for (const v1::JobStatus& job : jobs->jobs()) std::cout << JobLine(job) << "\n";
+  }
+  return kExitOk;
+}
+
+int CancelCommand(const CliArgs& args) {
+  if (args.positional().size() != 1) return UsageError("usage: anifarm cancel JOB");
+  RemoteCoordinator remote(CoordinatorAddress(args));
+  v1::CancelJobRequest request;
+  request.set_job_id(args.positional()[0]);
+  absl::StatusOr<v1::CancelJobResponse> response =
+      remote.Call<v1::CancelJobResponse>(&v1::Coordinator::Stub::CancelJob, request);
+  if (!response.ok()) return FailStatus(response.status());
+  std::cout << request.job_id() << " " << JobStateName(response->state()) << "\n";
+  return kExitOk;
+}
+
+int NodesCommand(const CliArgs& args) {
+  RemoteCoordinator remote(CoordinatorAddress(args));
+  absl::StatusOr<v1::ListNodesResponse> nodes = remote.Call<v1::ListNodesResponse>(
+      &v1::Coordinator::Stub::ListNodes, v1::ListNodesRequest());
+  if (!nodes.ok()) return FailStatus(nodes.status());
+  if (args.Has("json")) {
+    std::cout << ToJson(*nodes) << "\n";
+    return kExitOk;
+  }
+  for (const v1::NodeInfo& node : nodes->nodes()) {
+    std::cout << node.node_id() << "  " << node.hostname() << "  " << node.device() << " ("
+              << node.device_name() << ")  chunks " << node.chunks_done() << "  frames "
+              << node.frames_upscaled() << "  last seen " << node.last_seen() << "\n";
+  }
+  return kExitOk;
+}
+
+int ModelsCommand(const CliArgs& args) {
+  if (!args.positional().empty() && args.positional()[0] == "fetch") {
+    absl::Status status = FetchModels(args.Get("models-dir", DefaultModelsDir()),
+                                      args.Get("cache-dir", DefaultCacheDir()), std::cerr);
+    return status.ok() ? kExitOk : Fail(kExitBadInput, std::string(status.message()));
+  }
+  if (!args.positional().empty()) return UsageError("unknown models command " + args.positional()[0]);
+  v1::ListModelsResponse models;
+  if (args.Has("local") || args.Has("models-dir")) {
+    for (const ModelFile& file : ListModels(args.Get("models-dir", DefaultModelsDir()))) {
+      v1::ModelInfo* info = models.add_models();
+      info->set_name(file.name);
+      info->set_format(file.format);
+      info->set_path(file.path);
+      info->set_size_bytes(file.size_bytes);
+    }
+  } else {
+    RemoteCoordinator remote(CoordinatorAddress(args));
+    absl::StatusOr<v1::ListModelsResponse> remote_models = remote.Call<v1::ListModelsResponse>(
+        &v1::Coordinator::Stub::ListModels, v1::ListModelsRequest());
+    if (!remote_models.ok()) return FailStatus(remote_models.status());
+    models = std::move(*remote_models);
+  }
+  if (args.Has("json")) {
+    std::cout << ToJson(models) << "\n";
+    return kExitOk;
+  }
+  for (const v1::ModelInfo& model : models.models()) {
+    std::cout << model.name() << "  " << model.format() << "  " << model.size_bytes()
+              << " bytes  " << model.path() << "\n";
+  }
+  return kExitOk;
+}
+
+int SampleCommand(const CliArgs& args) {
+  if (args.positional().size() != 1) return UsageError("usage: anifarm sample OUTPUT [--frames N] [--size WxH]");
+  TestClipSpec spec;
+  absl::StatusOr<int> frames = args.GetInt("frames", 48);
+  if (!frames.ok() || *frames < 1) return UsageError("--frames must be a positive number");
+  const std::string size = args.Get("size", "160x96");
+  std::vector<std::string> parts = absl::StrSplit(size, 'x');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &spec.width) ||
+      !absl::SimpleAtoi(parts[1], &spec.height) || spec.width < 16 || spec.height < 16 ||
+      spec.width % 2 || spec.height % 2) {
+    return UsageError("--size '" + size + "' is not WxH with even sizes of at least 16");
+  }
+  spec.content = DefaultTestPattern(*frames);
+  spec.audio = !args.Has("no-audio");
+  absl::Status status = WriteTestClip(args.positional()[0], spec);
+  if (!status.ok()) return Fail(kExitBadInput, std::string(status.message()));
+  std::cout << args.positional()[0] << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace anifarm
+
+int main(int argc, char** argv) {
+  using namespace anifarm;
+  BlockTerminationSignals();
+  if (argc < 2) return UsageError("no command given");
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  std::set<std::string> value_flags = {"coordinator"};
+  std::set<std::string> switches = {"json", "help"};
+  if (command == "run" || command == "submit") {
+    value_flags = JobValueFlags();
+    switches = JobSwitches();
+  } else if (command == "status") {
+    switches.insert("watch");
+  } else if (command == "models") {
+    value_flags.insert({"models-dir", "cache-dir"});
+    switches.insert("local");
+  } else if (command == "sample") {
+    value_flags = {"frames", "size"};
+    switches = {"no-audio", "help"};
+  } else if (command != "jobs" && command != "cancel" && command != "nodes") {
+    return UsageError("unknown command '" + command + "'");
+  }
+  CliArgs args(value_flags, switches);
+  if (absl::Status s = args.Parse(argc, argv, 2); !s.ok()) return UsageError(std::string(s.message()));
+  if (args.Has("help")) {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  if (command == "run") return RunCommand(args);
+  if (command == "submit") return SubmitCommand(args);
+  if (command == "status") return StatusCommand(args);
+  if (command == "jobs") return JobsCommand(args);
+  if (command == "cancel") return CancelCommand(args);
+  if (command == "nodes") return NodesCommand(args);
+  if (command == "models") return ModelsCommand(args);
+  return SampleCommand(args);
+}

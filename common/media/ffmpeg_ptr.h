@@ -1,0 +1,55 @@
+// RAII owners for FFmpeg objects: every libav* allocation in AniFarm is held
+// by one of these, so no code path frees anything by hand.
+#ifndef ANIFARM_COMMON_MEDIA_FFMPEG_PTR_H_
+#define ANIFARM_COMMON_MEDIA_FFMPEG_PTR_H_
+
+#include <memory>
+#include <string>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
+namespace anifarm {
+
+struct InputFormatDeleter {
+  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
+};
+struct OutputFormatDeleter {
+  void operator()(AVFormatContext* c) const {
+    if (c && c->pb && !(c->oformat->flags & AVFMT_NOFILE)) avio_closep(&c->pb);
+    avformat_free_context(c);
+  }
+};
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+
+using InputFormatPtr = std::unique_ptr<AVFormatContext, InputFormatDeleter>;
+using OutputFormatPtr = std::unique_ptr<AVFormatContext, OutputFormatDeleter>;
+using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
+using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+
+inline FramePtr MakeFrame() { return FramePtr(av_frame_alloc()); }
+inline PacketPtr MakePacket() { return PacketPtr(av_packet_alloc()); }
+
+// av_err2str as a std::string (the macro does not compile in C++).
+std::string AvErrorString(int errnum);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COMMON_MEDIA_FFMPEG_PTR_H_

@@ -1,0 +1,55 @@
+// Probing a media file: what the coordinator needs to know before planning.
+#ifndef ANIFARM_COMMON_MEDIA_MEDIA_INFO_H_
+#define ANIFARM_COMMON_MEDIA_MEDIA_INFO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+extern "C" {
+#include <libavutil/rational.h>
+}
+
+namespace anifarm {
+
+// Everything needed to rebuild a decoder for a video stream elsewhere (on a
+// node, from compressed packets sent over gRPC).
+struct DecoderParams {
+  int codec_id = 0;  // AVCodecID
+  std::vector<uint8_t> extradata;
+  int width = 0;
+  int height = 0;
+  int pixel_format = -1;  // AVPixelFormat
+  AVRational time_base{1, 1};
+  // Colour description, so RGB conversion uses the right matrix and range.
+  int color_space = 2;   // AVColorSpace (2 = unspecified)
+  int color_range = 0;   // AVColorRange (0 = unspecified)
+};
+
+struct MediaInfo {
+  std::string path;
+  std::string container;   // libavformat short name ("mov,mp4,m4a,3gp,...")
+  int video_stream = -1;   // index in the container
+  DecoderParams video;
+  AVRational frame_rate{0, 1};  // average frame rate
+  int audio_stream_count = 0;
+  double duration_seconds = 0;
+  // Duration of the first audio stream in seconds (0 when there is none).
+  double audio_duration_seconds = 0;
+};
+
+// Opens `path` and reads its stream headers. Errors:
+//   NotFoundError        - the file does not exist or cannot be read
+//   InvalidArgumentError - not a media file, or it has no video stream
+// The message always names the file.
+absl::StatusOr<MediaInfo> ProbeMedia(const std::string& path);
+
+// Decodes the whole video stream of `path` and counts its frames (exact,
+// unlike container metadata). Used by tests and the quick start check.
+absl::StatusOr<int64_t> CountVideoFrames(const std::string& path);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COMMON_MEDIA_MEDIA_INFO_H_

@@ -1,0 +1,35 @@
+// Synthetic test clips, written with the FFmpeg libraries (no ffmpeg binary):
+// a cartoon-like picture sequence with held and repeated frames, and a sine
+// audio track. Tests and the quick start use them as their input.
+#ifndef ANIFARM_COMMON_MEDIA_TEST_CLIP_H_
+#define ANIFARM_COMMON_MEDIA_TEST_CLIP_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace anifarm {
+
+struct TestClipSpec {
+  int width = 160;
+  int height = 96;
+  int fps = 24;
+  // content[i] is the picture shown by frame i: equal ids give pixel-identical
+  // decoded frames (the video is coded losslessly), so dedup is testable.
+  // Empty: 48 frames held on twos, with the opening pictures repeated at the
+  // end (duplicates across chunk boundaries).
+  std::vector<int> content;
+  int gop = 12;              // keyframe interval
+  bool audio = true;         // 440 Hz sine, AAC, 48 kHz stereo
+};
+
+// Writes an MP4 (H.264 lossless + AAC) or, for .mkv, the same in Matroska.
+absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec);
+
+// The content pattern used when spec.content is empty, for `frames` frames.
+std::vector<int> DefaultTestPattern(int frames);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COMMON_MEDIA_TEST_CLIP_H_

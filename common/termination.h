@@ -1,0 +1,21 @@
+// Clean shutdown on SIGTERM/SIGINT for the long-running binaries: the
+// signals are blocked in every thread and one watcher thread receives them
+// with sigwait, so shutdown code runs as ordinary code, not in a handler.
+#ifndef ANIFARM_COMMON_TERMINATION_H_
+#define ANIFARM_COMMON_TERMINATION_H_
+
+#include <functional>
+#include <thread>
+
+namespace anifarm {
+
+// Call first in main(), before any thread starts (threads inherit the mask).
+void BlockTerminationSignals();
+
+// Starts the watcher: `on_signal` runs once, on the watcher thread, when
+// SIGTERM or SIGINT arrives. Detached; lives as long as the process.
+void OnTerminationSignal(std::function<void()> on_signal);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COMMON_TERMINATION_H_

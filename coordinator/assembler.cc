@@ -1,0 +1,115 @@
+#include "coordinator/assembler.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/media/png_codec.h"
+#include "common/status_macros.h"
+
+namespace anifarm {
+namespace fs = std::filesystem;
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("missing upscaled frame ", path));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// "dir/name.ext" -> "dir/.name.partial.ext": same folder (rename is atomic),
+// same extension (the muxer picks the container from it).
+std::string PartialPath(const std::string& output_path) {
+  fs::path path(output_path);
+  return (path.parent_path() / ("." + path.stem().string() + ".partial" +
+                                path.extension().string()))
+      .string();
+}
+
+std::string FrameName(int64_t index) { return absl::StrFormat("frame_%06d.png", index + 1); }
+
+}  // namespace
+
+std::string UpscaledFramePath(const std::string& frames_dir, int64_t index) {
+  return absl::StrCat(frames_dir, "/", index, ".png");
+}
+
+absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
+  if (request.frames.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(request.source_path, " has no frames"));
+  }
+  AssemblyResult result;
+  // Duplicates are usually runs (held frames), so keeping the last decoded
+  // picture avoids most repeated PNG decodes.
+  int64_t cached_index = -1;
+  RgbImage cached;
+  std::unique_ptr<VideoWriter> writer;
+  const std::string partial = PartialPath(request.output_path);
+
+  for (const FrameRecord& frame : request.frames) {
+    if (frame.source_index != cached_index) {
+      ASSIGN_OR_RETURN(std::string png,
+                       ReadFile(UpscaledFramePath(request.frames_dir, frame.source_index)));
+      ASSIGN_OR_RETURN(cached, DecodePng(png));
+      cached_index = frame.source_index;
+    }
+    if (!writer) {
+      VideoWriterOptions options;
+      options.output_path = partial;
+      options.encode = request.encode;
+      options.width = cached.width;
+      options.height = cached.height;
+      options.time_base = request.media.video.time_base;
+      options.frame_rate = request.media.frame_rate;
+      if (request.keep_audio && request.media.audio_stream_count > 0) {
+        options.audio_source_path = request.source_path;
+      }
+      ASSIGN_OR_RETURN(writer, VideoWriter::Create(options));
+      result.width = cached.width;
+      result.height = cached.height;
+    }
+    if (cached.width != result.width || cached.height != result.height) {
+      return absl::InternalError(absl::StrCat("upscaled frame ", frame.source_index, " is ",
+                                              cached.width, "x", cached.height, ", expected ",
+                                              result.width, "x", result.height));
+    }
+    RETURN_IF_ERROR(writer->WriteFrame(cached, frame.pts));
+    ++result.frames_written;
+    if (frame.source_index != frame.index) ++result.frames_reused;
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  writer.reset();
+  std::error_code ec;
+  fs::rename(partial, request.output_path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot move ", partial, " to ", request.output_path, ": ", ec.message()));
+  }
+  return result;
+}
+
+std::string FrameMappingJson(const std::vector<FrameRecord>& frames) {
+  int64_t unique = 0;
+  for (const FrameRecord& frame : frames) unique += frame.source_index == frame.index;
+  const double duplicate_percentage =
+      frames.empty() ? 0.0 : 100.0 * double(frames.size() - unique) / double(frames.size());
+  std::string json = absl::StrFormat(
+      "{\n  \"total_frames\": %d,\n  \"unique_frames\": %d,\n  \"duplicate_percentage\": %.1f,\n"
+      "  \"frame_mapping\": {\n",
+      frames.size(), unique, duplicate_percentage);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    absl::StrAppend(&json, "    \"", FrameName(frames[i].index), "\": \"",
+                    FrameName(frames[i].source_index), "\"", i + 1 < frames.size() ? "," : "",
+                    "\n");
+  }
+  absl::StrAppend(&json, "  }\n}\n");
+  return json;
+}
+
+}  // namespace anifarm

@@ -1,0 +1,388 @@
+#include "coordinator/coordinator.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/hashing.h"
+#include "common/media/media_info.h"
+#include "common/model_catalog.h"
+#include "common/status_macros.h"
+#include "coordinator/assembler.h"
+#include "coordinator/planner.h"
+#include "coordinator/settings.h"
+
+namespace anifarm {
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string RandomId(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrFormat("%s%012x", prefix, rng() & 0xffffffffffffULL);
+}
+
+absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+absl::Status CheckOutputPath(const std::string& output_path) {
+  fs::path path(output_path);
+  const std::string ext = path.extension().string();
+  if (ext != ".mp4" && ext != ".mkv" && ext != ".mov") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("output ", output_path, ": unsupported container (use .mp4, .mkv or .mov)"));
+  }
+  std::error_code ec;
+  fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!fs::is_directory(parent, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("output ", output_path, ": folder ", parent.string(), " does not exist"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+v1::JobStatus ToJobStatus(const JobRecord& job) {
+  v1::JobStatus status;
+  status.set_job_id(job.id);
+  status.set_state(job.state);
+  status.set_input_path(job.input_path);
+  status.set_output_path(job.output_path);
+  *status.mutable_settings() = job.settings;
+  status.set_total_frames(job.total_frames);
+  status.set_unique_frames(job.unique_frames);
+  status.set_frames_upscaled(job.frames_upscaled);
+  status.set_frames_reused(job.frames_reused);
+  status.set_chunks_total(job.chunks_total);
+  status.set_chunks_done(job.chunks_done);
+  status.set_error(job.error);
+  status.set_created_at(job.created_at);
+  status.set_finished_at(job.finished_at);
+  status.set_output_width(job.output_width);
+  status.set_output_height(job.output_height);
+  return status;
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
+    const CoordinatorOptions& options) {
+  std::error_code ec;
+  fs::create_directories(fs::path(options.state_dir) / "jobs", ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--state-dir ", options.state_dir, ": ", ec.message()));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
+                   JobStore::Open((fs::path(options.state_dir) / "anifarm.db").string()));
+  // Whatever was leased before a restart is lost with the old process.
+  RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());
+  for (const JobRecord& job : jobs) coordinator->RememberModel(job.model_sha256, job.model_path);
+  coordinator->runner_ = std::thread([c = coordinator.get()] { c->RunLoop(); });
+  return coordinator;
+}
+
+Coordinator::Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store)
+    : options_(options), store_(std::move(store)) {}
+
+Coordinator::~Coordinator() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (runner_.joinable()) runner_.join();
+}
+
+std::string Coordinator::JobDir(const std::string& job_id) const {
+  return (fs::path(options_.state_dir) / "jobs" / job_id).string();
+}
+
+void Coordinator::RememberModel(const std::string& sha256, const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  model_paths_[sha256] = path;
+}
+
+void Coordinator::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    work_pending_ = true;
+  }
+  wake_.notify_all();
+}
+
+absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& request) {
+  JobRecord job;
+  job.settings = request.settings();
+  RETURN_IF_ERROR(NormalizeSettings(&job.settings));
+  if (request.input_path().empty()) return absl::InvalidArgumentError("no input file given");
+  if (request.output_path().empty()) return absl::InvalidArgumentError("no output file given (-o)");
+  ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(request.input_path()));
+  RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
+  ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
+  if (model.format != "pytorch") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model.name, "' is in ", model.format,
+        " format, which this version of AniFarm cannot run yet (use a PyTorch checkpoint)"));
+  }
+  ASSIGN_OR_RETURN(job.model_sha256, Sha256OfFile(model.path));
+  job.id = RandomId("job-");
+  job.state = v1::JOB_PLANNING;
+  job.input_path = request.input_path();
+  job.output_path = request.output_path();
+  job.model_path = model.path;
+  job.model_format = model.format;
+  job.created_at = Now();
+  RememberModel(job.model_sha256, job.model_path);
+  RETURN_IF_ERROR(store_->CreateJob(job));
+  Wake();
+  return job.id;
+}
+
+absl::StatusOr<v1::JobStatus> Coordinator::GetJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  return ToJobStatus(job);
+}
+
+absl::StatusOr<std::vector<v1::JobStatus>> Coordinator::ListJobs() {
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_->ListJobs());
+  std::vector<v1::JobStatus> result;
+  for (const JobRecord& job : jobs) result.push_back(ToJobStatus(job));
+  return result;
+}
+
+absl::StatusOr<v1::JobState> Coordinator::CancelJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (job.state == v1::JOB_DONE || job.state == v1::JOB_FAILED ||
+      job.state == v1::JOB_CANCELLED) {
+    return job.state;
+  }
+  RETURN_IF_ERROR(store_->SetJobState(job_id, v1::JOB_CANCELLED, "cancelled by user"));
+  return v1::JOB_CANCELLED;
+}
+
+absl::StatusOr<std::vector<v1::NodeInfo>> Coordinator::ListNodes() { return store_->ListNodes(); }
+
+std::vector<v1::ModelInfo> Coordinator::ListModels() {
+  std::vector<v1::ModelInfo> result;
+  for (const ModelFile& model : anifarm::ListModels(options_.models_dir)) {
+    v1::ModelInfo info;
+    info.set_name(model.name);
+    info.set_format(model.format);
+    info.set_path(model.path);
+    info.set_size_bytes(model.size_bytes);
+    absl::StatusOr<std::string> sha = Sha256OfFile(model.path);
+    if (sha.ok()) info.set_sha256(*sha);
+    result.push_back(std::move(info));
+  }
+  return result;
+}
+
+absl::StatusOr<v1::RegisterNodeResponse> Coordinator::RegisterNode(
+    const v1::RegisterNodeRequest& request) {
+  v1::NodeInfo node;
+  node.set_node_id(RandomId("node-"));
+  node.set_hostname(request.hostname());
+  node.set_device(request.device());
+  node.set_device_name(request.device_name());
+  node.set_last_seen(Now());
+  RETURN_IF_ERROR(store_->UpsertNode(node));
+  v1::RegisterNodeResponse response;
+  response.set_node_id(node.node_id());
+  return response;
+}
+
+absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
+    const v1::LeaseChunkRequest& request) {
+  v1::LeaseChunkResponse response;
+  const int64_t now = Now();
+  RETURN_IF_ERROR(store_->TouchNode(request.node_id(), now));
+  ASSIGN_OR_RETURN(std::optional<ChunkRecord> chunk,
+                   store_->LeaseNextChunk(request.node_id(), now, now + options_.lease_seconds));
+  if (!chunk) return response;
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(chunk->job_id));
+  v1::ChunkLease* lease = response.mutable_lease();
+  absl::StatusOr<v1::ChunkPayload> payload =
+      ReadChunkPayload(ChunkPayloadPath(JobDir(job.id) + "/chunks", chunk->index));
+  if (!payload.ok()) {
+    store_->SetJobState(job.id, v1::JOB_FAILED, std::string(payload.status().message()))
+        .IgnoreError();
+    return response;
+  }
+  response.set_has_chunk(true);
+  lease->set_job_id(job.id);
+  lease->set_chunk_index(chunk->index);
+  lease->set_attempt(chunk->attempt);
+  *lease->mutable_settings() = job.settings;
+  lease->set_model_sha256(job.model_sha256);
+  lease->set_model_name(fs::path(job.model_path).stem().string());
+  lease->set_model_format(job.model_format);
+  *lease->mutable_payload() = std::move(*payload);
+  lease->set_deadline(chunk->lease_deadline);
+  return response;
+}
+
+absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(request.job_id()));
+  if (job.state != v1::JOB_RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id, " is not running; result ignored"));
+  }
+  // Frames land on disk before the chunk is marked done, so a crash in
+  // between only costs a redo of the chunk.
+  const std::string frames_dir = JobDir(job.id) + "/frames";
+  std::error_code ec;
+  fs::create_directories(frames_dir, ec);
+  for (const v1::UpscaledFrame& frame : request.frames()) {
+    if (frame.frame_index() < 0 || frame.frame_index() >= job.total_frames) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("frame index ", frame.frame_index(), " is outside job ", job.id));
+    }
+    RETURN_IF_ERROR(
+        WriteFileAtomically(UpscaledFramePath(frames_dir, frame.frame_index()), frame.png()));
+  }
+  bool all_done = false;
+  RETURN_IF_ERROR(store_->CompleteChunk(request.job_id(), request.chunk_index(),
+                                        request.attempt(), request.node_id(),
+                                        request.frames_size(), &all_done));
+  if (all_done) Wake();
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::FailChunk(const v1::FailChunkRequest& request) {
+  ASSIGN_OR_RETURN(int32_t attempts,
+                   store_->ReleaseChunk(request.job_id(), request.chunk_index(),
+                                        request.attempt(), request.node_id()));
+  if (request.permanent() || attempts >= kMaxChunkAttempts) {
+    RETURN_IF_ERROR(store_->SetJobState(
+        request.job_id(), v1::JOB_FAILED,
+        absl::StrCat("chunk ", request.chunk_index(), " failed on node ", request.node_id(),
+                     " (attempt ", attempts, "): ", request.error())));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::FetchModelResponse> Coordinator::FetchModel(
+    const v1::FetchModelRequest& request) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = model_paths_.find(request.sha256());
+    if (it != model_paths_.end()) path = it->second;
+  }
+  if (path.empty()) {
+    return absl::NotFoundError(absl::StrCat("no model with sha256 ", request.sha256()));
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  v1::FetchModelResponse response;
+  response.set_name(fs::path(path).stem().string());
+  response.set_format("pytorch");
+  response.add_files(std::move(bytes));
+  return response;
+}
+
+void Coordinator::RunLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || work_pending_; });
+      if (stopping_) return;
+      work_pending_ = false;
+    }
+    store_->RequeueExpiredLeases(Now()).IgnoreError();
+    if (auto ids = store_->JobIdsInState(v1::JOB_PLANNING); ids.ok()) {
+      for (const std::string& id : *ids) PlanJob(id);
+    }
+    if (auto ids = store_->JobIdsInState(v1::JOB_RUNNING); ids.ok()) {
+      for (const std::string& id : *ids) {
+        absl::StatusOr<JobRecord> job = store_->GetJob(id);
+        if (job.ok() && job->chunks_total > 0 && job->chunks_done == job->chunks_total) {
+          store_->SetJobState(id, v1::JOB_ASSEMBLING).IgnoreError();
+        }
+      }
+    }
+    if (auto ids = store_->JobIdsInState(v1::JOB_ASSEMBLING); ids.ok()) {
+      for (const std::string& id : *ids) AssembleJob(id);
+    }
+  }
+}
+
+void Coordinator::PlanJob(const std::string& job_id) {
+  absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
+  if (!job.ok()) return;
+  const std::string chunk_dir = JobDir(job_id) + "/chunks";
+  std::error_code ec;
+  fs::create_directories(chunk_dir, ec);
+  PlanOptions plan_options;
+  plan_options.chunk_frames = options_.chunk_frames;
+  absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
+  if (!plan.ok()) {
+    store_->SetJobState(job_id, v1::JOB_FAILED, std::string(plan.status().message()))
+        .IgnoreError();
+    return;
+  }
+  if (store_->SavePlan(job_id, plan->chunks, plan->frames).ok()) Wake();
+}
+
+void Coordinator::AssembleJob(const std::string& job_id) {
+  absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
+  if (!job.ok()) return;
+  auto fail = [&](const absl::Status& status) {
+    store_->SetJobState(job_id, v1::JOB_FAILED, std::string(status.message())).IgnoreError();
+  };
+  absl::StatusOr<MediaInfo> media = ProbeMedia(job->input_path);
+  if (!media.ok()) return fail(media.status());
+  absl::StatusOr<std::vector<FrameRecord>> frames = store_->Frames(job_id);
+  if (!frames.ok()) return fail(frames.status());
+
+  AssemblyRequest request;
+  request.source_path = job->input_path;
+  request.output_path = job->output_path;
+  request.frames_dir = JobDir(job_id) + "/frames";
+  request.frames = std::move(*frames);
+  request.media = std::move(*media);
+  request.encode.codec = job->settings.codec();
+  request.encode.crf = job->settings.crf();
+  request.encode.preset = job->settings.preset();
+  request.keep_audio = !job->settings.no_audio();
+  absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
+  if (!result.ok()) return fail(result.status());
+  WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", FrameMappingJson(request.frames))
+      .IgnoreError();
+  absl::Status recorded =
+      store_->RecordOutput(job_id, result->width, result->height, result->frames_reused);
+  if (!recorded.ok()) return fail(recorded);
+  if (!options_.keep_intermediates) {
+    std::error_code ec;
+    fs::remove_all(JobDir(job_id) + "/frames", ec);
+    fs::remove_all(JobDir(job_id) + "/chunks", ec);
+  }
+  store_->SetJobState(job_id, v1::JOB_DONE).IgnoreError();
+}
+
+}  // namespace anifarm

@@ -1,0 +1,90 @@
+// Coordinator: the farm's brain, independent of any transport. The gRPC
+// service (coordinator/service.h) and the embedded `anifarm run` both call
+// it directly.
+//
+// It owns the JobStore and one background runner thread that plans new jobs,
+// requeues expired leases and assembles jobs whose chunks are all done. Every
+// state change goes through the store first, so a coordinator restarted on
+// the same --state-dir resumes where the old one stopped: leased chunks go
+// back to the queue, half-planned jobs are planned again, half-assembled jobs
+// are assembled again.
+#ifndef ANIFARM_COORDINATOR_COORDINATOR_H_
+#define ANIFARM_COORDINATOR_COORDINATOR_H_
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "coordinator/job_store.h"
+#include "protos/anifarm.pb.h"
+
+namespace anifarm {
+
+struct CoordinatorOptions {
+  // SQLite database (anifarm.db) and per-job data (jobs/<id>/) live here.
+  std::string state_dir;
+  // Where model names are resolved.
+  std::string models_dir;
+  int chunk_frames = 48;
+  // A node that holds a chunk longer than this loses it.
+  int lease_seconds = 1800;
+  // Keep chunk payloads and upscaled frames after a successful job.
+  bool keep_intermediates = false;
+};
+
+class Coordinator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  ~Coordinator();  // stops the runner thread
+
+  // Client API. Submit validates everything it can before accepting a job:
+  // NotFound / InvalidArgument name the file or value at fault.
+  absl::StatusOr<std::string> SubmitJob(const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
+  absl::StatusOr<v1::JobState> CancelJob(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  std::vector<v1::ModelInfo> ListModels();
+
+  // Node API.
+  absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(const v1::RegisterNodeRequest& request);
+  absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request);
+  absl::Status CompleteChunk(const v1::CompleteChunkRequest& request);
+  absl::Status FailChunk(const v1::FailChunkRequest& request);
+  absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request);
+
+  // Chunk failures after which a job fails.
+  static constexpr int kMaxChunkAttempts = 3;
+
+ private:
+  explicit Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);
+  void RunLoop();
+  void Wake();
+  void PlanJob(const std::string& job_id);
+  void AssembleJob(const std::string& job_id);
+  std::string JobDir(const std::string& job_id) const;
+  void RememberModel(const std::string& sha256, const std::string& path);
+
+  const CoordinatorOptions options_;
+  std::unique_ptr<JobStore> store_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool work_pending_ = true;
+  std::map<std::string, std::string> model_paths_;  // sha256 -> file
+  std::thread runner_;
+};
+
+// The wire form of a stored job.
+v1::JobStatus ToJobStatus(const JobRecord& job);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COORDINATOR_COORDINATOR_H_

@@ -1,0 +1,454 @@
+#include "coordinator/job_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace anifarm {
+namespace {
+
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  state INTEGER NOT NULL,
+  input_path TEXT NOT NULL,
+  output_path TEXT NOT NULL,
+  settings BLOB NOT NULL,
+  model_path TEXT NOT NULL,
+  model_sha256 TEXT NOT NULL,
+  model_format TEXT NOT NULL,
+  total_frames INTEGER NOT NULL DEFAULT 0,
+  unique_frames INTEGER NOT NULL DEFAULT 0,
+  frames_upscaled INTEGER NOT NULL DEFAULT 0,
+  frames_reused INTEGER NOT NULL DEFAULT 0,
+  output_width INTEGER NOT NULL DEFAULT 0,
+  output_height INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  chunk_index INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  first_frame INTEGER NOT NULL,
+  frame_count INTEGER NOT NULL,
+  unique_count INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  node_id TEXT NOT NULL DEFAULT '',
+  lease_deadline INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, chunk_index)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_state ON chunks(state, job_id);
+CREATE TABLE IF NOT EXISTS frames (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  frame_index INTEGER NOT NULL,
+  pts INTEGER NOT NULL,
+  md5 TEXT NOT NULL,
+  source_index INTEGER NOT NULL,
+  chunk_index INTEGER NOT NULL,
+  PRIMARY KEY (job_id, frame_index)
+);
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY,
+  hostname TEXT NOT NULL,
+  device TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  last_seen INTEGER NOT NULL,
+  chunks_done INTEGER NOT NULL DEFAULT 0,
+  frames_upscaled INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
+constexpr char kJobColumns[] =
+    "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
+    " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
+    " created_at, finished_at, frames_reused,"
+    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
+    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2)";
+
+constexpr char kChunkColumns[] =
+    "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
+    " lease_deadline";
+
+ChunkRecord ReadChunk(const Statement& row) {
+  ChunkRecord chunk;
+  chunk.job_id = row.Text(0);
+  chunk.index = static_cast<int32_t>(row.Int(1));
+  chunk.state = static_cast<ChunkState>(row.Int(2));
+  chunk.first_frame = row.Int(3);
+  chunk.frame_count = row.Int(4);
+  chunk.unique_count = row.Int(5);
+  chunk.attempt = static_cast<int32_t>(row.Int(6));
+  chunk.node_id = row.Text(7);
+  chunk.lease_deadline = row.Int(8);
+  return chunk;
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::JOB_DONE || state == v1::JOB_FAILED || state == v1::JOB_CANCELLED;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path));
+  std::unique_ptr<JobStore> store(new JobStore(std::move(db)));
+  RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+absl::Status JobStore::Migrate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement version_query, db_->Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool has_row, version_query.Step());
+  const int64_t version = has_row ? version_query.Int(0) : 0;
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", version, " is newer than this coordinator (",
+        kSchemaVersion, "); upgrade AniFarm"));
+  }
+  if (version == kSchemaVersion) return absl::OkStatus();
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  // Migrations run in order; each brings the schema one version up.
+  if (version < 1) RETURN_IF_ERROR(db_->Exec(kSchemaV1));
+  RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
+  return tx.Commit();
+}
+
+absl::Status JobStore::CreateJob(const JobRecord& job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement insert,
+                   db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
+                                " model_path, model_sha256, model_format, created_at)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, job.id)
+      .Bind(2, int64_t{job.state})
+      .Bind(3, job.input_path)
+      .Bind(4, job.output_path)
+      .BindBlob(5, job.settings.SerializeAsString())
+      .Bind(6, job.model_path)
+      .Bind(7, job.model_sha256)
+      .Bind(8, job.model_format)
+      .Bind(9, job.created_at);
+  return insert.Run();
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& where,
+                                                           const std::string& arg) {
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs ", where,
+                                             " ORDER BY created_at, id")));
+  if (!arg.empty()) query.Bind(1, arg);
+  std::vector<JobRecord> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) break;
+    JobRecord job;
+    job.id = query.Text(0);
+    job.state = static_cast<v1::JobState>(query.Int(1));
+    job.input_path = query.Text(2);
+    job.output_path = query.Text(3);
+    job.settings.ParseFromString(query.Text(4));
+    job.model_path = query.Text(5);
+    job.model_sha256 = query.Text(6);
+    job.model_format = query.Text(7);
+    job.total_frames = query.Int(8);
+    job.unique_frames = query.Int(9);
+    job.frames_upscaled = query.Int(10);
+    job.output_width = static_cast<int32_t>(query.Int(11));
+    job.output_height = static_cast<int32_t>(query.Int(12));
+    job.error = query.Text(13);
+    job.created_at = query.Int(14);
+    job.finished_at = query.Int(15);
+    job.frames_reused = query.Int(16);
+    job.chunks_total = static_cast<int32_t>(query.Int(17));
+    job.chunks_done = static_cast<int32_t>(query.Int(18));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+absl::StatusOr<JobRecord> JobStore::GetJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, QueryJobs("WHERE id = ?", id));
+  if (jobs.empty()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+  return jobs.front();
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::ListJobs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return QueryJobs("", "");
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::JobIdsInState(v1::JobState state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT id FROM jobs WHERE state = ? ORDER BY created_at, id"));
+  query.Bind(1, int64_t{state});
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return ids;
+    ids.push_back(query.Text(0));
+  }
+}
+
+absl::Status JobStore::SetJobState(const std::string& id, v1::JobState state,
+                                   const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE jobs SET state = ?, error = ?,"
+                                " finished_at = CASE WHEN ? THEN strftime('%s','now') ELSE 0 END"
+                                " WHERE id = ?"));
+  update.Bind(1, int64_t{state}).Bind(2, error).Bind(3, int64_t{IsTerminal(state)}).Bind(4, id);
+  RETURN_IF_ERROR(update.Run());
+  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::RecordOutput(const std::string& id, int width, int height,
+                                    int64_t frames_reused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET output_width = ?,"
+                                                  " output_height = ?, frames_reused = ?"
+                                                  " WHERE id = ?"));
+  update.Bind(1, int64_t{width}).Bind(2, int64_t{height}).Bind(3, frames_reused).Bind(4, id);
+  return update.Run();
+}
+
+absl::Status JobStore::SavePlan(const std::string& job_id, const std::vector<ChunkRecord>& chunks,
+                                const std::vector<FrameRecord>& frames) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  for (const char* table : {"chunks", "frames"}) {
+    ASSIGN_OR_RETURN(Statement clear,
+                     db_->Prepare(absl::StrCat("DELETE FROM ", table, " WHERE job_id = ?")));
+    RETURN_IF_ERROR(clear.Bind(1, job_id).Run());
+  }
+  ASSIGN_OR_RETURN(Statement insert_chunk,
+                   db_->Prepare("INSERT INTO chunks (job_id, chunk_index, state, first_frame,"
+                                " frame_count, unique_count) VALUES (?, ?, ?, ?, ?, ?)"));
+  for (const ChunkRecord& chunk : chunks) {
+    const ChunkState state = chunk.unique_count == 0 ? ChunkState::kDone : ChunkState::kQueued;
+    RETURN_IF_ERROR(insert_chunk.Bind(1, job_id)
+                        .Bind(2, int64_t{chunk.index})
+                        .Bind(3, static_cast<int64_t>(state))
+                        .Bind(4, chunk.first_frame)
+                        .Bind(5, chunk.frame_count)
+                        .Bind(6, chunk.unique_count)
+                        .Run());
+    insert_chunk.Reset();
+  }
+  ASSIGN_OR_RETURN(Statement insert_frame,
+                   db_->Prepare("INSERT INTO frames (job_id, frame_index, pts, md5, source_index,"
+                                " chunk_index) VALUES (?, ?, ?, ?, ?, ?)"));
+  int64_t unique = 0;
+  for (const FrameRecord& frame : frames) {
+    if (frame.source_index == frame.index) ++unique;
+    RETURN_IF_ERROR(insert_frame.Bind(1, job_id)
+                        .Bind(2, frame.index)
+                        .Bind(3, frame.pts)
+                        .Bind(4, frame.md5)
+                        .Bind(5, frame.source_index)
+                        .Bind(6, int64_t{frame.chunk_index})
+                        .Run());
+    insert_frame.Reset();
+  }
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE jobs SET state = ?, total_frames = ?, unique_frames = ?,"
+                                " frames_upscaled = 0, frames_reused = 0"
+                                " WHERE id = ? AND state = ?"));
+  RETURN_IF_ERROR(update.Bind(1, int64_t{v1::JOB_RUNNING})
+                      .Bind(2, static_cast<int64_t>(frames.size()))
+                      .Bind(3, unique)
+                      .Bind(4, job_id)
+                      .Bind(5, int64_t{v1::JOB_PLANNING})
+                      .Run());
+  if (db_->Changes() == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is no longer being planned (cancelled?)"));
+  }
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<FrameRecord>> JobStore::Frames(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT frame_index, pts, md5, source_index, chunk_index FROM"
+                                " frames WHERE job_id = ? ORDER BY frame_index"));
+  query.Bind(1, job_id);
+  std::vector<FrameRecord> frames;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return frames;
+    FrameRecord frame;
+    frame.index = query.Int(0);
+    frame.pts = query.Int(1);
+    frame.md5 = query.Text(2);
+    frame.source_index = query.Int(3);
+    frame.chunk_index = static_cast<int32_t>(query.Int(4));
+    frames.push_back(std::move(frame));
+  }
+}
+
+absl::StatusOr<std::vector<ChunkRecord>> JobStore::Chunks(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
+                                             " FROM chunks WHERE job_id = ? ORDER BY chunk_index")));
+  query.Bind(1, job_id);
+  std::vector<ChunkRecord> chunks;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return chunks;
+    chunks.push_back(ReadChunk(query));
+  }
+}
+
+absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::string& node_id,
+                                                                    int64_t now,
+                                                                    int64_t deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(
+      Statement pick,
+      db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
+                                " FROM chunks WHERE state = 0 AND job_id IN"
+                                " (SELECT id FROM jobs WHERE state = ?)"
+                                " ORDER BY (SELECT created_at FROM jobs WHERE id = job_id),"
+                                " job_id, chunk_index LIMIT 1")));
+  pick.Bind(1, int64_t{v1::JOB_RUNNING});
+  ASSIGN_OR_RETURN(bool has_row, pick.Step());
+  if (!has_row) return std::optional<ChunkRecord>();
+  ChunkRecord chunk = ReadChunk(pick);
+  chunk.state = ChunkState::kLeased;
+  chunk.attempt += 1;
+  chunk.node_id = node_id;
+  chunk.lease_deadline = deadline;
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET state = 1, attempt = ?, node_id = ?,"
+                                " lease_deadline = ? WHERE job_id = ? AND chunk_index = ?"));
+  RETURN_IF_ERROR(update.Bind(1, int64_t{chunk.attempt})
+                      .Bind(2, node_id)
+                      .Bind(3, deadline)
+                      .Bind(4, chunk.job_id)
+                      .Bind(5, int64_t{chunk.index})
+                      .Run());
+  ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));
+  RETURN_IF_ERROR(touch.Bind(1, now).Bind(2, node_id).Run());
+  RETURN_IF_ERROR(tx.Commit());
+  return std::optional<ChunkRecord>(chunk);
+}
+
+absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_index,
+                                     int32_t attempt, const std::string& node_id,
+                                     int64_t frames_upscaled, bool* all_done) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET state = 2, lease_deadline = 0"
+                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
+                                " AND node_id = ? AND state = 1"));
+  RETURN_IF_ERROR(update.Bind(1, job_id)
+                      .Bind(2, int64_t{chunk_index})
+                      .Bind(3, int64_t{attempt})
+                      .Bind(4, node_id)
+                      .Run());
+  if (db_->Changes() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chunk ", chunk_index, " of job ", job_id, " is not leased to node ", node_id,
+        " (attempt ", attempt, "); result ignored"));
+  }
+  ASSIGN_OR_RETURN(Statement count_job,
+                   db_->Prepare("UPDATE jobs SET frames_upscaled = frames_upscaled + ?"
+                                " WHERE id = ?"));
+  RETURN_IF_ERROR(count_job.Bind(1, frames_upscaled).Bind(2, job_id).Run());
+  ASSIGN_OR_RETURN(Statement count_node,
+                   db_->Prepare("UPDATE nodes SET chunks_done = chunks_done + 1,"
+                                " frames_upscaled = frames_upscaled + ?,"
+                                " last_seen = strftime('%s','now') WHERE id = ?"));
+  RETURN_IF_ERROR(count_node.Bind(1, frames_upscaled).Bind(2, node_id).Run());
+  ASSIGN_OR_RETURN(Statement remaining,
+                   db_->Prepare("SELECT COUNT(*) FROM chunks WHERE job_id = ? AND state != 2"));
+  remaining.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool has_row, remaining.Step());
+  *all_done = has_row && remaining.Int(0) == 0;
+  return tx.Commit();
+}
+
+absl::StatusOr<int32_t> JobStore::ReleaseChunk(const std::string& job_id, int32_t chunk_index,
+                                               int32_t attempt, const std::string& node_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET state = 0, node_id = '', lease_deadline = 0"
+                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
+                                " AND node_id = ? AND state = 1"));
+  RETURN_IF_ERROR(update.Bind(1, job_id)
+                      .Bind(2, int64_t{chunk_index})
+                      .Bind(3, int64_t{attempt})
+                      .Bind(4, node_id)
+                      .Run());
+  if (db_->Changes() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("chunk ", chunk_index, " of job ", job_id,
+                                                      " is not leased to node ", node_id));
+  }
+  return attempt;
+}
+
+absl::StatusOr<int64_t> JobStore::RequeueExpiredLeases(int64_t now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET state = 0, node_id = '', lease_deadline = 0"
+                                " WHERE state = 1 AND (? < 0 OR lease_deadline < ?)"));
+  RETURN_IF_ERROR(update.Bind(1, now).Bind(2, now).Run());
+  return db_->Changes();
+}
+
+absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement upsert,
+                   db_->Prepare("INSERT INTO nodes (id, hostname, device, device_name, last_seen)"
+                                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                                " hostname = excluded.hostname, device = excluded.device,"
+                                " device_name = excluded.device_name,"
+                                " last_seen = excluded.last_seen"));
+  return upsert.Bind(1, node.node_id())
+      .Bind(2, node.hostname())
+      .Bind(3, node.device())
+      .Bind(4, node.device_name())
+      .Bind(5, node.last_seen())
+      .Run();
+}
+
+absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));
+  return touch.Bind(1, now).Bind(2, node_id).Run();
+}
+
+absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT id, hostname, device, device_name, last_seen,"
+                                " chunks_done, frames_upscaled FROM nodes ORDER BY id"));
+  std::vector<v1::NodeInfo> nodes;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return nodes;
+    v1::NodeInfo node;
+    node.set_node_id(query.Text(0));
+    node.set_hostname(query.Text(1));
+    node.set_device(query.Text(2));
+    node.set_device_name(query.Text(3));
+    node.set_last_seen(query.Int(4));
+    node.set_chunks_done(static_cast<int32_t>(query.Int(5)));
+    node.set_frames_upscaled(query.Int(6));
+    nodes.push_back(std::move(node));
+  }
+}
+
+}  // namespace anifarm

@@ -1,0 +1,130 @@
+// JobStore: every piece of farm state (jobs, chunks, the frame map, nodes)
+// in one SQLite file, so that a coordinator that dies loses nothing. Each
+// state change is one transaction; the schema is versioned and migrated on
+// open. Thread-safe (one connection behind a mutex).
+//
+// Job states:   PLANNING -> RUNNING -> ASSEMBLING -> DONE
+//                   \           \           \-> FAILED
+//                    \-----------\--> FAILED | CANCELLED
+// Chunk states: QUEUED -> LEASED -> DONE
+//                  ^--------/ (lease expired, node failed, coordinator restart)
+#ifndef ANIFARM_COORDINATOR_JOB_STORE_H_
+#define ANIFARM_COORDINATOR_JOB_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "coordinator/sqlite_db.h"
+#include "protos/anifarm.pb.h"
+
+namespace anifarm {
+
+enum class ChunkState { kQueued = 0, kLeased = 1, kDone = 2 };
+
+struct JobRecord {
+  std::string id;
+  v1::JobState state = v1::JOB_PLANNING;
+  std::string input_path;
+  std::string output_path;
+  v1::ProcessingSettings settings;
+  std::string model_path;
+  std::string model_sha256;
+  std::string model_format;
+  int64_t total_frames = 0;
+  int64_t unique_frames = 0;
+  int64_t frames_upscaled = 0;
+  int64_t frames_reused = 0;
+  int32_t chunks_total = 0;
+  int32_t chunks_done = 0;
+  int32_t output_width = 0;
+  int32_t output_height = 0;
+  std::string error;
+  int64_t created_at = 0;
+  int64_t finished_at = 0;
+};
+
+struct ChunkRecord {
+  std::string job_id;
+  int32_t index = 0;
+  ChunkState state = ChunkState::kQueued;
+  int64_t first_frame = 0;
+  int64_t frame_count = 0;
+  int64_t unique_count = 0;  // frames a node must upscale
+  int32_t attempt = 0;
+  std::string node_id;
+  int64_t lease_deadline = 0;
+};
+
+// One source frame, in presentation order.
+struct FrameRecord {
+  int64_t index = 0;
+  int64_t pts = 0;
+  std::string md5;
+  int64_t source_index = 0;  // first frame with the same pixels (== index if unique)
+  int32_t chunk_index = 0;
+};
+
+class JobStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+
+  // Jobs.
+  absl::Status CreateJob(const JobRecord& job);
+  absl::StatusOr<JobRecord> GetJob(const std::string& id);  // NotFound
+  absl::StatusOr<std::vector<JobRecord>> ListJobs();
+  absl::StatusOr<std::vector<std::string>> JobIdsInState(v1::JobState state);
+  // Moves a job to `state`; terminal states also stamp finished_at.
+  absl::Status SetJobState(const std::string& id, v1::JobState state,
+                           const std::string& error = "");
+  // Stores what the assembler produced.
+  absl::Status RecordOutput(const std::string& id, int width, int height, int64_t frames_reused);
+
+  // Stores a finished plan (chunks and frame map) and moves the job from
+  // PLANNING to RUNNING, all in one transaction (FailedPrecondition if the
+  // job left PLANNING meanwhile, e.g. it was cancelled). Chunks with nothing to upscale are
+  // stored as DONE. Replaces any earlier partial plan.
+  absl::Status SavePlan(const std::string& job_id, const std::vector<ChunkRecord>& chunks,
+                        const std::vector<FrameRecord>& frames);
+  absl::StatusOr<std::vector<FrameRecord>> Frames(const std::string& job_id);
+  absl::StatusOr<std::vector<ChunkRecord>> Chunks(const std::string& job_id);
+
+  // Leases the next queued chunk of a RUNNING job (oldest job first) to
+  // `node_id`, bumping its attempt. nullopt when nothing is queued.
+  absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
+                                                            int64_t now, int64_t deadline);
+  // Marks a leased chunk done and adds `frames_upscaled` to the job and node
+  // counters. FailedPrecondition if the lease is not (or no longer) theirs.
+  // *all_done tells whether that was the job's last chunk.
+  absl::Status CompleteChunk(const std::string& job_id, int32_t chunk_index, int32_t attempt,
+                             const std::string& node_id, int64_t frames_upscaled, bool* all_done);
+  // Puts a leased chunk back in the queue; returns its attempt count.
+  absl::StatusOr<int32_t> ReleaseChunk(const std::string& job_id, int32_t chunk_index,
+                                       int32_t attempt, const std::string& node_id);
+  // Requeues leases whose deadline passed (all of them when now < 0).
+  absl::StatusOr<int64_t> RequeueExpiredLeases(int64_t now);
+
+  // Nodes.
+  absl::Status UpsertNode(const v1::NodeInfo& node);
+  absl::Status TouchNode(const std::string& node_id, int64_t now);
+  absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+
+ private:
+  explicit JobStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  absl::Status Migrate();
+  absl::StatusOr<std::vector<JobRecord>> QueryJobs(const std::string& where, const std::string& arg);
+
+  std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COORDINATOR_JOB_STORE_H_

@@ -1,0 +1,45 @@
+// Planner: turns an input video into the work of a job.
+//
+// One pass over the source: every compressed video packet is stored in the
+// payload of the chunk it belongs to (chunks start on keyframes and hold at
+// least `chunk_frames` frames), and every packet is decoded once so that each
+// frame's pixels can be hashed (MD5). Frames are then numbered in
+// presentation order and each duplicate is mapped to the first frame with the
+// same pixels anywhere in the video. A chunk's payload lists only the frames
+// whose first occurrence it holds: those are the only ones a node upscales.
+#ifndef ANIFARM_COORDINATOR_PLANNER_H_
+#define ANIFARM_COORDINATOR_PLANNER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/media/media_info.h"
+#include "coordinator/job_store.h"
+#include "protos/anifarm.pb.h"
+
+namespace anifarm {
+
+struct PlanOptions {
+  // Minimum frames per chunk; a chunk ends at the first keyframe after it.
+  int chunk_frames = 48;
+};
+
+struct Plan {
+  MediaInfo media;
+  std::vector<ChunkRecord> chunks;
+  std::vector<FrameRecord> frames;
+};
+
+// Path of chunk `index`'s serialized v1::ChunkPayload inside `chunk_dir`.
+std::string ChunkPayloadPath(const std::string& chunk_dir, int index);
+absl::StatusOr<v1::ChunkPayload> ReadChunkPayload(const std::string& path);
+
+// Plans `input_path`, writing one payload file per chunk into `chunk_dir`
+// (which must exist). Errors name the input file.
+absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input_path,
+                             const std::string& chunk_dir, const PlanOptions& options);
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COORDINATOR_PLANNER_H_

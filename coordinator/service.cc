@@ -1,0 +1,97 @@
+#include "coordinator/service.h"
+
+namespace anifarm {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+namespace {
+
+// Stores a successful result with `store`; maps a failure onto gRPC.
+template <typename Result, typename Store>
+grpc::Status Reply(absl::StatusOr<Result> result, Store store) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  store(std::move(*result));
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext*,
+                                           const v1::SubmitJobRequest* request,
+                                           v1::SubmitJobResponse* response) {
+  return Reply(coordinator_->SubmitJob(*request),
+               [&](std::string id) { response->set_job_id(std::move(id)); });
+}
+
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                        v1::JobStatus* response) {
+  return Reply(coordinator_->GetJob(request->job_id()),
+               [&](v1::JobStatus job) { *response = std::move(job); });
+}
+
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+                                          v1::ListJobsResponse* response) {
+  return Reply(coordinator_->ListJobs(), [&](std::vector<v1::JobStatus> jobs) {
+    for (auto& job : jobs) *response->add_jobs() = std::move(job);
+  });
+}
+
+grpc::Status CoordinatorService::CancelJob(grpc::ServerContext*,
+                                           const v1::CancelJobRequest* request,
+                                           v1::CancelJobResponse* response) {
+  return Reply(coordinator_->CancelJob(request->job_id()),
+               [&](v1::JobState state) { response->set_state(state); });
+}
+
+grpc::Status CoordinatorService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+                                           v1::ListNodesResponse* response) {
+  return Reply(coordinator_->ListNodes(), [&](std::vector<v1::NodeInfo> nodes) {
+    for (auto& node : nodes) *response->add_nodes() = std::move(node);
+  });
+}
+
+grpc::Status CoordinatorService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                            v1::ListModelsResponse* response) {
+  for (auto& model : coordinator_->ListModels()) *response->add_models() = std::move(model);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::RegisterNode(grpc::ServerContext*,
+                                              const v1::RegisterNodeRequest* request,
+                                              v1::RegisterNodeResponse* response) {
+  return Reply(coordinator_->RegisterNode(*request),
+               [&](v1::RegisterNodeResponse r) { *response = std::move(r); });
+}
+
+grpc::Status CoordinatorService::LeaseChunk(grpc::ServerContext*,
+                                            const v1::LeaseChunkRequest* request,
+                                            v1::LeaseChunkResponse* response) {
+  return Reply(coordinator_->LeaseChunk(*request),
+               [&](v1::LeaseChunkResponse r) { *response = std::move(r); });
+}
+
+grpc::Status CoordinatorService::CompleteChunk(grpc::ServerContext*,
+                                               const v1::CompleteChunkRequest* request,
+                                               v1::CompleteChunkResponse*) {
+  return ToGrpcStatus(coordinator_->CompleteChunk(*request));
+}
+
+grpc::Status CoordinatorService::FailChunk(grpc::ServerContext*,
+                                           const v1::FailChunkRequest* request,
+                                           v1::FailChunkResponse*) {
+  return ToGrpcStatus(coordinator_->FailChunk(*request));
+}
+
+grpc::Status CoordinatorService::FetchModel(grpc::ServerContext*,
+                                            const v1::FetchModelRequest* request,
+                                            v1::FetchModelResponse* response) {
+  return Reply(coordinator_->FetchModel(*request),
+               [&](v1::FetchModelResponse r) { *response = std::move(r); });
+}
+
+}  // namespace anifarm

@@ -1,0 +1,53 @@
+// CoordinatorService: the gRPC face of the Coordinator. Pure translation:
+// protobuf requests in, Coordinator calls, absl::Status mapped onto the
+// matching grpc::StatusCode out. No farm logic lives here.
+#ifndef ANIFARM_COORDINATOR_SERVICE_H_
+#define ANIFARM_COORDINATOR_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/grpc_client.h"
+#include "coordinator/coordinator.h"
+#include "protos/anifarm.grpc.pb.h"
+
+namespace anifarm {
+
+// Frames and chunk payloads are large; gRPC's 4 MiB default is not enough.
+inline constexpr int kMaxMessageBytes = kMaxGrpcMessageBytes;
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class CoordinatorService final : public v1::Coordinator::Service {
+ public:
+  explicit CoordinatorService(Coordinator* coordinator) : coordinator_(coordinator) {}
+
+  grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                         v1::SubmitJobResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                      v1::JobStatus* response) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+                         v1::CancelJobResponse* response) override;
+  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest* request,
+                         v1::ListNodesResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+  grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* request,
+                            v1::RegisterNodeResponse* response) override;
+  grpc::Status LeaseChunk(grpc::ServerContext*, const v1::LeaseChunkRequest* request,
+                          v1::LeaseChunkResponse* response) override;
+  grpc::Status CompleteChunk(grpc::ServerContext*, const v1::CompleteChunkRequest* request,
+                             v1::CompleteChunkResponse* response) override;
+  grpc::Status FailChunk(grpc::ServerContext*, const v1::FailChunkRequest* request,
+                         v1::FailChunkResponse* response) override;
+  grpc::Status FetchModel(grpc::ServerContext*, const v1::FetchModelRequest* request,
+                          v1::FetchModelResponse* response) override;
+
+ private:
+  Coordinator* coordinator_;  // not owned
+};
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_COORDINATOR_SERVICE_H_

@@ -1,0 +1,25 @@
+// Factory of the LibTorch engine. This header has no LibTorch include: the
+// engine lives in the shared library libanifarm_engine.so, linked by
+// anifarm-node and loaded with dlopen by `anifarm run`.
+#ifndef ANIFARM_NODE_ENGINE_TORCH_ENGINE_H_
+#define ANIFARM_NODE_ENGINE_TORCH_ENGINE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "node/upscaler.h"
+
+namespace anifarm {
+
+// device: "cpu", "cuda" or "cuda:N". InvalidArgument for an unknown device,
+// FailedPrecondition when CUDA is asked for and not available.
+absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::string& device);
+
+}  // namespace anifarm
+
+// C entry point for dlopen: returns a new engine or nullptr with *error set.
+extern "C" anifarm::UpscalerEngine* anifarm_create_torch_engine(const char* device,
+                                                                std::string* error);
+
+#endif  // ANIFARM_NODE_ENGINE_TORCH_ENGINE_H_

@@ -1,0 +1,70 @@
+// anifarm-node: a GPU (or CPU) worker of the farm.
+//
+//   anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+
+#include "common/cli_args.h"
+#include "common/termination.h"
+#include "node/engine/torch_engine.h"
+#include "node/grpc_work_source.h"
+#include "node/node_worker.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]\n";
+
+int UsageError(const std::string& message) {
+  std::cerr << "anifarm-node: " << message << "\n" << kUsage;
+  return 2;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  anifarm::BlockTerminationSignals();
+  anifarm::CliArgs args({"coordinator", "cache-dir", "device"}, {"help"});
+  if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
+  if (args.Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!args.positional().empty()) return UsageError("unexpected argument " + args.positional()[0]);
+  const char* env_coordinator = std::getenv("ANIFARM_COORDINATOR");
+  const std::string coordinator =
+      args.Get("coordinator", env_coordinator && *env_coordinator ? env_coordinator
+                                                                   : "127.0.0.1:50051");
+  anifarm::NodeWorkerOptions options;
+  options.cache_dir = args.Get("cache-dir");
+  if (options.cache_dir.empty()) return UsageError("--cache-dir is required");
+  options.hostname = Hostname();
+  const std::string device = args.Get("device", "cpu");
+
+  absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =
+      anifarm::CreateTorchEngine(device);
+  if (!engine.ok()) {
+    std::cerr << "anifarm-node: --device " << device << ": " << engine.status().message() << "\n";
+    return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+  }
+  anifarm::GrpcWorkSource source(coordinator);
+  anifarm::NodeWorker worker(&source, engine->get(), options);
+  std::atomic<bool> stop{false};
+  anifarm::OnTerminationSignal([&stop] {
+    std::cerr << "anifarm-node: stopping" << std::endl;
+    stop = true;
+  });
+  std::cerr << "anifarm-node: " << (*engine)->device_name() << ", coordinator " << coordinator
+            << std::endl;
+  worker.Run(stop);
+  std::cerr << "anifarm-node: stopped" << std::endl;
+  return 0;
+}

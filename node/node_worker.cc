@@ -1,0 +1,226 @@
+#include "node/node_worker.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/hashing.h"
+#include "common/media/frame_convert.h"
+#include "common/media/png_codec.h"
+#include "common/media/video_decoder.h"
+#include "common/status_macros.h"
+
+namespace anifarm {
+namespace fs = std::filesystem;
+
+namespace {
+
+DecoderParams ToDecoderParams(const v1::DecoderConfig& config) {
+  DecoderParams params;
+  params.codec_id = config.codec_id();
+  params.extradata.assign(config.extradata().begin(), config.extradata().end());
+  params.width = config.width();
+  params.height = config.height();
+  params.pixel_format = config.pixel_format();
+  params.time_base = AVRational{config.time_base_num(), config.time_base_den()};
+  return params;
+}
+
+absl::StatusOr<PacketPtr> ToPacket(const v1::SourcePacket& source) {
+  PacketPtr packet = MakePacket();
+  if (!packet || av_new_packet(packet.get(), static_cast<int>(source.data().size())) < 0) {
+    return absl::ResourceExhaustedError("cannot allocate a packet");
+  }
+  std::memcpy(packet->data, source.data().data(), source.data().size());
+  packet->pts = source.pts();
+  packet->dts = source.dts();
+  if (source.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
+  return packet;
+}
+
+}  // namespace
+
+NodeWorker::NodeWorker(WorkSource* source, UpscalerEngine* engine, NodeWorkerOptions options)
+    : source_(source), engine_(engine), options_(std::move(options)) {}
+
+absl::Status NodeWorker::Register() {
+  v1::RegisterNodeRequest request;
+  request.set_hostname(options_.hostname);
+  request.set_device(engine_->device());
+  request.set_device_name(engine_->device_name());
+  ASSIGN_OR_RETURN(v1::RegisterNodeResponse response, source_->RegisterNode(request));
+  node_id_ = response.node_id();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NodeWorker::EnsureModel(const v1::ChunkLease& lease) {
+  const std::string& sha = lease.model_sha256();
+  const fs::path dir = fs::path(options_.cache_dir) / "models";
+  const fs::path path = dir / (sha + ".pth");
+  std::error_code ec;
+  if (verified_models_.count(sha) && fs::exists(path, ec)) return path.string();
+  if (fs::exists(path, ec)) {
+    absl::StatusOr<std::string> on_disk = Sha256OfFile(path.string());
+    if (on_disk.ok() && *on_disk == sha) {
+      verified_models_.insert(sha);
+      return path.string();
+    }
+  }
+  v1::FetchModelRequest request;
+  request.set_sha256(sha);
+  ASSIGN_OR_RETURN(v1::FetchModelResponse response, source_->FetchModel(request));
+  if (response.files_size() != 1 || Sha256Hex(response.files(0)) != sha) {
+    return absl::DataLossError(
+        absl::StrCat("model ", lease.model_name(), " arrived corrupted (sha256 mismatch)"));
+  }
+  fs::create_directories(dir, ec);
+  const fs::path tmp = dir / (sha + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(response.files(0).data(), static_cast<std::streamsize>(response.files(0).size()));
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  verified_models_.insert(sha);
+  return path.string();
+}
+
+absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::ChunkLease& lease,
+                                                                  const std::atomic<bool>& stop,
+                                                                  bool* permanent) {
+  *permanent = true;
+  ASSIGN_OR_RETURN(std::string model_path, EnsureModel(lease));
+  UpscaleOptions options;
+  options.scale = lease.settings().scale();
+  options.precision = lease.settings().precision();
+  options.tile = lease.settings().tile();
+  if (lease.settings().tile_overlap() > 0) options.tile_overlap = lease.settings().tile_overlap();
+  ASSIGN_OR_RETURN(std::shared_ptr<Upscaler> upscaler,
+                   engine_->GetUpscaler(model_path, lease.model_sha256(), options));
+  if (options.scale != 0 && options.scale != upscaler->native_scale()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--scale ", options.scale, " is not available with model ", lease.model_name(),
+        " (native x", upscaler->native_scale(), "); this version runs native scales only"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder,
+                   VideoDecoder::Create(ToDecoderParams(lease.payload().decoder())));
+
+  std::map<int64_t, int64_t> wanted;  // pts -> frame index
+  for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
+    wanted[frame.pts()] = frame.frame_index();
+  }
+  v1::CompleteChunkRequest result;
+  result.set_node_id(node_id_);
+  result.set_job_id(lease.job_id());
+  result.set_chunk_index(lease.chunk_index());
+  result.set_attempt(lease.attempt());
+
+  *permanent = false;
+  std::vector<FramePtr> frames;
+  auto upscale_ready = [&]() -> absl::Status {
+    for (FramePtr& frame : frames) {
+      if (stop) return absl::CancelledError("node stopping");
+      const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                              ? frame->best_effort_timestamp
+                              : frame->pts;
+      auto it = wanted.find(pts);
+      if (it == wanted.end()) continue;
+      ASSIGN_OR_RETURN(RgbImage rgb, FrameToRgb(*frame));
+      ASSIGN_OR_RETURN(RgbImage upscaled, upscaler->Upscale(rgb));
+      ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
+      v1::UpscaledFrame* out = result.add_frames();
+      out->set_frame_index(it->second);
+      out->set_png(std::move(png));
+      wanted.erase(it);
+    }
+    frames.clear();
+    return absl::OkStatus();
+  };
+  for (const v1::SourcePacket& source : lease.payload().packets()) {
+    ASSIGN_OR_RETURN(PacketPtr packet, ToPacket(source));
+    RETURN_IF_ERROR(decoder->Decode(*packet, &frames));
+    RETURN_IF_ERROR(upscale_ready());
+  }
+  RETURN_IF_ERROR(decoder->Flush(&frames));
+  RETURN_IF_ERROR(upscale_ready());
+  if (!wanted.empty()) {
+    *permanent = true;
+    return absl::DataLossError(absl::StrCat("chunk ", lease.chunk_index(), " decoded without ",
+                                            wanted.size(), " of its frames (first pts ",
+                                            wanted.begin()->first, ")"));
+  }
+  return result;
+}
+
+absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
+  v1::LeaseChunkRequest lease_request;
+  lease_request.set_node_id(node_id_);
+  ASSIGN_OR_RETURN(v1::LeaseChunkResponse lease, source_->LeaseChunk(lease_request));
+  if (!lease.has_chunk()) return false;
+  const v1::ChunkLease& chunk = lease.lease();
+  bool permanent = false;
+  const auto started = std::chrono::steady_clock::now();
+  absl::StatusOr<v1::CompleteChunkRequest> result = ProcessChunk(chunk, stop, &permanent);
+  if (result.ok()) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
+              << ": " << result->frames_size() << " frames upscaled in " << seconds << " s"
+              << std::endl;
+    RETURN_IF_ERROR(source_->CompleteChunk(*result));
+    return true;
+  }
+  std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
+            << " failed: " << result.status().message() << std::endl;
+  v1::FailChunkRequest failure;
+  failure.set_node_id(node_id_);
+  failure.set_job_id(chunk.job_id());
+  failure.set_chunk_index(chunk.chunk_index());
+  failure.set_attempt(chunk.attempt());
+  failure.set_error(std::string(result.status().message()));
+  failure.set_permanent(permanent);
+  RETURN_IF_ERROR(source_->FailChunk(failure));
+  return true;
+}
+
+void NodeWorker::Run(const std::atomic<bool>& stop) {
+  using std::chrono::milliseconds;
+  int backoff_ms = options_.idle_poll_ms;
+  std::string last_error;
+  auto pause = [&](int ms) {
+    for (int waited = 0; waited < ms && !stop; waited += 50) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  };
+  auto report = [&](const absl::Status& status) {
+    std::string message(status.message());
+    if (message != last_error) std::cerr << "anifarm-node: " << message << std::endl;
+    last_error = message;
+    backoff_ms = std::min(backoff_ms * 2, 5000);
+    pause(backoff_ms);
+  };
+  while (!stop && node_id_.empty()) {
+    if (absl::Status status = Register(); !status.ok()) report(status);
+  }
+  if (!node_id_.empty()) {
+    std::cerr << "anifarm-node: registered as " << node_id_ << " on " << engine_->device_name()
+              << std::endl;
+  }
+  while (!stop) {
+    absl::StatusOr<bool> worked = RunOnce(stop);
+    if (!worked.ok()) {
+      report(worked.status());
+      continue;
+    }
+    last_error.clear();
+    backoff_ms = options_.idle_poll_ms;
+    if (!*worked) pause(options_.idle_poll_ms);
+  }
+}
+
+}  // namespace anifarm

@@ -1,0 +1,62 @@
+// NodeWorker: the node's main loop, independent of transport and engine.
+//
+//   register -> lease a chunk -> make sure the model is cached on disk
+//   (fetched by content hash from the coordinator otherwise) -> decode the
+//   chunk's compressed packets -> upscale the frames it lists -> PNG-compress
+//   them -> complete (or fail) the chunk -> lease again.
+//
+// Failures that retrying elsewhere cannot fix (unreadable model, a setting
+// the model cannot honour) are reported as permanent so the job fails fast.
+#ifndef ANIFARM_NODE_NODE_WORKER_H_
+#define ANIFARM_NODE_NODE_WORKER_H_
+
+#include <atomic>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "node/upscaler.h"
+#include "node/work_source.h"
+
+namespace anifarm {
+
+struct NodeWorkerOptions {
+  // Models are kept in <cache_dir>/models/<sha256>.<ext>.
+  std::string cache_dir;
+  std::string hostname;
+  // Pause between lease attempts when the queue is empty.
+  int idle_poll_ms = 300;
+};
+
+class NodeWorker {
+ public:
+  // Neither pointer is owned; both must outlive the worker.
+  NodeWorker(WorkSource* source, UpscalerEngine* engine, NodeWorkerOptions options);
+
+  absl::Status Register();
+  const std::string& node_id() const { return node_id_; }
+
+  // Leases and processes at most one chunk. Returns whether there was one.
+  absl::StatusOr<bool> RunOnce(const std::atomic<bool>& stop);
+
+  // Registers, then processes chunks until `stop` is set. Transient errors
+  // (coordinator unreachable) are logged and retried with a back-off.
+  void Run(const std::atomic<bool>& stop);
+
+ private:
+  absl::StatusOr<std::string> EnsureModel(const v1::ChunkLease& lease);
+  // Upscales the listed frames; a permanent error sets *permanent.
+  absl::StatusOr<v1::CompleteChunkRequest> ProcessChunk(const v1::ChunkLease& lease,
+                                                        const std::atomic<bool>& stop,
+                                                        bool* permanent);
+
+  WorkSource* source_;
+  UpscalerEngine* engine_;
+  NodeWorkerOptions options_;
+  std::string node_id_;
+  std::set<std::string> verified_models_;  // sha256 of files checked this run
+};
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_NODE_NODE_WORKER_H_

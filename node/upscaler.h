@@ -1,0 +1,56 @@
+// The node's view of an inference engine, free of LibTorch types so that
+// code which only schedules work (the node's worker loop, `anifarm run`)
+// compiles and links without it.
+//
+//   UpscalerEngine  one per process and device; owns the model cache.
+//   Upscaler        one loaded model at one precision on that device.
+#ifndef ANIFARM_NODE_UPSCALER_H_
+#define ANIFARM_NODE_UPSCALER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/image.h"
+
+namespace anifarm {
+
+struct UpscaleOptions {
+  // Overall scale wanted; 0 = the model's native scale. The skeleton only
+  // supports the native scale (later: repeated passes and a downscale).
+  int scale = 0;
+  std::string precision = "auto";  // fp16 | bf16 | fp32 | auto
+  int tile = 0;                     // tile edge in input pixels, 0 = auto
+  int tile_overlap = 32;            // input pixels
+};
+
+class Upscaler {
+ public:
+  virtual ~Upscaler() = default;
+  // Scale factor of one pass of the network.
+  virtual int native_scale() const = 0;
+  // "SRVGGNetCompact(num_feat=64, num_conv=16, scale=2) fp32 on cpu".
+  virtual std::string description() const = 0;
+  // Upscales one frame (tiled, blended); the result is native_scale() times
+  // larger in both dimensions.
+  virtual absl::StatusOr<RgbImage> Upscale(const RgbImage& input) = 0;
+};
+
+class UpscalerEngine {
+ public:
+  virtual ~UpscalerEngine() = default;
+  // "cpu", "cuda:0".
+  virtual std::string device() const = 0;
+  // Human-readable device name ("CPU", "NVIDIA H100 80GB HBM3").
+  virtual std::string device_name() const = 0;
+  // Returns the cached upscaler for (model_sha256, precision), loading the
+  // file at `model_path` on first use. Errors name the file (InvalidArgument
+  // for an unreadable or unrecognised model).
+  virtual absl::StatusOr<std::shared_ptr<Upscaler>> GetUpscaler(
+      const std::string& model_path, const std::string& model_sha256,
+      const UpscaleOptions& options) = 0;
+};
+
+}  // namespace anifarm
+
+#endif  // ANIFARM_NODE_UPSCALER_H_

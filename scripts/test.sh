@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything with the tests, fetches the
+# real model weights the tests use, and runs the whole suite with CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+models="$PWD/build/models"
+bash scripts/build.sh -DANIFARM_BUILD_TESTS=ON -DANIFARM_TEST_MODEL_DIR="$models"
+build/bin/anifarm models fetch --models-dir "$models"
+cd build
+ctest --output-on-failure -j"${ANIFARM_JOBS:-2}"

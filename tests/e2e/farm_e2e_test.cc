@@ -1,0 +1,248 @@
+// End-to-end tests of the real binaries: a coordinator and two nodes on
+// loopback gRPC, real model weights, real FFmpeg encodes, a real SQLite file.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "common/media/frame_convert.h"
+#include "common/media/media_info.h"
+#include "common/media/source_reader.h"
+#include "common/media/test_clip.h"
+#include "common/media/video_decoder.h"
+#include "protos/anifarm.pb.h"
+#include "tests/e2e/subprocess.h"
+
+namespace anifarm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FreeLoopbackPort;
+using testing::Subprocess;
+
+const std::string kBin = ANIFARM_BIN_DIR;
+const std::string kModels = ANIFARM_TEST_MODEL_DIR;
+
+class FarmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("anifarm-e2e-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ASSERT_TRUE(fs::exists(kModels + "/2x-AniScale.pth"))
+        << "models missing in " << kModels << ": run `anifarm models fetch --models-dir "
+        << kModels << "` (scripts/test.sh does)";
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // A clip whose frames repeat: held on twos, and the opening pictures come
+  // back at the end (duplicates across chunk boundaries).
+  std::string MakeClip(int frames, std::vector<int>* content) {
+    TestClipSpec spec;
+    spec.width = 96;
+    spec.height = 64;
+    spec.gop = 12;
+    spec.content = DefaultTestPattern(frames);
+    *content = spec.content;
+    const std::string path = (dir_ / "input.mp4").string();
+    EXPECT_TRUE(WriteTestClip(path, spec).ok());
+    return path;
+  }
+
+  std::string Log(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+// Reads a job's counters back through the CLI's --json output.
+v1::JobStatus ParseJob(const std::string& json) {
+  v1::JobStatus job;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &job).ok()) << json;
+  return job;
+}
+
+// PSNR of the first output frame against a plain bilinear 2x of the source:
+// a working network stays close to it, a mis-wired one produces noise.
+double FirstFramePsnrAgainstBilinear(const std::string& source, const std::string& output) {
+  auto first_frame = [](const std::string& path) {
+    auto reader = SourceReader::Open(path);
+    EXPECT_TRUE(reader.ok());
+    auto decoder = VideoDecoder::Create((*reader)->info().video);
+    EXPECT_TRUE(decoder.ok());
+    std::vector<FramePtr> frames;
+    while (frames.empty()) {
+      auto packet = (*reader)->NextVideoPacket();
+      if (!packet.ok() || !*packet) {
+        (void)(*decoder)->Flush(&frames);
+        break;
+      }
+      (void)(*decoder)->Decode(**packet, &frames);
+    }
+    EXPECT_FALSE(frames.empty());
+    return *FrameToRgb(*frames.front());
+  };
+  RgbImage src = first_frame(source);
+  RgbImage out = first_frame(output);
+  EXPECT_EQ(out.width, src.width * 2);
+  EXPECT_EQ(out.height, src.height * 2);
+  double squared = 0;
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      const double sx = std::clamp((x + 0.5) / 2 - 0.5, 0.0, src.width - 1.0);
+      const double sy = std::clamp((y + 0.5) / 2 - 0.5, 0.0, src.height - 1.0);
+      const int x0 = int(sx), y0 = int(sy);
+      const int x1 = std::min(x0 + 1, src.width - 1), y1 = std::min(y0 + 1, src.height - 1);
+      const double fx = sx - x0, fy = sy - y0;
+      for (int c = 0; c < 3; ++c) {
+        auto at = [&](int xx, int yy) { return double(src.row(yy)[xx * 3 + c]); };
+        const double expected = (at(x0, y0) * (1 - fx) + at(x1, y0) * fx) * (1 - fy) +
+                                (at(x0, y1) * (1 - fx) + at(x1, y1) * fx) * fy;
+        const double diff = expected - out.row(y)[x * 3 + c];
+        squared += diff * diff;
+      }
+    }
+  }
+  const double mse = squared / (double(out.width) * out.height * 3);
+  return 10 * std::log10(255.0 * 255.0 / std::max(mse, 1e-10));
+}
+
+void ExpectUpscaledCopy(const std::string& input, const std::string& output, int frames) {
+  auto source = ProbeMedia(input);
+  auto result = ProbeMedia(output);
+  ASSERT_TRUE(source.ok());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->video.width, 2 * source->video.width);
+  EXPECT_EQ(result->video.height, 2 * source->video.height);
+  EXPECT_EQ(*CountVideoFrames(output), frames);
+  ASSERT_EQ(result->audio_stream_count, 1);
+  const double frame_seconds = 1.0 / av_q2d(source->frame_rate);
+  EXPECT_NEAR(result->audio_duration_seconds, source->audio_duration_seconds, frame_seconds);
+  EXPECT_GT(FirstFramePsnrAgainstBilinear(input, output), 22.0);
+}
+
+TEST_F(FarmTest, CoordinatorAndTwoNodesUpscaleEachDuplicateOnce) {
+  std::vector<int> content;
+  const std::string input = MakeClip(48, &content);
+  const std::string output = (dir_ / "output.mp4").string();
+  const std::set<int> distinct(content.begin(), content.end());
+
+  const std::string address = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  Subprocess coordinator({kBin + "/anifarm-coordinator", "--listen", address, "--state-dir",
+                          (dir_ / "state").string(), "--models-dir", kModels, "--chunk-frames",
+                          "12"},
+                         Log("coordinator"));
+  Subprocess node_a({kBin + "/anifarm-node", "--coordinator", address, "--cache-dir",
+                     (dir_ / "cache-a").string(), "--device", "cpu"},
+                    Log("node-a"));
+  Subprocess node_b({kBin + "/anifarm-node", "--coordinator", address, "--cache-dir",
+                     (dir_ / "cache-b").string()},
+                    Log("node-b"));
+
+  Subprocess submit({kBin + "/anifarm", "submit", input, "-o", output, "--wait",
+                     "--coordinator", address, "--tile", "48", "--tile-overlap", "8"},
+                    Log("submit"));
+  ASSERT_EQ(submit.Wait(), 0) << submit.Stderr() << coordinator.Stderr() << node_a.Stderr()
+                              << node_b.Stderr();
+  const std::string job_id = submit.Stdout().substr(0, submit.Stdout().find('\n'));
+  ASSERT_FALSE(job_id.empty());
+
+  ExpectUpscaledCopy(input, output, 48);
+
+  Subprocess status({kBin + "/anifarm", "status", job_id, "--json", "--coordinator", address},
+                    Log("status"));
+  ASSERT_EQ(status.Wait(), 0) << status.Stderr();
+  v1::JobStatus job = ParseJob(status.Stdout());
+  EXPECT_EQ(job.state(), v1::JOB_DONE);
+  EXPECT_EQ(job.total_frames(), 48);
+  EXPECT_EQ(job.unique_frames(), static_cast<int64_t>(distinct.size()));
+  // Each distinct picture was upscaled exactly once, however the chunks fell.
+  EXPECT_EQ(job.frames_upscaled(), static_cast<int64_t>(distinct.size()));
+  EXPECT_EQ(job.frames_reused(), 48 - static_cast<int64_t>(distinct.size()));
+  EXPECT_EQ(job.chunks_total(), 4);
+  EXPECT_EQ(job.output_width(), 192);
+
+  Subprocess nodes({kBin + "/anifarm", "nodes", "--json", "--coordinator", address},
+                   Log("nodes"));
+  ASSERT_EQ(nodes.Wait(), 0);
+  v1::ListNodesResponse node_list;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(nodes.Stdout(), &node_list).ok());
+  ASSERT_EQ(node_list.nodes_size(), 2);
+  int64_t node_frames = 0;
+  for (const v1::NodeInfo& node : node_list.nodes()) node_frames += node.frames_upscaled();
+  EXPECT_EQ(node_frames, job.frames_upscaled());
+
+  // The state is a real SQLite file, and everything stops cleanly.
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "anifarm.db"));
+  node_a.Terminate();
+  node_b.Terminate();
+  coordinator.Terminate();
+  EXPECT_EQ(node_a.Wait(std::chrono::seconds(20)), 0) << node_a.Stderr();
+  EXPECT_EQ(node_b.Wait(std::chrono::seconds(20)), 0) << node_b.Stderr();
+  EXPECT_EQ(coordinator.Wait(std::chrono::seconds(20)), 0) << coordinator.Stderr();
+}
+
+TEST_F(FarmTest, RunUpscalesInOneProcess) {
+  std::vector<int> content;
+  const std::string input = MakeClip(24, &content);
+  const std::string output = (dir_ / "run.mp4").string();
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels, "--model", "2x-AniScale"},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  EXPECT_NE(run.Stdout().find(output), std::string::npos);
+  ExpectUpscaledCopy(input, output, 24);
+}
+
+TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
+  std::vector<int> content;
+  const std::string input = MakeClip(4, &content);
+  const std::string state = (dir_ / "state").string();
+  auto run = [&](std::vector<std::string> args, const std::string& name) {
+    args.insert(args.begin(), kBin + "/anifarm");
+    auto process = std::make_unique<Subprocess>(args, Log(name));
+    process->Wait();
+    return process;
+  };
+  const std::string missing = (dir_ / "missing.mp4").string();
+  auto no_file = run({"run", missing, "-o", Log("o.mp4"), "--state-dir", state, "--models-dir",
+                      kModels},
+                     "missing");
+  EXPECT_EQ(no_file->Wait(), 3);
+  EXPECT_NE(no_file->Stderr().find(missing), std::string::npos) << no_file->Stderr();
+
+  const std::string text = (dir_ / "notes.txt").string();
+  std::ofstream(text) << "not a video";
+  auto not_video = run({"run", text, "-o", Log("o.mp4"), "--state-dir", state, "--models-dir",
+                        kModels},
+                       "text");
+  EXPECT_EQ(not_video->Wait(), 3);
+  EXPECT_NE(not_video->Stderr().find(text), std::string::npos) << not_video->Stderr();
+
+  auto unknown_model = run({"run", input, "-o", Log("o.mp4"), "--state-dir", state,
+                            "--models-dir", kModels, "--model", "no-such-model"},
+                           "model");
+  EXPECT_EQ(unknown_model->Wait(), 3);
+  EXPECT_NE(unknown_model->Stderr().find("no-such-model"), std::string::npos);
+
+  auto bad_flag = run({"run", input, "-o", Log("o.mp4"), "--scale", "3"}, "scale");
+  EXPECT_EQ(bad_flag->Wait(), 2);
+  EXPECT_NE(bad_flag->Stderr().find("--scale 3"), std::string::npos);
+
+  auto unknown_option = run({"run", input, "-o", Log("o.mp4"), "--bogus"}, "bogus");
+  EXPECT_EQ(unknown_option->Wait(), 2);
+
+  auto unreachable = run({"jobs", "--coordinator",
+                          "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
+                         "unreachable");
+  EXPECT_EQ(unreachable->Wait(), 5);
+  EXPECT_NE(unreachable->Stderr().find("cannot reach the coordinator"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anifarm

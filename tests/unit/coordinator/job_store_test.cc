@@ -1,0 +1,143 @@
+// JobStore against a real SQLite file: the state machine of chunks and the
+// promise that a reopened database (a restarted coordinator) loses nothing.
+#include "coordinator/job_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace anifarm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (fs::temp_directory_path() / ("anifarm-store-" + std::to_string(getpid()) + ".db"))
+                .string();
+    fs::remove(path_);
+    auto store = JobStore::Open(path_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    JobRecord job;
+    job.id = "job-1";
+    job.input_path = "/in.mp4";
+    job.output_path = "/out.mp4";
+    job.settings.set_model("2x-AniScale");
+    job.model_path = "/models/2x-AniScale.pth";
+    job.model_sha256 = "abc";
+    job.model_format = "pytorch";
+    job.created_at = 100;
+    ASSERT_TRUE(store_->CreateJob(job).ok());
+    std::vector<ChunkRecord> chunks(3);
+    std::vector<FrameRecord> frames;
+    for (int c = 0; c < 3; ++c) {
+      chunks[c].index = c;
+      chunks[c].first_frame = c * 2;
+      chunks[c].frame_count = 2;
+      // Chunk 2 only holds duplicates of chunk 0: nothing to upscale.
+      chunks[c].unique_count = c == 2 ? 0 : 2;
+    }
+    for (int i = 0; i < 6; ++i) {
+      FrameRecord frame;
+      frame.index = i;
+      frame.pts = i * 10;
+      frame.md5 = "m" + std::to_string(i % 4);
+      frame.source_index = i % 4;
+      frame.chunk_index = i / 2;
+      frames.push_back(frame);
+    }
+    ASSERT_TRUE(store_->SavePlan("job-1", chunks, frames).ok());
+    v1::NodeInfo node;
+    node.set_node_id("node-a");
+    ASSERT_TRUE(store_->UpsertNode(node).ok());
+    node.set_node_id("node-b");
+    ASSERT_TRUE(store_->UpsertNode(node).ok());
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove(path_);
+  }
+  std::string path_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, PlanIsStoredWithCountersAndDuplicateOnlyChunksDone) {
+  auto job = store_->GetJob("job-1");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, v1::JOB_RUNNING);
+  EXPECT_EQ(job->total_frames, 6);
+  EXPECT_EQ(job->unique_frames, 4);
+  EXPECT_EQ(job->chunks_total, 3);
+  EXPECT_EQ(job->chunks_done, 1);
+  auto frames = store_->Frames("job-1");
+  ASSERT_TRUE(frames.ok());
+  ASSERT_EQ(frames->size(), 6u);
+  EXPECT_EQ((*frames)[5].source_index, 1);
+}
+
+TEST_F(JobStoreTest, LeasesGoOnceCompleteOnlyByHolderAndFinishTheJob) {
+  auto first = store_->LeaseNextChunk("node-a", 1000, 2000);
+  auto second = store_->LeaseNextChunk("node-b", 1000, 2000);
+  auto none = store_->LeaseNextChunk("node-b", 1000, 2000);
+  ASSERT_TRUE(first.ok() && second.ok() && none.ok());
+  ASSERT_TRUE(first->has_value() && second->has_value());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_NE((*first)->index, (*second)->index);
+
+  bool all_done = false;
+  // Someone else's lease, or a stale attempt, is refused and changes nothing.
+  EXPECT_FALSE(store_->CompleteChunk("job-1", (*first)->index, 1, "node-b", 2, &all_done).ok());
+  EXPECT_FALSE(store_->CompleteChunk("job-1", (*first)->index, 7, "node-a", 2, &all_done).ok());
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*first)->index, 1, "node-a", 2, &all_done).ok());
+  EXPECT_FALSE(all_done);
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*second)->index, 1, "node-b", 2, &all_done).ok());
+  EXPECT_TRUE(all_done);
+  EXPECT_EQ(store_->GetJob("job-1")->frames_upscaled, 4);
+  auto nodes = store_->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_EQ((*nodes)[0].frames_upscaled() + (*nodes)[1].frames_upscaled(), 4);
+}
+
+TEST_F(JobStoreTest, ExpiredAndReleasedLeasesReturnToTheQueue) {
+  auto lease = store_->LeaseNextChunk("node-a", 1000, 1010);
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  EXPECT_EQ(*store_->RequeueExpiredLeases(1005), 0);
+  EXPECT_EQ(*store_->RequeueExpiredLeases(1011), 1);
+  auto again = store_->LeaseNextChunk("node-b", 1011, 2000);
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_EQ((*again)->index, (*lease)->index);
+  EXPECT_EQ((*again)->attempt, 2);
+  auto attempts = store_->ReleaseChunk("job-1", (*again)->index, 2, "node-b");
+  ASSERT_TRUE(attempts.ok());
+  EXPECT_EQ(*attempts, 2);
+}
+
+TEST_F(JobStoreTest, ReopenedDatabaseKeepsEverything) {
+  auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
+  bool all_done = false;
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*lease)->index, 1, "node-a", 2, &all_done).ok());
+  store_.reset();
+  auto reopened = JobStore::Open(path_);
+  ASSERT_TRUE(reopened.ok());
+  auto job = (*reopened)->GetJob("job-1");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->chunks_done, 2);
+  EXPECT_EQ(job->frames_upscaled, 2);
+  EXPECT_EQ(job->settings.model(), "2x-AniScale");
+  EXPECT_EQ((*reopened)->Frames("job-1")->size(), 6u);
+  store_ = std::move(*reopened);
+}
+
+TEST_F(JobStoreTest, CancelledJobIsNotLeasedNorReplanned) {
+  ASSERT_TRUE(store_->SetJobState("job-1", v1::JOB_CANCELLED, "cancelled by user").ok());
+  auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
+  ASSERT_TRUE(lease.ok());
+  EXPECT_FALSE(lease->has_value());
+  EXPECT_FALSE(store_->SavePlan("job-1", {}, {}).ok());
+  EXPECT_NE(store_->GetJob("job-1")->finished_at, 0);
+}
+
+}  // namespace
+}  // namespace anifarm
