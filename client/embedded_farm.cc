@@ -32,6 +32,9 @@ class InProcessWorkSource final : public WorkSource {
   absl::Status FailChunk(const v1::FailChunkRequest& request) override {
     return coordinator_->FailChunk(request);
   }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
+    return coordinator_->Heartbeat(request);
+  }
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request) override {
     return coordinator_->FetchModel(request);
   }

@@ -10,7 +10,7 @@ namespace anifarm {
 std::set<std::string> JobValueFlags() {
   return {"model", "scale", "precision", "tile", "tile-overlap", "codec",
           "crf",   "preset", "o",        "output", "coordinator", "state-dir",
-          "models-dir", "device"};
+          "models-dir", "device", "priority", "frame-map"};
 }
 
 std::set<std::string> JobSwitches() { return {"no-audio", "wait", "help", "keep-intermediates"}; }
@@ -36,6 +36,13 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   settings.set_crf(crf);
   settings.set_preset(args.Get("preset"));
   settings.set_no_audio(args.Has("no-audio"));
+  ASSIGN_OR_RETURN(int priority, args.GetInt("priority", 0));
+  settings.set_priority(priority);
+  if (args.Has("frame-map")) {
+    std::error_code ec;
+    settings.set_frame_map_path(
+        std::filesystem::absolute(args.Get("frame-map"), ec).lexically_normal().string());
+  }
   return settings;
 }
 

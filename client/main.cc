@@ -53,6 +53,8 @@ Job options (run, submit):
   --crf N                  constant rate factor [h264 18, h265 20]
   --preset P               encoder preset [slow]
   --no-audio               drop the audio streams
+  --priority N             higher runs first [0]
+  --frame-map FILE         also write the guide's frame_mapping.json there
 
 Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR or 127.0.0.1:50051]
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N

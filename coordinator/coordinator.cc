@@ -1,5 +1,6 @@
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -244,6 +245,7 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
   lease->set_model_format(job.model_format);
   *lease->mutable_payload() = std::move(*payload);
   lease->set_deadline(chunk->lease_deadline);
+  lease->set_heartbeat_interval_seconds(std::max(1, options_.lease_seconds / 4));
   return response;
 }
 
@@ -285,6 +287,18 @@ absl::Status Coordinator::FailChunk(const v1::FailChunkRequest& request) {
                      " (attempt ", attempts, "): ", request.error())));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
+    const v1::HeartbeatRequest& request) {
+  const int64_t now = Now();
+  v1::HeartbeatResponse response;
+  ASSIGN_OR_RETURN(bool renewed,
+                   store_->RenewLease(request.job_id(), request.chunk_index(), request.attempt(),
+                                      request.node_id(), now, now + options_.lease_seconds));
+  response.set_keep_working(renewed);
+  if (renewed) response.set_deadline(now + options_.lease_seconds);
+  return response;
 }
 
 absl::StatusOr<v1::FetchModelResponse> Coordinator::FetchModel(
@@ -372,8 +386,13 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.keep_audio = !job->settings.no_audio();
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());
-  WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", FrameMappingJson(request.frames))
-      .IgnoreError();
+  const std::string frame_map = FrameMappingJson(request.frames);
+  WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", frame_map).IgnoreError();
+  if (!job->settings.frame_map_path().empty()) {
+    if (absl::Status s = WriteFileAtomically(job->settings.frame_map_path(), frame_map); !s.ok()) {
+      return fail(s);
+    }
+  }
   absl::Status recorded =
       store_->RecordOutput(job_id, result->width, result->height, result->frames_reused);
   if (!recorded.ok()) return fail(recorded);

@@ -32,8 +32,9 @@ struct CoordinatorOptions {
   // Where model names are resolved.
   std::string models_dir;
   int chunk_frames = 48;
-  // A node that holds a chunk longer than this loses it.
-  int lease_seconds = 1800;
+  // A node that has not renewed its lease (Heartbeat) for this long loses
+  // the chunk to the queue.
+  int lease_seconds = 60;
   // Keep chunk payloads and upscaled frames after a successful job.
   bool keep_intermediates = false;
 };
@@ -57,6 +58,7 @@ class Coordinator {
   absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request);
   absl::Status CompleteChunk(const v1::CompleteChunkRequest& request);
   absl::Status FailChunk(const v1::FailChunkRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request);
 
   // Chunk failures after which a job fails.

@@ -10,6 +10,7 @@ constexpr char kSchemaV1[] = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
   state INTEGER NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
   input_path TEXT NOT NULL,
   output_path TEXT NOT NULL,
   settings BLOB NOT NULL,
@@ -120,8 +121,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
-                                " model_path, model_sha256, model_format, created_at)"
-                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                " model_path, model_sha256, model_format, created_at, priority)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, job.id)
       .Bind(2, int64_t{job.state})
       .Bind(3, job.input_path)
@@ -130,7 +131,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(6, job.model_path)
       .Bind(7, job.model_sha256)
       .Bind(8, job.model_format)
-      .Bind(9, job.created_at);
+      .Bind(9, job.created_at)
+      .Bind(10, int64_t{job.settings.priority()});
   return insert.Run();
 }
 
@@ -318,7 +320,8 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
       db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
                                 " FROM chunks WHERE state = 0 AND job_id IN"
                                 " (SELECT id FROM jobs WHERE state = ?)"
-                                " ORDER BY (SELECT created_at FROM jobs WHERE id = job_id),"
+                                " ORDER BY (SELECT -priority FROM jobs WHERE id = job_id),"
+                                " (SELECT created_at FROM jobs WHERE id = job_id),"
                                 " job_id, chunk_index LIMIT 1")));
   pick.Bind(1, int64_t{v1::JOB_RUNNING});
   ASSIGN_OR_RETURN(bool has_row, pick.Step());
@@ -378,6 +381,31 @@ absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_in
   ASSIGN_OR_RETURN(bool has_row, remaining.Step());
   *all_done = has_row && remaining.Int(0) == 0;
   return tx.Commit();
+}
+
+absl::StatusOr<bool> JobStore::RenewLease(const std::string& job_id, int32_t chunk_index,
+                                          int32_t attempt, const std::string& node_id,
+                                          int64_t now, int64_t deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET lease_deadline = ?"
+                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
+                                " AND node_id = ? AND state = 1 AND job_id IN"
+                                " (SELECT id FROM jobs WHERE state = ?)"));
+  RETURN_IF_ERROR(update.Bind(1, deadline)
+                      .Bind(2, job_id)
+                      .Bind(3, int64_t{chunk_index})
+                      .Bind(4, int64_t{attempt})
+                      .Bind(5, node_id)
+                      .Bind(6, int64_t{v1::JOB_RUNNING})
+                      .Run());
+  const bool renewed = db_->Changes() > 0;
+  ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));
+  RETURN_IF_ERROR(touch.Bind(1, now).Bind(2, node_id).Run());
+  RETURN_IF_ERROR(tx.Commit());
+  return renewed;
 }
 
 absl::StatusOr<int32_t> JobStore::ReleaseChunk(const std::string& job_id, int32_t chunk_index,

@@ -96,7 +96,8 @@ class JobStore {
   absl::StatusOr<std::vector<FrameRecord>> Frames(const std::string& job_id);
   absl::StatusOr<std::vector<ChunkRecord>> Chunks(const std::string& job_id);
 
-  // Leases the next queued chunk of a RUNNING job (oldest job first) to
+  // Leases the next queued chunk of a RUNNING job (highest priority, then
+  // oldest job first) to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
                                                             int64_t now, int64_t deadline);
@@ -105,6 +106,11 @@ class JobStore {
   // *all_done tells whether that was the job's last chunk.
   absl::Status CompleteChunk(const std::string& job_id, int32_t chunk_index, int32_t attempt,
                              const std::string& node_id, int64_t frames_upscaled, bool* all_done);
+  // Extends a lease held by `node_id` for `attempt` of a RUNNING job.
+  // Returns false when the lease is no longer theirs.
+  absl::StatusOr<bool> RenewLease(const std::string& job_id, int32_t chunk_index,
+                                  int32_t attempt, const std::string& node_id,
+                                  int64_t now, int64_t deadline);
   // Puts a leased chunk back in the queue; returns its attempt count.
   absl::StatusOr<int32_t> ReleaseChunk(const std::string& job_id, int32_t chunk_index,
                                        int32_t attempt, const std::string& node_id);

@@ -87,6 +87,13 @@ grpc::Status CoordinatorService::FailChunk(grpc::ServerContext*,
   return ToGrpcStatus(coordinator_->FailChunk(*request));
 }
 
+grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*,
+                                           const v1::HeartbeatRequest* request,
+                                           v1::HeartbeatResponse* response) {
+  return Reply(coordinator_->Heartbeat(*request),
+               [&](v1::HeartbeatResponse r) { *response = std::move(r); });
+}
+
 grpc::Status CoordinatorService::FetchModel(grpc::ServerContext*,
                                             const v1::FetchModelRequest* request,
                                             v1::FetchModelResponse* response) {

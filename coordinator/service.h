@@ -41,6 +41,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                              v1::CompleteChunkResponse* response) override;
   grpc::Status FailChunk(grpc::ServerContext*, const v1::FailChunkRequest* request,
                          v1::FailChunkResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
   grpc::Status FetchModel(grpc::ServerContext*, const v1::FetchModelRequest* request,
                           v1::FetchModelResponse* response) override;
 

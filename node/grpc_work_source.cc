@@ -57,6 +57,13 @@ absl::Status GrpcWorkSource::FailChunk(const v1::FailChunkRequest& request) {
          }).status();
 }
 
+absl::StatusOr<v1::HeartbeatResponse> GrpcWorkSource::Heartbeat(
+    const v1::HeartbeatRequest& request) {
+  return Invoke<v1::HeartbeatResponse>(address_, kShortCall, [&](auto* ctx, auto* response) {
+    return stub_->Heartbeat(ctx, request, response);
+  });
+}
+
 absl::StatusOr<v1::FetchModelResponse> GrpcWorkSource::FetchModel(
     const v1::FetchModelRequest& request) {
   return Invoke<v1::FetchModelResponse>(address_, kLongCall, [&](auto* ctx, auto* response) {

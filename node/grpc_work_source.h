@@ -19,6 +19,7 @@ class GrpcWorkSource final : public WorkSource {
   absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request) override;
   absl::Status CompleteChunk(const v1::CompleteChunkRequest& request) override;
   absl::Status FailChunk(const v1::FailChunkRequest& request) override;
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override;
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request) override;
 
  private:

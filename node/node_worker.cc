@@ -1,6 +1,8 @@
 #include "node/node_worker.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -91,7 +93,7 @@ absl::StatusOr<std::string> NodeWorker::EnsureModel(const v1::ChunkLease& lease)
 }
 
 absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::ChunkLease& lease,
-                                                                  const std::atomic<bool>& stop,
+                                                                  ChunkControl* control,
                                                                   bool* permanent) {
   *permanent = true;
   ASSIGN_OR_RETURN(std::string model_path, EnsureModel(lease));
@@ -124,7 +126,9 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   std::vector<FramePtr> frames;
   auto upscale_ready = [&]() -> absl::Status {
     for (FramePtr& frame : frames) {
-      if (stop) return absl::CancelledError("node stopping");
+      if (control->Interrupted()) {
+        return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
+      }
       const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
                               ? frame->best_effort_timestamp
                               : frame->pts;
@@ -137,6 +141,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
       out->set_frame_index(it->second);
       out->set_png(std::move(png));
       wanted.erase(it);
+      ++control->frames_done;
     }
     frames.clear();
     return absl::OkStatus();
@@ -165,7 +170,19 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
   const v1::ChunkLease& chunk = lease.lease();
   bool permanent = false;
   const auto started = std::chrono::steady_clock::now();
-  absl::StatusOr<v1::CompleteChunkRequest> result = ProcessChunk(chunk, stop, &permanent);
+  ChunkControl control;
+  control.stop = &stop;
+  std::atomic<bool> done{false};
+  std::thread heartbeat([&] { SendHeartbeats(chunk, &control, done); });
+  absl::StatusOr<v1::CompleteChunkRequest> result = ProcessChunk(chunk, &control, &permanent);
+  done = true;
+  heartbeat.join();
+  if (control.lease_lost) {
+    // Someone else owns the chunk now; our result would be refused anyway.
+    std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
+              << ": lease lost, chunk abandoned" << std::endl;
+    return true;
+  }
   if (result.ok()) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -186,6 +203,27 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
   failure.set_permanent(permanent);
   RETURN_IF_ERROR(source_->FailChunk(failure));
   return true;
+}
+
+void NodeWorker::SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* control,
+                                const std::atomic<bool>& done) {
+  const auto interval = std::chrono::seconds(std::max(1, lease.heartbeat_interval_seconds()));
+  auto next = std::chrono::steady_clock::now() + interval;
+  while (!done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() < next) continue;
+    next += interval;
+    v1::HeartbeatRequest request;
+    request.set_node_id(node_id_);
+    request.set_job_id(lease.job_id());
+    request.set_chunk_index(lease.chunk_index());
+    request.set_attempt(lease.attempt());
+    request.set_frames_done(control->frames_done);
+    absl::StatusOr<v1::HeartbeatResponse> response = source_->Heartbeat(request);
+    // An unreachable coordinator is not a lost lease: keep working and let
+    // the deadline decide.
+    if (response.ok() && !response->keep_working()) control->lease_lost = true;
+  }
 }
 
 void NodeWorker::Run(const std::atomic<bool>& stop) {

@@ -44,11 +44,21 @@ class NodeWorker {
   void Run(const std::atomic<bool>& stop);
 
  private:
+  // Shared between the thread working on a chunk and its heartbeat thread.
+  struct ChunkControl {
+    const std::atomic<bool>* stop = nullptr;  // the node is shutting down
+    std::atomic<bool> lease_lost{false};      // the coordinator took it back
+    std::atomic<int> frames_done{0};
+    bool Interrupted() const { return *stop || lease_lost; }
+  };
+
   absl::StatusOr<std::string> EnsureModel(const v1::ChunkLease& lease);
   // Upscales the listed frames; a permanent error sets *permanent.
   absl::StatusOr<v1::CompleteChunkRequest> ProcessChunk(const v1::ChunkLease& lease,
-                                                        const std::atomic<bool>& stop,
-                                                        bool* permanent);
+                                                        ChunkControl* control, bool* permanent);
+  // Renews the lease every interval until `done` is set.
+  void SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* control,
+                      const std::atomic<bool>& done);
 
   WorkSource* source_;
   UpscalerEngine* engine_;

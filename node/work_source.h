@@ -19,6 +19,8 @@ class WorkSource {
       const v1::LeaseChunkRequest& request) = 0;
   virtual absl::Status CompleteChunk(const v1::CompleteChunkRequest& request) = 0;
   virtual absl::Status FailChunk(const v1::FailChunkRequest& request) = 0;
+  virtual absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& request) = 0;
   virtual absl::StatusOr<v1::FetchModelResponse> FetchModel(
       const v1::FetchModelRequest& request) = 0;
 };
