@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace anifarm {
@@ -10,7 +12,7 @@ namespace anifarm {
 std::set<std::string> JobValueFlags() {
   return {"model", "scale", "precision", "tile", "tile-overlap", "codec",
           "crf",   "preset", "o",        "output", "coordinator", "state-dir",
-          "models-dir", "device", "priority", "frame-map"};
+          "models-dir", "device", "priority", "frame-map", "size"};
 }
 
 std::set<std::string> JobSwitches() { return {"no-audio", "wait", "help", "keep-intermediates"}; }
@@ -36,6 +38,18 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   settings.set_crf(crf);
   settings.set_preset(args.Get("preset"));
   settings.set_no_audio(args.Has("no-audio"));
+  if (args.Has("size")) {
+    const std::string size = args.Get("size");
+    std::vector<std::string> parts = absl::StrSplit(size, 'x');
+    int width = 0, height = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &width) ||
+        !absl::SimpleAtoi(parts[1], &height) || width < 16 || height < 16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--size '", size, "' is not WxH with sizes of at least 16"));
+    }
+    settings.set_target_width(width);
+    settings.set_target_height(height);
+  }
   ASSIGN_OR_RETURN(int priority, args.GetInt("priority", 0));
   settings.set_priority(priority);
   if (args.Has("frame-map")) {

@@ -45,7 +45,8 @@ Commands:
 
 Job options (run, submit):
   --model NAME|PATH        model name (file name without extension) or file [2x-AniScale]
-  --scale N                1, 2, 4, 8, 16 [model's native scale]
+  --scale N                1, 2, 4, 8, 16 [model's native scale]; passes of the model, then a downscale
+  --size WxH               exact output box instead of --scale (aspect ratio kept)
   --precision P            fp16 | bf16 | fp32 | auto [auto]
   --tile N|auto            tile edge in input pixels [auto]
   --tile-overlap N         overlap between tiles in pixels [32]

@@ -81,6 +81,7 @@ v1::JobStatus ToJobStatus(const JobRecord& job) {
   status.set_frames_reused(job.frames_reused);
   status.set_chunks_total(job.chunks_total);
   status.set_chunks_done(job.chunks_done);
+  status.set_chunks_running(job.chunks_running);
   status.set_error(job.error);
   status.set_created_at(job.created_at);
   status.set_finished_at(job.finished_at);

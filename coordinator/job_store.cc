@@ -65,7 +65,8 @@ constexpr char kJobColumns[] =
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
     " created_at, finished_at, frames_reused,"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
-    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2)";
+    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2),"
+    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1)";
 
 constexpr char kChunkColumns[] =
     "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
@@ -166,6 +167,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& wh
     job.frames_reused = query.Int(16);
     job.chunks_total = static_cast<int32_t>(query.Int(17));
     job.chunks_done = static_cast<int32_t>(query.Int(18));
+    job.chunks_running = static_cast<int32_t>(query.Int(19));
     jobs.push_back(std::move(job));
   }
   return jobs;

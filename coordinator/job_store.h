@@ -42,6 +42,7 @@ struct JobRecord {
   int64_t frames_reused = 0;
   int32_t chunks_total = 0;
   int32_t chunks_done = 0;
+  int32_t chunks_running = 0;
   int32_t output_width = 0;
   int32_t output_height = 0;
   std::string error;

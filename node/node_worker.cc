@@ -12,9 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/hashing.h"
 #include "common/media/frame_convert.h"
+#include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
 #include "common/media/video_decoder.h"
 #include "common/status_macros.h"
+#include "node/scale_plan.h"
 
 namespace anifarm {
 namespace fs = std::filesystem;
@@ -97,17 +99,21 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
                                                                   bool* permanent) {
   *permanent = true;
   ASSIGN_OR_RETURN(std::string model_path, EnsureModel(lease));
+  const v1::ProcessingSettings& settings = lease.settings();
+  const v1::DecoderConfig& source = lease.payload().decoder();
   UpscaleOptions options;
-  options.scale = lease.settings().scale();
-  options.precision = lease.settings().precision();
-  options.tile = lease.settings().tile();
-  if (lease.settings().tile_overlap() > 0) options.tile_overlap = lease.settings().tile_overlap();
+  options.scale = 0;  // the engine runs single native passes; the plan chains them
+  options.precision = settings.precision();
+  options.tile = settings.tile();
+  if (settings.tile_overlap() > 0) options.tile_overlap = settings.tile_overlap();
   ASSIGN_OR_RETURN(std::shared_ptr<Upscaler> upscaler,
                    engine_->GetUpscaler(model_path, lease.model_sha256(), options));
-  if (options.scale != 0 && options.scale != upscaler->native_scale()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--scale ", options.scale, " is not available with model ", lease.model_name(),
-        " (native x", upscaler->native_scale(), "); this version runs native scales only"));
+  ASSIGN_OR_RETURN(ScalePlan plan,
+                   PlanScale(source.width(), source.height(), upscaler->native_scale(),
+                             settings.scale(), settings.target_width(), settings.target_height()));
+  if (plan.tile_factor < 1.0 && options.tile > 0) {
+    options.tile = std::max(32, static_cast<int>(options.tile * plan.tile_factor));
+    ASSIGN_OR_RETURN(upscaler, engine_->GetUpscaler(model_path, lease.model_sha256(), options));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder,
                    VideoDecoder::Create(ToDecoderParams(lease.payload().decoder())));
@@ -136,6 +142,11 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
       if (it == wanted.end()) continue;
       ASSIGN_OR_RETURN(RgbImage rgb, FrameToRgb(*frame));
       ASSIGN_OR_RETURN(RgbImage upscaled, upscaler->Upscale(rgb));
+      for (int pass = 1; pass < plan.passes; ++pass) {
+        if (control->Interrupted()) return absl::CancelledError("interrupted");
+        ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
+      }
+      ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
       ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
       v1::UpscaledFrame* out = result.add_frames();
       out->set_frame_index(it->second);
