@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -250,22 +251,59 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
   return response;
 }
 
+absl::Status Coordinator::CheckResult(const v1::CompleteChunkRequest& request) {
+  // A result must hold exactly the frames the payload asked for, each intact.
+  ASSIGN_OR_RETURN(v1::ChunkPayload payload,
+                   ReadChunkPayload(ChunkPayloadPath(JobDir(request.job_id()) + "/chunks",
+                                                     request.chunk_index())));
+  absl::Status verdict = [&]() -> absl::Status {
+    std::set<int64_t> expected;
+    for (const v1::FrameToUpscale& frame : payload.frames()) expected.insert(frame.frame_index());
+    for (const v1::UpscaledFrame& frame : request.frames()) {
+      if (expected.erase(frame.frame_index()) == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("chunk ", request.chunk_index(),
+                                                       " result has unexpected frame ",
+                                                       frame.frame_index()));
+      }
+      if (Sha256Hex(frame.png()) != frame.sha256()) {
+        return absl::DataLossError(absl::StrCat("chunk ", request.chunk_index(), " frame ",
+                                                frame.frame_index(),
+                                                " arrived corrupted (sha256 mismatch)"));
+      }
+    }
+    if (!expected.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", request.chunk_index(),
+                                                     " result lacks ", expected.size(),
+                                                     " frame(s), e.g. ", *expected.begin()));
+    }
+    return absl::OkStatus();
+  }();
+  if (!verdict.ok()) {
+    // Refused results go straight back to the queue to be redone.
+    v1::FailChunkRequest failure;
+    failure.set_node_id(request.node_id());
+    failure.set_job_id(request.job_id());
+    failure.set_chunk_index(request.chunk_index());
+    failure.set_attempt(request.attempt());
+    failure.set_error(std::string(verdict.message()));
+    FailChunk(failure).IgnoreError();
+  }
+  return verdict;
+}
+
 absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(request.job_id()));
   if (job.state != v1::JOB_RUNNING) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job.id, " is not running; result ignored"));
   }
+  RETURN_IF_ERROR(CheckResult(request));
   // Frames land on disk before the chunk is marked done, so a crash in
   // between only costs a redo of the chunk.
   const std::string frames_dir = JobDir(job.id) + "/frames";
   std::error_code ec;
   fs::create_directories(frames_dir, ec);
   for (const v1::UpscaledFrame& frame : request.frames()) {
-    if (frame.frame_index() < 0 || frame.frame_index() >= job.total_frames) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("frame index ", frame.frame_index(), " is outside job ", job.id));
-    }
     RETURN_IF_ERROR(
         WriteFileAtomically(UpscaledFramePath(frames_dir, frame.frame_index()), frame.png()));
   }

@@ -68,6 +68,9 @@ class Coordinator {
   explicit Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);
   void RunLoop();
   void Wake();
+  // Verifies a node's result against the chunk's payload (frame set and
+  // per-frame sha256); a refused result puts the chunk back in the queue.
+  absl::Status CheckResult(const v1::CompleteChunkRequest& request);
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;

@@ -150,6 +150,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
       ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
       v1::UpscaledFrame* out = result.add_frames();
       out->set_frame_index(it->second);
+      out->set_sha256(Sha256Hex(png));
       out->set_png(std::move(png));
       wanted.erase(it);
       ++control->frames_done;
