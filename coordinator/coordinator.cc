@@ -8,10 +8,13 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/chunk_payload.h"
 #include "common/hashing.h"
 #include "common/media/media_info.h"
+#include "common/media/png_codec.h"
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
 #include "coordinator/assembler.h"
@@ -189,7 +192,49 @@ absl::StatusOr<v1::JobState> Coordinator::CancelJob(const std::string& job_id) {
   return v1::JOB_CANCELLED;
 }
 
+absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::string& job_id) {
+  ASSIGN_OR_RETURN(std::vector<ChunkRecord> chunks, store_->Chunks(job_id));
+  std::vector<v1::ChunkInfo> result;
+  for (const ChunkRecord& chunk : chunks) {
+    v1::ChunkInfo info;
+    info.set_chunk_index(chunk.index);
+    info.set_state(chunk.state == ChunkState::kQueued   ? v1::CHUNK_QUEUED
+                   : chunk.state == ChunkState::kLeased ? v1::CHUNK_LEASED
+                                                        : v1::CHUNK_DONE);
+    info.set_first_frame(chunk.first_frame);
+    info.set_frame_count(static_cast<int32_t>(chunk.frame_count));
+    info.set_unique_count(static_cast<int32_t>(chunk.unique_count));
+    info.set_attempt(chunk.attempt);
+    info.set_node_id(chunk.node_id);
+    result.push_back(std::move(info));
+  }
+  return result;
+}
+
 absl::StatusOr<std::vector<v1::NodeInfo>> Coordinator::ListNodes() { return store_->ListNodes(); }
+
+absl::StatusOr<std::string> Coordinator::Preview(const std::string& job_id, bool before) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  const fs::path frames_dir = fs::path(JobDir(job_id)) / "frames";
+  int64_t latest = -1;
+  std::error_code ec;
+  for (fs::directory_iterator it(frames_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    int64_t index = 0;
+    if (it->path().extension() == ".png" && absl::SimpleAtoi(it->path().stem().string(), &index)) {
+      latest = std::max(latest, index);
+    }
+  }
+  if (latest < 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no frame yet"));
+  if (!before) return ReadWholeFile(UpscaledFramePath(frames_dir.string(), latest));
+  ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->Frames(job_id));
+  if (latest >= static_cast<int64_t>(frames.size())) return absl::NotFoundError("no such frame");
+  const FrameRecord& frame = frames[latest];
+  ASSIGN_OR_RETURN(v1::ChunkPayload payload,
+                   ReadChunkPayload(ChunkPayloadPath(JobDir(job_id) + "/chunks",
+                                                     frame.chunk_index)));
+  ASSIGN_OR_RETURN(RgbImage source, DecodeChunkFrame(payload, frame.pts));
+  return EncodePng(source);
+}
 
 std::vector<v1::ModelInfo> Coordinator::ListModels() {
   std::vector<v1::ModelInfo> result;

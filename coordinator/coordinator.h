@@ -50,7 +50,11 @@ class Coordinator {
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
   absl::StatusOr<v1::JobState> CancelJob(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::ChunkInfo>> ListChunks(const std::string& job_id);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // PNG of the most recently upscaled frame of a job (`before`: the same
+  // frame of the source, decoded from its chunk), for the dashboard.
+  absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);
   std::vector<v1::ModelInfo> ListModels();
 
   // Node API.

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "common/chunk_payload.h"
 #include "common/media/frame_convert.h"
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
@@ -32,18 +33,6 @@ absl::Status WritePayload(const std::string& path, const v1::ChunkPayload& paylo
     return absl::InternalError(absl::StrCat("cannot write chunk payload ", path));
   }
   return absl::OkStatus();
-}
-
-v1::DecoderConfig ToDecoderConfig(const DecoderParams& params) {
-  v1::DecoderConfig config;
-  config.set_codec_id(params.codec_id);
-  config.set_extradata(params.extradata.data(), params.extradata.size());
-  config.set_width(params.width);
-  config.set_height(params.height);
-  config.set_pixel_format(params.pixel_format);
-  config.set_time_base_num(params.time_base.num);
-  config.set_time_base_den(params.time_base.den);
-  return config;
 }
 
 int64_t PacketPts(const AVPacket& packet) {

@@ -48,6 +48,14 @@ grpc::Status CoordinatorService::CancelJob(grpc::ServerContext*,
                [&](v1::JobState state) { response->set_state(state); });
 }
 
+grpc::Status CoordinatorService::ListChunks(grpc::ServerContext*,
+                                            const v1::ListChunksRequest* request,
+                                            v1::ListChunksResponse* response) {
+  return Reply(coordinator_->ListChunks(request->job_id()), [&](std::vector<v1::ChunkInfo> c) {
+    for (auto& chunk : c) *response->add_chunks() = std::move(chunk);
+  });
+}
+
 grpc::Status CoordinatorService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
                                            v1::ListNodesResponse* response) {
   return Reply(coordinator_->ListNodes(), [&](std::vector<v1::NodeInfo> nodes) {

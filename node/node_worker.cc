@@ -10,43 +10,16 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/chunk_payload.h"
 #include "common/hashing.h"
 #include "common/media/frame_convert.h"
 #include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
-#include "common/media/video_decoder.h"
 #include "common/status_macros.h"
 #include "node/scale_plan.h"
 
 namespace anifarm {
 namespace fs = std::filesystem;
-
-namespace {
-
-DecoderParams ToDecoderParams(const v1::DecoderConfig& config) {
-  DecoderParams params;
-  params.codec_id = config.codec_id();
-  params.extradata.assign(config.extradata().begin(), config.extradata().end());
-  params.width = config.width();
-  params.height = config.height();
-  params.pixel_format = config.pixel_format();
-  params.time_base = AVRational{config.time_base_num(), config.time_base_den()};
-  return params;
-}
-
-absl::StatusOr<PacketPtr> ToPacket(const v1::SourcePacket& source) {
-  PacketPtr packet = MakePacket();
-  if (!packet || av_new_packet(packet.get(), static_cast<int>(source.data().size())) < 0) {
-    return absl::ResourceExhaustedError("cannot allocate a packet");
-  }
-  std::memcpy(packet->data, source.data().data(), source.data().size());
-  packet->pts = source.pts();
-  packet->dts = source.dts();
-  if (source.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
-  return packet;
-}
-
-}  // namespace
 
 NodeWorker::NodeWorker(WorkSource* source, UpscalerEngine* engine, NodeWorkerOptions options)
     : source_(source), engine_(engine), options_(std::move(options)) {}
@@ -115,9 +88,6 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     options.tile = std::max(32, static_cast<int>(options.tile * plan.tile_factor));
     ASSIGN_OR_RETURN(upscaler, engine_->GetUpscaler(model_path, lease.model_sha256(), options));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder,
-                   VideoDecoder::Create(ToDecoderParams(lease.payload().decoder())));
-
   std::map<int64_t, int64_t> wanted;  // pts -> frame index
   for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
     wanted[frame.pts()] = frame.frame_index();
@@ -129,42 +99,27 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   result.set_attempt(lease.attempt());
 
   *permanent = false;
-  std::vector<FramePtr> frames;
-  auto upscale_ready = [&]() -> absl::Status {
-    for (FramePtr& frame : frames) {
-      if (control->Interrupted()) {
-        return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
-      }
-      const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
-                              ? frame->best_effort_timestamp
-                              : frame->pts;
-      auto it = wanted.find(pts);
-      if (it == wanted.end()) continue;
-      ASSIGN_OR_RETURN(RgbImage rgb, FrameToRgb(*frame));
-      ASSIGN_OR_RETURN(RgbImage upscaled, upscaler->Upscale(rgb));
-      for (int pass = 1; pass < plan.passes; ++pass) {
-        if (control->Interrupted()) return absl::CancelledError("interrupted");
-        ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
-      }
-      ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
-      ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
-      v1::UpscaledFrame* out = result.add_frames();
-      out->set_frame_index(it->second);
-      out->set_sha256(Sha256Hex(png));
-      out->set_png(std::move(png));
-      wanted.erase(it);
-      ++control->frames_done;
+  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& frame, int64_t pts) {
+    if (control->Interrupted()) {
+      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
     }
-    frames.clear();
+    auto it = wanted.find(pts);
+    if (it == wanted.end()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(RgbImage upscaled, FrameToRgb(frame));
+    for (int pass = 0; pass < plan.passes; ++pass) {
+      if (control->Interrupted()) return absl::CancelledError("interrupted");
+      ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
+    }
+    ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
+    ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
+    v1::UpscaledFrame* out = result.add_frames();
+    out->set_frame_index(it->second);
+    out->set_sha256(Sha256Hex(png));
+    out->set_png(std::move(png));
+    wanted.erase(it);
+    ++control->frames_done;
     return absl::OkStatus();
-  };
-  for (const v1::SourcePacket& source : lease.payload().packets()) {
-    ASSIGN_OR_RETURN(PacketPtr packet, ToPacket(source));
-    RETURN_IF_ERROR(decoder->Decode(*packet, &frames));
-    RETURN_IF_ERROR(upscale_ready());
-  }
-  RETURN_IF_ERROR(decoder->Flush(&frames));
-  RETURN_IF_ERROR(upscale_ready());
+  }));
   if (!wanted.empty()) {
     *permanent = true;
     return absl::DataLossError(absl::StrCat("chunk ", lease.chunk_index(), " decoded without ",
