@@ -361,6 +361,7 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
 }
 
 absl::Status Coordinator::FailChunk(const v1::FailChunkRequest& request) {
+  ++chunk_failures_;
   ASSIGN_OR_RETURN(int32_t attempts,
                    store_->ReleaseChunk(request.job_id(), request.chunk_index(),
                                         request.attempt(), request.node_id()));
@@ -412,7 +413,9 @@ void Coordinator::RunLoop() {
       if (stopping_) return;
       work_pending_ = false;
     }
-    store_->RequeueExpiredLeases(Now()).IgnoreError();
+    if (absl::StatusOr<int64_t> expired = store_->RequeueExpiredLeases(Now()); expired.ok()) {
+      lease_expiries_ += *expired;
+    }
     if (auto ids = store_->JobIdsInState(v1::JOB_PLANNING); ids.ok()) {
       for (const std::string& id : *ids) PlanJob(id);
     }

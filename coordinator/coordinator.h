@@ -11,6 +11,7 @@
 #ifndef ANIFARM_COORDINATOR_COORDINATOR_H_
 #define ANIFARM_COORDINATOR_COORDINATOR_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -65,6 +66,13 @@ class Coordinator {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request);
 
+  // Event counts since start, for /metrics.
+  struct Counters {
+    int64_t lease_expiries = 0;
+    int64_t chunk_failures = 0;
+  };
+  Counters counters() const { return {lease_expiries_.load(), chunk_failures_.load()}; }
+
   // Chunk failures after which a job fails.
   static constexpr int kMaxChunkAttempts = 3;
 
@@ -88,6 +96,8 @@ class Coordinator {
   bool stopping_ = false;
   bool work_pending_ = true;
   std::map<std::string, std::string> model_paths_;  // sha256 -> file
+  std::atomic<int64_t> lease_expiries_{0};
+  std::atomic<int64_t> chunk_failures_{0};
   std::thread runner_;
 };
 

@@ -2,7 +2,7 @@
 //
 //   anifarm-coordinator --listen HOST:PORT --state-dir DIR [--models-dir DIR]
 //                       [--chunk-frames N] [--lease-timeout SECONDS]
-//                       [--keep-intermediates]
+//                       [--keep-intermediates] [--http HOST:PORT]
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "common/model_catalog.h"
 #include "common/termination.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/dashboard.h"
 #include "coordinator/service.h"
 
 namespace {
@@ -20,7 +21,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: anifarm-coordinator --listen HOST:PORT --state-dir DIR [--models-dir DIR]\n"
     "                           [--chunk-frames N] [--lease-timeout SECONDS]\n"
-    "                           [--keep-intermediates]\n";
+    "                           [--keep-intermediates] [--http HOST:PORT]\n"
+    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-coordinator: " << message << "\n" << kUsage;
@@ -32,7 +34,7 @@ int UsageError(const std::string& message) {
 int main(int argc, char** argv) {
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args(
-      {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout"},
+      {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http"},
       {"keep-intermediates", "help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -73,6 +75,17 @@ int main(int argc, char** argv) {
     std::cerr << "anifarm-coordinator: cannot listen on --listen " << listen << "\n";
     return 2;
   }
+  std::unique_ptr<anifarm::Dashboard> dashboard;
+  if (args.Has("http")) {
+    absl::StatusOr<std::unique_ptr<anifarm::Dashboard>> started =
+        anifarm::Dashboard::Start(coordinator->get(), args.Get("http"));
+    if (!started.ok()) {
+      std::cerr << "anifarm-coordinator: " << started.status().message() << "\n";
+      return 2;
+    }
+    dashboard = std::move(*started);
+    std::cerr << "anifarm-coordinator: dashboard on http://" << args.Get("http") << "/" << std::endl;
+  }
   std::cerr << "anifarm-coordinator: listening on " << listen << ", state in "
             << options.state_dir << ", models in " << options.models_dir << std::endl;
   anifarm::OnTerminationSignal([&server] {
@@ -80,6 +93,7 @@ int main(int argc, char** argv) {
     server->Shutdown();
   });
   server->Wait();
+  dashboard.reset();
   coordinator->reset();
   std::cerr << "anifarm-coordinator: stopped" << std::endl;
   return 0;

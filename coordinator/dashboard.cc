@@ -1,0 +1,164 @@
+#include "coordinator/dashboard.h"
+
+#include <httplib.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/dashboard_page.h"
+
+namespace anifarm {
+namespace {
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+int HttpStatusFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    default: return 500;
+  }
+}
+
+void ReplyError(httplib::Response& response, const absl::Status& status) {
+  response.status = HttpStatusFor(status);
+  response.set_content(std::string(status.message()) + "\n", "text/plain");
+}
+
+}  // namespace
+
+std::string PrometheusMetrics(Coordinator* coordinator) {
+  std::string out;
+  absl::StatusOr<std::vector<v1::JobStatus>> jobs = coordinator->ListJobs();
+  std::map<std::string, int> by_state = {{"planning", 0}, {"running", 0}, {"assembling", 0},
+                                         {"done", 0},     {"failed", 0},  {"cancelled", 0}};
+  int64_t upscaled = 0, reused = 0;
+  if (jobs.ok()) {
+    for (const v1::JobStatus& job : *jobs) {
+      std::string state = v1::JobState_Name(job.state());
+      state = state.substr(state.find('_') + 1);
+      for (char& c : state) c = static_cast<char>(std::tolower(c));
+      ++by_state[state];
+      upscaled += job.frames_upscaled();
+      reused += job.frames_reused();
+    }
+  }
+  absl::StrAppend(&out, "# HELP anifarm_jobs Jobs by state.\n# TYPE anifarm_jobs gauge\n");
+  for (const auto& [state, count] : by_state) {
+    absl::StrAppend(&out, "anifarm_jobs{state=\"", state, "\"} ", count, "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP anifarm_frames_upscaled_total Frames upscaled by nodes.\n"
+                  "# TYPE anifarm_frames_upscaled_total counter\n"
+                  "anifarm_frames_upscaled_total ", upscaled, "\n",
+                  "# HELP anifarm_frames_reused_total Output frames filled by dedup.\n"
+                  "# TYPE anifarm_frames_reused_total counter\n"
+                  "anifarm_frames_reused_total ", reused, "\n");
+  const Coordinator::Counters counters = coordinator->counters();
+  absl::StrAppend(&out,
+                  "# HELP anifarm_lease_expiries_total Leases that expired and were requeued.\n"
+                  "# TYPE anifarm_lease_expiries_total counter\n"
+                  "anifarm_lease_expiries_total ", counters.lease_expiries, "\n",
+                  "# HELP anifarm_chunk_failures_total Chunk failures reported or refused.\n"
+                  "# TYPE anifarm_chunk_failures_total counter\n"
+                  "anifarm_chunk_failures_total ", counters.chunk_failures, "\n");
+  absl::StatusOr<std::vector<v1::NodeInfo>> nodes = coordinator->ListNodes();
+  absl::StrAppend(&out,
+                  "# HELP anifarm_node_frames_upscaled_total Frames upscaled per node.\n"
+                  "# TYPE anifarm_node_frames_upscaled_total counter\n");
+  if (nodes.ok()) {
+    for (const v1::NodeInfo& node : *nodes) {
+      absl::StrAppend(&out, "anifarm_node_frames_upscaled_total{node=\"", node.node_id(),
+                      "\",device=\"", node.device(), "\"} ", node.frames_upscaled(), "\n");
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Coordinator* coordinator,
+                                                            const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("--http '", address, "' is not HOST:PORT"));
+  }
+  const std::string host = address.substr(0, colon);
+  std::unique_ptr<Dashboard> dashboard(new Dashboard());
+  dashboard->server_ = std::make_unique<httplib::Server>();
+  httplib::Server& server = *dashboard->server_;
+
+  server.Get("/", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(kDashboardPage, "text/html; charset=utf-8");
+  });
+  server.Get("/api/jobs", [coordinator](const httplib::Request&, httplib::Response& response) {
+    absl::StatusOr<std::vector<v1::JobStatus>> jobs = coordinator->ListJobs();
+    if (!jobs.ok()) return ReplyError(response, jobs.status());
+    v1::ListJobsResponse list;
+    for (auto& job : *jobs) *list.add_jobs() = std::move(job);
+    response.set_content(ToJson(list), "application/json");
+  });
+  server.Get(R"(/api/jobs/([\w-]+)/chunks)",
+             [coordinator](const httplib::Request& request, httplib::Response& response) {
+               auto chunks = coordinator->ListChunks(request.matches[1]);
+               if (!chunks.ok()) return ReplyError(response, chunks.status());
+               v1::ListChunksResponse list;
+               for (auto& chunk : *chunks) *list.add_chunks() = std::move(chunk);
+               response.set_content(ToJson(list), "application/json");
+             });
+  server.Get(R"(/api/jobs/([\w-]+)/preview)",
+             [coordinator](const httplib::Request& request, httplib::Response& response) {
+               const bool before = request.get_param_value("side") == "before";
+               absl::StatusOr<std::string> png = coordinator->Preview(request.matches[1], before);
+               if (!png.ok()) return ReplyError(response, png.status());
+               response.set_header("Cache-Control", "no-store");
+               response.set_content(*png, "image/png");
+             });
+  server.Post(R"(/api/jobs/([\w-]+)/cancel)",
+              [coordinator](const httplib::Request& request, httplib::Response& response) {
+                auto state = coordinator->CancelJob(request.matches[1]);
+                if (!state.ok()) return ReplyError(response, state.status());
+                v1::CancelJobResponse reply;
+                reply.set_state(*state);
+                response.set_content(ToJson(reply), "application/json");
+              });
+  server.Get("/api/nodes", [coordinator](const httplib::Request&, httplib::Response& response) {
+    auto nodes = coordinator->ListNodes();
+    if (!nodes.ok()) return ReplyError(response, nodes.status());
+    v1::ListNodesResponse list;
+    for (auto& node : *nodes) *list.add_nodes() = std::move(node);
+    response.set_content(ToJson(list), "application/json");
+  });
+  server.Get("/metrics", [coordinator](const httplib::Request&, httplib::Response& response) {
+    response.set_content(PrometheusMetrics(coordinator), "text/plain; version=0.0.4");
+  });
+
+  if (port == 0) {
+    dashboard->port_ = server.bind_to_any_port(host);
+  } else {
+    dashboard->port_ = server.bind_to_port(host, port) ? port : -1;
+  }
+  if (dashboard->port_ <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--http ", address, ": cannot listen there"));
+  }
+  dashboard->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  return dashboard;
+}
+
+Dashboard::~Dashboard() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace anifarm
