@@ -1,6 +1,11 @@
 #include "client/job_options.h"
 
+#include <glob.h>
+
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -60,20 +65,79 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   return settings;
 }
 
-absl::StatusOr<JobPaths> JobPathsFromArgs(const CliArgs& args) {
-  if (args.positional().size() != 1) {
-    return absl::InvalidArgumentError(args.positional().empty()
-                                          ? "missing INPUT"
-                                          : absl::StrCat("unexpected argument ",
-                                                         args.positional()[1]));
-  }
-  std::string output = args.Get("o", args.Get("output"));
-  if (output.empty()) return absl::InvalidArgumentError("missing -o OUTPUT");
+namespace {
+
+bool IsVideoFile(const std::filesystem::path& path) {
+  static const std::set<std::string> kExtensions = {
+      ".mkv", ".mp4", ".m4v", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".flv", ".wmv", ".mpg",
+      ".mpeg", ".ogv"};
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(c));
+  return kExtensions.count(ext) > 0;
+}
+
+std::string Absolute(const std::string& path) {
   std::error_code ec;
-  JobPaths paths;
-  paths.input = std::filesystem::absolute(args.positional()[0], ec).lexically_normal().string();
-  paths.output = std::filesystem::absolute(output, ec).lexically_normal().string();
-  return paths;
+  return std::filesystem::absolute(path, ec).lexically_normal().string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args) {
+  namespace fs = std::filesystem;
+  if (args.positional().empty()) return absl::InvalidArgumentError("missing INPUT");
+  const std::string output = args.Get("o", args.Get("output"));
+  if (output.empty()) return absl::InvalidArgumentError("missing -o OUTPUT");
+
+  std::vector<std::string> inputs;
+  bool batch = args.positional().size() > 1;
+  for (const std::string& arg : args.positional()) {
+    std::error_code ec;
+    if (fs::is_directory(arg, ec)) {
+      batch = true;
+      std::vector<std::string> found;
+      for (const fs::directory_entry& entry : fs::directory_iterator(arg, ec)) {
+        if (entry.is_regular_file(ec) && IsVideoFile(entry.path())) found.push_back(entry.path());
+      }
+      if (found.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("folder ", arg, " has no video file"));
+      }
+      std::sort(found.begin(), found.end());
+      inputs.insert(inputs.end(), found.begin(), found.end());
+    } else if (arg.find_first_of("*?[") != std::string::npos && !fs::exists(arg, ec)) {
+      batch = true;
+      glob_t matches{};
+      if (glob(arg.c_str(), 0, nullptr, &matches) != 0 || matches.gl_pathc == 0) {
+        globfree(&matches);
+        return absl::InvalidArgumentError(absl::StrCat("no file matches ", arg));
+      }
+      for (size_t i = 0; i < matches.gl_pathc; ++i) inputs.push_back(matches.gl_pathv[i]);
+      globfree(&matches);
+    } else {
+      // A missing single file is reported by the coordinator, naming it.
+      inputs.push_back(arg);
+    }
+  }
+  std::vector<JobPaths> jobs;
+  if (!batch) {
+    jobs.push_back({Absolute(inputs.front()), Absolute(output)});
+    return jobs;
+  }
+  std::error_code ec;
+  fs::create_directories(output, ec);
+  if (!fs::is_directory(output, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-o ", output, " must be a folder when there are several inputs"));
+  }
+  std::set<std::string> seen;
+  for (const std::string& input : inputs) {
+    const std::string target = (fs::path(output) / (fs::path(input).stem().string() + ".mp4")).string();
+    if (!seen.insert(target).second) {
+      return absl::InvalidArgumentError(absl::StrCat("two inputs would both write ", target));
+    }
+    jobs.push_back({Absolute(input), Absolute(target)});
+  }
+  return jobs;
 }
 
 }  // namespace anifarm

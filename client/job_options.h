@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/cli_args.h"
@@ -19,13 +20,19 @@ std::set<std::string> JobSwitches();
 // InvalidArgument names the flag and value at fault.
 absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args);
 
-// INPUT and -o OUTPUT as absolute paths (the coordinator may run elsewhere
-// in the file system's view, e.g. another working directory).
+// One job's INPUT and OUTPUT as absolute paths (the coordinator may run in
+// another working directory).
 struct JobPaths {
   std::string input;
   std::string output;
 };
-absl::StatusOr<JobPaths> JobPathsFromArgs(const CliArgs& args);
+
+// The jobs named on the command line. One INPUT file gives one job with
+// -o as the output file. Several inputs, a folder or a quoted glob
+// ('season1/*.mkv') give one job per video file, and -o is then a folder
+// (created if missing) receiving <name>.mp4 for each input (a whole season
+// in one command). InvalidArgument names what is wrong.
+absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args);
 
 }  // namespace anifarm
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -31,9 +32,11 @@ namespace {
 constexpr char kUsage[] = R"(usage: anifarm COMMAND [options]
 
 Commands:
-  run INPUT -o OUTPUT [options]      upscale on this machine (coordinator and node in one process)
-  submit INPUT -o OUTPUT [options] [--wait]
-                                     send a job to a coordinator; prints the job id
+  run INPUT... -o OUTPUT [options]   upscale on this machine (coordinator and node in one process)
+  submit INPUT... -o OUTPUT [options] [--wait]
+                                     send jobs to a coordinator; prints one job id per line
+                                     (several inputs, a folder or a quoted glob: one job per
+                                     video, and OUTPUT is a folder)
   status JOB [--watch] [--json]      show a job
   jobs [--json]                      list jobs
   cancel JOB                         cancel a job
@@ -151,22 +154,54 @@ int FollowJob(GetJob get_job, bool quiet = false) {
   }
 }
 
-absl::StatusOr<v1::SubmitJobRequest> JobRequestFromArgs(const CliArgs& args) {
-  v1::SubmitJobRequest request;
-  absl::StatusOr<JobPaths> paths = JobPathsFromArgs(args);
+absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliArgs& args) {
+  absl::StatusOr<std::vector<JobPaths>> paths = JobPathsFromArgs(args);
   if (!paths.ok()) return paths.status();
   absl::StatusOr<v1::ProcessingSettings> settings = SettingsFromArgs(args);
   if (!settings.ok()) return settings.status();
   if (absl::Status s = NormalizeSettings(&*settings); !s.ok()) return s;
-  request.set_input_path(paths->input);
-  request.set_output_path(paths->output);
-  *request.mutable_settings() = *settings;
-  return request;
+  std::vector<v1::SubmitJobRequest> requests;
+  for (const JobPaths& job : *paths) {
+    v1::SubmitJobRequest request;
+    request.set_input_path(job.input);
+    request.set_output_path(job.output);
+    *request.mutable_settings() = *settings;
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+// Guards the list of submitted job ids against the signal watcher thread.
+std::mutex ids_mutex;
+
+// Submits every job, then (when asked) follows them one after the other.
+// The exit code is the worst of the jobs'.
+template <typename Submit, typename GetJob>
+int SubmitAll(const std::vector<v1::SubmitJobRequest>& requests, bool wait, Submit submit,
+              GetJob get_job, std::vector<std::string>* ids) {
+  int worst = kExitOk;
+  for (const v1::SubmitJobRequest& request : requests) {
+    absl::StatusOr<std::string> id = submit(request);
+    if (!id.ok()) {
+      // One bad file in a batch does not stop the others.
+      worst = std::max(worst, FailStatus(id.status()));
+      if (ExitCodeFor(id.status()) == kExitUnreachable) return worst;
+      continue;
+    }
+    std::cout << *id << std::endl;
+    std::lock_guard<std::mutex> lock(ids_mutex);
+    ids->push_back(*id);
+  }
+  if (!wait) return worst;
+  for (const std::string& id : *ids) {
+    worst = std::max(worst, FollowJob([&] { return get_job(id); }));
+  }
+  return worst;
 }
 
 int RunCommand(const CliArgs& args) {
-  absl::StatusOr<v1::SubmitJobRequest> request = JobRequestFromArgs(args);
-  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsFromArgs(args);
+  if (!requests.ok()) return UsageError(std::string(requests.status().message()));
   EmbeddedFarmOptions options;
   options.coordinator.state_dir = args.Get("state-dir", DefaultStateDir());
   options.coordinator.models_dir = args.Get("models-dir", DefaultModelsDir());
@@ -179,27 +214,38 @@ int RunCommand(const CliArgs& args) {
                 std::string(farm.status().message()));
   }
   Coordinator* coordinator = (*farm)->coordinator();
-  absl::StatusOr<std::string> job_id = coordinator->SubmitJob(*request);
-  if (!job_id.ok()) return FailStatus(job_id.status());
-  std::cerr << "anifarm: job " << *job_id << " (state in " << options.coordinator.state_dir
-            << ")\n";
-  // Ctrl-C cancels the job: what was done stays in the state folder.
-  OnTerminationSignal([coordinator, id = *job_id] { coordinator->CancelJob(id).IgnoreError(); });
-  int code = FollowJob([&] { return coordinator->GetJob(*job_id); });
-  if (code == kExitOk) std::cout << request->output_path() << "\n";
+  std::vector<std::string> ids;
+  // Ctrl-C cancels the jobs: what was done stays in the state folder.
+  OnTerminationSignal([coordinator, &ids] {
+    std::lock_guard<std::mutex> lock(ids_mutex);
+    for (const std::string& id : ids) coordinator->CancelJob(id).IgnoreError();
+  });
+  std::cerr << "anifarm: state in " << options.coordinator.state_dir << "\n";
+  int code = SubmitAll(
+      *requests, /*wait=*/true,
+      [&](const v1::SubmitJobRequest& request) { return coordinator->SubmitJob(request); },
+      [&](const std::string& id) { return coordinator->GetJob(id); }, &ids);
+  for (const std::string& id : ids) {
+    absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(id);
+    if (job.ok() && job->state() == v1::JOB_DONE) std::cout << job->output_path() << "\n";
+  }
   return code;
 }
 
 int SubmitCommand(const CliArgs& args) {
-  absl::StatusOr<v1::SubmitJobRequest> request = JobRequestFromArgs(args);
-  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsFromArgs(args);
+  if (!requests.ok()) return UsageError(std::string(requests.status().message()));
   RemoteCoordinator remote(CoordinatorAddress(args));
-  absl::StatusOr<v1::SubmitJobResponse> response =
-      remote.Call<v1::SubmitJobResponse>(&v1::Coordinator::Stub::SubmitJob, *request);
-  if (!response.ok()) return FailStatus(response.status());
-  std::cout << response->job_id() << std::endl;
-  if (!args.Has("wait")) return kExitOk;
-  return FollowJob([&] { return remote.GetJob(response->job_id()); });
+  std::vector<std::string> ids;
+  return SubmitAll(
+      *requests, args.Has("wait"),
+      [&](const v1::SubmitJobRequest& request) -> absl::StatusOr<std::string> {
+        absl::StatusOr<v1::SubmitJobResponse> response =
+            remote.Call<v1::SubmitJobResponse>(&v1::Coordinator::Stub::SubmitJob, request);
+        if (!response.ok()) return response.status();
+        return response->job_id();
+      },
+      [&](const std::string& id) { return remote.GetJob(id); }, &ids);
 }
 
 int StatusCommand(const CliArgs& args) {
