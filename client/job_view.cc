@@ -15,6 +15,7 @@ std::string JobStateName(v1::JobState state) {
     case v1::JOB_DONE: return "done";
     case v1::JOB_FAILED: return "failed";
     case v1::JOB_CANCELLED: return "cancelled";
+    case v1::JOB_PAUSED: return "paused";
     default: return "unknown";
   }
 }

@@ -40,6 +40,8 @@ Commands:
   status JOB [--watch] [--json]      show a job
   jobs [--json]                      list jobs
   cancel JOB                         cancel a job
+  pause JOB / resume JOB             stop / restart handing the job's chunks to nodes
+  retry JOB                          put a failed or cancelled job back to work (done chunks kept)
   nodes [--json]                     list the coordinator's nodes
   models [--json] [--local]          list models (the coordinator's, or --local ones)
   models fetch [--models-dir DIR]    download and verify the bundled real models
@@ -275,13 +277,17 @@ int JobsCommand(const CliArgs& args) {
   return kExitOk;
 }
 
-int CancelCommand(const CliArgs& args) {
-  if (args.positional().size() != 1) return UsageError("usage: anifarm cancel JOB");
+// cancel, pause, resume and retry: same shape, different RPC.
+int JobActionCommand(const CliArgs& args, const std::string& name,
+                     grpc::Status (v1::Coordinator::Stub::*method)(
+                         grpc::ClientContext*, const v1::JobActionRequest&,
+                         v1::JobActionResponse*)) {
+  if (args.positional().size() != 1) return UsageError("usage: anifarm " + name + " JOB");
   RemoteCoordinator remote(CoordinatorAddress(args));
-  v1::CancelJobRequest request;
+  v1::JobActionRequest request;
   request.set_job_id(args.positional()[0]);
-  absl::StatusOr<v1::CancelJobResponse> response =
-      remote.Call<v1::CancelJobResponse>(&v1::Coordinator::Stub::CancelJob, request);
+  absl::StatusOr<v1::JobActionResponse> response =
+      remote.Call<v1::JobActionResponse>(method, request);
   if (!response.ok()) return FailStatus(response.status());
   std::cout << request.job_id() << " " << JobStateName(response->state()) << "\n";
   return kExitOk;
@@ -383,7 +389,8 @@ int main(int argc, char** argv) {
   } else if (command == "sample") {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
-  } else if (command != "jobs" && command != "cancel" && command != "nodes") {
+  } else if (command != "jobs" && command != "cancel" && command != "nodes" &&
+             command != "pause" && command != "resume" && command != "retry") {
     return UsageError("unknown command '" + command + "'");
   }
   CliArgs args(value_flags, switches);
@@ -396,7 +403,10 @@ int main(int argc, char** argv) {
   if (command == "submit") return SubmitCommand(args);
   if (command == "status") return StatusCommand(args);
   if (command == "jobs") return JobsCommand(args);
-  if (command == "cancel") return CancelCommand(args);
+  if (command == "cancel") return JobActionCommand(args, command, &v1::Coordinator::Stub::CancelJob);
+  if (command == "pause") return JobActionCommand(args, command, &v1::Coordinator::Stub::PauseJob);
+  if (command == "resume") return JobActionCommand(args, command, &v1::Coordinator::Stub::ResumeJob);
+  if (command == "retry") return JobActionCommand(args, command, &v1::Coordinator::Stub::RetryJob);
   if (command == "nodes") return NodesCommand(args);
   if (command == "models") return ModelsCommand(args);
   return SampleCommand(args);

@@ -192,6 +192,33 @@ absl::StatusOr<v1::JobState> Coordinator::CancelJob(const std::string& job_id) {
   return v1::JOB_CANCELLED;
 }
 
+absl::StatusOr<v1::JobState> Coordinator::PauseJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(bool paused, store_->TransitionJob(job_id, v1::JOB_RUNNING, v1::JOB_PAUSED));
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (!paused && job.state != v1::JOB_PAUSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is not running (", v1::JobState_Name(job.state), ")"));
+  }
+  return job.state;
+}
+
+absl::StatusOr<v1::JobState> Coordinator::ResumeJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(bool resumed, store_->TransitionJob(job_id, v1::JOB_PAUSED, v1::JOB_RUNNING));
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (!resumed && job.state != v1::JOB_RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is not paused (", v1::JobState_Name(job.state), ")"));
+  }
+  Wake();
+  return job.state;
+}
+
+absl::StatusOr<v1::JobState> Coordinator::RetryJob(const std::string& job_id) {
+  ASSIGN_OR_RETURN(v1::JobState state, store_->RetryJob(job_id));
+  Wake();
+  return state;
+}
+
 absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::string& job_id) {
   ASSIGN_OR_RETURN(std::vector<ChunkRecord> chunks, store_->Chunks(job_id));
   std::vector<v1::ChunkInfo> result;
@@ -338,7 +365,7 @@ absl::Status Coordinator::CheckResult(const v1::CompleteChunkRequest& request) {
 
 absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(request.job_id()));
-  if (job.state != v1::JOB_RUNNING) {
+  if (job.state != v1::JOB_RUNNING && job.state != v1::JOB_PAUSED) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job.id, " is not running; result ignored"));
   }

@@ -51,6 +51,9 @@ class Coordinator {
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
   absl::StatusOr<v1::JobState> CancelJob(const std::string& job_id);
+  absl::StatusOr<v1::JobState> PauseJob(const std::string& job_id);
+  absl::StatusOr<v1::JobState> ResumeJob(const std::string& job_id);
+  absl::StatusOr<v1::JobState> RetryJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::ChunkInfo>> ListChunks(const std::string& job_id);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
   // PNG of the most recently upscaled frame of a job (`before`: the same

@@ -27,6 +27,7 @@ int HttpStatusFor(const absl::Status& status) {
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kInvalidArgument: return 400;
     case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kFailedPrecondition: return 409;
     case absl::StatusCode::kUnauthenticated: return 401;
     default: return 500;
   }
@@ -125,14 +126,23 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Coordinator* coordin
                response.set_header("Cache-Control", "no-store");
                response.set_content(*png, "image/png");
              });
-  server.Post(R"(/api/jobs/([\w-]+)/cancel)",
-              [coordinator](const httplib::Request& request, httplib::Response& response) {
-                auto state = coordinator->CancelJob(request.matches[1]);
-                if (!state.ok()) return ReplyError(response, state.status());
-                v1::CancelJobResponse reply;
-                reply.set_state(*state);
-                response.set_content(ToJson(reply), "application/json");
-              });
+  // Job actions, the same as the CLI's cancel/pause/resume/retry.
+  const std::pair<const char*, absl::StatusOr<v1::JobState> (Coordinator::*)(const std::string&)>
+      actions[] = {{"cancel", &Coordinator::CancelJob},
+                   {"pause", &Coordinator::PauseJob},
+                   {"resume", &Coordinator::ResumeJob},
+                   {"retry", &Coordinator::RetryJob}};
+  for (const auto& [name, method] : actions) {
+    server.Post(absl::StrCat(R"(/api/jobs/([\w-]+)/)", name),
+                [coordinator, method = method](const httplib::Request& request,
+                                               httplib::Response& response) {
+                  absl::StatusOr<v1::JobState> state = (coordinator->*method)(request.matches[1]);
+                  if (!state.ok()) return ReplyError(response, state.status());
+                  v1::JobActionResponse reply;
+                  reply.set_state(*state);
+                  response.set_content(ToJson(reply), "application/json");
+                });
+  }
   server.Get("/api/nodes", [coordinator](const httplib::Request&, httplib::Response& response) {
     auto nodes = coordinator->ListNodes();
     if (!nodes.ok()) return ReplyError(response, nodes.status());

@@ -28,7 +28,7 @@ inline constexpr char kDashboardPage[] = R"html(<!doctype html>
   .bar { height:8px; background:var(--queue); border-radius:4px; overflow:hidden; min-width:120px; }
   .bar > div { height:100%; background:var(--accent); transition:width .5s; }
   .state { font-weight:600; } .state.done { color:var(--done); } .state.failed { color:var(--fail); }
-  .state.running, .state.assembling, .state.planning { color:var(--run); } .state.cancelled { color:var(--dim); }
+  .state.running, .state.assembling, .state.planning { color:var(--run); } .state.cancelled, .state.paused { color:var(--dim); }
   .chunks { display:flex; flex-wrap:wrap; gap:3px; margin:8px 0 12px; }
   .chunk { width:18px; height:18px; border-radius:3px; background:var(--queue); position:relative; }
   .chunk.done { background:var(--done); } .chunk.leased { background:var(--run); }
@@ -89,10 +89,17 @@ function progress(job) {
 
 async function getJson(url) { const r = await fetch(url); if (!r.ok) throw new Error(await r.text()); return r.json(); }
 
-async function cancelJob(id, ev) {
+async function jobAction(id, action, ev) {
   ev.stopPropagation();
-  await fetch('/api/jobs/' + id + '/cancel', { method: 'POST' });
+  await fetch('/api/jobs/' + id + '/' + action, { method: 'POST' });
   refresh();
+}
+
+function actionButtons(id, s) {
+  const button = (action, label) => `<button onclick="jobAction('${esc(id)}', '${action}', event)">${label}</button>`;
+  if (s === 'failed' || s === 'cancelled') return button('retry', 'Retry');
+  if (s === 'done') return '';
+  return (s === 'paused' ? button('resume', 'Resume') : s === 'running' ? button('pause', 'Pause') : '') + ' ' + button('cancel', 'Cancel');
 }
 
 function renderJobs(jobs) {
@@ -111,7 +118,7 @@ function renderJobs(jobs) {
           <div class="dim">${Math.round(progress(job)*100)}% · ${fps ? fps.toFixed(1) + ' fps' : ''}</div></td>
       <td>${num(job.frames_upscaled)}/${num(job.unique_frames)} <span class="dim">of ${total}</span></td>
       <td>${dedup}</td><td>${eta}</td>
-      <td>${finished ? '' : `<button onclick="cancelJob('${esc(job.job_id)}', event)">Cancel</button>`}</td></tr>` +
+      <td>${actionButtons(job.job_id, s)}</td></tr>` +
       (job.error ? `<tr><td colspan="7" class="error">${esc(job.error)}</td></tr>` : '');
   }).join('') || '<tr><td colspan="7" class="dim">No jobs yet. Submit one with <code>anifarm submit</code>.</td></tr>';
   body.querySelectorAll('tr.job').forEach(tr => tr.onclick = () => { state.selected = tr.dataset.id; refresh(); });

@@ -211,6 +211,43 @@ absl::Status JobStore::SetJobState(const std::string& id, v1::JobState state,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> JobStore::TransitionJob(const std::string& id, v1::JobState from,
+                                             v1::JobState to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE jobs SET state = ? WHERE id = ? AND state = ?"));
+  RETURN_IF_ERROR(update.Bind(1, int64_t{to}).Bind(2, id).Bind(3, int64_t{from}).Run());
+  return db_->Changes() > 0;
+}
+
+absl::StatusOr<v1::JobState> JobStore::RetryJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, QueryJobs("WHERE id = ?", id));
+  if (jobs.empty()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+  const JobRecord& job = jobs.front();
+  if (job.state != v1::JOB_FAILED && job.state != v1::JOB_CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " has not failed and was not cancelled; nothing to retry"));
+  }
+  v1::JobState next = v1::JOB_RUNNING;
+  if (job.chunks_total == 0) {
+    next = v1::JOB_PLANNING;
+  } else if (job.chunks_done == job.chunks_total) {
+    next = v1::JOB_ASSEMBLING;
+  }
+  ASSIGN_OR_RETURN(Statement requeue,
+                   db_->Prepare("UPDATE chunks SET state = 0, attempt = 0, node_id = '',"
+                                " lease_deadline = 0 WHERE job_id = ? AND state != 2"));
+  RETURN_IF_ERROR(requeue.Bind(1, id).Run());
+  ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET state = ?, error = '',"
+                                                  " finished_at = 0 WHERE id = ?"));
+  RETURN_IF_ERROR(update.Bind(1, int64_t{next}).Bind(2, id).Run());
+  RETURN_IF_ERROR(tx.Commit());
+  return next;
+}
+
 absl::Status JobStore::RecordOutput(const std::string& id, int width, int height,
                                     int64_t frames_reused) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -395,13 +432,14 @@ absl::StatusOr<bool> JobStore::RenewLease(const std::string& job_id, int32_t chu
                    db_->Prepare("UPDATE chunks SET lease_deadline = ?"
                                 " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
                                 " AND node_id = ? AND state = 1 AND job_id IN"
-                                " (SELECT id FROM jobs WHERE state = ?)"));
+                                " (SELECT id FROM jobs WHERE state IN (?, ?))"));
   RETURN_IF_ERROR(update.Bind(1, deadline)
                       .Bind(2, job_id)
                       .Bind(3, int64_t{chunk_index})
                       .Bind(4, int64_t{attempt})
                       .Bind(5, node_id)
                       .Bind(6, int64_t{v1::JOB_RUNNING})
+                      .Bind(7, int64_t{v1::JOB_PAUSED})
                       .Run());
   const bool renewed = db_->Changes() > 0;
   ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));

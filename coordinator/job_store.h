@@ -85,6 +85,12 @@ class JobStore {
   // Moves a job to `state`; terminal states also stamp finished_at.
   absl::Status SetJobState(const std::string& id, v1::JobState state,
                            const std::string& error = "");
+  // Moves a job from `from` to `to`; false when it was not in `from`.
+  absl::StatusOr<bool> TransitionJob(const std::string& id, v1::JobState from, v1::JobState to);
+  // Makes a failed or cancelled job work again: chunks not done go back to
+  // the queue with attempts reset, and the job restarts at the step it
+  // failed in (planning, running or assembling). Returns the new state.
+  absl::StatusOr<v1::JobState> RetryJob(const std::string& id);
   // Stores what the assembler produced.
   absl::Status RecordOutput(const std::string& id, int width, int height, int64_t frames_reused);
 

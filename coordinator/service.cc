@@ -41,12 +41,18 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJo
   });
 }
 
-grpc::Status CoordinatorService::CancelJob(grpc::ServerContext*,
-                                           const v1::CancelJobRequest* request,
-                                           v1::CancelJobResponse* response) {
-  return Reply(coordinator_->CancelJob(request->job_id()),
-               [&](v1::JobState state) { response->set_state(state); });
-}
+#define ANIFARM_JOB_ACTION(Method)                                                      \
+  grpc::Status CoordinatorService::Method(grpc::ServerContext*,                          \
+                                          const v1::JobActionRequest* request,            \
+                                          v1::JobActionResponse* response) {              \
+    return Reply(coordinator_->Method(request->job_id()),                                \
+                 [&](v1::JobState state) { response->set_state(state); });               \
+  }
+ANIFARM_JOB_ACTION(CancelJob)
+ANIFARM_JOB_ACTION(PauseJob)
+ANIFARM_JOB_ACTION(ResumeJob)
+ANIFARM_JOB_ACTION(RetryJob)
+#undef ANIFARM_JOB_ACTION
 
 grpc::Status CoordinatorService::ListChunks(grpc::ServerContext*,
                                             const v1::ListChunksRequest* request,

@@ -27,8 +27,14 @@ class CoordinatorService final : public v1::Coordinator::Service {
                       v1::JobStatus* response) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
                         v1::ListJobsResponse* response) override;
-  grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
-                         v1::CancelJobResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const v1::JobActionRequest* request,
+                         v1::JobActionResponse* response) override;
+  grpc::Status PauseJob(grpc::ServerContext*, const v1::JobActionRequest* request,
+                        v1::JobActionResponse* response) override;
+  grpc::Status ResumeJob(grpc::ServerContext*, const v1::JobActionRequest* request,
+                         v1::JobActionResponse* response) override;
+  grpc::Status RetryJob(grpc::ServerContext*, const v1::JobActionRequest* request,
+                        v1::JobActionResponse* response) override;
   grpc::Status ListChunks(grpc::ServerContext*, const v1::ListChunksRequest* request,
                           v1::ListChunksResponse* response) override;
   grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest* request,

@@ -1,0 +1,80 @@
+// upscale_bench: frames per second of the engine for a model, a frame size,
+// a device and a precision.
+//
+//   upscale_bench --model FILE [--size 1920x1080] [--device cpu|cuda:0]
+//                 [--precision fp32|fp16|bf16] [--frames N] [--tile N]
+//
+// Prints one line per run: model, device, precision, size, fps, and the
+// achieved TFLOP/s when the caller gives the model's cost in --gflop-per-mpx
+// (multiply-adds counted as 2 FLOP, per megapixel of input).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/cli_args.h"
+#include "common/hashing.h"
+#include "node/engine/torch_engine.h"
+
+int main(int argc, char** argv) {
+  anifarm::CliArgs args({"model", "size", "device", "precision", "frames", "tile", "gflop-per-mpx"},
+                        {});
+  if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || !args.Has("model")) {
+    std::cerr << "usage: upscale_bench --model FILE [--size WxH] [--device D] [--precision P]"
+                 " [--frames N] [--tile N] [--gflop-per-mpx G]\n";
+    return 2;
+  }
+  int width = 0, height = 0;
+  std::vector<std::string> size = absl::StrSplit(args.Get("size", "1920x1080"), 'x');
+  if (size.size() != 2 || !absl::SimpleAtoi(size[0], &width) || !absl::SimpleAtoi(size[1], &height)) {
+    std::cerr << "upscale_bench: bad --size\n";
+    return 2;
+  }
+  const int frames = *args.GetInt("frames", 5);
+  double gflop_per_mpx = 0;
+  if (args.Has("gflop-per-mpx")) (void)absl::SimpleAtod(args.Get("gflop-per-mpx"), &gflop_per_mpx);
+  auto engine = anifarm::CreateTorchEngine(args.Get("device", "cpu"));
+  if (!engine.ok()) {
+    std::cerr << "upscale_bench: " << engine.status().message() << "\n";
+    return 3;
+  }
+  anifarm::UpscaleOptions options;
+  options.precision = args.Get("precision", "auto");
+  options.tile = *args.GetInt("tile", 0);
+  const std::string model = args.Get("model");
+  auto sha = anifarm::Sha256OfFile(model);
+  auto upscaler = (*engine)->GetUpscaler(model, sha.ok() ? *sha : model, options);
+  if (!upscaler.ok()) {
+    std::cerr << "upscale_bench: " << upscaler.status().message() << "\n";
+    return 3;
+  }
+  anifarm::RgbImage frame(width, height);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = frame.row(y) + x * 3;
+      p[0] = static_cast<uint8_t>((x * 255) / width);
+      p[1] = static_cast<uint8_t>((y * 255) / height);
+      p[2] = static_cast<uint8_t>(((x / 32 + y / 32) % 2) * 200);
+    }
+  }
+  // One warm-up frame: first-call allocation and kernel selection.
+  if (auto warm = (*upscaler)->Upscale(frame); !warm.ok()) {
+    std::cerr << "upscale_bench: " << warm.status().message() << "\n";
+    return 4;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < frames; ++i) {
+    if (auto out = (*upscaler)->Upscale(frame); !out.ok()) return 4;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double fps = frames / seconds;
+  std::printf("%s | %s | %s | %dx%d | %.3f fps", (*upscaler)->description().c_str(),
+              (*engine)->device_name().c_str(), options.precision.c_str(), width, height, fps);
+  if (gflop_per_mpx > 0) {
+    std::printf(" | %.2f TFLOP/s", fps * gflop_per_mpx * width * height / 1e6 / 1e3);
+  }
+  std::printf("\n");
+  return 0;
+}
