@@ -139,5 +139,34 @@ TEST_F(JobStoreTest, CancelledJobIsNotLeasedNorReplanned) {
   EXPECT_NE(store_->GetJob("job-1")->finished_at, 0);
 }
 
+TEST_F(JobStoreTest, PausedJobsLeaseNothingAndResumeWhereTheyStopped) {
+  ASSERT_TRUE(*store_->TransitionJob("job-1", v1::JOB_RUNNING, v1::JOB_PAUSED));
+  EXPECT_FALSE(store_->LeaseNextChunk("node-a", 1000, 2000)->has_value());
+  EXPECT_FALSE(*store_->TransitionJob("job-1", v1::JOB_RUNNING, v1::JOB_PAUSED));
+  ASSERT_TRUE(*store_->TransitionJob("job-1", v1::JOB_PAUSED, v1::JOB_RUNNING));
+  EXPECT_TRUE(store_->LeaseNextChunk("node-a", 1000, 2000)->has_value());
+}
+
+TEST_F(JobStoreTest, RetryRequeuesUnfinishedChunksAndKeepsDoneOnes) {
+  auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
+  bool all_done = false;
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*lease)->index, 1, "node-a", 2, &all_done).ok());
+  auto second = store_->LeaseNextChunk("node-a", 1000, 2000);
+  ASSERT_TRUE(second->has_value());
+  ASSERT_TRUE(store_->SetJobState("job-1", v1::JOB_FAILED, "boom").ok());
+  EXPECT_FALSE(store_->RetryJob("no-such-job").ok());
+  auto state = store_->RetryJob("job-1");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(*state, v1::JOB_RUNNING);
+  auto job = store_->GetJob("job-1");
+  EXPECT_EQ(job->error, "");
+  EXPECT_EQ(job->chunks_done, 2);  // the duplicate-only chunk and the completed one
+  auto again = store_->LeaseNextChunk("node-b", 1000, 2000);
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->index, (*second)->index);
+  EXPECT_EQ((*again)->attempt, 1);
+  EXPECT_FALSE(store_->RetryJob("job-1").ok());  // running: nothing to retry
+}
+
 }  // namespace
 }  // namespace anifarm
