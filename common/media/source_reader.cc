@@ -1,0 +1,132 @@
+#include "common/media/source_reader.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace anifarm {
+namespace {
+
+// The first real video stream: cover art (attached pictures) is not video.
+int FindVideoStream(const AVFormatContext& format) {
+  for (unsigned i = 0; i < format.nb_streams; ++i) {
+    const AVStream* stream = format.streams[i];
+    if (stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        !(stream->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+double Seconds(int64_t value, AVRational time_base) {
+  return static_cast<double>(value) * av_q2d(time_base);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::string& path) {
+  // Checked up front so that "missing" and "unreadable" are told apart from
+  // "not media": libavformat reports all three as an open failure.
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  AVFormatContext* raw = nullptr;
+  int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+  if (err < 0) {
+    if (err == AVERROR(ENOENT) || err == AVERROR(EACCES) || err == AVERROR(EISDIR)) {
+      return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", AvErrorString(err)));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a media file (", AvErrorString(err), ")"));
+  }
+  InputFormatPtr format(raw);
+  err = avformat_find_stream_info(format.get(), nullptr);
+  if (err < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a media file (", AvErrorString(err), ")"));
+  }
+  // The tty demuxer takes text files named .nfo/.asc/.diz/... for "ANSI art
+  // video"; nobody upscales that, so text counts as not media.
+  if (std::strcmp(format->iformat->name, "tty") == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a media file (text)"));
+  }
+  const int video_index = FindVideoStream(*format);
+  if (video_index < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " has no video stream"));
+  }
+  const AVStream* video = format->streams[video_index];
+  const AVCodecParameters& par = *video->codecpar;
+  if (par.width <= 0 || par.height <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " has a video stream of unknown size"));
+  }
+
+  MediaInfo info;
+  info.path = path;
+  info.container = format->iformat->name;
+  info.video_stream = video_index;
+  info.video.codec_id = par.codec_id;
+  if (par.extradata && par.extradata_size > 0) {
+    info.video.extradata.assign(par.extradata, par.extradata + par.extradata_size);
+  }
+  info.video.width = par.width;
+  info.video.height = par.height;
+  info.video.pixel_format = par.format;
+  info.video.time_base = video->time_base;
+  info.video.color_space = par.color_space;
+  info.video.color_range = par.color_range;
+  info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
+                        ? video->avg_frame_rate
+                        : video->r_frame_rate;
+
+  const AVStream* first_audio = nullptr;
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    const AVStream* stream = format->streams[i];
+    if (stream->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) continue;
+    ++info.audio_stream_count;
+    if (!first_audio) first_audio = stream;
+  }
+  if (format->duration != AV_NOPTS_VALUE && format->duration > 0) {
+    info.duration_seconds = Seconds(format->duration, AV_TIME_BASE_Q);
+  } else if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
+    info.duration_seconds = Seconds(video->duration, video->time_base);
+  }
+  if (first_audio) {
+    info.audio_duration_seconds = first_audio->duration != AV_NOPTS_VALUE && first_audio->duration > 0
+                                      ? Seconds(first_audio->duration, first_audio->time_base)
+                                      : info.duration_seconds;
+  }
+
+  // Only the video stream is ever read: discarding the rest saves the
+  // demuxer from handing us packets we would drop anyway.
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    if (static_cast<int>(i) != video_index) format->streams[i]->discard = AVDISCARD_ALL;
+  }
+
+  std::unique_ptr<SourceReader> reader(new SourceReader());
+  reader->info_ = std::move(info);
+  reader->format_ = std::move(format);
+  return reader;
+}
+
+absl::StatusOr<PacketPtr> SourceReader::NextVideoPacket() {
+  PacketPtr packet = MakePacket();
+  if (!packet) return absl::ResourceExhaustedError("cannot allocate a packet");
+  while (true) {
+    const int err = av_read_frame(format_.get(), packet.get());
+    if (err == AVERROR_EOF) return PacketPtr();
+    if (err < 0) {
+      return absl::DataLossError(
+          absl::StrCat("cannot read a packet from ", info_.path, ": ", AvErrorString(err)));
+    }
+    if (packet->stream_index == info_.video_stream) return packet;
+    av_packet_unref(packet.get());
+  }
+}
+
+}  // namespace anifarm

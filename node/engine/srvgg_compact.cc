@@ -1,0 +1,137 @@
+#include "node/engine/srvgg_compact.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+namespace anifarm::engine {
+namespace {
+
+constexpr int kMaxKeysInError = 8;
+
+std::string ShapeString(const torch::Tensor& t) {
+  return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
+}
+
+// The error for a state dict that is not a Compact network: lists what it
+// did see so that the user can tell which architecture the file holds.
+absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl::string_view why) {
+  std::vector<std::string> keys;
+  for (const auto& [name, tensor] : weights) {
+    if (static_cast<int>(keys.size()) == kMaxKeysInError) {
+      keys.push_back("...");
+      break;
+    }
+    keys.push_back(absl::StrCat(name, ShapeString(tensor)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      source, ": unrecognised model layout (", why, "); ", weights.size(),
+      " tensors, keys: ", absl::StrJoin(keys, " "),
+      ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU)"));
+}
+
+bool HasShape(const torch::Tensor* t, std::initializer_list<int64_t> shape) {
+  return t != nullptr && t->sizes().vec() == std::vector<int64_t>(shape);
+}
+
+}  // namespace
+
+std::string CompactConfig::ToString() const {
+  return absl::StrCat("SRVGGNetCompact(num_feat=", num_feat, ", num_conv=", num_conv, ", scale=", scale, ")");
+}
+
+absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::string_view source) {
+  // Every key must be body.<index>.weight|bias; find the last index.
+  int last = -1;
+  for (const auto& [name, tensor] : weights) {
+    absl::string_view rest = name;
+    int index;
+    if (!absl::ConsumePrefix(&rest, "body.")) return NotCompact(weights, source, absl::StrCat("key ", name));
+    const size_t dot = rest.find('.');
+    if (dot == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, dot), &index) || index < 0 ||
+        (rest.substr(dot) != ".weight" && rest.substr(dot) != ".bias")) {
+      return NotCompact(weights, source, absl::StrCat("key ", name));
+    }
+    last = std::max(last, index);
+  }
+  if (last < 2 || last % 2 != 0) return NotCompact(weights, source, "no body.N layer sequence");
+
+  const torch::Tensor* first = FindTensor(weights, "body.0.weight");
+  if (first == nullptr || first->dim() != 4 || first->size(2) != 3 || first->size(3) != 3 ||
+      first->size(1) != 3) {
+    return NotCompact(weights, source, "body.0.weight is not a 3x3 convolution from RGB");
+  }
+  CompactConfig config;
+  config.num_feat = static_cast<int>(first->size(0));
+  config.num_conv = last / 2 - 1;
+  const int64_t nf = config.num_feat;
+  for (int i = 0; i < last; ++i) {
+    const std::string prefix = absl::StrCat("body.", i, ".");
+    if (i % 2 == 0) {
+      const int64_t in = i == 0 ? 3 : nf;
+      if (!HasShape(FindTensor(weights, prefix + "weight"), {nf, in, 3, 3}) ||
+          !HasShape(FindTensor(weights, prefix + "bias"), {nf})) {
+        return NotCompact(weights, source,
+                          absl::StrCat(prefix, "weight/bias is not a ", nf, "-channel 3x3 conv"));
+      }
+    } else if (!HasShape(FindTensor(weights, prefix + "weight"), {nf})) {
+      return NotCompact(weights, source, absl::StrCat(prefix, "weight is not a PReLU of ", nf, " channels"));
+    }
+  }
+  const std::string prefix = absl::StrCat("body.", last, ".");
+  const torch::Tensor* up = FindTensor(weights, prefix + "weight");
+  if (up == nullptr || up->dim() != 4 || up->size(1) != nf || up->size(2) != 3 || up->size(3) != 3 ||
+      !HasShape(FindTensor(weights, prefix + "bias"), {up->size(0)})) {
+    return NotCompact(weights, source, absl::StrCat(prefix, "weight is not the upsampling conv"));
+  }
+  const int64_t out = up->size(0);
+  const int scale = static_cast<int>(std::lround(std::sqrt(out / 3.0)));
+  if (out % 3 != 0 || scale < 1 || scale * scale * 3 != out) {
+    return NotCompact(weights, source, absl::StrCat(prefix, "weight has ", out, " outputs, not 3*scale^2"));
+  }
+  config.scale = scale;
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& weights,
+                                                               absl::string_view source, torch::Device device,
+                                                               torch::ScalarType dtype) {
+  absl::StatusOr<CompactConfig> config = DetectCompact(weights, source);
+  if (!config.ok()) return config.status();
+  std::unique_ptr<CompactNet> net(new CompactNet(*config, device, dtype));
+  const auto load = [&](int index, const char* what) {
+    return FindTensor(weights, absl::StrCat("body.", index, ".", what))->to(device, dtype).contiguous();
+  };
+  try {
+    const int last = 2 * config->num_conv + 2;
+    for (int i = 0; i <= last; i += 2) {
+      net->conv_weight_.push_back(load(i, "weight"));
+      net->conv_bias_.push_back(load(i, "bias"));
+      if (i < last) net->prelu_weight_.push_back(load(i + 1, "weight"));
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat(source, ": cannot move weights to ", device.str(), ": ", e.what_without_backtrace()));
+  }
+  return net;
+}
+
+torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
+  torch::Tensor y = x;
+  for (size_t i = 0; i < conv_weight_.size(); ++i) {
+    y = at::conv2d(y, conv_weight_[i], conv_bias_[i], /*stride=*/{1, 1}, /*padding=*/{1, 1});
+    if (i < prelu_weight_.size()) y = at::prelu(y, prelu_weight_[i]);
+  }
+  y = at::pixel_shuffle(y, config_.scale);
+  const int64_t h = x.size(2) * config_.scale;
+  const int64_t w = x.size(3) * config_.scale;
+  // The network learns a residual over nearest-neighbour upsampling.
+  return y.add_(at::upsample_nearest2d(x, {h, w}));
+}
+
+}  // namespace anifarm::engine

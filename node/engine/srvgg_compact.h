@@ -1,0 +1,75 @@
+// SRVGGNetCompact ("Compact", Real-ESRGAN's realesr-animevideov3 family) run
+// with functional LibTorch ops on the loaded state dict, so no Python module
+// definition or TorchScript export is needed:
+//
+//   body.0            conv3x3(3 → nf)
+//   body.1            PReLU(nf)
+//   body.2k, 2k+1     conv3x3(nf → nf), PReLU(nf)     k = 1..num_conv
+//   body.K            conv3x3(nf → 3·s²)              K = 2·num_conv + 2
+//   out = pixel_shuffle(s)(body(x)) + nearest_upsample(x, s)
+//
+// nf, num_conv and s are read from the tensor shapes.
+#ifndef ANIFARM_NODE_ENGINE_SRVGG_COMPACT_H_
+#define ANIFARM_NODE_ENGINE_SRVGG_COMPACT_H_
+
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "node/engine/pth_checkpoint.h"
+
+namespace anifarm::engine {
+
+struct CompactConfig {
+  int num_in_ch = 3;
+  int num_out_ch = 3;
+  int num_feat = 0;
+  int num_conv = 0;
+  int scale = 0;
+
+  // "SRVGGNetCompact(num_feat=64, num_conv=16, scale=2)".
+  std::string ToString() const;
+};
+
+// Recognises the Compact layout from the key names and shapes.
+// InvalidArgument naming `source` (with the keys seen) when it is not one.
+absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::string_view source);
+
+// The network on one device at one dtype. Immutable after Create, so one
+// instance serves concurrent Forward calls.
+class CompactNet {
+ public:
+  // Copies the weights to `device` converted to `dtype` (once).
+  static absl::StatusOr<std::unique_ptr<CompactNet>> Create(const TensorMap& weights,
+                                                            absl::string_view source, torch::Device device,
+                                                            torch::ScalarType dtype);
+
+  const CompactConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+
+  // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
+  // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
+  torch::Tensor Forward(const torch::Tensor& x) const;
+
+ private:
+  CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype)
+      : config_(config), device_(device), dtype_(dtype) {}
+
+  CompactConfig config_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  // conv_weight_[i] / conv_bias_[i] for the num_conv + 2 convolutions,
+  // prelu_weight_[i] for the num_conv + 1 activations after conv i.
+  std::vector<torch::Tensor> conv_weight_;
+  std::vector<torch::Tensor> conv_bias_;
+  std::vector<torch::Tensor> prelu_weight_;
+};
+
+}  // namespace anifarm::engine
+
+#endif  // ANIFARM_NODE_ENGINE_SRVGG_COMPACT_H_

@@ -1,0 +1,71 @@
+// Tiled inference with blended seams: frames larger than a tile are cut into
+// overlapping tiles (bounded memory), each tile is upscaled on its own and
+// the results are blended with smooth weights, result = Σ tile·w / Σ w.
+//
+// The weight of a tile falls from 1 in its interior towards ~0 (never 0) at
+// edges shared with a neighbour, over `overlap` input pixels, with a Gaussian
+// profile. Edges on the frame border keep weight 1: no other tile covers
+// those pixels, and the network sees the same zero padding there as when the
+// whole frame is run, so nothing needs hiding. Near a shared edge the
+// network's output is wrong (it saw zero padding instead of the neighbour's
+// pixels); the steep profile makes the tile whose edge is farther dominate.
+#ifndef ANIFARM_NODE_ENGINE_TILED_INFERENCE_H_
+#define ANIFARM_NODE_ENGINE_TILED_INFERENCE_H_
+
+#include <torch/types.h>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace anifarm::engine {
+
+// One tile of a 1-D split: [start, start + length).
+struct TileSpan {
+  int start = 0;
+  int length = 0;
+};
+
+// Splits [0, length) into spans of `tile` with at least `overlap` shared
+// between neighbours; the last span is aligned to the end. tile <= 0 or
+// tile >= length gives one span. overlap is clamped to [0, tile / 2].
+std::vector<TileSpan> SplitAxis(int length, int tile, int overlap);
+
+class TiledUpscaler {
+ public:
+  // Runs one batch [1, 3, h, w] → [1, 3, h·scale, w·scale].
+  using Network = std::function<torch::Tensor(const torch::Tensor&)>;
+
+  // tile: edge in input pixels, 0 = whole frame in one pass.
+  TiledUpscaler(int scale, int tile, int overlap);
+
+  int tile() const { return tile_; }
+  int overlap() const { return overlap_; }
+
+  // input: [1, 3, H, W] on the network's device and dtype. Returns
+  // [1, 3, H·s, W·s] float32 on the same device. Thread-safe.
+  torch::Tensor Run(const torch::Tensor& input, const Network& network);
+
+ private:
+  // Output-resolution weights [1, h·s, w·s] for a tile of h×w input pixels;
+  // `interior` flags top, bottom, left, right edges shared with a neighbour.
+  torch::Tensor Weights(int h, int w, std::array<bool, 4> interior, const torch::Device& device);
+
+  const int scale_;
+  const int tile_;
+  const int overlap_;
+  std::mutex mu_;
+  std::map<std::tuple<int, int, std::array<bool, 4>, std::string>, torch::Tensor> weights_;  // guarded by mu_
+};
+
+// The 1-D weight profile in output pixels for a span of `length` input
+// pixels (exposed for tests).
+std::vector<float> AxisWeights(int length, int scale, int overlap, bool ramp_start, bool ramp_end);
+
+}  // namespace anifarm::engine
+
+#endif  // ANIFARM_NODE_ENGINE_TILED_INFERENCE_H_

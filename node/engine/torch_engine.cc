@@ -1,0 +1,316 @@
+// The LibTorch UpscalerEngine: parses the device, caches loaded networks by
+// (model sha256, precision, device) and hands out Upscalers that bind a
+// cached network to the caller's tiling options.
+#include "node/engine/torch_engine.h"
+
+#include <c10/core/InferenceMode.h>
+#include <dlfcn.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <list>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+#include "node/engine/pth_checkpoint.h"
+#include "node/engine/srvgg_compact.h"
+#include "node/engine/tiled_inference.h"
+
+namespace anifarm {
+namespace {
+
+using engine::CompactNet;
+using engine::TiledUpscaler;
+
+// Loaded networks kept per engine; each Compact model is a few MB, the bound
+// only stops a long-running node from accumulating every model it ever saw.
+constexpr size_t kMaxCachedModels = 4;
+// Largest frame side run in one pass on the CPU (memory stays ~100 MB).
+constexpr int kCpuWholeFrameMax = 512;
+
+// LibTorch has no public C++ API for the GPU's name or free memory without
+// CUDA headers, which a CPU build lacks; the driver library is always there
+// when CUDA works, so ask it through dlopen (CUdevice is an int, CUresult an
+// int, CUcontext a pointer).
+struct CudaDriverInfo {
+  std::string name;
+  int64_t free_bytes = -1;
+};
+
+CudaDriverInfo QueryCudaDriver(int ordinal) {
+  CudaDriverInfo info;
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return info;
+  using InitFn = int (*)(unsigned);
+  using DeviceGetFn = int (*)(int*, int);
+  using GetNameFn = int (*)(char*, int, int);
+  using RetainFn = int (*)(void**, int);
+  using ReleaseFn = int (*)(int);
+  using PushFn = int (*)(void*);
+  using PopFn = int (*)(void**);
+  using MemInfoFn = int (*)(size_t*, size_t*);
+  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
+  auto device_get = reinterpret_cast<DeviceGetFn>(dlsym(lib, "cuDeviceGet"));
+  auto get_name = reinterpret_cast<GetNameFn>(dlsym(lib, "cuDeviceGetName"));
+  auto retain = reinterpret_cast<RetainFn>(dlsym(lib, "cuDevicePrimaryCtxRetain"));
+  auto release = reinterpret_cast<ReleaseFn>(dlsym(lib, "cuDevicePrimaryCtxRelease_v2"));
+  auto push = reinterpret_cast<PushFn>(dlsym(lib, "cuCtxPushCurrent_v2"));
+  auto pop = reinterpret_cast<PopFn>(dlsym(lib, "cuCtxPopCurrent_v2"));
+  auto mem_info = reinterpret_cast<MemInfoFn>(dlsym(lib, "cuMemGetInfo_v2"));
+  int device = 0;
+  if (init != nullptr && device_get != nullptr && init(0) == 0 && device_get(&device, ordinal) == 0) {
+    char name[256] = {0};
+    if (get_name != nullptr && get_name(name, sizeof(name) - 1, device) == 0) info.name = name;
+    // The primary context is the one the CUDA runtime (and so LibTorch)
+    // uses: retaining it does not create a second context.
+    void* ctx = nullptr;
+    if (retain != nullptr && release != nullptr && push != nullptr && pop != nullptr && mem_info != nullptr &&
+        retain(&ctx, device) == 0) {
+      if (push(ctx) == 0) {
+        size_t free_bytes = 0, total_bytes = 0;
+        if (mem_info(&free_bytes, &total_bytes) == 0) info.free_bytes = static_cast<int64_t>(free_bytes);
+        void* popped = nullptr;
+        pop(&popped);
+      }
+      release(device);
+    }
+  }
+  // The driver stays loaded (LibTorch uses it too); dlclose only drops our
+  // reference.
+  dlclose(lib);
+  return info;
+}
+
+// Tile edge for a GPU with `free_bytes` available (about fp16 Compact-64).
+int CudaTileForFreeMemory(int64_t free_bytes) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  if (free_bytes < 0) return 512;  // unknown: a middle value
+  if (free_bytes >= 16 * kGiB) return 1024;
+  if (free_bytes >= 12 * kGiB) return 768;
+  if (free_bytes >= 8 * kGiB) return 512;
+  if (free_bytes >= 6 * kGiB) return 384;
+  if (free_bytes >= 4 * kGiB) return 256;
+  return 128;
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
+  if (spec == "cpu") return torch::Device(torch::kCPU);
+  absl::string_view rest = spec;
+  if (!absl::ConsumePrefix(&rest, "cuda")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown device '", spec, "' (expected cpu, cuda or cuda:N)"));
+  }
+  int index = 0;
+  if (!rest.empty() &&
+      (!absl::ConsumePrefix(&rest, ":") || !absl::SimpleAtoi(rest, &index) || index < 0 || index > 255)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown device '", spec, "' (expected cpu, cuda or cuda:N)"));
+  }
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device '", spec, "': CUDA is not available (no GPU, no driver, or a CPU-only LibTorch)"));
+  }
+  if (index >= static_cast<int>(torch::cuda::device_count())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", spec, "': only ", torch::cuda::device_count(), " CUDA device(s)"));
+  }
+  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index));
+}
+
+struct Precision {
+  torch::ScalarType dtype;
+  std::string name;  // fp32, fp16, bf16
+  std::string note;  // why it differs from what was asked, if it does
+};
+
+absl::StatusOr<Precision> ResolvePrecision(const std::string& asked, const torch::Device& device) {
+  const bool cuda = device.is_cuda();
+  if (asked == "fp32") return Precision{torch::kFloat32, "fp32", ""};
+  if (asked == "auto")
+    return cuda ? Precision{torch::kFloat16, "fp16", ""} : Precision{torch::kFloat32, "fp32", ""};
+  if (asked == "fp16" || asked == "bf16") {
+    // Half-precision convolutions on the CPU are missing or far slower than
+    // fp32 in LibTorch; a farm-wide fp16 setting must not fail CPU nodes.
+    if (!cuda) return Precision{torch::kFloat32, "fp32", absl::StrCat(asked, " requested, not used on CPU")};
+    return Precision{asked == "fp16" ? torch::kFloat16 : torch::kBFloat16, asked, ""};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown precision '", asked, "' (expected fp16, bf16, fp32, auto)"));
+}
+
+// A cached network plus its description.
+struct LoadedModel {
+  std::unique_ptr<CompactNet> net;
+  std::string description;
+};
+
+class TorchUpscaler : public Upscaler {
+ public:
+  // `note` qualifies the description (a precision fallback).
+  TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap)
+      : model_(std::move(model)),
+        description_(note.empty() ? model_->description : absl::StrCat(model_->description, " (", note, ")")),
+        tiler_(model_->net->config().scale, tile, overlap) {}
+
+  int native_scale() const override { return model_->net->config().scale; }
+  std::string description() const override { return description_; }
+
+  absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override {
+    if (input.width <= 0 || input.height <= 0 ||
+        input.pixels.size() != static_cast<size_t>(input.width) * input.height * 3) {
+      return absl::InvalidArgumentError(absl::StrCat("Upscale: bad image ", input.width, "x", input.height,
+                                                     " with ", input.pixels.size(), " bytes"));
+    }
+    const CompactNet& net = *model_->net;
+    const int s = net.config().scale;
+    try {
+      c10::InferenceMode guard;
+      // from_blob does not take ownership; the const_cast is safe as the
+      // tensor is only read (copied by .to()).
+      torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(input.pixels.data()),
+                                         {input.height, input.width, 3}, torch::kUInt8)
+                            .to(net.device())
+                            .permute({2, 0, 1})
+                            .unsqueeze(0)
+                            .to(torch::kFloat32)
+                            .div_(255.0f)
+                            .to(net.dtype());
+      torch::Tensor y = tiler_.Run(x, [&net](const torch::Tensor& t) { return net.Forward(t); });
+      torch::Tensor bytes = y[0].clamp(0.0f, 1.0f)
+                                .mul_(255.0f)
+                                .round_()
+                                .to(torch::kUInt8)
+                                .permute({1, 2, 0})
+                                .contiguous()
+                                .to(torch::kCPU);
+      RgbImage out(input.width * s, input.height * s);
+      std::memcpy(out.pixels.data(), bytes.data_ptr<uint8_t>(), out.pixels.size());
+      return out;
+    } catch (const c10::Error& e) {
+      return absl::InternalError(
+          absl::StrCat("Upscale on ", net.device().str(), " failed: ", e.what_without_backtrace()));
+    } catch (const std::exception& e) {  // e.g. std::bad_alloc for a huge frame
+      return absl::ResourceExhaustedError(
+          absl::StrCat("Upscale on ", net.device().str(), " failed: ", e.what()));
+    }
+  }
+
+ private:
+  std::shared_ptr<const LoadedModel> model_;
+  const std::string description_;
+  TiledUpscaler tiler_;
+};
+
+class TorchEngine : public UpscalerEngine {
+ public:
+  TorchEngine(torch::Device device, std::string device_name, int64_t cuda_free_bytes)
+      : device_(device), device_name_(std::move(device_name)), cuda_free_bytes_(cuda_free_bytes) {}
+
+  std::string device() const override { return device_.str(); }
+  std::string device_name() const override { return device_name_; }
+
+  absl::StatusOr<std::shared_ptr<Upscaler>> GetUpscaler(const std::string& model_path,
+                                                        const std::string& model_sha256,
+                                                        const UpscaleOptions& options) override {
+    ASSIGN_OR_RETURN(Precision precision, ResolvePrecision(options.precision, device_));
+    if (options.tile < 0 || options.tile_overlap < 0) {
+      return absl::InvalidArgumentError("tile and tile_overlap must not be negative");
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, GetModel(model_path, model_sha256, precision));
+    if (options.scale != 0 && options.scale != model->net->config().scale) {
+      return absl::InvalidArgumentError(absl::StrCat(model_path, ": scale ", options.scale,
+                                                     " requested but only the model's native scale ",
+                                                     model->net->config().scale, " is supported"));
+    }
+    return std::make_shared<TorchUpscaler>(
+        model, precision.note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap);
+  }
+
+ private:
+  // 0 = whole frame. The CPU's tile only bounds memory for big frames.
+  int AutoTile() const {
+    if (device_.is_cuda()) return CudaTileForFreeMemory(cuda_free_bytes_);
+    return kCpuWholeFrameMax;  // frames up to 512 px a side are one tile
+  }
+
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> GetModel(const std::string& path,
+                                                              const std::string& sha256,
+                                                              const Precision& precision) {
+    const std::string key =
+        absl::StrCat(sha256.empty() ? "path:" + path : sha256, "|", precision.name, "|", device_.str());
+    // Loading under the lock keeps two workers from loading one model twice;
+    // a load takes well under a second for Compact models.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      lru_.remove(key);
+      lru_.push_front(key);
+      return it->second;
+    }
+    // Other formats of the model catalog; anything else is sniffed as a
+    // PyTorch checkpoint whatever its name (nodes store models as <sha>.pth).
+    for (const char* ext : {".param", ".bin", ".safetensors", ".onnx"}) {
+      if (absl::EndsWith(path, ext)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": unsupported model format (", ext,
+                         "); the LibTorch engine reads PyTorch .pth/.pt checkpoints"));
+      }
+    }
+    ASSIGN_OR_RETURN(engine::TensorMap weights, engine::LoadPthCheckpoint(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
+                     CompactNet::Create(weights, path, device_, precision.dtype));
+    auto model = std::make_shared<LoadedModel>();
+    model->description = absl::StrCat(net->config().ToString(), " ", precision.name, " on ", device_.str());
+    model->net = std::move(net);
+    cache_.emplace(key, model);
+    lru_.push_front(key);
+    while (lru_.size() > kMaxCachedModels) {
+      cache_.erase(lru_.back());  // Upscalers still using it keep it alive
+      lru_.pop_back();
+    }
+    return std::shared_ptr<const LoadedModel>(model);
+  }
+
+  const torch::Device device_;
+  const std::string device_name_;
+  const int64_t cuda_free_bytes_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const LoadedModel>> cache_;  // guarded by mu_
+  std::list<std::string> lru_;                                       // most recent first; guarded by mu_
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::string& device) {
+  try {
+    ASSIGN_OR_RETURN(torch::Device parsed, ParseDevice(device));
+    if (parsed.is_cpu()) return std::make_unique<TorchEngine>(parsed, "CPU", -1);
+    CudaDriverInfo info = QueryCudaDriver(parsed.index());
+    std::string name =
+        info.name.empty() ? absl::StrCat("CUDA device ", static_cast<int>(parsed.index())) : info.name;
+    return std::make_unique<TorchEngine>(parsed, std::move(name), info.free_bytes);
+  } catch (const c10::Error& e) {
+    return absl::FailedPreconditionError(absl::StrCat("device '", device, "': ", e.what_without_backtrace()));
+  }
+}
+
+}  // namespace anifarm
+
+extern "C" anifarm::UpscalerEngine* anifarm_create_torch_engine(const char* device, std::string* error) {
+  absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =
+      anifarm::CreateTorchEngine(device == nullptr ? "cpu" : device);
+  if (!engine.ok()) {
+    if (error != nullptr) *error = engine.status().ToString();
+    return nullptr;
+  }
+  return engine->release();  // the caller owns it (dlopen boundary)
+}

@@ -1,0 +1,10 @@
+# Engine tests: the torch-free pickle reader and the LibTorch engine on the
+# real model files in ANIFARM_TEST_MODEL_DIR.
+if(TARGET anifarm_engine)
+  add_executable(engine_tests
+    ${CMAKE_CURRENT_LIST_DIR}/engine/pickle_reader_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/torch_engine_test.cc)
+  target_link_libraries(engine_tests PRIVATE anifarm_engine anifarm_pickle torch GTest::gtest_main)
+  target_compile_definitions(engine_tests PRIVATE ANIFARM_TEST_MODEL_DIR="${ANIFARM_TEST_MODEL_DIR}")
+  gtest_discover_tests(engine_tests DISCOVERY_TIMEOUT 120)
+endif()

@@ -1,0 +1,45 @@
+#include "common/media/png_codec.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace anifarm {
+namespace {
+
+RgbImage Noise(int width, int height) {
+  RgbImage image(width, height);
+  uint32_t x = 12345;
+  for (uint8_t& v : image.pixels) {
+    x = x * 1103515245u + 12345u;
+    v = static_cast<uint8_t>(x >> 16);
+  }
+  return image;
+}
+
+TEST(PngCodecTest, RoundTripIsBitExact) {
+  // Odd sizes: no row padding may leak into the image.
+  const RgbImage image = Noise(37, 23);
+  absl::StatusOr<std::string> png = EncodePng(image);
+  ASSERT_TRUE(png.ok()) << png.status();
+  ASSERT_GT(png->size(), 8u);
+  EXPECT_EQ(png->substr(1, 3), "PNG");
+  absl::StatusOr<RgbImage> decoded = DecodePng(*png);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->width, 37);
+  EXPECT_EQ(decoded->height, 23);
+  EXPECT_TRUE(decoded->pixels == image.pixels);
+}
+
+TEST(PngCodecTest, GarbageIsRejected) {
+  absl::StatusOr<RgbImage> decoded = DecodePng("this is not a png at all");
+  EXPECT_FALSE(decoded.ok());
+  EXPECT_FALSE(DecodePng("").ok());
+}
+
+TEST(PngCodecTest, EmptyImageIsRejected) {
+  EXPECT_EQ(EncodePng(RgbImage()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace anifarm
