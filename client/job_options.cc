@@ -17,7 +17,8 @@ namespace anifarm {
 std::set<std::string> JobValueFlags() {
   return {"model", "scale", "precision", "tile", "tile-overlap", "codec",
           "crf",   "preset", "o",        "output", "coordinator", "state-dir",
-          "models-dir", "device", "priority", "frame-map", "size"};
+          "models-dir", "device", "priority", "frame-map", "size",
+          "sharpen", "contrast", "saturation", "profile"};
 }
 
 std::set<std::string> JobSwitches() { return {"no-audio", "wait", "help", "keep-intermediates"}; }
@@ -42,6 +43,7 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   ASSIGN_OR_RETURN(int crf, args.GetInt("crf", -1));
   settings.set_crf(crf);
   settings.set_preset(args.Get("preset"));
+  settings.set_profile(args.Get("profile"));
   settings.set_no_audio(args.Has("no-audio"));
   if (args.Has("size")) {
     const std::string size = args.Get("size");
@@ -54,6 +56,17 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
     }
     settings.set_target_width(width);
     settings.set_target_height(height);
+  }
+  for (const char* flag : {"sharpen", "contrast", "saturation"}) {
+    if (!args.Has(flag)) continue;
+    float value = 0;
+    if (!absl::SimpleAtof(args.Get(flag), &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " '", args.Get(flag), "' is not a number"));
+    }
+    if (std::string(flag) == "sharpen") settings.set_sharpen(value);
+    if (std::string(flag) == "contrast") settings.set_contrast(value);
+    if (std::string(flag) == "saturation") settings.set_saturation(value);
   }
   ASSIGN_OR_RETURN(int priority, args.GetInt("priority", 0));
   settings.set_priority(priority);

@@ -2,6 +2,10 @@
 //
 // Exit status: 0 success, 2 bad usage, 3 bad input, 4 job failed or
 // cancelled, 5 coordinator unreachable (client/exit_codes.h).
+extern "C" {
+#include <libavutil/log.h>
+}
+
 #include <unistd.h>
 
 #include <chrono>
@@ -55,10 +59,15 @@ Job options (run, submit):
   --precision P            fp16 | bf16 | fp32 | auto [auto]
   --tile N|auto            tile edge in input pixels [auto]
   --tile-overlap N         overlap between tiles in pixels [32]
-  --codec C                h264 | h265 | ffv1 [h264]
+  --codec C                h264 | h265 | prores | dnxhd | dnxhr | ffv1 | h264_nvenc |
+                           hevc_nvenc [h264] (docs/formats.md: containers and profiles)
+  --profile P              codec profile, e.g. high, main10, hq, 4444, 115, hqx [codec default]
   --crf N                  constant rate factor [h264 18, h265 20]
   --preset P               encoder preset [slow]
   --no-audio               drop the audio streams
+  --sharpen A              sharpening after the upscale, 0 = none [0] (Pillow Sharpness 1+A)
+  --contrast F             Pillow Contrast factor, 1 = unchanged [1]
+  --saturation F           Pillow Color factor, 1 = unchanged [1]
   --priority N             higher runs first [0]
   --frame-map FILE         also write the guide's frame_mapping.json there
 
@@ -100,10 +109,22 @@ class RemoteCoordinator {
  public:
   explicit RemoteCoordinator(std::string address)
       : address_(std::move(address)),
-        stub_(v1::Coordinator::NewStub(MakeCoordinatorChannel(address_))) {}
+        channel_(MakeCoordinatorChannel(address_)),
+        stub_(v1::Coordinator::NewStub(channel_)) {}
 
   template <typename Response, typename Request, typename Method>
   absl::StatusOr<Response> Call(Method method, const Request& request) {
+    // A coordinator that is still starting (scripts start it and submit
+    // right away) gets a few seconds before we call it unreachable.
+    if (!connected_) {
+      connected_ = channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                              std::chrono::seconds(kConnectGraceSeconds));
+      if (!connected_) {
+        return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address_,
+                                                   " (no answer within ", kConnectGraceSeconds,
+                                                   " s)"));
+      }
+    }
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     Response response;
@@ -119,8 +140,11 @@ class RemoteCoordinator {
   }
 
  private:
+  static constexpr int kConnectGraceSeconds = 5;
   std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
+  bool connected_ = false;
 };
 
 // Polls a job until it finishes, drawing a progress bar on stderr.
@@ -254,14 +278,16 @@ int StatusCommand(const CliArgs& args) {
   if (args.positional().size() != 1) return UsageError("usage: anifarm status JOB [--watch] [--json]");
   RemoteCoordinator remote(CoordinatorAddress(args));
   const std::string id = args.positional()[0];
+  // --watch exits like `submit --wait`: with the job's result.
+  int result = kExitOk;
   if (args.Has("watch")) {
-    int code = FollowJob([&] { return remote.GetJob(id); });
-    if (code == kExitUnreachable || code == kExitBadInput) return code;
+    result = FollowJob([&] { return remote.GetJob(id); });
+    if (result == kExitUnreachable || result == kExitBadInput) return result;
   }
   absl::StatusOr<v1::JobStatus> job = remote.GetJob(id);
   if (!job.ok()) return FailStatus(job.status());
   std::cout << (args.Has("json") ? ToJson(*job) : JobLine(*job)) << "\n";
-  return kExitOk;
+  return result;
 }
 
 int JobsCommand(const CliArgs& args) {
@@ -368,6 +394,8 @@ int SampleCommand(const CliArgs& args) {
 }  // namespace anifarm
 
 int main(int argc, char** argv) {
+  // libavcodec reports every encoder statistic at INFO; users want errors.
+  av_log_set_level(AV_LOG_WARNING);
   using namespace anifarm;
   BlockTerminationSignals();
   if (argc < 2) return UsageError("no command given");

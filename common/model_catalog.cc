@@ -41,6 +41,13 @@ bool Describe(const fs::path& path, ModelFile* out) {
 
 }  // namespace
 
+std::vector<std::string> ModelFilePaths(const ModelFile& model) {
+  if (model.format != "ncnn") return {model.path};
+  fs::path param = model.path;
+  param.replace_extension(".param");
+  return {param.string(), model.path};
+}
+
 std::string DefaultModelsDir() {
   std::string data_home = EnvOr("XDG_DATA_HOME", EnvOr("HOME", "/root") + "/.local/share");
   return EnvOr("ANIFARM_MODELS_DIR", data_home + "/anifarm/models");

@@ -26,6 +26,12 @@ struct ModelFile {
   int64_t size_bytes = 0;
 };
 
+// The files that make up a model, in a fixed order: the checkpoint alone, or
+// the ncnn .param then the .bin. A model's identity on the farm is the
+// sha256 of these files' bytes concatenated in this order (the ncnn x2/x3/x4
+// graphs share one .bin, so the .bin alone would not tell them apart).
+std::vector<std::string> ModelFilePaths(const ModelFile& model);
+
 // $ANIFARM_MODELS_DIR, else $XDG_DATA_HOME/anifarm/models, else
 // ~/.local/share/anifarm/models.
 std::string DefaultModelsDir();

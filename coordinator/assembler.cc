@@ -67,9 +67,17 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
       options.height = cached.height;
       options.time_base = request.media.video.time_base;
       options.frame_rate = request.media.frame_rate;
-      if (request.keep_audio && request.media.audio_stream_count > 0) {
-        options.audio_source_path = request.source_path;
-      }
+      // The source also gives subtitles, fonts, chapters and metadata, so it
+      // is passed even when its audio is dropped.
+      options.audio_source_path = request.source_path;
+      options.copy_audio = request.keep_audio;
+      // Keep the source's colour description; unspecified values stay -1
+      // (the writer then picks from the picture size).
+      const DecoderParams& video = request.media.video;
+      if (video.color_space != 2) options.color_space = video.color_space;
+      if (video.color_range != 0) options.color_range = video.color_range;
+      if (video.color_primaries != 2) options.color_primaries = video.color_primaries;
+      if (video.color_trc != 2) options.color_trc = video.color_trc;
       ASSIGN_OR_RETURN(writer, VideoWriter::Create(options));
       result.width = cached.width;
       result.height = cached.height;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/chunk_payload.h"
 #include "common/hashing.h"
+#include "common/media/encode_settings.h"
 #include "common/media/media_info.h"
 #include "common/media/png_codec.h"
 #include "common/model_catalog.h"
@@ -54,6 +55,16 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The farm-wide identity of a model: sha256 over its files, in order.
+absl::StatusOr<std::string> ModelSha256(const ModelFile& model) {
+  std::string bytes;
+  for (const std::string& file : ModelFilePaths(model)) {
+    ASSIGN_OR_RETURN(std::string part, ReadWholeFile(file));
+    bytes += part;
+  }
+  return Sha256Hex(bytes);
+}
+
 absl::Status CheckOutputPath(const std::string& output_path) {
   fs::path path(output_path);
   const std::string ext = path.extension().string();
@@ -68,6 +79,30 @@ absl::Status CheckOutputPath(const std::string& output_path) {
         absl::StrCat("output ", output_path, ": folder ", parent.string(), " does not exist"));
   }
   return absl::OkStatus();
+}
+
+EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
+  EncodeSettings encode;
+  encode.codec = settings.codec();
+  encode.crf = settings.crf();
+  encode.preset = settings.preset();
+  encode.profile = settings.profile();
+  return encode;
+}
+
+// Refuses a codec/profile/container/size combination before any work. The
+// output size is estimated (the native scale is only known to the nodes; 2x
+// is the default models' scale); the writer checks the exact size again.
+absl::Status CheckEncodeSettings(const v1::ProcessingSettings& settings, const MediaInfo& media,
+                                 const std::string& output_path) {
+  int width = media.video.width * (settings.scale() > 0 ? settings.scale() : 2);
+  int height = media.video.height * (settings.scale() > 0 ? settings.scale() : 2);
+  if (settings.target_width() > 0) {
+    width = settings.target_width();
+    height = settings.target_height();
+  }
+  return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
+                                media.frame_rate);
 }
 
 }  // namespace
@@ -151,12 +186,8 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(request.input_path()));
   RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
-  if (model.format != "pytorch") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model '", model.name, "' is in ", model.format,
-        " format, which this version of AniFarm cannot run yet (use a PyTorch checkpoint)"));
-  }
-  ASSIGN_OR_RETURN(job.model_sha256, Sha256OfFile(model.path));
+  ASSIGN_OR_RETURN(job.model_sha256, ModelSha256(model));
+  RETURN_IF_ERROR(CheckEncodeSettings(job.settings, media, request.output_path()));
   job.id = RandomId("job-");
   job.state = v1::JOB_PLANNING;
   job.input_path = request.input_path();
@@ -424,11 +455,17 @@ absl::StatusOr<v1::FetchModelResponse> Coordinator::FetchModel(
   if (path.empty()) {
     return absl::NotFoundError(absl::StrCat("no model with sha256 ", request.sha256()));
   }
-  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  ModelFile model;
+  model.path = path;
+  model.name = fs::path(path).stem().string();
+  model.format = fs::path(path).extension() == ".bin" ? "ncnn" : "pytorch";
   v1::FetchModelResponse response;
-  response.set_name(fs::path(path).stem().string());
-  response.set_format("pytorch");
-  response.add_files(std::move(bytes));
+  response.set_name(model.name);
+  response.set_format(model.format);
+  for (const std::string& file : ModelFilePaths(model)) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(file));
+    response.add_files(std::move(bytes));
+  }
   return response;
 }
 
@@ -494,9 +531,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.frames_dir = JobDir(job_id) + "/frames";
   request.frames = std::move(*frames);
   request.media = std::move(*media);
-  request.encode.codec = job->settings.codec();
-  request.encode.crf = job->settings.crf();
-  request.encode.preset = job->settings.preset();
+  request.encode = EncodeSettingsOf(job->settings);
   request.keep_audio = !job->settings.no_audio();
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());

@@ -3,6 +3,10 @@
 //   anifarm-coordinator --listen HOST:PORT --state-dir DIR [--models-dir DIR]
 //                       [--chunk-frames N] [--lease-timeout SECONDS]
 //                       [--keep-intermediates] [--http HOST:PORT]
+extern "C" {
+#include <libavutil/log.h>
+}
+
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -32,6 +36,8 @@ int UsageError(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libavcodec reports every encoder statistic at INFO; users want errors.
+  av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http"},

@@ -1,5 +1,9 @@
 #include "coordinator/settings.h"
 
+#include <cmath>
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "common/model_catalog.h"
 
@@ -27,12 +31,30 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
         absl::StrCat("--tile-overlap ", s->tile_overlap(), " is negative"));
   }
   if (s->codec().empty()) s->set_codec("h264");
-  if (s->codec() != "h264" && s->codec() != "h265" && s->codec() != "ffv1") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--codec '", s->codec(), "' is not supported (h264, h265, ffv1)"));
+  // Profiles, containers and sizes are checked against the output at submit
+  // time (ValidateEncodeSettings); here only the name.
+  static const std::set<std::string> kCodecs = {
+      "h264", "avc",    "x264",  "libx264", "h265",       "hevc",       "x265",
+      "libx265", "prores", "dnxhd", "dnxhr", "ffv1", "h264_nvenc", "hevc_nvenc", "h265_nvenc"};
+  if (!kCodecs.count(s->codec())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--codec '", s->codec(),
+        "' is not supported (h264, h265, prores, dnxhd, dnxhr, ffv1, h264_nvenc, hevc_nvenc)"));
   }
   if (s->crf() < -1 || s->crf() > 51) {
     return absl::InvalidArgumentError(absl::StrCat("--crf ", s->crf(), " is outside 0..51"));
+  }
+  const struct {
+    const char* flag;
+    float value;
+  } enhancements[] = {{"--sharpen", s->sharpen()},
+                      {"--contrast", s->has_contrast() ? s->contrast() : 1.0f},
+                      {"--saturation", s->has_saturation() ? s->saturation() : 1.0f}};
+  for (const auto& e : enhancements) {
+    if (!std::isfinite(e.value) || e.value < 0.0f || e.value > 5.0f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.flag, " ", e.value, " is outside 0..5"));
+    }
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,10 @@
 // anifarm-node: a GPU (or CPU) worker of the farm.
 //
 //   anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]
+extern "C" {
+#include <libavutil/log.h>
+}
+
 #include <unistd.h>
 
 #include <atomic>
@@ -31,6 +35,8 @@ std::string Hostname() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libavcodec reports every encoder statistic at INFO; users want errors.
+  av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args({"coordinator", "cache-dir", "device"}, {"help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));

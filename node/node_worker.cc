@@ -7,7 +7,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <iterator>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/chunk_payload.h"
@@ -16,6 +18,7 @@
 #include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
 #include "common/status_macros.h"
+#include "node/post_process.h"
 #include "node/scale_plan.h"
 
 namespace anifarm {
@@ -34,37 +37,64 @@ absl::Status NodeWorker::Register() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Where a model's files live in the node's cache: <sha>.pth for a checkpoint
+// (the engine reads the format from the bytes), <sha>.param + <sha>.bin for
+// ncnn. The first path is the one the engine loads.
+std::vector<fs::path> CachedModelFiles(const fs::path& dir, const std::string& sha,
+                                       const std::string& format) {
+  if (format == "ncnn") return {dir / (sha + ".param"), dir / (sha + ".bin")};
+  return {dir / (sha + ".pth")};
+}
+
+// sha256 over the files' bytes in order, as the coordinator computes it.
+absl::StatusOr<std::string> Sha256OfFiles(const std::vector<fs::path>& files) {
+  std::string bytes;
+  for (const fs::path& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", file.string()));
+    bytes.append(std::istreambuf_iterator<char>(in), {});
+  }
+  return Sha256Hex(bytes);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> NodeWorker::EnsureModel(const v1::ChunkLease& lease) {
   const std::string& sha = lease.model_sha256();
   const fs::path dir = fs::path(options_.cache_dir) / "models";
-  const fs::path path = dir / (sha + ".pth");
+  const std::vector<fs::path> files = CachedModelFiles(dir, sha, lease.model_format());
   std::error_code ec;
-  if (verified_models_.count(sha) && fs::exists(path, ec)) return path.string();
-  if (fs::exists(path, ec)) {
-    absl::StatusOr<std::string> on_disk = Sha256OfFile(path.string());
-    if (on_disk.ok() && *on_disk == sha) {
-      verified_models_.insert(sha);
-      return path.string();
-    }
+  if (verified_models_.count(sha) && fs::exists(files[0], ec)) return files[0].string();
+  if (absl::StatusOr<std::string> on_disk = Sha256OfFiles(files); on_disk.ok() && *on_disk == sha) {
+    verified_models_.insert(sha);
+    return files[0].string();
   }
   v1::FetchModelRequest request;
   request.set_sha256(sha);
   ASSIGN_OR_RETURN(v1::FetchModelResponse response, source_->FetchModel(request));
-  if (response.files_size() != 1 || Sha256Hex(response.files(0)) != sha) {
+  std::string joined;
+  for (const std::string& file : response.files()) joined += file;
+  if (static_cast<size_t>(response.files_size()) != files.size() || Sha256Hex(joined) != sha) {
     return absl::DataLossError(
         absl::StrCat("model ", lease.model_name(), " arrived corrupted (sha256 mismatch)"));
   }
   fs::create_directories(dir, ec);
-  const fs::path tmp = dir / (sha + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(response.files(0).data(), static_cast<std::streamsize>(response.files(0).size()));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  for (size_t i = 0; i < files.size(); ++i) {
+    // Written beside the final name and renamed, so a crash never leaves a
+    // half-written model that looks cached.
+    const fs::path tmp = fs::path(files[i]).concat(".tmp");
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out.write(response.files(i).data(), static_cast<std::streamsize>(response.files(i).size()));
+      if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+    }
+    fs::rename(tmp, files[i], ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot write ", files[i].string()));
   }
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
   verified_models_.insert(sha);
-  return path.string();
+  return files[0].string();
 }
 
 absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::ChunkLease& lease,
@@ -88,6 +118,11 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     options.tile = std::max(32, static_cast<int>(options.tile * plan.tile_factor));
     ASSIGN_OR_RETURN(upscaler, engine_->GetUpscaler(model_path, lease.model_sha256(), options));
   }
+  PostProcessOptions post;
+  post.sharpen = settings.sharpen();
+  if (settings.has_contrast()) post.contrast = settings.contrast();
+  if (settings.has_saturation()) post.saturation = settings.saturation();
+  RETURN_IF_ERROR(ValidatePostProcess(post));
   std::map<int64_t, int64_t> wanted;  // pts -> frame index
   for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
     wanted[frame.pts()] = frame.frame_index();
@@ -111,6 +146,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
       ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
     }
     ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
+    RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
     ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
     v1::UpscaledFrame* out = result.add_frames();
     out->set_frame_index(it->second);

@@ -26,6 +26,8 @@ struct DecoderParams {
   // Colour description, so RGB conversion uses the right matrix and range.
   int color_space = 2;   // AVColorSpace (2 = unspecified)
   int color_range = 0;   // AVColorRange (0 = unspecified)
+  int color_primaries = 2;  // AVColorPrimaries (2 = unspecified)
+  int color_trc = 2;        // AVColorTransferCharacteristic (2 = unspecified)
 };
 
 struct MediaInfo {

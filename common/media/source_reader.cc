@@ -80,6 +80,8 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
   info.video.time_base = video->time_base;
   info.video.color_space = par.color_space;
   info.video.color_range = par.color_range;
+  info.video.color_primaries = par.color_primaries;
+  info.video.color_trc = par.color_trc;
   info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
                         ? video->avg_frame_rate
                         : video->r_frame_rate;

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/image.h"
@@ -14,6 +16,7 @@
 extern "C" {
 #include <libavutil/channel_layout.h>
 #include <libavutil/dict.h>
+#include <libavutil/mem.h>
 }
 
 namespace anifarm {
@@ -74,8 +77,8 @@ RgbImage DrawPicture(int width, int height, int content) {
     for (int x = 0; x < width; ++x) {
       Rgb c = background;
       if (x >= box_x && x < box_x + box_w && y >= box_y && y < box_y + box_h) {
-        const bool edge = x == box_x || x == box_x + box_w - 1 || y == box_y ||
-                          y == box_y + box_h - 1;
+        const bool edge =
+            x == box_x || x == box_x + box_w - 1 || y == box_y || y == box_y + box_h - 1;
         c = edge ? kOutline : kBox;
       }
       const int d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
@@ -146,7 +149,39 @@ absl::StatusOr<Track> AddTrack(AVFormatContext* output, CodecContextPtr codec,
   return track;
 }
 
+// Stream extradata (ASS header, attachment bytes), padded as libavcodec wants.
+absl::Status SetExtradata(AVCodecParameters* par, const std::string& bytes) {
+  par->extradata = static_cast<uint8_t*>(av_mallocz(bytes.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+  if (!par->extradata) return absl::ResourceExhaustedError("cannot allocate extradata");
+  std::memcpy(par->extradata, bytes.data(), bytes.size());
+  par->extradata_size = static_cast<int>(bytes.size());
+  return absl::OkStatus();
+}
+
+// Chapters belong to the context, which frees them (and the array) itself.
+absl::Status AddChapter(AVFormatContext* output, int id, AVRational time_base, int64_t start,
+                        int64_t end, const std::string& title) {
+  void* grown = av_realloc_array(output->chapters, output->nb_chapters + 1, sizeof(AVChapter*));
+  if (!grown) return absl::ResourceExhaustedError("cannot allocate chapters");
+  output->chapters = static_cast<AVChapter**>(grown);
+  auto* chapter = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
+  if (!chapter) return absl::ResourceExhaustedError("cannot allocate a chapter");
+  chapter->id = id;
+  chapter->time_base = time_base;
+  chapter->start = start;
+  chapter->end = end;
+  av_dict_set(&chapter->metadata, "title", title.c_str(), 0);
+  output->chapters[output->nb_chapters++] = chapter;
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string TestFontBytes() {
+  std::string bytes("\x00\x01\x00\x00", 4);  // the TrueType version tag
+  for (int i = 0; i < 252; ++i) bytes.push_back(static_cast<char>(i * 7 + 3));
+  return bytes;
+}
 
 std::vector<int> DefaultTestPattern(int frames) {
   std::vector<int> content(frames > 0 ? frames : 0);
@@ -165,8 +200,8 @@ std::vector<int> DefaultTestPattern(int frames) {
 absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   const std::vector<int> content = spec.content.empty() ? DefaultTestPattern(48) : spec.content;
   if (spec.width < 2 || spec.height < 2 || spec.width % 2 || spec.height % 2) {
-    return absl::InvalidArgumentError(absl::StrCat("test clip size ", spec.width, "x",
-                                                   spec.height, " must be even"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("test clip size ", spec.width, "x", spec.height, " must be even"));
   }
   if (spec.fps <= 0 || spec.gop <= 0) {
     return absl::InvalidArgumentError(
@@ -210,20 +245,81 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
                    AddTrack(output.get(), std::move(video_codec), x264, video_options));
   video.stream->avg_frame_rate = AVRational{spec.fps, 1};
 
-  Track audio;
-  if (spec.audio) {
-    const AVCodec* aac = avcodec_find_encoder_by_name("aac");
-    if (!aac) return absl::UnimplementedError("libavcodec was built without the aac encoder");
-    CodecContextPtr audio_codec(avcodec_alloc_context3(aac));
+  // Audio tracks: the AAC one of `audio`, then the PCM one of `second_audio`.
+  struct AudioTrack {
+    Track track;
+    double tone_hz;
+    int64_t written = 0;
+  };
+  std::vector<AudioTrack> audio_tracks;
+  auto add_audio = [&](const char* encoder_name, AVSampleFormat format, double tone,
+                       const char* language, const char* title) -> absl::Status {
+    const AVCodec* encoder = avcodec_find_encoder_by_name(encoder_name);
+    if (!encoder) {
+      return absl::UnimplementedError(
+          absl::StrCat("libavcodec was built without the ", encoder_name, " encoder"));
+    }
+    CodecContextPtr audio_codec(avcodec_alloc_context3(encoder));
     if (!audio_codec) return absl::ResourceExhaustedError("cannot allocate an encoder");
-    audio_codec->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    audio_codec->sample_fmt = format;
     audio_codec->sample_rate = kSampleRate;
     av_channel_layout_default(&audio_codec->ch_layout, kChannels);
     audio_codec->bit_rate = 128000;
     audio_codec->time_base = AVRational{1, kSampleRate};
     Dict audio_options;
-    ASSIGN_OR_RETURN(audio, AddTrack(output.get(), std::move(audio_codec), aac, audio_options));
+    ASSIGN_OR_RETURN(Track track,
+                     AddTrack(output.get(), std::move(audio_codec), encoder, audio_options));
+    av_dict_set(&track.stream->metadata, "language", language, 0);
+    av_dict_set(&track.stream->metadata, "title", title, 0);
+    audio_tracks.push_back(AudioTrack{std::move(track), tone});
+    return absl::OkStatus();
+  };
+  if (spec.audio) RETURN_IF_ERROR(add_audio("aac", AV_SAMPLE_FMT_FLTP, kToneHz, "eng", "English"));
+  if (spec.second_audio) {
+    RETURN_IF_ERROR(add_audio("pcm_s16le", AV_SAMPLE_FMT_S16, 1.5 * kToneHz, "jpn", "Japanese"));
   }
+
+  const bool matroska = std::strcmp(output->oformat->name, "matroska") == 0;
+  if ((spec.subtitle_events > 0 || spec.font_attachment) && !matroska) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("test clip ", path, ": subtitles and attachments need .mkv"));
+  }
+  const int64_t clip_ms = static_cast<int64_t>(content.size()) * 1000 / spec.fps;
+  // ASS subtitles: the script header as extradata, one event per packet.
+  AVStream* subtitles = nullptr;
+  if (spec.subtitle_events > 0) {
+    subtitles = avformat_new_stream(output.get(), nullptr);
+    if (!subtitles) return absl::ResourceExhaustedError("cannot add a stream");
+    subtitles->codecpar->codec_type = AVMEDIA_TYPE_SUBTITLE;
+    subtitles->codecpar->codec_id = AV_CODEC_ID_ASS;
+    subtitles->time_base = AVRational{1, 1000};
+    const std::string header =
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n"
+        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, "
+        "OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, "
+        "Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, "
+        "Encoding\nStyle: Default,Test Font,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,"
+        "0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n"
+        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
+        "Effect, Text\n";
+    RETURN_IF_ERROR(SetExtradata(subtitles->codecpar, header));
+    av_dict_set(&subtitles->metadata, "language", "eng", 0);
+    av_dict_set(&subtitles->metadata, "title", "Signs & Songs", 0);
+  }
+  if (spec.font_attachment) {
+    AVStream* font = avformat_new_stream(output.get(), nullptr);
+    if (!font) return absl::ResourceExhaustedError("cannot add a stream");
+    font->codecpar->codec_type = AVMEDIA_TYPE_ATTACHMENT;
+    font->codecpar->codec_id = AV_CODEC_ID_TTF;
+    RETURN_IF_ERROR(SetExtradata(font->codecpar, TestFontBytes()));
+    av_dict_set(&font->metadata, "filename", "TestFont.ttf", 0);
+    av_dict_set(&font->metadata, "mimetype", "application/x-truetype-font", 0);
+  }
+  for (int c = 0; c < spec.chapters; ++c) {
+    RETURN_IF_ERROR(AddChapter(output.get(), c, AVRational{1, 1000}, clip_ms * c / spec.chapters,
+                               clip_ms * (c + 1) / spec.chapters, absl::StrCat("Part ", c + 1)));
+  }
+  if (!spec.title.empty()) av_dict_set(&output->metadata, "title", spec.title.c_str(), 0);
 
   if (!(output->oformat->flags & AVFMT_NOFILE)) {
     err = avio_open(&output->pb, path.c_str(), AVIO_FLAG_WRITE);
@@ -251,29 +347,67 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   int64_t samples_written = 0;
   // The AAC encoder takes whole frames only, except for a short last one.
   auto write_audio_until = [&](int64_t until, bool last) -> absl::Status {
-    if (!spec.audio) return absl::OkStatus();
-    const int frame_size = audio.codec->frame_size > 0 ? audio.codec->frame_size : 1024;
-    while (samples_written < until) {
-      const int n = static_cast<int>(std::min<int64_t>(frame_size, until - samples_written));
-      if (n < frame_size && !last) break;
-      FramePtr frame = MakeFrame();
-      if (!frame) return absl::ResourceExhaustedError("cannot allocate a frame");
-      frame->format = AV_SAMPLE_FMT_FLTP;
-      frame->sample_rate = kSampleRate;
-      frame->nb_samples = n;
-      av_channel_layout_copy(&frame->ch_layout, &audio.codec->ch_layout);
-      if (av_frame_get_buffer(frame.get(), 0) < 0) {
-        return absl::ResourceExhaustedError("cannot allocate audio samples");
+    for (AudioTrack& audio : audio_tracks) {
+      const int frame_size =
+          audio.track.codec->frame_size > 0 ? audio.track.codec->frame_size : 1024;
+      const AVSampleFormat format = audio.track.codec->sample_fmt;
+      while (audio.written < until) {
+        const int n = static_cast<int>(std::min<int64_t>(frame_size, until - audio.written));
+        if (n < frame_size && !last) break;
+        FramePtr frame = MakeFrame();
+        if (!frame) return absl::ResourceExhaustedError("cannot allocate a frame");
+        frame->format = format;
+        frame->sample_rate = kSampleRate;
+        frame->nb_samples = n;
+        av_channel_layout_copy(&frame->ch_layout, &audio.track.codec->ch_layout);
+        if (av_frame_get_buffer(frame.get(), 0) < 0) {
+          return absl::ResourceExhaustedError("cannot allocate audio samples");
+        }
+        for (int i = 0; i < n; ++i) {
+          const double t = static_cast<double>(audio.written + i) / kSampleRate;
+          const double v = 0.25 * std::sin(2 * M_PI * audio.tone_hz * t);
+          for (int c = 0; c < kChannels; ++c) {
+            if (format == AV_SAMPLE_FMT_FLTP) {
+              reinterpret_cast<float*>(frame->data[c])[i] = static_cast<float>(v);
+            } else {  // S16, interleaved
+              reinterpret_cast<int16_t*>(frame->data[0])[i * kChannels + c] =
+                  static_cast<int16_t>(v * 32767);
+            }
+          }
+        }
+        frame->pts = audio.written;
+        RETURN_IF_ERROR(Send(audio.track, frame.get(), path));
+        RETURN_IF_ERROR(WritePackets(output.get(), audio.track, path));
+        audio.written += n;
       }
-      for (int i = 0; i < n; ++i) {
-        const double t = static_cast<double>(samples_written + i) / kSampleRate;
-        const float v = static_cast<float>(0.25 * std::sin(2 * M_PI * kToneHz * t));
-        for (int c = 0; c < kChannels; ++c) reinterpret_cast<float*>(frame->data[c])[i] = v;
+    }
+    return absl::OkStatus();
+  };
+  // Subtitle events share the clip equally, each shown for most of its slot.
+  int events_written = 0;
+  auto write_subtitles_until = [&](int64_t until_ms) -> absl::Status {
+    while (subtitles && events_written < spec.subtitle_events) {
+      const int64_t slot = clip_ms / spec.subtitle_events;
+      const int64_t start = slot * events_written + slot / 10;
+      if (start > until_ms) break;
+      const std::string text = absl::StrCat(events_written, ",0,Default,,0,0,0,,",
+                                            events_written % 2 ? "{\\i1}Line " : "Line ",
+                                            events_written + 1, events_written % 2 ? "{\\i0}" : "");
+      PacketPtr packet = MakePacket();
+      if (!packet || av_new_packet(packet.get(), static_cast<int>(text.size())) < 0) {
+        return absl::ResourceExhaustedError("cannot allocate a packet");
       }
-      frame->pts = samples_written;
-      RETURN_IF_ERROR(Send(audio, frame.get(), path));
-      RETURN_IF_ERROR(WritePackets(output.get(), audio, path));
-      samples_written += n;
+      std::memcpy(packet->data, text.data(), text.size());
+      packet->stream_index = subtitles->index;
+      packet->pts = packet->dts = av_rescale_q(start, AVRational{1, 1000}, subtitles->time_base);
+      packet->duration = av_rescale_q(slot * 8 / 10, AVRational{1, 1000}, subtitles->time_base);
+      packet->flags |= AV_PKT_FLAG_KEY;
+      const int write_err = av_interleaved_write_frame(output.get(), packet.get());
+      if (write_err < 0) {
+        return absl::InternalError(
+            absl::StrCat("cannot write ", path, ": ", AvErrorString(write_err)));
+      }
+      ++events_written;
     }
     return absl::OkStatus();
   };
@@ -296,13 +430,15 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     RETURN_IF_ERROR(Send(video, frame.get(), path));
     RETURN_IF_ERROR(WritePackets(output.get(), video, path));
     RETURN_IF_ERROR(write_audio_until((i + 1) * kSampleRate / spec.fps, false));
+    RETURN_IF_ERROR(write_subtitles_until((i + 1) * 1000 / spec.fps));
   }
   RETURN_IF_ERROR(write_audio_until(total_samples, true));
+  RETURN_IF_ERROR(write_subtitles_until(clip_ms));
   RETURN_IF_ERROR(Send(video, nullptr, path));
   RETURN_IF_ERROR(WritePackets(output.get(), video, path));
-  if (spec.audio) {
-    RETURN_IF_ERROR(Send(audio, nullptr, path));
-    RETURN_IF_ERROR(WritePackets(output.get(), audio, path));
+  for (AudioTrack& audio : audio_tracks) {
+    RETURN_IF_ERROR(Send(audio.track, nullptr, path));
+    RETURN_IF_ERROR(WritePackets(output.get(), audio.track, path));
   }
   err = av_write_trailer(output.get());
   if (err < 0) {

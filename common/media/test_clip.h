@@ -20,9 +20,20 @@ struct TestClipSpec {
   // Empty: 48 frames held on twos, with the opening pictures repeated at the
   // end (duplicates across chunk boundaries).
   std::vector<int> content;
-  int gop = 12;              // keyframe interval
-  bool audio = true;         // 440 Hz sine, AAC, 48 kHz stereo
+  int gop = 12;       // keyframe interval
+  bool audio = true;  // 440 Hz sine, AAC, 48 kHz stereo, language "eng"
+
+  // Extras for testing that the rest of a source is kept (an anime episode
+  // as users have them). Subtitles and the attachment need .mkv.
+  bool second_audio = false;     // 660 Hz sine, PCM s16le 48 kHz stereo, "jpn"
+  int subtitle_events = 0;       // an ASS track ("eng") with this many events
+  bool font_attachment = false;  // "TestFont.ttf", application/x-truetype-font
+  int chapters = 0;              // chapters of equal length over the clip
+  std::string title;             // the global title tag, when non-empty
 };
+
+// The bytes of the dummy font attachment (for tests to compare).
+std::string TestFontBytes();
 
 // Writes an MP4 (H.264 lossless + AAC) or, for .mkv, the same in Matroska.
 absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec);

@@ -1,6 +1,9 @@
 #include "common/media/video_writer.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -10,7 +13,9 @@
 #include "common/status_macros.h"
 
 extern "C" {
+#include <libavutil/channel_layout.h>
 #include <libavutil/dict.h>
+#include <libavutil/mem.h>
 }
 
 namespace anifarm {
@@ -26,26 +31,13 @@ class Dict {
   ~Dict() { av_dict_free(&raw_); }
 
   AVDictionary** out() { return &raw_; }
-  void Set(const char* key, const std::string& value) { av_dict_set(&raw_, key, value.c_str(), 0); }
+  void Set(const std::string& key, const std::string& value) {
+    av_dict_set(&raw_, key.c_str(), value.c_str(), 0);
+  }
 
  private:
   AVDictionary* raw_ = nullptr;
 };
-
-struct EncoderChoice {
-  const char* encoder;       // libavcodec encoder name
-  AVPixelFormat pix_fmt;
-  int default_crf;           // -1: no CRF (lossless codec)
-};
-
-absl::StatusOr<EncoderChoice> ChooseEncoder(const std::string& codec) {
-  if (codec == "h264") return EncoderChoice{"libx264", AV_PIX_FMT_YUV420P, 18};
-  if (codec == "h265") return EncoderChoice{"libx265", AV_PIX_FMT_YUV420P, 20};
-  // FFV1 is the archival choice: keep it truly lossless by staying in RGB.
-  if (codec == "ffv1") return EncoderChoice{"ffv1", AV_PIX_FMT_0RGB32, -1};
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown codec '", codec, "' (expected h264, h265 or ffv1)"));
-}
 
 absl::Status OpenError(const std::string& what, const std::string& path, int err) {
   const std::string message = absl::StrCat("cannot ", what, " ", path, ": ", AvErrorString(err));
@@ -60,10 +52,52 @@ double PacketSeconds(const AVPacket& packet, AVRational time_base) {
   return static_cast<double>(ts) * av_q2d(time_base);
 }
 
+// Tags that describe the old encode of a stream, wrong once it is re-encoded
+// (mkvmerge's statistics, the encoder's name, the duration).
+bool StaleTag(const char* key) {
+  static const char* const kStale[] = {"encoder",          "duration",        "bps",
+                                       "number_of_frames", "number_of_bytes", "_statistics_",
+                                       "handler_name"};
+  std::string k(key);
+  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* stale : kStale) {
+    if (k.rfind(stale, 0) == 0) return true;
+  }
+  return false;
+}
+
+void CopyTags(AVDictionary** dst, const AVDictionary* src, bool reencoded) {
+  const AVDictionaryEntry* entry = nullptr;
+  while ((entry = av_dict_get(src, "", entry, AV_DICT_IGNORE_SUFFIX))) {
+    if (reencoded && StaleTag(entry->key)) continue;
+    av_dict_set(dst, entry->key, entry->value, 0);
+  }
+}
+
+std::string StreamLabel(const AVStream& stream) {
+  std::string label =
+      absl::StrCat("#", stream.index, " (", avcodec_get_name(stream.codecpar->codec_id));
+  if (const AVDictionaryEntry* lang = av_dict_get(stream.metadata, "language", nullptr, 0)) {
+    absl::StrAppend(&label, ", ", lang->value);
+  }
+  if (const AVDictionaryEntry* name = av_dict_get(stream.metadata, "filename", nullptr, 0)) {
+    absl::StrAppend(&label, ", ", name->value);
+  }
+  return label + ")";
+}
+
+// Resolves an optional colour field: `value` unless it is -1 or `unspecified`.
+int ColourOr(int value, int unspecified, int automatic) {
+  return value < 0 || value == unspecified ? automatic : value;
+}
+
 }  // namespace
 
 struct VideoWriter::State {
   VideoWriterOptions options;
+  EncoderPlan plan;
+  std::string encoder_name;
+  std::vector<std::string> notices;
   OutputFormatPtr output;
   CodecContextPtr encoder;
   AVStream* video_stream = nullptr;  // owned by `output`
@@ -71,119 +105,593 @@ struct VideoWriter::State {
   FramePtr frame;    // the encoder's input picture, reused
   PacketPtr packet;  // the encoder's output, reused
 
-  // Audio copied from the source: its demuxer, the output stream of each
-  // input stream (-1 for streams not copied), and the packet read but not
-  // yet written because it lies after the video written so far.
-  InputFormatPtr audio_input;
-  std::vector<int> audio_stream_map;
-  PacketPtr audio_pending;
-  bool audio_done = true;
+  // One stream of the source kept in the output.
+  struct Side {
+    enum class Kind { kCopy, kAudioToAac, kTextToMovText };
+    Kind kind = Kind::kCopy;
+    int out_index = -1;
+    AVRational in_time_base{1, 1};
+    CodecContextPtr decoder;  // transcoded streams only
+    CodecContextPtr encoder;
+    SwrPtr swr;
+    AudioFifoPtr fifo;
+    int64_t next_pts = AV_NOPTS_VALUE;  // audio, in the encoder's time base
+    bool flushed = false;
+  };
+
+  // The source: its demuxer, what becomes of each of its streams (index
+  // into `sides`, -1 when dropped), and the packet read but not yet written
+  // because it lies after the video written so far.
+  InputFormatPtr source;
+  std::vector<int> side_of_stream;
+  std::vector<Side> sides;
+  PacketPtr pending;
+  bool source_done = true;
 
   int64_t last_pts = AV_NOPTS_VALUE;
   bool finished = false;
   absl::Status finish_status;
 
-  // Writes source audio packets up to and including `seconds`.
-  absl::Status WriteAudioUntil(double seconds) {
-    while (!audio_done) {
-      if (!audio_pending) {
+  void Notice(std::string text) {
+    std::fprintf(stderr, "notice: %s\n", text.c_str());
+    notices.push_back(std::move(text));
+  }
+
+  absl::Status WriteError(const char* what, int err) {
+    return absl::InternalError(
+        absl::StrCat("cannot write ", what, " to ", options.output_path, ": ", AvErrorString(err)));
+  }
+
+  // Sends `frame` (nullptr: flush) to an audio/subtitle side's encoder and
+  // writes what comes out.
+  absl::Status EncodeAudio(Side& side, AVFrame* frame) {
+    int err = avcodec_send_frame(side.encoder.get(), frame);
+    if (err < 0 && !(frame == nullptr && err == AVERROR_EOF)) {
+      return absl::InternalError(
+          absl::StrCat("AAC encoding for ", options.output_path, " failed: ", AvErrorString(err)));
+    }
+    PacketPtr out = MakePacket();
+    if (!out) return absl::ResourceExhaustedError("cannot allocate a packet");
+    while (true) {
+      err = avcodec_receive_packet(side.encoder.get(), out.get());
+      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return absl::OkStatus();
+      if (err < 0) {
+        return absl::InternalError(absl::StrCat("AAC encoding for ", options.output_path,
+                                                " failed: ", AvErrorString(err)));
+      }
+      out->stream_index = side.out_index;
+      av_packet_rescale_ts(out.get(), side.encoder->time_base,
+                           output->streams[side.out_index]->time_base);
+      err = av_interleaved_write_frame(output.get(), out.get());
+      if (err < 0) return WriteError("audio", err);
+    }
+  }
+
+  // Encodes whole AAC frames from the FIFO (and the short rest when `last`).
+  absl::Status DrainFifo(Side& side, bool last) {
+    const int frame_size = side.encoder->frame_size > 0 ? side.encoder->frame_size : 1024;
+    while (av_audio_fifo_size(side.fifo.get()) >= frame_size ||
+           (last && av_audio_fifo_size(side.fifo.get()) > 0)) {
+      const int n = std::min(frame_size, av_audio_fifo_size(side.fifo.get()));
+      FramePtr chunk = MakeFrame();
+      if (!chunk) return absl::ResourceExhaustedError("cannot allocate a frame");
+      chunk->format = side.encoder->sample_fmt;
+      chunk->sample_rate = side.encoder->sample_rate;
+      chunk->nb_samples = n;
+      av_channel_layout_copy(&chunk->ch_layout, &side.encoder->ch_layout);
+      if (av_frame_get_buffer(chunk.get(), 0) < 0) {
+        return absl::ResourceExhaustedError("cannot allocate audio samples");
+      }
+      if (av_audio_fifo_read(side.fifo.get(), reinterpret_cast<void**>(chunk->data), n) != n) {
+        return absl::InternalError("audio FIFO read failed");
+      }
+      chunk->pts = side.next_pts;
+      side.next_pts += n;
+      RETURN_IF_ERROR(EncodeAudio(side, chunk.get()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Resamples one decoded frame (nullptr: the resampler's tail) into the FIFO.
+  absl::Status Resample(Side& side, const AVFrame* decoded) {
+    if (decoded && side.next_pts == AV_NOPTS_VALUE) {
+      const int64_t ts = decoded->best_effort_timestamp != AV_NOPTS_VALUE
+                             ? decoded->best_effort_timestamp
+                             : decoded->pts;
+      side.next_pts =
+          ts == AV_NOPTS_VALUE ? 0 : av_rescale_q(ts, side.in_time_base, side.encoder->time_base);
+    }
+    if (side.next_pts == AV_NOPTS_VALUE) return absl::OkStatus();  // nothing ever decoded
+    if (!side.swr) {
+      // Set up from the first decoded frame: its layout is the one to trust.
+      AVChannelLayout in_layout;
+      if (decoded->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+        av_channel_layout_default(&in_layout, decoded->ch_layout.nb_channels);
+      } else {
+        av_channel_layout_copy(&in_layout, &decoded->ch_layout);
+      }
+      SwrContext* swr = nullptr;
+      int err = swr_alloc_set_opts2(&swr, &side.encoder->ch_layout, side.encoder->sample_fmt,
+                                    side.encoder->sample_rate, &in_layout,
+                                    static_cast<AVSampleFormat>(decoded->format),
+                                    decoded->sample_rate, 0, nullptr);
+      av_channel_layout_uninit(&in_layout);
+      side.swr.reset(swr);
+      if (err >= 0) err = swr_init(swr);
+      if (err < 0) {
+        return absl::InternalError(absl::StrCat("cannot set up audio resampling for ",
+                                                options.output_path, ": ", AvErrorString(err)));
+      }
+    }
+    // swr_convert, not swr_convert_frame: the latter refuses frames whose
+    // layout is "unspecified" (PCM from Matroska) once we gave it a real one.
+    const int in_samples = decoded ? decoded->nb_samples : 0;
+    const int capacity = swr_get_out_samples(side.swr.get(), in_samples);
+    if (capacity <= 0) return absl::OkStatus();
+    FramePtr converted = MakeFrame();
+    if (!converted) return absl::ResourceExhaustedError("cannot allocate a frame");
+    converted->format = side.encoder->sample_fmt;
+    converted->sample_rate = side.encoder->sample_rate;
+    converted->nb_samples = capacity;
+    av_channel_layout_copy(&converted->ch_layout, &side.encoder->ch_layout);
+    if (av_frame_get_buffer(converted.get(), 0) < 0) {
+      return absl::ResourceExhaustedError("cannot allocate audio samples");
+    }
+    const int got = swr_convert(
+        side.swr.get(), converted->extended_data, capacity,
+        decoded ? const_cast<const uint8_t**>(decoded->extended_data) : nullptr, in_samples);
+    if (got < 0) {
+      return absl::InternalError(absl::StrCat("resampling audio for ", options.output_path,
+                                              " failed: ", AvErrorString(got)));
+    }
+    if (got > 0 &&
+        av_audio_fifo_write(side.fifo.get(), reinterpret_cast<void**>(converted->extended_data),
+                            got) < got) {
+      return absl::ResourceExhaustedError("cannot grow the audio FIFO");
+    }
+    return absl::OkStatus();
+  }
+
+  // Decodes `packet` (nullptr: flush) of a transcoded audio side.
+  absl::Status TranscodeAudio(Side& side, const AVPacket* packet) {
+    int err = avcodec_send_packet(side.decoder.get(), packet);
+    if (err < 0 && err != AVERROR_EOF) {
+      // A damaged packet costs its samples, not the job.
+      if (packet) return absl::OkStatus();
+      return absl::InternalError(
+          absl::StrCat("cannot flush the audio decoder: ", AvErrorString(err)));
+    }
+    FramePtr decoded = MakeFrame();
+    if (!decoded) return absl::ResourceExhaustedError("cannot allocate a frame");
+    while (true) {
+      err = avcodec_receive_frame(side.decoder.get(), decoded.get());
+      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) break;
+      if (err < 0) {
+        return absl::DataLossError(absl::StrCat(
+            "cannot decode audio of ", options.audio_source_path, ": ", AvErrorString(err)));
+      }
+      RETURN_IF_ERROR(Resample(side, decoded.get()));
+      av_frame_unref(decoded.get());
+      RETURN_IF_ERROR(DrainFifo(side, /*last=*/false));
+    }
+    if (!packet) {
+      RETURN_IF_ERROR(Resample(side, nullptr));
+      RETURN_IF_ERROR(DrainFifo(side, /*last=*/true));
+      RETURN_IF_ERROR(EncodeAudio(side, nullptr));
+    }
+    return absl::OkStatus();
+  }
+
+  // Text subtitle packet -> mov_text packet.
+  absl::Status ConvertSubtitle(Side& side, AVPacket& packet) {
+    AVSubtitle subtitle;
+    int got = 0;
+    int err = avcodec_decode_subtitle2(side.decoder.get(), &subtitle, &got, &packet);
+    if (err < 0 || !got) return absl::OkStatus();  // a broken event is skipped
+    std::vector<uint8_t> buffer(64 * 1024);
+    const int size = avcodec_encode_subtitle(side.encoder.get(), buffer.data(),
+                                             static_cast<int>(buffer.size()), &subtitle);
+    const uint32_t end_ms = subtitle.end_display_time;
+    avsubtitle_free(&subtitle);
+    if (size <= 0) return absl::OkStatus();
+    PacketPtr out = MakePacket();
+    if (!out || av_new_packet(out.get(), size) < 0) {
+      return absl::ResourceExhaustedError("cannot allocate a packet");
+    }
+    std::memcpy(out->data, buffer.data(), size);
+    AVStream* stream = output->streams[side.out_index];
+    out->stream_index = side.out_index;
+    out->pts = packet.pts == AV_NOPTS_VALUE
+                   ? AV_NOPTS_VALUE
+                   : av_rescale_q(packet.pts, side.in_time_base, stream->time_base);
+    out->dts = out->pts;
+    out->duration = packet.duration > 0
+                        ? av_rescale_q(packet.duration, side.in_time_base, stream->time_base)
+                        : av_rescale_q(end_ms, AVRational{1, 1000}, stream->time_base);
+    err = av_interleaved_write_frame(output.get(), out.get());
+    if (err < 0) return WriteError("subtitles", err);
+    return absl::OkStatus();
+  }
+
+  // Writes source packets (audio, subtitles) up to and including `seconds`.
+  absl::Status WriteSourceUntil(double seconds) {
+    while (!source_done) {
+      if (!pending) {
         PacketPtr next = MakePacket();
         if (!next) return absl::ResourceExhaustedError("cannot allocate a packet");
-        const int err = av_read_frame(audio_input.get(), next.get());
+        const int err = av_read_frame(source.get(), next.get());
         if (err == AVERROR_EOF) {
-          audio_done = true;
+          source_done = true;
           break;
         }
         if (err < 0) {
-          return absl::DataLossError(absl::StrCat("cannot read audio from ",
-                                                  options.audio_source_path, ": ",
-                                                  AvErrorString(err)));
+          return absl::DataLossError(
+              absl::StrCat("cannot read ", options.audio_source_path, ": ", AvErrorString(err)));
         }
         if (next->stream_index < 0 ||
-            next->stream_index >= static_cast<int>(audio_stream_map.size()) ||
-            audio_stream_map[next->stream_index] < 0) {
+            next->stream_index >= static_cast<int>(side_of_stream.size()) ||
+            side_of_stream[next->stream_index] < 0) {
           continue;
         }
-        audio_pending = std::move(next);
+        pending = std::move(next);
       }
-      const AVStream* in = audio_input->streams[audio_pending->stream_index];
-      if (PacketSeconds(*audio_pending, in->time_base) > seconds) break;
-      const int out_index = audio_stream_map[audio_pending->stream_index];
-      audio_pending->stream_index = out_index;
-      audio_pending->pos = -1;
-      av_packet_rescale_ts(audio_pending.get(), in->time_base,
-                           output->streams[out_index]->time_base);
-      const int err = av_interleaved_write_frame(output.get(), audio_pending.get());
-      audio_pending.reset();
-      if (err < 0) {
-        return absl::InternalError(absl::StrCat("cannot write audio to ", options.output_path,
-                                                ": ", AvErrorString(err)));
+      const AVStream* in = source->streams[pending->stream_index];
+      if (PacketSeconds(*pending, in->time_base) > seconds) break;
+      PacketPtr packet = std::move(pending);
+      Side& side = sides[side_of_stream[packet->stream_index]];
+      switch (side.kind) {
+        case Side::Kind::kCopy: {
+          packet->stream_index = side.out_index;
+          packet->pos = -1;
+          av_packet_rescale_ts(packet.get(), in->time_base,
+                               output->streams[side.out_index]->time_base);
+          const int err = av_interleaved_write_frame(output.get(), packet.get());
+          if (err < 0) return WriteError("a copied stream", err);
+          break;
+        }
+        case Side::Kind::kAudioToAac:
+          RETURN_IF_ERROR(TranscodeAudio(side, packet.get()));
+          break;
+        case Side::Kind::kTextToMovText:
+          RETURN_IF_ERROR(ConvertSubtitle(side, *packet));
+          break;
+      }
+    }
+    if (source_done && seconds == std::numeric_limits<double>::infinity()) {
+      for (Side& side : sides) {
+        if (side.kind == Side::Kind::kAudioToAac && !side.flushed) {
+          side.flushed = true;
+          RETURN_IF_ERROR(TranscodeAudio(side, nullptr));
+        }
       }
     }
     return absl::OkStatus();
   }
 
-  // Moves every packet the encoder has ready into the file, audio first up
-  // to each video packet's decode time so the two stay interleaved.
+  // Moves every packet the encoder has ready into the file, the source's
+  // other streams first up to each video packet's decode time so that they
+  // stay interleaved.
   absl::Status DrainEncoder() {
     while (true) {
       const int err = avcodec_receive_packet(encoder.get(), packet.get());
       if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return absl::OkStatus();
       if (err < 0) {
-        return absl::InternalError(absl::StrCat("encoding ", options.output_path,
-                                                " failed: ", AvErrorString(err)));
+        return absl::InternalError(
+            absl::StrCat("encoding ", options.output_path, " failed: ", AvErrorString(err)));
       }
-      RETURN_IF_ERROR(WriteAudioUntil(PacketSeconds(*packet, encoder->time_base)));
+      RETURN_IF_ERROR(WriteSourceUntil(PacketSeconds(*packet, encoder->time_base)));
       packet->stream_index = video_stream->index;
       av_packet_rescale_ts(packet.get(), encoder->time_base, video_stream->time_base);
       const int write_err = av_interleaved_write_frame(output.get(), packet.get());
-      if (write_err < 0) {
-        return absl::InternalError(absl::StrCat("cannot write video to ", options.output_path,
-                                                ": ", AvErrorString(write_err)));
-      }
+      if (write_err < 0) return WriteError("video", write_err);
     }
   }
 
-  absl::Status OpenAudioSource() {
+  bool ContainerTakes(AVCodecID id) const {
+    // 1: yes; 0: no; < 0: the muxer cannot tell (let the header decide).
+    return avformat_query_codec(output->oformat, id, FF_COMPLIANCE_NORMAL) != 0;
+  }
+
+  absl::StatusOr<AVStream*> NewStream(const AVStream& in, bool reencoded) {
+    AVStream* out = avformat_new_stream(output.get(), nullptr);
+    if (!out) return absl::ResourceExhaustedError("cannot add a stream");
+    out->time_base = in.time_base;
+    out->disposition = in.disposition;
+    if (options.copy_metadata) CopyTags(&out->metadata, in.metadata, reencoded);
+    return out;
+  }
+
+  absl::Status AddCopy(int in_index) {
+    AVStream* in = source->streams[in_index];
+    ASSIGN_OR_RETURN(AVStream * out, NewStream(*in, /*reencoded=*/false));
+    const int err = avcodec_parameters_copy(out->codecpar, in->codecpar);
+    if (err < 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot copy stream parameters: ", AvErrorString(err)));
+    }
+    // The source container's tag may mean nothing in the output one.
+    out->codecpar->codec_tag = 0;
+    Side side;
+    side.kind = Side::Kind::kCopy;
+    side.out_index = out->index;
+    side.in_time_base = in->time_base;
+    side_of_stream[in_index] = static_cast<int>(sides.size());
+    sides.push_back(std::move(side));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<CodecContextPtr> OpenDecoder(const AVStream& in) {
+    const AVCodec* codec = avcodec_find_decoder(in.codecpar->codec_id);
+    if (!codec) {
+      return absl::UnimplementedError(absl::StrCat("no decoder for stream ", StreamLabel(in),
+                                                   " of ", options.audio_source_path));
+    }
+    CodecContextPtr decoder(avcodec_alloc_context3(codec));
+    if (!decoder) return absl::ResourceExhaustedError("cannot allocate a decoder");
+    int err = avcodec_parameters_to_context(decoder.get(), in.codecpar);
+    if (err >= 0) {
+      decoder->pkt_timebase = in.time_base;
+      err = avcodec_open2(decoder.get(), codec, nullptr);
+    }
+    if (err < 0) {
+      return absl::InternalError(absl::StrCat("cannot open the decoder of stream ", StreamLabel(in),
+                                              ": ", AvErrorString(err)));
+    }
+    return decoder;
+  }
+
+  absl::Status AddAudioToAac(int in_index) {
+    AVStream* in = source->streams[in_index];
+    Side side;
+    side.kind = Side::Kind::kAudioToAac;
+    side.in_time_base = in->time_base;
+    ASSIGN_OR_RETURN(side.decoder, OpenDecoder(*in));
+    const AVCodec* aac = avcodec_find_encoder_by_name("aac");
+    if (!aac) return absl::UnimplementedError("libavcodec was built without the aac encoder");
+    side.encoder.reset(avcodec_alloc_context3(aac));
+    AVCodecContext* enc = side.encoder.get();
+    if (!enc) return absl::ResourceExhaustedError("cannot allocate an encoder");
+    const AVCodecContext* dec = side.decoder.get();
+    // The source's rate and layout where AAC has them, else 48 kHz stereo.
+    enc->sample_rate = 48000;
+    for (const int* rate = aac->supported_samplerates; rate && *rate; ++rate) {
+      if (*rate == dec->sample_rate) enc->sample_rate = dec->sample_rate;
+    }
+    av_channel_layout_default(&enc->ch_layout, 2);
+    for (const AVChannelLayout* layout = aac->ch_layouts; layout && layout->nb_channels; ++layout) {
+      if (layout->nb_channels == dec->ch_layout.nb_channels) {
+        av_channel_layout_uninit(&enc->ch_layout);
+        av_channel_layout_copy(&enc->ch_layout, layout);
+        break;
+      }
+    }
+    enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    enc->bit_rate = 64000LL * enc->ch_layout.nb_channels;
+    enc->time_base = AVRational{1, enc->sample_rate};
+    if (output->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    int err = avcodec_open2(enc, aac, nullptr);
+    if (err < 0) {
+      return absl::InternalError(absl::StrCat("cannot open the AAC encoder for stream ",
+                                              StreamLabel(*in), ": ", AvErrorString(err)));
+    }
+    side.fifo.reset(av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels, 4096));
+    if (!side.fifo) return absl::ResourceExhaustedError("cannot allocate the audio FIFO");
+
+    ASSIGN_OR_RETURN(AVStream * out, NewStream(*in, /*reencoded=*/true));
+    err = avcodec_parameters_from_context(out->codecpar, enc);
+    if (err < 0) {
+      return absl::InternalError(absl::StrCat("cannot set audio parameters: ", AvErrorString(err)));
+    }
+    out->time_base = enc->time_base;
+    side.out_index = out->index;
+    Notice(absl::StrCat("audio stream ", StreamLabel(*in), " of ", options.audio_source_path,
+                        " cannot go in ", options.output_path, "; transcoded to AAC"));
+    side_of_stream[in_index] = static_cast<int>(sides.size());
+    sides.push_back(std::move(side));
+    return absl::OkStatus();
+  }
+
+  absl::Status AddTextToMovText(int in_index) {
+    AVStream* in = source->streams[in_index];
+    Side side;
+    side.kind = Side::Kind::kTextToMovText;
+    side.in_time_base = in->time_base;
+    ASSIGN_OR_RETURN(side.decoder, OpenDecoder(*in));
+    const AVCodec* mov_text = avcodec_find_encoder(AV_CODEC_ID_MOV_TEXT);
+    if (!mov_text) return absl::UnimplementedError("libavcodec was built without mov_text");
+    side.encoder.reset(avcodec_alloc_context3(mov_text));
+    AVCodecContext* enc = side.encoder.get();
+    if (!enc) return absl::ResourceExhaustedError("cannot allocate an encoder");
+    enc->time_base = in->time_base;
+    // The encoder takes its styles from the ASS header the decoder made.
+    const AVCodecContext* dec = side.decoder.get();
+    if (dec->subtitle_header && dec->subtitle_header_size > 0) {
+      enc->subtitle_header = static_cast<uint8_t*>(av_mallocz(dec->subtitle_header_size + 1));
+      if (!enc->subtitle_header) return absl::ResourceExhaustedError("out of memory");
+      std::memcpy(enc->subtitle_header, dec->subtitle_header, dec->subtitle_header_size);
+      enc->subtitle_header_size = dec->subtitle_header_size;
+    }
+    int err = avcodec_open2(enc, mov_text, nullptr);
+    if (err < 0) {
+      return absl::InternalError(absl::StrCat("cannot open the mov_text encoder for stream ",
+                                              StreamLabel(*in), ": ", AvErrorString(err)));
+    }
+    ASSIGN_OR_RETURN(AVStream * out, NewStream(*in, /*reencoded=*/true));
+    err = avcodec_parameters_from_context(out->codecpar, enc);
+    if (err < 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot set subtitle parameters: ", AvErrorString(err)));
+    }
+    out->time_base = enc->time_base;
+    side.out_index = out->index;
+    Notice(absl::StrCat("subtitle stream ", StreamLabel(*in), " converted to mov_text for ",
+                        options.output_path, " (styling beyond bold/italic/colour is lost)"));
+    side_of_stream[in_index] = static_cast<int>(sides.size());
+    sides.push_back(std::move(side));
+    return absl::OkStatus();
+  }
+
+  absl::Status OpenSource() {
     const std::string& path = options.audio_source_path;
     AVFormatContext* raw = nullptr;
     int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
     if (err < 0) return OpenError("open the audio source", path, err);
-    audio_input.reset(raw);
-    err = avformat_find_stream_info(audio_input.get(), nullptr);
+    source.reset(raw);
+    err = avformat_find_stream_info(source.get(), nullptr);
     if (err < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, " is not a media file (", AvErrorString(err), ")"));
     }
-    audio_stream_map.assign(audio_input->nb_streams, -1);
-    for (unsigned i = 0; i < audio_input->nb_streams; ++i) {
-      AVStream* in = audio_input->streams[i];
-      if (in->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) {
-        in->discard = AVDISCARD_ALL;
-        continue;
+    const std::string muxer = output->oformat->name;
+    const bool matroska = muxer == "matroska";
+    side_of_stream.assign(source->nb_streams, -1);
+    bool video_tags_done = false;
+    int attachments_dropped = 0;
+    for (unsigned i = 0; i < source->nb_streams; ++i) {
+      AVStream* in = source->streams[i];
+      const AVCodecParameters& par = *in->codecpar;
+      in->discard = AVDISCARD_ALL;
+      switch (par.codec_type) {
+        case AVMEDIA_TYPE_VIDEO:
+          // The language and title of the source picture go to the new one.
+          if (options.copy_metadata && !video_tags_done &&
+              !(in->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+            CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
+            video_tags_done = true;
+          }
+          break;
+        case AVMEDIA_TYPE_AUDIO:
+          if (!options.copy_audio) break;
+          in->discard = AVDISCARD_DEFAULT;
+          if (ContainerTakes(par.codec_id)) {
+            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
+          } else {
+            RETURN_IF_ERROR(AddAudioToAac(static_cast<int>(i)));
+          }
+          break;
+        case AVMEDIA_TYPE_SUBTITLE: {
+          if (!options.copy_subtitles) break;
+          const AVCodecDescriptor* desc = avcodec_descriptor_get(par.codec_id);
+          const bool text = desc && (desc->props & AV_CODEC_PROP_TEXT_SUB);
+          in->discard = AVDISCARD_DEFAULT;
+          if (matroska ? ContainerTakes(par.codec_id) : par.codec_id == AV_CODEC_ID_MOV_TEXT) {
+            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
+          } else if (!matroska && text && ContainerTakes(AV_CODEC_ID_MOV_TEXT)) {
+            RETURN_IF_ERROR(AddTextToMovText(static_cast<int>(i)));
+          } else {
+            in->discard = AVDISCARD_ALL;
+            Notice(absl::StrCat("subtitle stream ", StreamLabel(*in), " cannot be kept in ",
+                                options.output_path, text ? "" : " (bitmap subtitles need .mkv)",
+                                "; dropped"));
+          }
+          break;
+        }
+        case AVMEDIA_TYPE_ATTACHMENT:
+          if (!options.copy_attachments) break;
+          if (matroska) {
+            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
+          } else {
+            ++attachments_dropped;
+          }
+          break;
+        default:
+          if (par.codec_type == AVMEDIA_TYPE_DATA) {
+            Notice(absl::StrCat("data stream ", StreamLabel(*in), " of ", path, " is not kept"));
+          }
+          break;
       }
-      if (avformat_query_codec(output->oformat, in->codecpar->codec_id,
-                               FF_COMPLIANCE_NORMAL) == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "the ", avcodec_get_name(in->codecpar->codec_id), " audio of ", path,
-            " cannot be stored in ", options.output_path, "; choose another container"));
-      }
-      AVStream* out = avformat_new_stream(output.get(), nullptr);
-      if (!out) return absl::ResourceExhaustedError("cannot add an audio stream");
-      err = avcodec_parameters_copy(out->codecpar, in->codecpar);
-      if (err < 0) {
-        return absl::InternalError(
-            absl::StrCat("cannot copy audio parameters: ", AvErrorString(err)));
-      }
-      // The source container's tag may mean nothing in the output one.
-      out->codecpar->codec_tag = 0;
-      out->time_base = in->time_base;
-      av_dict_copy(&out->metadata, in->metadata, 0);
-      out->disposition = in->disposition;
-      audio_stream_map[i] = out->index;
     }
-    audio_done = false;
+    if (attachments_dropped > 0) {
+      Notice(absl::StrCat(attachments_dropped, " attachment(s) of ", path,
+                          " (fonts) cannot be stored in ", options.output_path,
+                          "; dropped (use .mkv to keep them)"));
+    }
+    if (options.copy_metadata) CopyTags(&output->metadata, source->metadata, /*reencoded=*/true);
+    if (options.copy_chapters) RETURN_IF_ERROR(CopyChapters());
+    source_done = sides.empty();
     return absl::OkStatus();
+  }
+
+  absl::Status CopyChapters() {
+    if (source->nb_chapters == 0) return absl::OkStatus();
+    auto** chapters = static_cast<AVChapter**>(av_calloc(source->nb_chapters, sizeof(AVChapter*)));
+    if (!chapters) return absl::ResourceExhaustedError("cannot allocate chapters");
+    // Owned by the output context from here (avformat_free_context frees
+    // each chapter, its metadata and the array).
+    output->chapters = chapters;
+    output->nb_chapters = 0;
+    for (unsigned i = 0; i < source->nb_chapters; ++i) {
+      const AVChapter* in = source->chapters[i];
+      auto* out = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
+      if (!out) return absl::ResourceExhaustedError("cannot allocate a chapter");
+      out->id = in->id;
+      out->time_base = in->time_base;
+      out->start = in->start;
+      out->end = in->end;
+      av_dict_copy(&out->metadata, in->metadata, 0);
+      chapters[output->nb_chapters++] = out;
+    }
+    return absl::OkStatus();
+  }
+
+  // Opens `name` for the plan's picture; the caller has set up nothing yet.
+  absl::StatusOr<CodecContextPtr> OpenVideoEncoder(
+      const std::string& name, AVPixelFormat pix_fmt,
+      const std::vector<std::pair<std::string, std::string>>& private_options) {
+    const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
+    if (!codec) {
+      return absl::UnimplementedError(
+          absl::StrCat("libavcodec was built without the ", name, " encoder"));
+    }
+    if (avformat_query_codec(output->oformat, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.encode.codec, " video cannot be stored in ", options.output_path));
+    }
+    CodecContextPtr context(avcodec_alloc_context3(codec));
+    AVCodecContext* enc = context.get();
+    if (!enc) return absl::ResourceExhaustedError("cannot allocate an encoder");
+    enc->width = options.width;
+    enc->height = options.height;
+    enc->pix_fmt = pix_fmt;
+    enc->sample_aspect_ratio = AVRational{1, 1};
+    // The source's time base, so source timestamps (VFR included) pass through.
+    enc->time_base = options.time_base;
+    if (options.frame_rate.num > 0 && options.frame_rate.den > 0) {
+      enc->framerate = options.frame_rate;
+    }
+    enc->thread_count = 0;
+    if (plan.bit_rate > 0) enc->bit_rate = plan.bit_rate;
+
+    const bool hd = options.height >= 720;
+    if (pix_fmt == AV_PIX_FMT_0RGB32) {
+      enc->colorspace = AVCOL_SPC_RGB;
+      enc->color_range = AVCOL_RANGE_JPEG;
+      enc->color_primaries = AVCOL_PRI_BT709;
+      enc->color_trc = AVCOL_TRC_IEC61966_2_1;
+    } else {
+      enc->colorspace = static_cast<AVColorSpace>(ColourOr(
+          options.color_space, AVCOL_SPC_UNSPECIFIED, hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M));
+      enc->color_primaries =
+          static_cast<AVColorPrimaries>(ColourOr(options.color_primaries, AVCOL_PRI_UNSPECIFIED,
+                                                 hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M));
+      enc->color_trc = static_cast<AVColorTransferCharacteristic>(ColourOr(
+          options.color_trc, AVCOL_TRC_UNSPECIFIED, hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M));
+      enc->color_range = static_cast<AVColorRange>(
+          ColourOr(options.color_range, AVCOL_RANGE_UNSPECIFIED, AVCOL_RANGE_MPEG));
+    }
+    if (output->oformat->flags & AVFMT_GLOBALHEADER) {
+      enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    }
+    Dict codec_options;
+    for (const auto& [key, value] : private_options) codec_options.Set(key, value);
+    const int err = avcodec_open2(enc, codec, codec_options.out());
+    if (err < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot open the ", name, " encoder for ", options.width, "x",
+                       options.height, " ", options.output_path, ": ", AvErrorString(err)));
+    }
+    encoder_name = name;
+    return context;
   }
 };
 
@@ -193,107 +701,67 @@ VideoWriter::VideoWriter(std::unique_ptr<State> state) : state_(std::move(state)
 // left incomplete (the assembler writes to a partial path for that reason).
 VideoWriter::~VideoWriter() = default;
 
+const std::string& VideoWriter::encoder_name() const { return state_->encoder_name; }
+
+const std::vector<std::string>& VideoWriter::notices() const { return state_->notices; }
+
 absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
     const VideoWriterOptions& options) {
-  ASSIGN_OR_RETURN(const EncoderChoice choice, ChooseEncoder(options.encode.codec));
-  if (options.width <= 0 || options.height <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid output size ", options.width, "x",
-                                                   options.height, " for ",
-                                                   options.output_path));
-  }
   if (options.time_base.num <= 0 || options.time_base.den <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid time base ", options.time_base.num,
-                                                   "/", options.time_base.den, " for ",
+    return absl::InvalidArgumentError(absl::StrCat("invalid time base ", options.time_base.num, "/",
+                                                   options.time_base.den, " for ",
                                                    options.output_path));
   }
   auto state = std::make_unique<State>();
   state->options = options;
+  ASSIGN_OR_RETURN(state->plan, PlanEncoder(options.encode, options.output_path, options.width,
+                                            options.height, options.frame_rate));
+  const EncoderPlan& plan = state->plan;
 
   AVFormatContext* raw = nullptr;
   int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, options.output_path.c_str());
   if (err < 0 || !raw) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot choose a container for ", options.output_path, " from its extension"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot choose a container for ", options.output_path, " from its extension"));
   }
   state->output.reset(raw);
   AVFormatContext* output = state->output.get();
 
-  const AVCodec* codec = avcodec_find_encoder_by_name(choice.encoder);
-  if (!codec) {
-    return absl::UnimplementedError(
-        absl::StrCat("libavcodec was built without the ", choice.encoder, " encoder"));
+  AVPixelFormat pix_fmt = plan.pix_fmt;
+  absl::StatusOr<CodecContextPtr> encoder =
+      state->OpenVideoEncoder(plan.encoder, plan.pix_fmt, plan.options);
+  if (!encoder.ok() && !plan.fallback_encoder.empty()) {
+    state->Notice(absl::StrCat(plan.encoder, " is not available here (", encoder.status().message(),
+                               "); encoding with ", plan.fallback_encoder, " instead"));
+    pix_fmt = plan.fallback_pix_fmt;
+    encoder = state->OpenVideoEncoder(plan.fallback_encoder, pix_fmt, plan.fallback_options);
   }
-  if (avformat_query_codec(output->oformat, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(options.encode.codec,
-                                                   " video cannot be stored in ",
-                                                   options.output_path));
-  }
-  state->encoder.reset(avcodec_alloc_context3(codec));
-  AVCodecContext* encoder = state->encoder.get();
-  if (!encoder) return absl::ResourceExhaustedError("cannot allocate an encoder");
-  encoder->width = options.width;
-  encoder->height = options.height;
-  encoder->pix_fmt = choice.pix_fmt;
-  encoder->sample_aspect_ratio = AVRational{1, 1};
-  // The source's time base, so source timestamps (VFR included) pass through.
-  encoder->time_base = options.time_base;
-  if (options.frame_rate.num > 0 && options.frame_rate.den > 0) {
-    encoder->framerate = options.frame_rate;
-  }
-  encoder->thread_count = 0;
-
-  const bool rgb = choice.pix_fmt == AV_PIX_FMT_0RGB32;
-  const bool hd = options.height >= 720;
-  if (rgb) {
-    encoder->colorspace = AVCOL_SPC_RGB;
-    encoder->color_range = AVCOL_RANGE_JPEG;
-    encoder->color_primaries = AVCOL_PRI_BT709;
-    encoder->color_trc = AVCOL_TRC_IEC61966_2_1;
-  } else {
-    encoder->colorspace = hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
-    encoder->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
-    encoder->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
-    encoder->color_range = AVCOL_RANGE_MPEG;
-  }
-  if (output->oformat->flags & AVFMT_GLOBALHEADER) {
-    encoder->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  }
-
-  Dict codec_options;
-  if (choice.default_crf >= 0) {
-    const int crf = options.encode.crf >= 0 ? options.encode.crf : choice.default_crf;
-    codec_options.Set("crf", std::to_string(crf));
-    codec_options.Set("preset", options.encode.preset.empty() ? "slow" : options.encode.preset);
-  }
-  if (codec->id == AV_CODEC_ID_HEVC) codec_options.Set("x265-params", "log-level=error");
-  if (codec->id == AV_CODEC_ID_FFV1) {
-    codec_options.Set("level", "3");     // version 3: sliced, so it encodes in parallel
-    codec_options.Set("slicecrc", "1");  // and detects corruption on decode
-  }
-  err = avcodec_open2(encoder, codec, codec_options.out());
-  if (err < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot open the ", choice.encoder,
-                                                   " encoder for ", options.width, "x",
-                                                   options.height, " ", options.output_path,
-                                                   ": ", AvErrorString(err)));
-  }
+  if (!encoder.ok()) return encoder.status();
+  state->encoder = *std::move(encoder);
+  AVCodecContext* enc = state->encoder.get();
 
   state->video_stream = avformat_new_stream(output, nullptr);
   if (!state->video_stream) return absl::ResourceExhaustedError("cannot add a video stream");
-  err = avcodec_parameters_from_context(state->video_stream->codecpar, encoder);
+  err = avcodec_parameters_from_context(state->video_stream->codecpar, enc);
   if (err < 0) {
     return absl::InternalError(absl::StrCat("cannot set video parameters: ", AvErrorString(err)));
   }
   const std::string muxer = output->oformat->name;
+  const bool quicktime = muxer == "mp4" || muxer == "mov";
+  // ProRes encoders set the profile's fourcc (apch, ap4h...), which says the
+  // profile (Matroska stores it too); elsewhere the container chooses its tag.
+  if (enc->codec_id != AV_CODEC_ID_PRORES) {
+    state->video_stream->codecpar->codec_tag = 0;
+  }
   // hvc1 (parameter sets in the sample description) is the HEVC tag Apple
   // players require; libavformat's default hev1 does not play there.
-  if (codec->id == AV_CODEC_ID_HEVC && (muxer == "mp4" || muxer == "mov")) {
+  if (enc->codec_id == AV_CODEC_ID_HEVC && quicktime) {
     state->video_stream->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
   }
-  state->video_stream->time_base = encoder->time_base;  // a hint; the muxer may change it
-  state->video_stream->avg_frame_rate = encoder->framerate;
+  state->video_stream->time_base = enc->time_base;  // a hint; the muxer may change it
+  state->video_stream->avg_frame_rate = enc->framerate;
 
-  if (!options.audio_source_path.empty()) RETURN_IF_ERROR(state->OpenAudioSource());
+  if (!options.audio_source_path.empty()) RETURN_IF_ERROR(state->OpenSource());
 
   if (!(output->oformat->flags & AVFMT_NOFILE)) {
     err = avio_open(&output->pb, options.output_path.c_str(), AVIO_FLAG_WRITE);
@@ -301,36 +769,37 @@ absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
   }
   Dict muxer_options;
   // Index up front, so players can start before the whole file is read.
-  if (muxer == "mp4" || muxer == "mov") muxer_options.Set("movflags", "+faststart");
+  if (quicktime) muxer_options.Set("movflags", "+faststart");
   err = avformat_write_header(output, muxer_options.out());
   if (err < 0) {
-    return absl::InternalError(absl::StrCat("cannot write the header of ", options.output_path,
-                                            ": ", AvErrorString(err)));
+    return absl::InternalError(
+        absl::StrCat("cannot write the header of ", options.output_path, ": ", AvErrorString(err)));
   }
 
   // RGB -> the encoder's format, with the matrix and range the stream is
   // tagged with (RGB input is full range by definition).
-  state->sws.reset(sws_getContext(options.width, options.height, AV_PIX_FMT_RGB24,
-                                  options.width, options.height, choice.pix_fmt,
-                                  SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr,
-                                  nullptr, nullptr));
+  state->sws.reset(sws_getContext(
+      options.width, options.height, AV_PIX_FMT_RGB24, options.width, options.height, pix_fmt,
+      SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr));
   if (!state->sws) return absl::InternalError("cannot create the RGB converter");
-  if (!rgb) {
-    const int* coefficients = sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601);
-    sws_setColorspaceDetails(state->sws.get(), coefficients, /*srcRange=*/1, coefficients,
-                             /*dstRange=*/0, /*brightness=*/0, /*contrast=*/1 << 16,
-                             /*saturation=*/1 << 16);
+  if (pix_fmt != AV_PIX_FMT_0RGB32) {
+    // sws_getCoefficients takes AVColorSpace values (SWS_CS_ITU709 == 1, ...)
+    // and falls back to BT.601 for the ones it does not know.
+    const int* yuv = sws_getCoefficients(enc->colorspace);
+    sws_setColorspaceDetails(state->sws.get(), yuv, /*srcRange=*/1, yuv,
+                             /*dstRange=*/enc->color_range == AVCOL_RANGE_JPEG ? 1 : 0,
+                             /*brightness=*/0, /*contrast=*/1 << 16, /*saturation=*/1 << 16);
   }
   state->frame = MakeFrame();
   state->packet = MakePacket();
   if (!state->frame || !state->packet) return absl::ResourceExhaustedError("out of memory");
-  state->frame->format = choice.pix_fmt;
+  state->frame->format = pix_fmt;
   state->frame->width = options.width;
   state->frame->height = options.height;
-  state->frame->colorspace = encoder->colorspace;
-  state->frame->color_range = encoder->color_range;
-  state->frame->color_primaries = encoder->color_primaries;
-  state->frame->color_trc = encoder->color_trc;
+  state->frame->colorspace = enc->colorspace;
+  state->frame->color_range = enc->color_range;
+  state->frame->color_primaries = enc->color_primaries;
+  state->frame->color_trc = enc->color_trc;
   if (av_frame_get_buffer(state->frame.get(), 0) < 0) {
     return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
   }
@@ -345,13 +814,13 @@ absl::Status VideoWriter::WriteFrame(const RgbImage& image, int64_t pts) {
   }
   if (image.width != s.options.width || image.height != s.options.height ||
       image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "frame of ", image.width, "x", image.height, " written to ", s.options.output_path,
-        ", which is ", s.options.width, "x", s.options.height));
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", image.width, "x", image.height, " written to ",
+                     s.options.output_path, ", which is ", s.options.width, "x", s.options.height));
   }
   if (s.last_pts != AV_NOPTS_VALUE && pts <= s.last_pts) {
-    return absl::InvalidArgumentError(absl::StrCat("frame pts ", pts, " is not after ",
-                                                   s.last_pts, " in ", s.options.output_path));
+    return absl::InvalidArgumentError(absl::StrCat("frame pts ", pts, " is not after ", s.last_pts,
+                                                   " in ", s.options.output_path));
   }
   // The encoder may still reference the previous picture's buffer.
   if (av_frame_make_writable(s.frame.get()) < 0) {
@@ -363,8 +832,8 @@ absl::Status VideoWriter::WriteFrame(const RgbImage& image, int64_t pts) {
   s.frame->pts = pts;
   const int err = avcodec_send_frame(s.encoder.get(), s.frame.get());
   if (err < 0) {
-    return absl::InternalError(absl::StrCat("encoding ", s.options.output_path,
-                                            " failed at pts ", pts, ": ", AvErrorString(err)));
+    return absl::InternalError(absl::StrCat("encoding ", s.options.output_path, " failed at pts ",
+                                            pts, ": ", AvErrorString(err)));
   }
   s.last_pts = pts;
   return s.DrainEncoder();
@@ -377,23 +846,23 @@ absl::Status VideoWriter::Finish() {
   s.finish_status = [&]() -> absl::Status {
     const int err = avcodec_send_frame(s.encoder.get(), nullptr);
     if (err < 0 && err != AVERROR_EOF) {
-      return absl::InternalError(absl::StrCat("cannot flush the encoder of ",
-                                              s.options.output_path, ": ", AvErrorString(err)));
+      return absl::InternalError(absl::StrCat("cannot flush the encoder of ", s.options.output_path,
+                                              ": ", AvErrorString(err)));
     }
     RETURN_IF_ERROR(s.DrainEncoder());
-    RETURN_IF_ERROR(s.WriteAudioUntil(std::numeric_limits<double>::infinity()));
+    RETURN_IF_ERROR(s.WriteSourceUntil(std::numeric_limits<double>::infinity()));
     const int trailer_err = av_write_trailer(s.output.get());
     if (trailer_err < 0) {
-      return absl::InternalError(absl::StrCat("cannot finish ", s.options.output_path, ": ",
-                                              AvErrorString(trailer_err)));
+      return absl::InternalError(
+          absl::StrCat("cannot finish ", s.options.output_path, ": ", AvErrorString(trailer_err)));
     }
     // Closing here (not only in the destructor) so the file is complete on
     // disk when Finish returns.
     if (!(s.output->oformat->flags & AVFMT_NOFILE)) {
       const int close_err = avio_closep(&s.output->pb);
       if (close_err < 0) {
-        return absl::InternalError(absl::StrCat("cannot close ", s.options.output_path, ": ",
-                                                AvErrorString(close_err)));
+        return absl::InternalError(
+            absl::StrCat("cannot close ", s.options.output_path, ": ", AvErrorString(close_err)));
       }
     }
     return absl::OkStatus();

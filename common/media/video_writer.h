@@ -1,24 +1,26 @@
 // VideoWriter: the encoder end of the pipeline. RGB frames in (with their
-// source timestamps), an output file out, with the audio streams of the
-// source copied packet for packet (no re-encode) and interleaved by time.
+// source timestamps), an output file out, with the rest of the source kept:
+//   - every audio stream, copied packet for packet where the container takes
+//     its codec, else transcoded to AAC (a notice says so);
+//   - subtitle streams: copied into MKV; into MP4/MOV text subtitles (ASS,
+//     SubRip, WebVTT...) become mov_text, bitmap ones are dropped (notice);
+//   - attachments (fonts): MKV only, dropped elsewhere (notice);
+//   - chapters, global metadata and per-stream metadata (language, title).
+// Codecs, profiles and containers: see encode_settings.h.
 #ifndef ANIFARM_COMMON_MEDIA_VIDEO_WRITER_H_
 #define ANIFARM_COMMON_MEDIA_VIDEO_WRITER_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/image.h"
+#include "common/media/encode_settings.h"
 #include "common/media/ffmpeg_ptr.h"
 
 namespace anifarm {
-
-struct EncodeSettings {
-  std::string codec = "h264";  // "h264" (libx264), "h265" (libx265), "ffv1"
-  int crf = -1;                // -1: codec default (h264 18, h265 20)
-  std::string preset;          // empty: "slow" for x264/x265, as the guide
-};
 
 struct VideoWriterOptions {
   std::string output_path;  // container chosen from the extension
@@ -28,8 +30,25 @@ struct VideoWriterOptions {
   // Timestamps passed to WriteFrame are in this time base (the source's).
   AVRational time_base{1, 25};
   AVRational frame_rate{25, 1};
-  // When non-empty, every audio stream of this file is copied.
+  // The source file whose other streams are kept (see above); empty: none
+  // (the video alone, as for --no-audio).
   std::string audio_source_path;
+  bool copy_audio = true;
+  bool copy_subtitles = true;
+  bool copy_attachments = true;
+  bool copy_chapters = true;
+  bool copy_metadata = true;  // global and per-stream tags
+
+  // Colour description of the output (AVColorSpace, AVColorRange,
+  // AVColorPrimaries, AVColorTransferCharacteristic). -1 or "unspecified":
+  // BT.709 from 720 lines up, BT.601 (SMPTE 170M) below, limited range. The
+  // RGB -> YUV conversion uses the matrix and range written here. Set them
+  // from the source's DecoderParams to keep its colour. Ignored for FFV1,
+  // which stays RGB.
+  int color_space = -1;
+  int color_range = -1;
+  int color_primaries = -1;
+  int color_trc = -1;
 };
 
 class VideoWriter {
@@ -41,6 +60,13 @@ class VideoWriter {
   absl::Status WriteFrame(const RgbImage& image, int64_t pts);
   // Flushes the encoder, writes the remaining audio and the trailer.
   absl::Status Finish();
+
+  // The libavcodec encoder in use ("libx264" after an nvenc fallback).
+  const std::string& encoder_name() const;
+  // Notices (also printed to stderr, one line each) about what was changed
+  // or left out: nvenc fallback, audio transcoded to AAC, subtitles converted
+  // or dropped, attachments dropped.
+  const std::vector<std::string>& notices() const;
 
  private:
   struct State;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,8 +30,13 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
     }
     keys.push_back(absl::StrCat(name, ShapeString(tensor)));
   }
+  const std::string guess = GuessArchitecture(weights);
+  const std::string detected =
+      guess.empty() || guess == "SRVGGNetCompact"
+          ? std::string()
+          : absl::StrCat("detected architecture ", guess, ", which this engine does not run yet; ");
   return absl::InvalidArgumentError(absl::StrCat(
-      source, ": unrecognised model layout (", why, "); ", weights.size(),
+      source, ": unrecognised model layout (", why, "); ", detected, weights.size(),
       " tensors, keys: ", absl::StrJoin(keys, " "),
       ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU)"));
 }
@@ -40,6 +46,30 @@ bool HasShape(const torch::Tensor* t, std::initializer_list<int64_t> shape) {
 }
 
 }  // namespace
+
+std::string GuessArchitecture(const TensorMap& weights) {
+  const auto has_key = [&](absl::string_view key) {
+    return FindTensor(weights, std::string(key)) != nullptr;
+  };
+  const auto any_key = [&](absl::string_view part) {
+    for (const auto& [name, tensor] : weights) {
+      if (absl::StrContains(name, part)) return true;
+    }
+    return false;
+  };
+  if (has_key("model.0.weight") && any_key(".sub.")) return "ESRGAN/RRDBNet (old key layout model.N.sub)";
+  if ((has_key("conv_first.weight") && any_key(".rdb1.")) || any_key("RRDB_trunk.")) {
+    return "ESRGAN/RRDBNet (new key layout conv_first/body.N.rdbK)";
+  }
+  if (any_key("residual_layer.") && any_key(".fn.")) return "OmniSR";
+  if (any_key("channe_mixer") || (has_key("feats.0.weight") && any_key(".lk."))) return "RealPLKSR";
+  if (any_key("block_1.c1_r")) return "SPAN";
+  if (any_key("before_RG")) return "DAT";
+  if (any_key("residual_group.")) return "SwinIR/HAT";
+  if (any_key("unet1.")) return "Real-CUGAN";
+  if (has_key("body.0.weight") && has_key("body.1.weight")) return "SRVGGNetCompact";
+  return "";
+}
 
 std::string CompactConfig::ToString() const {
   return absl::StrCat("SRVGGNetCompact(num_feat=", num_feat, ", num_conv=", num_conv, ", scale=", scale, ")");

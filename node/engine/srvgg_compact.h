@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
 
 namespace anifarm::engine {
@@ -35,13 +36,18 @@ struct CompactConfig {
   std::string ToString() const;
 };
 
+// Names the architecture a state dict most likely holds, from its key names
+// alone ("ESRGAN/RRDBNet (old key layout)", "OmniSR", ...), or "" when no
+// known family matches. Used to say what an unsupported file is.
+std::string GuessArchitecture(const TensorMap& weights);
+
 // Recognises the Compact layout from the key names and shapes.
 // InvalidArgument naming `source` (with the keys seen) when it is not one.
 absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::string_view source);
 
 // The network on one device at one dtype. Immutable after Create, so one
 // instance serves concurrent Forward calls.
-class CompactNet {
+class CompactNet : public Network {
  public:
   // Copies the weights to `device` converted to `dtype` (once).
   static absl::StatusOr<std::unique_ptr<CompactNet>> Create(const TensorMap& weights,
@@ -49,12 +55,14 @@ class CompactNet {
                                                             torch::ScalarType dtype);
 
   const CompactConfig& config() const { return config_; }
-  torch::Device device() const { return device_; }
-  torch::ScalarType dtype() const { return dtype_; }
+  int scale() const override { return config_.scale; }
+  std::string ToString() const override { return config_.ToString(); }
+  torch::Device device() const override { return device_; }
+  torch::ScalarType dtype() const override { return dtype_; }
 
   // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
   // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
-  torch::Tensor Forward(const torch::Tensor& x) const;
+  torch::Tensor Forward(const torch::Tensor& x) const override;
 
  private:
   CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <list>
 #include <map>
 #include <mutex>
@@ -21,7 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "node/engine/ncnn_model.h"
+#include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
+#include "node/engine/safetensors.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/tiled_inference.h"
 
@@ -29,6 +33,7 @@ namespace anifarm {
 namespace {
 
 using engine::CompactNet;
+using engine::Network;
 using engine::TiledUpscaler;
 
 // Loaded networks kept per engine; each Compact model is a few MB, the bound
@@ -149,7 +154,7 @@ absl::StatusOr<Precision> ResolvePrecision(const std::string& asked, const torch
 
 // A cached network plus its description.
 struct LoadedModel {
-  std::unique_ptr<CompactNet> net;
+  std::unique_ptr<Network> net;
   std::string description;
 };
 
@@ -159,9 +164,9 @@ class TorchUpscaler : public Upscaler {
   TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap)
       : model_(std::move(model)),
         description_(note.empty() ? model_->description : absl::StrCat(model_->description, " (", note, ")")),
-        tiler_(model_->net->config().scale, tile, overlap) {}
+        tiler_(model_->net->scale(), tile, overlap) {}
 
-  int native_scale() const override { return model_->net->config().scale; }
+  int native_scale() const override { return model_->net->scale(); }
   std::string description() const override { return description_; }
 
   absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override {
@@ -170,8 +175,8 @@ class TorchUpscaler : public Upscaler {
       return absl::InvalidArgumentError(absl::StrCat("Upscale: bad image ", input.width, "x", input.height,
                                                      " with ", input.pixels.size(), " bytes"));
     }
-    const CompactNet& net = *model_->net;
-    const int s = net.config().scale;
+    const Network& net = *model_->net;
+    const int s = net.scale();
     try {
       c10::InferenceMode guard;
       // from_blob does not take ownership; the const_cast is safe as the
@@ -226,10 +231,10 @@ class TorchEngine : public UpscalerEngine {
       return absl::InvalidArgumentError("tile and tile_overlap must not be negative");
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> model, GetModel(model_path, model_sha256, precision));
-    if (options.scale != 0 && options.scale != model->net->config().scale) {
+    if (options.scale != 0 && options.scale != model->net->scale()) {
       return absl::InvalidArgumentError(absl::StrCat(model_path, ": scale ", options.scale,
                                                      " requested but only the model's native scale ",
-                                                     model->net->config().scale, " is supported"));
+                                                     model->net->scale(), " is supported"));
     }
     return std::make_shared<TorchUpscaler>(
         model, precision.note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap);
@@ -256,20 +261,9 @@ class TorchEngine : public UpscalerEngine {
       lru_.push_front(key);
       return it->second;
     }
-    // Other formats of the model catalog; anything else is sniffed as a
-    // PyTorch checkpoint whatever its name (nodes store models as <sha>.pth).
-    for (const char* ext : {".param", ".bin", ".safetensors", ".onnx"}) {
-      if (absl::EndsWith(path, ext)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ": unsupported model format (", ext,
-                         "); the LibTorch engine reads PyTorch .pth/.pt checkpoints"));
-      }
-    }
-    ASSIGN_OR_RETURN(engine::TensorMap weights, engine::LoadPthCheckpoint(path));
-    ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
-                     CompactNet::Create(weights, path, device_, precision.dtype));
+    ASSIGN_OR_RETURN(std::unique_ptr<Network> net, LoadNetwork(path, precision));
     auto model = std::make_shared<LoadedModel>();
-    model->description = absl::StrCat(net->config().ToString(), " ", precision.name, " on ", device_.str());
+    model->description = absl::StrCat(net->ToString(), " ", precision.name, " on ", device_.str());
     model->net = std::move(net);
     cache_.emplace(key, model);
     lru_.push_front(key);
@@ -278,6 +272,44 @@ class TorchEngine : public UpscalerEngine {
       lru_.pop_back();
     }
     return std::shared_ptr<const LoadedModel>(model);
+  }
+
+  // Reads the model file in whichever format it is: ncnn when named .param
+  // (its .bin next to it), safetensors when named so or when its first bytes
+  // say so, a PyTorch checkpoint otherwise (nodes store models as <sha>.pth).
+  absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision) {
+    if (absl::EndsWith(path, ".param")) {
+      ASSIGN_OR_RETURN(engine::NcnnGraph graph, engine::LoadNcnnModel(path));
+      ASSIGN_OR_RETURN(std::unique_ptr<engine::NcnnNet> net,
+                       engine::NcnnNet::Create(graph, device_, precision.dtype));
+      return std::unique_ptr<Network>(std::move(net));
+    }
+    if (absl::EndsWith(path, ".bin")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": an ncnn model is loaded from its .param file (the .bin is found next to it)"));
+    }
+    for (const char* ext : {".onnx", ".engine", ".xml"}) {
+      if (absl::EndsWith(path, ext)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": unsupported model format (", ext,
+            "); the LibTorch engine reads PyTorch .pth, .safetensors and ncnn .param/.bin models"));
+      }
+    }
+    std::string head(16, '\0');
+    {
+      std::ifstream in(path, std::ios::binary);
+      in.read(head.data(), head.size());
+      head.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    }
+    engine::TensorMap weights;
+    if (absl::EndsWith(path, ".safetensors") || engine::LooksLikeSafetensors(head)) {
+      ASSIGN_OR_RETURN(weights, engine::LoadSafetensors(path));
+    } else {
+      ASSIGN_OR_RETURN(weights, engine::LoadPthCheckpoint(path));
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
+                     CompactNet::Create(weights, path, device_, precision.dtype));
+    return std::unique_ptr<Network>(std::move(net));
   }
 
   const torch::Device device_;

@@ -1,7 +1,9 @@
 add_executable(media_tests
+  ${CMAKE_CURRENT_LIST_DIR}/media/encode_formats_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/hashing_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/media_info_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/png_codec_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/media/source_streams_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/video_writer_test.cc)
 target_link_libraries(media_tests PRIVATE anifarm_common GTest::gtest_main)
 gtest_discover_tests(media_tests DISCOVERY_TIMEOUT 60)

@@ -389,7 +389,8 @@ TEST(TorchEngineTest, BadModelFilesAreNamedInErrors) {
   std::unique_ptr<UpscalerEngine> engine = CpuEngine();
   ASSERT_NE(engine, nullptr);
   ExpectModelError(*engine, "/nonexistent/model.pth", "cannot open");
-  ExpectModelError(*engine, ANIFARM_TEST_MODEL_DIR "/model.param", "unsupported model format");
+  ExpectModelError(*engine, ANIFARM_TEST_MODEL_DIR "/model.onnx", "unsupported model format");
+  ExpectModelError(*engine, ANIFARM_TEST_MODEL_DIR "/model.param", "cannot open");
 
   const std::string garbage = TempPath("garbage.pth");
   WriteBytes(garbage, "this is not a checkpoint at all");

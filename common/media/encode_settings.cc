@@ -1,0 +1,287 @@
+#include "common/media/encode_settings.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace anifarm {
+namespace {
+
+enum class Container { kMp4, kMkv, kMov };
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+absl::StatusOr<Container> ContainerOf(const std::string& path) {
+  const std::string ext = Lower(std::filesystem::path(path).extension().string());
+  if (ext == ".mp4") return Container::kMp4;
+  if (ext == ".mkv") return Container::kMkv;
+  if (ext == ".mov") return Container::kMov;
+  return absl::InvalidArgumentError(
+      absl::StrCat("container '", ext.empty() ? std::string("(no extension)") : ext, "' of ", path,
+                   " is not supported (use .mp4, .mkv or .mov)"));
+}
+
+const char* ContainerName(Container c) {
+  switch (c) {
+    case Container::kMp4:
+      return ".mp4";
+    case Container::kMkv:
+      return ".mkv";
+    case Container::kMov:
+      return ".mov";
+  }
+  return "?";
+}
+
+std::string CanonicalCodec(const std::string& codec) {
+  const std::string c = Lower(codec);
+  if (c == "hevc" || c == "x265" || c == "libx265") return "h265";
+  if (c == "avc" || c == "x264" || c == "libx264") return "h264";
+  if (c == "h265_nvenc") return "hevc_nvenc";
+  return c;
+}
+
+// Strips a "prefix_" spelling ("dnxhr_hq" -> "hq") and lower-cases.
+std::string CanonicalProfile(const std::string& profile, const std::string& prefix) {
+  std::string p = Lower(profile);
+  if (!prefix.empty() && p.rfind(prefix, 0) == 0) p = p.substr(prefix.size());
+  return p;
+}
+
+absl::Status BadProfile(const std::string& codec, const std::string& profile,
+                        const std::vector<std::string>& valid) {
+  return absl::InvalidArgumentError(absl::StrCat("profile '", profile, "' is not valid for ", codec,
+                                                 " (use ", absl::StrJoin(valid, ", "), ")"));
+}
+
+bool Near(AVRational rate, double fps) {
+  return rate.num > 0 && rate.den > 0 && std::fabs(av_q2d(rate) - fps) < 0.01;
+}
+
+// Avid's DNxHD 1080p bitrates (Mb/s) by frame rate, for the families named by
+// their 23.976 fps rate. Index: 36, 115, 175 (175x shares 175's column).
+struct DnxhdRow {
+  double fps;
+  int rates[3];
+};
+constexpr DnxhdRow kDnxhdRates[] = {
+    {24000.0 / 1001, {36, 115, 175}}, {24, {36, 115, 175}}, {25, {36, 120, 185}},
+    {30000.0 / 1001, {45, 145, 220}}, {50, {75, 240, 365}}, {60000.0 / 1001, {90, 290, 440}},
+};
+
+// x264/x265 preset names -> NVENC's p1 (fastest) .. p7 (best); other names
+// (NVENC's own) pass through.
+std::string NvencPreset(const std::string& preset) {
+  const std::string p = Lower(preset);
+  if (p == "ultrafast" || p == "superfast") return "p1";
+  if (p == "veryfast") return "p2";
+  if (p == "faster") return "p3";
+  if (p == "fast") return "p4";
+  if (p == "medium") return "p5";
+  if (p == "slow") return "p6";
+  if (p == "slower" || p == "veryslow" || p == "placebo") return "p7";
+  return preset;
+}
+
+}  // namespace
+
+absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
+                                        const std::string& output_path, int width, int height,
+                                        AVRational frame_rate) {
+  EncoderPlan plan;
+  const std::string codec = CanonicalCodec(settings.codec);
+  plan.canonical_codec = codec;
+  static const std::vector<std::string> kCodecs = {"h264",  "h265", "prores",     "dnxhd",
+                                                   "dnxhr", "ffv1", "h264_nvenc", "hevc_nvenc"};
+  if (std::find(kCodecs.begin(), kCodecs.end(), codec) == kCodecs.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown codec '", settings.codec, "' (expected ", absl::StrJoin(kCodecs, ", "), ")"));
+  }
+  if (ContainerOf(output_path).ok() == false) return ContainerOf(output_path).status();
+  const Container container = *ContainerOf(output_path);
+
+  // Codec / container.
+  const bool h26x =
+      codec == "h264" || codec == "h265" || codec == "h264_nvenc" || codec == "hevc_nvenc";
+  const bool pro = codec == "prores" || codec == "dnxhd" || codec == "dnxhr";
+  // What libavformat 5.1 can mux: DNxHD/HR only in QuickTime (Matroska has
+  // no tag for them), FFV1 only in Matroska.
+  const bool dnx = codec == "dnxhd" || codec == "dnxhr";
+  if (container == Container::kMp4 && !h26x) {
+    return absl::InvalidArgumentError(absl::StrCat("codec ", codec, " cannot go in .mp4 (use ",
+                                                   codec == "ffv1" ? ".mkv"
+                                                   : dnx           ? ".mov"
+                                                                   : ".mov or .mkv",
+                                                   ")"));
+  }
+  if (container == Container::kMkv && dnx) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("codec ", codec, " cannot go in .mkv (use .mov)"));
+  }
+  if (container == Container::kMov && !h26x && !pro) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("codec ", codec, " cannot go in .mov (use .mkv)"));
+  }
+  if (width <= 0 || height <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid output size ", width, "x", height, " for ", output_path));
+  }
+
+  // Rate control for the CRF codecs.
+  const bool is264 = codec == "h264" || codec == "h264_nvenc";
+  const int default_crf = is264 ? 18 : 20;
+  if (h26x && settings.crf > 51) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("crf ", settings.crf, " is out of range for ", codec, " (0..51)"));
+  }
+  const int crf = settings.crf >= 0 ? settings.crf : default_crf;
+  const std::string preset = settings.preset.empty() ? "slow" : settings.preset;
+
+  if (h26x) {
+    if (width % 2 || height % 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(codec, " (4:2:0) needs an even width and height, got ", width, "x", height));
+    }
+    const std::string profile = Lower(settings.profile);
+    if (is264) {
+      if (!profile.empty() && profile != "baseline" && profile != "main" && profile != "high") {
+        return BadProfile(codec, settings.profile, {"baseline", "main", "high"});
+      }
+    } else if (!profile.empty() && profile != "main" && profile != "main10") {
+      return BadProfile(codec, settings.profile, {"main", "main10"});
+    }
+    plan.profile = profile;
+    const bool ten_bit = profile == "main10";
+    const std::string software = is264 ? "libx264" : "libx265";
+    auto software_options = [&]() {
+      std::vector<std::pair<std::string, std::string>> o = {{"crf", std::to_string(crf)},
+                                                            {"preset", preset}};
+      if (!profile.empty()) o.emplace_back("profile", profile);
+      if (!is264) o.emplace_back("x265-params", "log-level=error");
+      return o;
+    };
+    if (codec == "h264" || codec == "h265") {
+      plan.encoder = software;
+      plan.pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
+      plan.options = software_options();
+    } else {
+      plan.encoder = codec;
+      plan.pix_fmt = ten_bit ? AV_PIX_FMT_P010LE : AV_PIX_FMT_YUV420P;
+      // Constant quality, the nvenc counterpart of CRF.
+      plan.options = {{"rc", "vbr"}, {"cq", std::to_string(crf)}};
+      plan.options.emplace_back("preset", NvencPreset(preset));
+      if (!profile.empty()) plan.options.emplace_back("profile", profile);
+      plan.fallback_encoder = software;
+      plan.fallback_pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
+      plan.fallback_options = software_options();
+    }
+    return plan;
+  }
+
+  if (codec == "prores") {
+    std::string profile = CanonicalProfile(settings.profile, "prores_");
+    if (profile == "422") profile = "standard";
+    if (profile.empty()) profile = "hq";
+    static const std::vector<std::string> kProfiles = {"proxy", "lt",   "standard",
+                                                       "hq",    "4444", "4444xq"};
+    if (std::find(kProfiles.begin(), kProfiles.end(), profile) == kProfiles.end()) {
+      return BadProfile(codec, settings.profile,
+                        {"proxy", "lt", "standard (or 422)", "hq", "4444", "4444xq"});
+    }
+    const bool full = profile == "4444" || profile == "4444xq";
+    if (!full && width % 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ProRes ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
+    }
+    plan.encoder = "prores_ks";
+    plan.profile = profile;
+    // RgbImage carries no alpha, so 4444 is coded without an alpha plane.
+    plan.pix_fmt = full ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV422P10LE;
+    plan.options = {{"profile", profile}};
+    return plan;
+  }
+
+  if (codec == "dnxhd") {
+    std::string profile = CanonicalProfile(settings.profile, "dnxhd_");
+    if (profile.empty()) profile = "115";
+    int column = -1;
+    if (profile == "36") column = 0;
+    if (profile == "115") column = 1;
+    if (profile == "175" || profile == "175x") column = 2;
+    if (column < 0) return BadProfile(codec, settings.profile, {"36", "115", "175", "175x"});
+    if (width != 1920 || height != 1080) {
+      return absl::InvalidArgumentError(absl::StrCat("DNxHD ", profile, " needs 1920x1080, got ",
+                                                     width, "x", height, " (use dnxhr)"));
+    }
+    int mbps = 0;
+    const bool known_rate = frame_rate.num > 0 && frame_rate.den > 0;
+    for (const DnxhdRow& row : kDnxhdRates) {
+      if (!known_rate || Near(frame_rate, row.fps)) {
+        mbps = row.rates[column];
+        break;
+      }
+    }
+    if (mbps == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "DNxHD ", profile, " has no bitrate at ", frame_rate.num, "/", frame_rate.den,
+          " fps (DNxHD takes 23.976, 24, 25, 29.97, 50 or 59.94 fps; use dnxhr)"));
+    }
+    plan.encoder = "dnxhd";
+    plan.profile = profile;
+    plan.pix_fmt = profile == "175x" ? AV_PIX_FMT_YUV422P10LE : AV_PIX_FMT_YUV422P;
+    plan.bit_rate = static_cast<int64_t>(mbps) * 1000000;
+    plan.options = {{"profile", "dnxhd"}};
+    return plan;
+  }
+
+  if (codec == "dnxhr") {
+    std::string profile = CanonicalProfile(settings.profile, "dnxhr_");
+    if (profile.empty()) profile = "hq";
+    if (profile != "lb" && profile != "sq" && profile != "hq" && profile != "hqx" &&
+        profile != "444") {
+      return BadProfile(codec, settings.profile, {"lb", "sq", "hq", "hqx", "444"});
+    }
+    if (width < 256 || height < 120) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DNxHR ", profile, " needs at least 256x120, got ", width, "x", height));
+    }
+    if (profile != "444" && width % 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "DNxHR ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
+    }
+    plan.encoder = "dnxhd";
+    plan.profile = profile;
+    plan.pix_fmt = profile == "444"   ? AV_PIX_FMT_YUV444P10LE
+                   : profile == "hqx" ? AV_PIX_FMT_YUV422P10LE
+                                      : AV_PIX_FMT_YUV422P;
+    plan.options = {{"profile", "dnxhr_" + profile}};
+    return plan;
+  }
+
+  // ffv1
+  if (!settings.profile.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("profile '", settings.profile, "' is not valid for ffv1 (it has none)"));
+  }
+  plan.encoder = "ffv1";
+  // FFV1 is the archival choice: keep it truly lossless by staying in RGB.
+  plan.pix_fmt = AV_PIX_FMT_0RGB32;
+  plan.options = {{"level", "3"},      // version 3: sliced, so it encodes in parallel
+                  {"slicecrc", "1"}};  // and detects corruption on decode
+  return plan;
+}
+
+absl::Status ValidateEncodeSettings(const EncodeSettings& settings, const std::string& output_path,
+                                    int width, int height, AVRational frame_rate) {
+  return PlanEncoder(settings, output_path, width, height, frame_rate).status();
+}
+
+}  // namespace anifarm

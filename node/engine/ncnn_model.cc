@@ -1,0 +1,782 @@
+#include "node/engine/ncnn_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace anifarm::engine {
+namespace {
+
+constexpr int kMagic = 7767517;
+constexpr int kMaxLayers = 100000;
+constexpr int kMaxBlobs = 1000000;
+constexpr int kMaxLayerIo = 4096;
+constexpr int kMaxArray = 65536;
+constexpr int kArrayKeyBase = -23300;
+constexpr int64_t kMaxParamBytes = int64_t{16} << 20;
+constexpr int64_t kMaxBinBytes = int64_t{4} << 30;
+constexpr int kMaxChannels = 1 << 16;
+constexpr int kMaxKernel = 31;
+
+absl::Status Bad(absl::string_view source, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": ", what));
+}
+
+absl::Status BadLayer(absl::string_view source, const NcnnLayer& layer, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": layer ", layer.type, " '", layer.name, "': ", what));
+}
+
+bool IsInt(double v) { return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15; }
+
+// Reads a whole file of at most `limit` bytes.
+absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t limit) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open"));
+  const std::streamoff size = in.tellg();
+  if (size < 0) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read its size"));
+  if (size > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", size, " bytes, more than the ", limit, " allowed"));
+  }
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  if (size > 0 && !in.read(bytes.data(), size)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": read error"));
+  }
+  return bytes;
+}
+
+// Every supported type's param ids (others are refused rather than ignored,
+// so that an option changing the computation is never silently dropped).
+const std::map<std::string, std::set<int>>& SupportedParams() {
+  static const auto* params = new std::map<std::string, std::set<int>>{
+      {"Input", {0, 1, 2, 11}},
+      {"Split", {}},
+      {"Convolution", {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19}},
+      {"PReLU", {0}},
+      {"PixelShuffle", {0, 1}},
+      {"Interp", {0, 1, 2, 3, 4, 5, 6}},
+      {"BinaryOp", {0, 1, 2}},
+      {"Eltwise", {0, 1}},
+      {"Concat", {0}},
+  };
+  return *params;
+}
+
+// Shape inference: channels and spatial scale of each blob, validating each
+// layer's options on the way.
+absl::Status InferShapes(NcnnGraph* graph) {
+  const std::string& src = graph->source;
+  const size_t nb = graph->blob_names.size();
+  graph->blob_channels.assign(nb, -1);
+  std::vector<double> scale(nb, 0.0);
+  std::vector<int> consumers(nb, 0);
+  for (const NcnnLayer& layer : graph->layers) {
+    for (int b : layer.bottoms) ++consumers[b];
+  }
+  auto& ch = graph->blob_channels;
+  for (NcnnLayer& layer : graph->layers) {
+    const auto expect_io = [&](int nin, int nout) -> absl::Status {
+      if ((nin >= 0 && static_cast<int>(layer.bottoms.size()) != nin) ||
+          (nout >= 0 && static_cast<int>(layer.tops.size()) != nout)) {
+        return BadLayer(src, layer, absl::StrCat("expected ", nin, " input(s) and ", nout, " output(s)"));
+      }
+      return absl::OkStatus();
+    };
+    const std::string& t = layer.type;
+    if (t == "Input") {
+      if (absl::Status s = expect_io(0, 1); !s.ok()) return s;
+      if (graph->input_blob >= 0) return BadLayer(src, layer, "a second Input layer");
+      graph->input_blob = layer.tops[0];
+      ch[layer.tops[0]] = 3;  // an RGB frame
+      scale[layer.tops[0]] = 1.0;
+      continue;
+    }
+    if (layer.bottoms.empty()) return BadLayer(src, layer, "no input");
+    const int in = layer.bottoms[0];
+    if (t == "Split") {
+      if (absl::Status s = expect_io(1, -1); !s.ok()) return s;
+      for (int top : layer.tops) {
+        ch[top] = ch[in];
+        scale[top] = scale[in];
+      }
+      continue;
+    }
+    if (layer.tops.size() != 1) return BadLayer(src, layer, "expected one output");
+    const int out = layer.tops[0];
+    scale[out] = scale[in];
+    if (t == "Convolution") {
+      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
+      const int num_output = layer.IntParam(0, 0);
+      const int kw = layer.IntParam(1, 0), kh = layer.IntParam(11, kw);
+      const int dw = layer.IntParam(2, 1), dh = layer.IntParam(12, dw);
+      const int sw = layer.IntParam(3, 1), sh = layer.IntParam(13, sw);
+      const int pl = layer.IntParam(4, 0), pt = layer.IntParam(14, pl);
+      const int pr = layer.IntParam(15, pl), pb = layer.IntParam(16, pt);
+      const double weight_size = layer.Param(6, 0);
+      if (num_output < 1 || num_output > kMaxChannels) return BadLayer(src, layer, "bad num_output");
+      if (kw < 1 || kh < 1 || kw > kMaxKernel || kh > kMaxKernel || kw % 2 == 0 || kh % 2 == 0) {
+        return BadLayer(src, layer, absl::StrCat("unsupported kernel ", kw, "x", kh));
+      }
+      if (dw != 1 || dh != 1 || sw != 1 || sh != 1) {
+        return BadLayer(src, layer, "only stride 1, dilation 1 convolutions are supported");
+      }
+      if (pl != (kw - 1) / 2 || pr != pl || pt != (kh - 1) / 2 || pb != pt) {
+        return BadLayer(src, layer, "only size-preserving symmetric padding is supported");
+      }
+      if (layer.IntParam(8, 0) != 0) return BadLayer(src, layer, "int8 convolutions are not supported");
+      if (layer.IntParam(19, 0) != 0) return BadLayer(src, layer, "dynamic weights are not supported");
+      if (layer.Param(18, 0) != 0) return BadLayer(src, layer, "non-zero pad_value is not supported");
+      const int act = layer.IntParam(9, 0);
+      if (act < 0 || act > 4) {
+        return BadLayer(src, layer, absl::StrCat("unsupported activation_type ", act));
+      }
+      const auto it = layer.params.find(10);
+      const size_t act_params = it == layer.params.end() ? 0 : it->second.size();
+      if ((act == 2 && act_params < 1) || (act == 3 && act_params < 2)) {
+        return BadLayer(src, layer, "missing activation_params");
+      }
+      const double per_in = static_cast<double>(num_output) * kw * kh;
+      if (!IsInt(weight_size) || weight_size < per_in || std::fmod(weight_size, per_in) != 0) {
+        return BadLayer(src, layer,
+                        absl::StrCat("weight_data_size ", weight_size, " is not a multiple of ", num_output,
+                                     "x", kw, "x", kh));
+      }
+      const double in_ch = weight_size / per_in;
+      if (ch[in] != in_ch) {
+        return BadLayer(src, layer,
+                        absl::StrCat("weights for ", in_ch, " input channels, but its input has ", ch[in]));
+      }
+      ch[out] = num_output;
+    } else if (t == "PReLU") {
+      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
+      const int n = layer.IntParam(0, 0);
+      if (n != 1 && n != ch[in]) {
+        return BadLayer(src, layer, absl::StrCat(n, " slopes for ", ch[in], " channels"));
+      }
+      ch[out] = ch[in];
+    } else if (t == "PixelShuffle") {
+      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
+      const int r = layer.IntParam(0, 1);
+      const int mode = layer.IntParam(1, 0);
+      if (r < 1 || r > 16 || (mode != 0 && mode != 1) || ch[in] % (r * r) != 0) {
+        return BadLayer(
+            src, layer,
+            absl::StrCat("upscale_factor ", r, " mode ", mode, " on ", ch[in], " channels is not supported"));
+      }
+      ch[out] = ch[in] / (r * r);
+      scale[out] = scale[in] * r;
+    } else if (t == "Interp") {
+      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
+      const int type = layer.IntParam(0, 0);
+      const double hs = layer.Param(1, 1), ws = layer.Param(2, 1);
+      if (type < 1 || type > 3) return BadLayer(src, layer, absl::StrCat("unsupported resize_type ", type));
+      if (layer.IntParam(3, 0) != 0 || layer.IntParam(4, 0) != 0 || layer.IntParam(5, 0) != 0) {
+        return BadLayer(src, layer, "fixed or dynamic output sizes are not supported (only scale factors)");
+      }
+      if (!(hs > 0.01 && hs <= 16) || hs != ws) {
+        return BadLayer(src, layer, absl::StrCat("unsupported scale ", hs, "x", ws));
+      }
+      if (type == 1 && layer.IntParam(6, 0) != 0) return BadLayer(src, layer, "align_corner with nearest");
+      ch[out] = ch[in];
+      scale[out] = scale[in] * static_cast<float>(hs);
+    } else if (t == "BinaryOp" || t == "Eltwise") {
+      const bool scalar = t == "BinaryOp" && layer.IntParam(1, 0) != 0;
+      const int op = layer.IntParam(0, 0);
+      if (t == "BinaryOp" && (op < 0 || op > 8 || op == 6)) {
+        return BadLayer(src, layer, absl::StrCat("unsupported op_type ", op));
+      }
+      if (t == "Eltwise" && (op < 0 || op > 2)) {
+        return BadLayer(src, layer, absl::StrCat("unsupported op_type ", op));
+      }
+      if (scalar ? layer.bottoms.size() != 1
+                 : (layer.bottoms.size() < 2 || (t == "BinaryOp" && layer.bottoms.size() != 2))) {
+        return BadLayer(src, layer, "wrong number of inputs");
+      }
+      const auto coeffs = layer.params.find(1);
+      if (t == "Eltwise" && coeffs != layer.params.end() && !coeffs->second.empty() &&
+          coeffs->second.size() != layer.bottoms.size()) {
+        return BadLayer(src, layer, "coefficient count differs from the input count");
+      }
+      for (int b : layer.bottoms) {
+        if (ch[b] != ch[in] || std::fabs(scale[b] - scale[in]) > 1e-6) {
+          return BadLayer(src, layer,
+                          absl::StrCat("inputs of different shapes (", ch[b], " channels at scale ", scale[b],
+                                       " vs ", ch[in], " at ", scale[in], ")"));
+        }
+      }
+      ch[out] = ch[in];
+    } else if (t == "Concat") {
+      const int axis = layer.IntParam(0, 0);
+      if (axis != 0 && axis != -3) return BadLayer(src, layer, "only channel concatenation is supported");
+      int64_t sum = 0;
+      for (int b : layer.bottoms) {
+        if (std::fabs(scale[b] - scale[in]) > 1e-6) return BadLayer(src, layer, "inputs of different sizes");
+        sum += ch[b];
+      }
+      if (sum > kMaxChannels) return BadLayer(src, layer, "too many channels");
+      ch[out] = static_cast<int>(sum);
+    } else {
+      return BadLayer(src, layer, "unsupported layer type");
+    }
+  }
+  if (graph->input_blob < 0) return Bad(src, "no Input layer");
+  for (size_t b = 0; b < nb; ++b) {
+    if (consumers[b] == 0 && static_cast<int>(b) != graph->input_blob) {
+      if (graph->output_blob >= 0) {
+        return Bad(src, absl::StrCat("more than one output blob (", graph->blob_names[graph->output_blob],
+                                     ", ", graph->blob_names[b], ")"));
+      }
+      graph->output_blob = static_cast<int>(b);
+    }
+  }
+  if (graph->output_blob < 0) return Bad(src, "no output blob");
+  if (ch[graph->output_blob] != 3) {
+    return Bad(src, absl::StrCat("output has ", ch[graph->output_blob], " channels, not RGB"));
+  }
+  const double s = scale[graph->output_blob];
+  const long rounded = std::lround(s);
+  if (rounded < 1 || rounded > 16 || std::fabs(s - rounded) > 1e-5) {
+    return Bad(src, absl::StrCat("the graph's overall scale ", s, " is not a whole number from 1 to 16"));
+  }
+  graph->scale = static_cast<int>(rounded);
+  return absl::OkStatus();
+}
+
+// Parses "k=v" / "-233kk=n,v1,...".
+absl::Status ParseParam(absl::string_view token, NcnnLayer* layer, absl::string_view source) {
+  const size_t eq = token.find('=');
+  int key;
+  if (eq == absl::string_view::npos || !absl::SimpleAtoi(token.substr(0, eq), &key)) {
+    return BadLayer(source, *layer, absl::StrCat("bad param '", token, "'"));
+  }
+  std::vector<double> values;
+  const absl::string_view value = token.substr(eq + 1);
+  int id = key;
+  if (key <= kArrayKeyBase) {
+    id = kArrayKeyBase - key;
+    std::vector<absl::string_view> parts = absl::StrSplit(value, ',');
+    int n;
+    if (parts.empty() || !absl::SimpleAtoi(parts[0], &n) || n < 0 || n > kMaxArray ||
+        static_cast<size_t>(n) + 1 != parts.size()) {
+      return BadLayer(source, *layer, absl::StrCat("bad array param '", token, "'"));
+    }
+    parts.erase(parts.begin());
+    for (absl::string_view p : parts) {
+      double v;
+      if (!absl::SimpleAtod(p, &v) || !std::isfinite(v)) {
+        return BadLayer(source, *layer, absl::StrCat("bad array param '", token, "'"));
+      }
+      values.push_back(v);
+    }
+  } else {
+    double v;
+    if (key < 0 || !absl::SimpleAtod(value, &v) || !std::isfinite(v)) {
+      return BadLayer(source, *layer, absl::StrCat("bad param '", token, "'"));
+    }
+    values.push_back(v);
+  }
+  if (id > 1000) return BadLayer(source, *layer, absl::StrCat("bad param id in '", token, "'"));
+  if (!layer->params.emplace(id, std::move(values)).second) {
+    return BadLayer(source, *layer, absl::StrCat("param ", id, " given twice"));
+  }
+  return absl::OkStatus();
+}
+
+// Bounds-checked reader over the .bin bytes.
+class BinReader {
+ public:
+  BinReader(absl::string_view bytes, absl::string_view source) : bytes_(bytes), source_(source) {}
+  size_t offset() const { return offset_; }
+
+  // `count` floats stored raw.
+  absl::StatusOr<torch::Tensor> Raw(int64_t count, absl::string_view what) {
+    return Take(count, count * 4, torch::kFloat32, what);
+  }
+  // `count` floats behind a storage tag.
+  absl::StatusOr<torch::Tensor> Tagged(int64_t count, absl::string_view what) {
+    if (!Has(4)) return Short(4, what);
+    uint32_t tag;
+    std::memcpy(&tag, bytes_.data() + offset_, 4);  // little-endian files on little-endian hosts
+    const size_t at = offset_;
+    offset_ += 4;
+    if (tag == kNcnnTagFp32) return Take(count, count * 4, torch::kFloat32, what);
+    if (tag == kNcnnTagFp16) return Take(count, (count * 2 + 3) / 4 * 4, torch::kHalf, what);
+    const std::string name =
+        tag == kNcnnTagInt8 ? "int8" : absl::StrCat("0x", absl::Hex(tag, absl::kZeroPad8));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", what, ": unsupported weight storage ", name,
+                                                   " at offset ", at, " (only fp32 and fp16 are supported)"));
+  }
+
+ private:
+  bool Has(int64_t n) const { return n >= 0 && static_cast<uint64_t>(n) <= bytes_.size() - offset_; }
+  absl::Status Short(int64_t n, absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": truncated: ", what, " needs ", n,
+                                                   " bytes at offset ", offset_, ", the file has ",
+                                                   bytes_.size()));
+  }
+  absl::StatusOr<torch::Tensor> Take(int64_t count, int64_t stored, torch::ScalarType dtype,
+                                     absl::string_view what) {
+    if (!Has(stored)) return Short(stored, what);
+    torch::Tensor t = torch::empty({count}, dtype);
+    std::memcpy(t.data_ptr(), bytes_.data() + offset_, count * t.element_size());
+    offset_ += stored;
+    t = t.to(torch::kFloat32);
+    if (!torch::isfinite(t).all().item<bool>()) {
+      return absl::InvalidArgumentError(absl::StrCat(source_, ": ", what, " has non-finite values"));
+    }
+    return t;
+  }
+
+  absl::string_view bytes_;
+  std::string source_;
+  size_t offset_ = 0;
+};
+
+// The producer layer of each blob.
+std::vector<int> Producers(const NcnnGraph& g) {
+  std::vector<int> producer(g.blob_names.size(), -1);
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    for (int t : g.layers[i].tops) producer[t] = static_cast<int>(i);
+  }
+  return producer;
+}
+
+std::string FormatFactor(double f) { return absl::StrCat(std::round(f * 10000) / 10000); }
+
+}  // namespace
+
+double NcnnLayer::Param(int id, double fallback) const {
+  const auto it = params.find(id);
+  return it == params.end() || it->second.size() != 1 ? fallback : it->second[0];
+}
+
+int NcnnLayer::IntParam(int id, int fallback) const {
+  const double v = Param(id, fallback);
+  if (!IsInt(v) || std::fabs(v) > std::numeric_limits<int>::max()) return std::numeric_limits<int>::min();
+  return static_cast<int>(v);
+}
+
+absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_view source) {
+  NcnnGraph graph;
+  graph.source = std::string(source);
+  std::vector<absl::string_view> lines;
+  for (absl::string_view line : absl::StrSplit(text, absl::ByAnyChar("\r\n"))) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) lines.push_back(line);
+  }
+  int magic = 0;
+  if (lines.empty() || !absl::SimpleAtoi(lines[0], &magic) || magic != kMagic) {
+    return Bad(source, "not an ncnn text .param file (the first line is not the magic 7767517)");
+  }
+  std::vector<absl::string_view> counts =
+      absl::StrSplit(lines.size() > 1 ? lines[1] : "", ' ', absl::SkipEmpty());
+  int layer_count = 0, blob_count = 0;
+  if (counts.size() != 2 || !absl::SimpleAtoi(counts[0], &layer_count) ||
+      !absl::SimpleAtoi(counts[1], &blob_count) || layer_count < 1 || layer_count > kMaxLayers ||
+      blob_count < 1 || blob_count > kMaxBlobs) {
+    return Bad(source, "bad layer/blob count line");
+  }
+  if (static_cast<int>(lines.size()) - 2 != layer_count) {
+    return Bad(source, absl::StrCat("declares ", layer_count, " layers but has ", lines.size() - 2));
+  }
+  std::map<std::string, int, std::less<>> blob_index;
+  std::vector<bool> produced;
+  for (int l = 0; l < layer_count; ++l) {
+    std::vector<absl::string_view> tok =
+        absl::StrSplit(lines[l + 2], absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    NcnnLayer layer;
+    int nin = -1, nout = -1;
+    if (tok.size() < 4 || !absl::SimpleAtoi(tok[2], &nin) || !absl::SimpleAtoi(tok[3], &nout) || nin < 0 ||
+        nout < 0 || nin > kMaxLayerIo || nout > kMaxLayerIo || tok.size() < 4u + nin + nout) {
+      return Bad(source, absl::StrCat("malformed layer line ", l + 3));
+    }
+    layer.type = std::string(tok[0]);
+    layer.name = std::string(tok[1]);
+    const auto supported = SupportedParams().find(layer.type);
+    if (supported == SupportedParams().end()) {
+      std::vector<std::string> names;
+      for (const auto& [name, ids] : SupportedParams()) names.push_back(name);
+      return BadLayer(source, layer,
+                      absl::StrCat("unsupported layer type (supported: ", absl::StrJoin(names, ", "), ")"));
+    }
+    for (int i = 0; i < nin; ++i) {
+      const auto it = blob_index.find(tok[4 + i]);
+      if (it == blob_index.end() || !produced[it->second]) {
+        return BadLayer(source, layer, absl::StrCat("input blob '", tok[4 + i], "' is not produced before"));
+      }
+      layer.bottoms.push_back(it->second);
+    }
+    for (int i = 0; i < nout; ++i) {
+      const std::string name(tok[4 + nin + i]);
+      if (blob_index.count(name) != 0) {
+        return BadLayer(source, layer, absl::StrCat("blob '", name, "' is produced twice"));
+      }
+      if (static_cast<int>(graph.blob_names.size()) == blob_count) {
+        return Bad(source, absl::StrCat("more blobs than the declared ", blob_count));
+      }
+      blob_index.emplace(name, static_cast<int>(graph.blob_names.size()));
+      graph.blob_names.push_back(name);
+      produced.push_back(true);
+      layer.tops.push_back(static_cast<int>(graph.blob_names.size()) - 1);
+    }
+    for (size_t i = 4 + nin + nout; i < tok.size(); ++i) {
+      if (absl::Status s = ParseParam(tok[i], &layer, source); !s.ok()) return s;
+    }
+    for (const auto& [id, values] : layer.params) {
+      if (supported->second.count(id) == 0) {
+        return BadLayer(source, layer, absl::StrCat("unsupported param id ", id));
+      }
+    }
+    graph.layers.push_back(std::move(layer));
+  }
+  if (absl::Status s = InferShapes(&graph); !s.ok()) return s;
+  return graph;
+}
+
+absl::Status LoadNcnnWeights(absl::string_view bin, absl::string_view source, NcnnGraph* graph) {
+  // The sizes the .param implies, for the error message.
+  int64_t fp32_size = 0, fp16_size = 0;
+  for (const NcnnLayer& layer : graph->layers) {
+    if (layer.type == "Convolution") {
+      const int64_t w = static_cast<int64_t>(layer.Param(6, 0));
+      const int64_t b = layer.IntParam(5, 0) != 0 ? layer.IntParam(0, 0) : 0;
+      fp32_size += 4 + 4 * w + 4 * b;
+      fp16_size += 4 + (2 * w + 3) / 4 * 4 + 4 * b;
+    } else if (layer.type == "PReLU") {
+      fp32_size += 4 * layer.IntParam(0, 0);
+      fp16_size += 4 * layer.IntParam(0, 0);
+    }
+  }
+  const std::string expected =
+      absl::StrCat("the .param implies ", fp32_size, " bytes with fp32 weights or ", fp16_size, " with fp16");
+  BinReader reader(bin, source);
+  for (NcnnLayer& layer : graph->layers) {
+    const std::string what = absl::StrCat("layer ", layer.type, " '", layer.name, "'");
+    if (layer.type == "Convolution") {
+      const int out = layer.IntParam(0, 0);
+      const int kw = layer.IntParam(1, 0), kh = layer.IntParam(11, kw);
+      const int64_t size = static_cast<int64_t>(layer.Param(6, 0));
+      absl::StatusOr<torch::Tensor> w = reader.Tagged(size, what);
+      if (!w.ok()) return absl::InvalidArgumentError(absl::StrCat(w.status().message(), "; ", expected));
+      layer.weight = w->view({out, size / (int64_t{out} * kw * kh), kh, kw});
+      if (layer.IntParam(5, 0) != 0) {
+        absl::StatusOr<torch::Tensor> b = reader.Raw(out, what + " bias");
+        if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat(b.status().message(), "; ", expected));
+        layer.bias = *b;
+      }
+    } else if (layer.type == "PReLU") {
+      absl::StatusOr<torch::Tensor> s = reader.Raw(layer.IntParam(0, 0), what);
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(s.status().message(), "; ", expected));
+      layer.weight = *s;
+    }
+  }
+  if (reader.offset() != bin.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", bin.size() - reader.offset(),
+                                                   " bytes left over after the last layer's weights (",
+                                                   bin.size(), " bytes; ", expected, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NcnnGraph> LoadNcnnModel(const std::string& param_path) {
+  if (!absl::EndsWith(param_path, ".param")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(param_path, ": an ncnn model is named by its .param file"));
+  }
+  absl::StatusOr<std::string> text = ReadFile(param_path, kMaxParamBytes);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<NcnnGraph> graph = ParseNcnnParam(*text, param_path);
+  if (!graph.ok()) return graph.status();
+  const std::string bin_path = param_path.substr(0, param_path.size() - 6) + ".bin";
+  absl::StatusOr<std::string> bin = ReadFile(bin_path, kMaxBinBytes);
+  if (!bin.ok()) return bin.status();
+  try {
+    if (absl::Status s = LoadNcnnWeights(*bin, bin_path, &*graph); !s.ok()) return s;
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(bin_path, ": ", e.what_without_backtrace()));
+  }
+  return graph;
+}
+
+std::optional<NcnnCompactMatch> MatchNcnnCompact(const NcnnGraph& g) {
+  const std::vector<int> producer = Producers(g);
+  // The layer producing `blob`, looking through Split layers; -1 for the input.
+  const auto source_of = [&](int blob) {
+    int layer = producer[blob];
+    while (layer >= 0 && g.layers[layer].type == "Split") layer = producer[g.layers[layer].bottoms[0]];
+    return layer >= 0 && g.layers[layer].type == "Input" ? -1 : layer;
+  };
+  const auto is = [&](int layer, const char* type) { return layer >= 0 && g.layers[layer].type == type; };
+  NcnnCompactMatch match;
+  int last = source_of(g.output_blob);
+  if (is(last, "Interp")) {
+    match.resize = g.layers[last].Param(1, 1);
+    match.resize_type = g.layers[last].IntParam(0, 0);
+    last = source_of(g.layers[last].bottoms[0]);
+  }
+  if (!is(last, "BinaryOp") || g.layers[last].IntParam(0, 0) != 0 || g.layers[last].IntParam(1, 0) != 0) {
+    return std::nullopt;
+  }
+  int shuffle = source_of(g.layers[last].bottoms[0]);
+  int nearest = source_of(g.layers[last].bottoms[1]);
+  if (is(shuffle, "Interp")) std::swap(shuffle, nearest);
+  if (!is(shuffle, "PixelShuffle") || g.layers[shuffle].IntParam(1, 0) != 0 || !is(nearest, "Interp") ||
+      g.layers[nearest].IntParam(0, 0) != 1 || source_of(g.layers[nearest].bottoms[0]) != -1 ||
+      g.layers[nearest].Param(1, 0) != g.layers[shuffle].IntParam(0, 0)) {
+    return std::nullopt;
+  }
+  // conv (prelu conv)* back to the input.
+  std::vector<int> chain;
+  int at = source_of(g.layers[shuffle].bottoms[0]);
+  while (at >= 0) {
+    const bool want_conv = chain.size() % 2 == 0;
+    if (!is(at, want_conv ? "Convolution" : "PReLU")) return std::nullopt;
+    if (want_conv && (g.layers[at].IntParam(9, 0) != 0 || !g.layers[at].bias.defined())) return std::nullopt;
+    if (!g.layers[at].weight.defined()) return std::nullopt;
+    chain.push_back(at);
+    at = source_of(g.layers[at].bottoms[0]);
+  }
+  if (chain.size() % 2 == 0) return std::nullopt;
+  std::reverse(chain.begin(), chain.end());
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const NcnnLayer& layer = g.layers[chain[i]];
+    match.weights.emplace_back(absl::StrCat("body.", i, ".weight"), layer.weight);
+    if (i % 2 == 0) match.weights.emplace_back(absl::StrCat("body.", i, ".bias"), layer.bias);
+  }
+  absl::StatusOr<CompactConfig> config = DetectCompact(match.weights, g.source);
+  if (!config.ok() || config->scale != g.layers[shuffle].IntParam(0, 0)) return std::nullopt;
+  match.config = *config;
+  return match;
+}
+
+std::string DescribeNcnnGraph(const NcnnGraph& g) {
+  if (std::optional<NcnnCompactMatch> compact = MatchNcnnCompact(g)) {
+    std::string text = compact->config.ToString();
+    if (compact->resize != 1.0) {
+      static const char* const kTypes[] = {"", "nearest", "bilinear", "bicubic"};
+      absl::StrAppend(&text, " + ", kTypes[compact->resize_type], " x", FormatFactor(compact->resize),
+                      " (scale ", g.scale, ")");
+    }
+    return text + " [ncnn]";
+  }
+  std::map<std::string, int> counts;
+  for (const NcnnLayer& layer : g.layers) ++counts[layer.type];
+  // ESRGAN's RRDBNet: 3 dense blocks of 5 convs (the first 4 with leaky
+  // ReLU, inputs concatenated) per RRDB, each with a scaled residual Eltwise,
+  // plus the RRDB's own.
+  if (counts["Concat"] > 0 && counts["Eltwise"] > 0 && counts["Eltwise"] % 4 == 0 &&
+      counts["Concat"] == 12 * (counts["Eltwise"] / 4) && g.layers.size() > 1 &&
+      g.layers[1].type == "Convolution") {
+    return absl::StrCat("RRDBNet(num_feat=", g.layers[1].IntParam(0, 0),
+                        ", num_block=", counts["Eltwise"] / 4, ", scale=", g.scale, ") [ncnn]");
+  }
+  std::vector<std::string> parts;
+  for (const auto& [type, n] : counts) parts.push_back(absl::StrCat(type, "x", n));
+  return absl::StrCat("ncnn graph(", absl::StrJoin(parts, " "), ", scale=", g.scale, ")");
+}
+
+absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph, torch::Device device,
+                                                         torch::ScalarType dtype) {
+  std::unique_ptr<NcnnNet> net(new NcnnNet(device, dtype));
+  net->scale_ = graph.scale;
+  net->description_ = DescribeNcnnGraph(graph);
+  net->num_blobs_ = static_cast<int>(graph.blob_names.size());
+  net->input_blob_ = graph.input_blob;
+  net->output_blob_ = graph.output_blob;
+  std::vector<int> last_use(graph.blob_names.size(), -1);
+  try {
+    for (const NcnnLayer& layer : graph.layers) {
+      if (layer.type == "Input") continue;
+      Op op;
+      op.bottoms = layer.bottoms;
+      op.tops = layer.tops;
+      const std::string& t = layer.type;
+      if (t == "Split") {
+        op.kind = Op::kSplit;
+      } else if (t == "Convolution") {
+        op.kind = Op::kConv;
+        if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
+        op.weight = layer.weight.to(device, dtype).contiguous();
+        if (layer.bias.defined()) op.bias = layer.bias.to(device, dtype).contiguous();
+        op.pad_w = layer.IntParam(4, 0);
+        op.pad_h = layer.IntParam(14, op.pad_w);
+        op.activation = layer.IntParam(9, 0);
+        const auto it = layer.params.find(10);
+        if (it != layer.params.end() && !it->second.empty()) {
+          op.act_a = it->second[0];
+          if (it->second.size() > 1) op.act_b = it->second[1];
+        }
+      } else if (t == "PReLU") {
+        op.kind = Op::kPRelu;
+        if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
+        op.weight = layer.weight.to(device, dtype).contiguous();
+      } else if (t == "PixelShuffle") {
+        op.kind = Op::kPixelShuffle;
+        op.factor = layer.IntParam(0, 1);
+        op.mode = layer.IntParam(1, 0);
+      } else if (t == "Interp") {
+        op.kind = Op::kInterp;
+        op.resize_type = layer.IntParam(0, 0);
+        op.height_scale = static_cast<float>(layer.Param(1, 1));
+        op.width_scale = static_cast<float>(layer.Param(2, 1));
+        op.align_corners = layer.IntParam(6, 0) != 0;
+      } else if (t == "BinaryOp") {
+        op.kind = Op::kBinary;
+        op.op_type = layer.IntParam(0, 0);
+        op.with_scalar = layer.IntParam(1, 0) != 0;
+        op.scalar = layer.Param(2, 0);
+      } else if (t == "Eltwise") {
+        op.kind = Op::kEltwise;
+        op.op_type = layer.IntParam(0, 0);
+        const auto it = layer.params.find(1);
+        if (it != layer.params.end()) op.coeffs = it->second;
+      } else if (t == "Concat") {
+        op.kind = Op::kConcat;
+      } else {
+        return BadLayer(graph.source, layer, "unsupported layer type");
+      }
+      for (int b : op.bottoms) last_use[b] = static_cast<int>(net->ops_.size());
+      net->ops_.push_back(std::move(op));
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat(graph.source, ": cannot move weights to ", device.str(), ": ",
+                                            e.what_without_backtrace()));
+  }
+  for (size_t b = 0; b < last_use.size(); ++b) {
+    if (last_use[b] >= 0 && static_cast<int>(b) != net->output_blob_) {
+      net->ops_[last_use[b]].release.push_back(static_cast<int>(b));
+    }
+  }
+  return net;
+}
+
+torch::Tensor NcnnNet::Forward(const torch::Tensor& x) const {
+  std::vector<torch::Tensor> blobs(num_blobs_);
+  blobs[input_blob_] = x;
+  for (const Op& op : ops_) {
+    const torch::Tensor& in = blobs[op.bottoms[0]];
+    torch::Tensor y;
+    switch (op.kind) {
+      case Op::kSplit:
+        for (int top : op.tops) blobs[top] = in;
+        break;
+      case Op::kConv:
+        y = at::conv2d(in, op.weight, op.bias, {1, 1}, {op.pad_h, op.pad_w});
+        switch (op.activation) {
+          case 1:
+            y = op.act_a == 0 ? at::relu_(y) : at::leaky_relu_(y, op.act_a);
+            break;
+          case 2:
+            y = at::leaky_relu_(y, op.act_a);
+            break;
+          case 3:
+            y = at::clamp_(y, op.act_a, op.act_b);
+            break;
+          case 4:
+            y = at::sigmoid_(y);
+            break;
+          default:
+            break;
+        }
+        break;
+      case Op::kPRelu:
+        y = at::prelu(in, op.weight);
+        break;
+      case Op::kPixelShuffle:
+        if (op.mode == 0) {
+          y = at::pixel_shuffle(in, op.factor);
+        } else {  // DCR: channel = (ry·r + rx)·C + c
+          const int64_t r = op.factor, n = in.size(0), c = in.size(1) / (r * r), h = in.size(2),
+                        w = in.size(3);
+          y = in.reshape({n, r, r, c, h, w}).permute({0, 3, 4, 1, 5, 2}).reshape({n, c, h * r, w * r});
+        }
+        break;
+      case Op::kInterp: {
+        // ncnn: out = (int)(in · scale) with a float scale.
+        const int64_t oh = static_cast<int64_t>(static_cast<float>(in.size(2)) * op.height_scale);
+        const int64_t ow = static_cast<int64_t>(static_cast<float>(in.size(3)) * op.width_scale);
+        if (op.resize_type == 1) {
+          y = at::upsample_nearest2d(in, {oh, ow});
+        } else if (op.resize_type == 2) {
+          y = at::upsample_bilinear2d(in, {oh, ow}, op.align_corners);
+        } else {
+          // ncnn's bicubic: A = -0.75, edge pixels repeated, source position
+          // from the size ratio: PyTorch's bicubic with the output size given.
+          y = at::upsample_bicubic2d(in, {oh, ow}, op.align_corners);
+        }
+        break;
+      }
+      case Op::kBinary: {
+        const torch::Tensor& b = op.with_scalar ? torch::Tensor() : blobs[op.bottoms[1]];
+        const auto s = op.scalar;
+        switch (op.op_type) {
+          case 0:
+            y = op.with_scalar ? in + s : in + b;
+            break;
+          case 1:
+            y = op.with_scalar ? in - s : in - b;
+            break;
+          case 2:
+            y = op.with_scalar ? in * s : in * b;
+            break;
+          case 3:
+            y = op.with_scalar ? in / s : in / b;
+            break;
+          case 4:
+            y = op.with_scalar ? at::clamp_min(in, s) : at::maximum(in, b);
+            break;
+          case 5:
+            y = op.with_scalar ? at::clamp_max(in, s) : at::minimum(in, b);
+            break;
+          case 7:
+            y = op.with_scalar ? s - in : b - in;
+            break;
+          case 8:
+            y = op.with_scalar ? at::reciprocal(in) * s : b / in;
+            break;
+          default:
+            break;
+        }
+        break;
+      }
+      case Op::kEltwise: {
+        const auto coeff = [&op](size_t i) { return op.coeffs.empty() ? 1.0 : op.coeffs[i]; };
+        if (op.op_type == 1) {
+          y = coeff(0) == 1.0 ? in.clone() : in * coeff(0);
+          for (size_t i = 1; i < op.bottoms.size(); ++i) y.add_(blobs[op.bottoms[i]], coeff(i));
+        } else {
+          y = in.clone();
+          for (size_t i = 1; i < op.bottoms.size(); ++i) {
+            const torch::Tensor& b = blobs[op.bottoms[i]];
+            y = op.op_type == 0 ? y.mul_(b) : at::maximum(y, b);
+          }
+        }
+        break;
+      }
+      case Op::kConcat: {
+        std::vector<torch::Tensor> parts;
+        for (int b : op.bottoms) parts.push_back(blobs[b]);
+        y = at::cat(parts, 1);
+        break;
+      }
+    }
+    if (op.kind != Op::kSplit) blobs[op.tops[0]] = std::move(y);
+    for (int b : op.release) blobs[b] = torch::Tensor();
+  }
+  return blobs[output_blob_];
+}
+
+}  // namespace anifarm::engine

@@ -1,0 +1,156 @@
+// ncnn models (.param text graph + .bin weights, as shipped with
+// Real-ESRGAN-ncnn-vulkan / Video2X) read without ncnn and run with LibTorch
+// ops:
+//
+//   ParseNcnnParam   the text .param: magic 7767517, layer and blob counts,
+//                    then "Type Name nin nout bottoms... tops... k=v ..." lines.
+//   LoadNcnnWeights  the .bin: per layer, in graph order, Convolution weights
+//                    behind a 4-byte storage tag (0 = fp32, 0x01306B47 = fp16;
+//                    int8 and table-quantised storage are refused), then the
+//                    raw fp32 bias; PReLU slopes raw fp32. Every read is
+//                    bounds-checked and the file must be consumed exactly.
+//   NcnnNet          runs the graph (Input, Split, Convolution with none /
+//                    ReLU / leaky ReLU / clip / sigmoid activation, PReLU,
+//                    PixelShuffle, Interp nearest / bilinear / bicubic by
+//                    scale factor, BinaryOp, Eltwise, Concat on channels).
+//
+// The scale and the channel counts are inferred from the graph at load time
+// (never from the file name), so a graph that parses also runs. The
+// architecture is recognised for the description: SRVGGNetCompact
+// (realesr-animevideov3, optionally followed by a resize Interp as in the
+// x2/x3 graphs) and RRDBNet (realesrgan-x4plus-anime).
+#ifndef ANIFARM_NODE_ENGINE_NCNN_MODEL_H_
+#define ANIFARM_NODE_ENGINE_NCNN_MODEL_H_
+
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "node/engine/network.h"
+#include "node/engine/pth_checkpoint.h"
+#include "node/engine/srvgg_compact.h"
+
+namespace anifarm::engine {
+
+// ncnn .bin storage tags of flag-tagged weights.
+inline constexpr uint32_t kNcnnTagFp32 = 0;
+inline constexpr uint32_t kNcnnTagFp16 = 0x01306B47;
+inline constexpr uint32_t kNcnnTagInt8 = 0x000D4B38;
+
+struct NcnnLayer {
+  std::string type;
+  std::string name;
+  std::vector<int> bottoms;  // blob indices
+  std::vector<int> tops;
+  // Param id → values (one value, or the elements of an array param, whose
+  // id is written as -23300 - id in the file).
+  std::map<int, std::vector<double>> params;
+
+  // Filled by LoadNcnnWeights (CPU float32): Convolution weight
+  // [out, in, kh, kw] and bias [out] (undefined when bias_term=0); PReLU
+  // slopes in `weight`.
+  torch::Tensor weight;
+  torch::Tensor bias;
+
+  double Param(int id, double fallback) const;
+  int IntParam(int id, int fallback) const;
+};
+
+struct NcnnGraph {
+  std::string source;  // the .param path, for errors
+  std::vector<NcnnLayer> layers;
+  std::vector<std::string> blob_names;
+  int input_blob = -1;
+  int output_blob = -1;
+  // From shape inference over the graph (ParseNcnnParam).
+  std::vector<int> blob_channels;
+  int scale = 0;
+};
+
+// Parses and validates the graph: supported layer types and options only,
+// each blob produced once before use, one Input and one output, channel
+// counts consistent, RGB in and out, an integer overall scale.
+// InvalidArgument naming `source` otherwise.
+absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_view source);
+
+// Reads the weights of every layer of `graph` from the .bin bytes.
+// InvalidArgument naming `source` (the .bin path) for a short or long file
+// (with the sizes the .param implies), an unsupported storage tag or
+// non-finite weights.
+absl::Status LoadNcnnWeights(absl::string_view bin, absl::string_view source, NcnnGraph* graph);
+
+// Reads `param_path` and the .bin next to it (same name, .bin extension).
+absl::StatusOr<NcnnGraph> LoadNcnnModel(const std::string& param_path);
+
+// The graph recognised as SRVGGNetCompact: its config, its weights under the
+// PyTorch key names (body.N.weight/bias, usable with CompactNet::Create) and
+// the factor of a trailing resize (1 when the graph has none).
+struct NcnnCompactMatch {
+  CompactConfig config;
+  TensorMap weights;
+  double resize = 1.0;
+  int resize_type = 0;  // ncnn Interp resize_type of the trailing resize
+};
+std::optional<NcnnCompactMatch> MatchNcnnCompact(const NcnnGraph& graph);
+
+// "SRVGGNetCompact(num_feat=64, num_conv=16, scale=4) + bicubic x0.75 (ncnn)",
+// "RRDBNet(num_feat=64, num_block=6, scale=4) (ncnn)", or a generic summary.
+std::string DescribeNcnnGraph(const NcnnGraph& graph);
+
+class NcnnNet : public Network {
+ public:
+  // Copies the loaded weights to `device` as `dtype`.
+  static absl::StatusOr<std::unique_ptr<NcnnNet>> Create(const NcnnGraph& graph, torch::Device device,
+                                                         torch::ScalarType dtype);
+
+  int scale() const override { return scale_; }
+  std::string ToString() const override { return description_; }
+  torch::Device device() const override { return device_; }
+  torch::ScalarType dtype() const override { return dtype_; }
+  torch::Tensor Forward(const torch::Tensor& x) const override;
+
+ private:
+  // One layer, resolved for execution.
+  struct Op {
+    enum Kind { kSplit, kConv, kPRelu, kPixelShuffle, kInterp, kBinary, kEltwise, kConcat };
+    Kind kind = kSplit;
+    std::vector<int> bottoms;
+    std::vector<int> tops;
+    std::vector<int> release;  // blobs no later op reads: freed after this one
+    torch::Tensor weight;
+    torch::Tensor bias;
+    int pad_h = 0, pad_w = 0;
+    int activation = 0;  // ncnn activation_type
+    double act_a = 0, act_b = 0;
+    int factor = 0;  // PixelShuffle upscale factor
+    int mode = 0;    // PixelShuffle mode
+    int resize_type = 0;
+    float height_scale = 1, width_scale = 1;
+    bool align_corners = false;
+    int op_type = 0;
+    bool with_scalar = false;
+    double scalar = 0;
+    std::vector<double> coeffs;
+  };
+  NcnnNet(torch::Device device, torch::ScalarType dtype) : device_(device), dtype_(dtype) {}
+
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  int scale_ = 0;
+  std::string description_;
+  std::vector<Op> ops_;
+  int num_blobs_ = 0;
+  int input_blob_ = -1;
+  int output_blob_ = -1;
+};
+
+}  // namespace anifarm::engine
+
+#endif  // ANIFARM_NODE_ENGINE_NCNN_MODEL_H_

@@ -1,0 +1,93 @@
+// Helpers shared by the engine tests: synthetic images, PSNR, temp files.
+#ifndef ANIFARM_TESTS_UNIT_ENGINE_ENGINE_TEST_UTIL_H_
+#define ANIFARM_TESTS_UNIT_ENGINE_ENGINE_TEST_UTIL_H_
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/image.h"
+
+namespace anifarm::engine::testutil {
+
+inline std::string TempPath(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + name)).string();
+}
+
+inline void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A smooth image with a few features on several scales.
+inline RgbImage SmoothImage(int w, int h) {
+  RgbImage img(w, h);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = img.row(y) + 3 * x;
+      p[0] = static_cast<uint8_t>(128 + 90 * std::sin(x / 9.0) * std::cos(y / 11.0));
+      p[1] = static_cast<uint8_t>(128 + 80 * std::cos((x + y) / 13.0));
+      p[2] = static_cast<uint8_t>(40 + 170.0 * x / w);
+    }
+  }
+  return img;
+}
+
+// Smooth content plus sharp edges and noise, [1, 3, h, w] float in [0, 1].
+inline torch::Tensor TexturedInput(int w, int h) {
+  RgbImage img = SmoothImage(w, h);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> noise(-20, 20);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        int v = img.row(y)[3 * x + c] + noise(rng) + (((x / 6) + (y / 5)) % 2 ? 40 : -40);
+        img.row(y)[3 * x + c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
+      }
+    }
+  }
+  return torch::from_blob(img.pixels.data(), {h, w, 3}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .unsqueeze(0)
+      .to(torch::kFloat32)
+      .div(255.0)
+      .contiguous();
+}
+
+// [H, W, 3] float64.
+inline torch::Tensor ToTensor(const RgbImage& img) {
+  return torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, 3}, torch::kUInt8)
+      .to(torch::kFloat64);
+}
+
+inline double Psnr(const torch::Tensor& a, const torch::Tensor& b, double peak) {
+  const double mse = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).pow(2).mean().item<double>();
+  return mse == 0 ? 200.0 : 10.0 * std::log10(peak * peak / mse);
+}
+
+// `img` upscaled by bicubic (align_corners=false) to w x h, as [h, w, 3]
+// rounded bytes in float64.
+inline torch::Tensor BicubicBytes(const RgbImage& img, int w, int h) {
+  torch::Tensor x = ToTensor(img).permute({2, 0, 1}).unsqueeze(0);
+  torch::Tensor y = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                              .size(std::vector<int64_t>{h, w})
+                                                              .mode(torch::kBicubic)
+                                                              .align_corners(false));
+  return y.clamp(0, 255).round()[0].permute({1, 2, 0});
+}
+
+}  // namespace anifarm::engine::testutil
+
+#endif  // ANIFARM_TESTS_UNIT_ENGINE_ENGINE_TEST_UTIL_H_
