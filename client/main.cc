@@ -27,6 +27,7 @@ extern "C" {
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
+#include "common/media/encode_settings.h"
 #include "coordinator/settings.h"
 #include "protos/anifarm.grpc.pb.h"
 
@@ -188,6 +189,18 @@ absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliA
   if (absl::Status s = NormalizeSettings(&*settings); !s.ok()) return s;
   std::vector<v1::SubmitJobRequest> requests;
   for (const JobPaths& job : *paths) {
+    // Codec, profile and container must go together: refused here, as a
+    // usage error, before any coordinator is asked. Size-dependent rules
+    // (DNxHD's 1920x1080) are checked by the coordinator once it knows the
+    // source, so a size that passes all of them stands in for it here.
+    EncodeSettings encode;
+    encode.codec = settings->codec();
+    encode.crf = settings->crf();
+    encode.preset = settings->preset();
+    encode.profile = settings->profile();
+    if (absl::Status s = ValidateEncodeSettings(encode, job.output, 1920, 1080); !s.ok()) {
+      return s;
+    }
     v1::SubmitJobRequest request;
     request.set_input_path(job.input);
     request.set_output_path(job.output);

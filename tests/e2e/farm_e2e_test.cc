@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <set>
 
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
 #include "common/media/frame_convert.h"
 #include "common/media/media_info.h"
 #include "common/media/source_reader.h"
@@ -197,6 +201,116 @@ TEST_F(FarmTest, RunUpscalesInOneProcess) {
   ASSERT_EQ(run.Wait(), 0) << run.Stderr();
   EXPECT_NE(run.Stdout().find(output), std::string::npos);
   ExpectUpscaledCopy(input, output, 24);
+}
+
+// Streams of each kind and chapters in a media file, read with libavformat.
+struct StreamCounts {
+  int video = 0, audio = 0, subtitle = 0, attachment = 0, chapters = 0;
+};
+StreamCounts CountStreams(const std::string& path) {
+  StreamCounts counts;
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, path.c_str(), nullptr, nullptr) < 0) return counts;
+  std::unique_ptr<AVFormatContext, void (*)(AVFormatContext*)> format(
+      raw, [](AVFormatContext* f) { avformat_close_input(&f); });
+  avformat_find_stream_info(format.get(), nullptr);
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    switch (format->streams[i]->codecpar->codec_type) {
+      case AVMEDIA_TYPE_VIDEO: ++counts.video; break;
+      case AVMEDIA_TYPE_AUDIO: ++counts.audio; break;
+      case AVMEDIA_TYPE_SUBTITLE: ++counts.subtitle; break;
+      case AVMEDIA_TYPE_ATTACHMENT: ++counts.attachment; break;
+      default: break;
+    }
+  }
+  counts.chapters = static_cast<int>(format->nb_chapters);
+  return counts;
+}
+
+TEST_F(FarmTest, NcnnModelRunsThroughTheWholePipeline) {
+  std::vector<int> content;
+  const std::string input = MakeClip(12, &content);
+  const std::string output = (dir_ / "ncnn.mp4").string();
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels, "--model",
+                  "realesr-animevideov3-x2"},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  ExpectUpscaledCopy(input, output, 12);
+}
+
+TEST_F(FarmTest, EpisodeExtrasAreKeptInMkv) {
+  TestClipSpec spec;
+  spec.width = 64;
+  spec.height = 48;
+  spec.content = DefaultTestPattern(12);
+  spec.second_audio = true;
+  spec.subtitle_events = 2;
+  spec.font_attachment = true;
+  spec.chapters = 2;
+  spec.title = "Episode 1";
+  const std::string input = (dir_ / "episode.mkv").string();
+  ASSERT_TRUE(WriteTestClip(input, spec).ok());
+  const std::string output = (dir_ / "episode-2x.mkv").string();
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels, "--codec", "h265"},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  const StreamCounts counts = CountStreams(output);
+  EXPECT_EQ(counts.video, 1);
+  EXPECT_EQ(counts.audio, 2);
+  EXPECT_EQ(counts.subtitle, 1);
+  EXPECT_EQ(counts.attachment, 1);
+  EXPECT_EQ(counts.chapters, 2);
+  auto media = ProbeMedia(output);
+  ASSERT_TRUE(media.ok()) << media.status();
+  EXPECT_EQ(media->video.codec_id, AV_CODEC_ID_HEVC);
+  EXPECT_EQ(media->video.width, 128);
+  EXPECT_EQ(*CountVideoFrames(output), 12);
+}
+
+TEST_F(FarmTest, ProResWithPostProcessing) {
+  std::vector<int> content;
+  const std::string input = MakeClip(6, &content);
+  const std::string output = (dir_ / "graded.mov").string();
+  // Saturation 0 is Pillow's Color(0): every output pixel must be grey.
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels, "--codec", "prores",
+                  "--profile", "hq", "--sharpen", "0.5", "--saturation", "0"},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  auto media = ProbeMedia(output);
+  ASSERT_TRUE(media.ok()) << media.status();
+  EXPECT_EQ(media->video.codec_id, AV_CODEC_ID_PRORES);
+  EXPECT_EQ(media->video.width, 192);
+  EXPECT_EQ(*CountVideoFrames(output), 6);
+  auto reader = SourceReader::Open(output);
+  ASSERT_TRUE(reader.ok());
+  auto decoder = VideoDecoder::Create((*reader)->info().video);
+  ASSERT_TRUE(decoder.ok());
+  std::vector<FramePtr> frames;
+  while (frames.empty()) {
+    auto packet = (*reader)->NextVideoPacket();
+    ASSERT_TRUE(packet.ok() && *packet);
+    ASSERT_TRUE((*decoder)->Decode(**packet, &frames).ok());
+  }
+  RgbImage first = *FrameToRgb(*frames.front());
+  int worst = 0;
+  for (int y = 0; y < first.height; ++y) {
+    for (int x = 0; x < first.width; ++x) {
+      const uint8_t* p = first.row(y) + 3 * x;
+      worst = std::max({worst, std::abs(p[0] - p[1]), std::abs(p[1] - p[2])});
+    }
+  }
+  EXPECT_LE(worst, 3) << "colour left after --saturation 0";
+
+  Subprocess wrong({kBin + "/anifarm", "run", input, "-o", (dir_ / "x.mp4").string(),
+                    "--state-dir", (dir_ / "state").string(), "--models-dir", kModels,
+                    "--codec", "prores"},
+                   Log("wrong"));
+  EXPECT_EQ(wrong.Wait(), 2);
+  EXPECT_NE(wrong.Stderr().find("prores"), std::string::npos) << wrong.Stderr();
+  EXPECT_FALSE(fs::exists(dir_ / "x.mp4"));
 }
 
 TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
