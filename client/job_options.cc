@@ -18,10 +18,14 @@ std::set<std::string> JobValueFlags() {
   return {"model", "scale", "precision", "tile", "tile-overlap", "codec",
           "crf",   "preset", "o",        "output", "coordinator", "state-dir",
           "models-dir", "device", "priority", "frame-map", "size",
-          "sharpen", "contrast", "saturation", "profile"};
+          "sharpen", "contrast", "saturation", "profile",
+          "fps", "dedup", "near-psnr", "cleanup", "job-preset",
+          "format", "quality", "compression"};
 }
 
-std::set<std::string> JobSwitches() { return {"no-audio", "wait", "help", "keep-intermediates"}; }
+std::set<std::string> JobSwitches() {
+  return {"no-audio", "wait", "help", "keep-intermediates", "lossless"};
+}
 
 absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   v1::ProcessingSettings settings;
@@ -68,6 +72,61 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
     if (std::string(flag) == "contrast") settings.set_contrast(value);
     if (std::string(flag) == "saturation") settings.set_saturation(value);
   }
+  if (args.Has("fps")) {
+    double fps = 0;
+    if (!absl::SimpleAtod(args.Get("fps"), &fps)) {
+      return absl::InvalidArgumentError(absl::StrCat("--fps '", args.Get("fps"), "' is not a number"));
+    }
+    settings.set_fps(fps);
+  }
+  const std::string dedup = args.Get("dedup", "exact");
+  if (dedup == "exact") {
+    settings.set_dedup(v1::DEDUP_EXACT);
+  } else if (dedup == "off") {
+    settings.set_dedup(v1::DEDUP_OFF);
+  } else if (dedup == "near") {
+    settings.set_dedup(v1::DEDUP_NEAR);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dedup '", dedup, "' is not one of off, exact, near"));
+  }
+  if (args.Has("near-psnr")) {
+    double psnr = 0;
+    if (!absl::SimpleAtod(args.Get("near-psnr"), &psnr)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--near-psnr '", args.Get("near-psnr"), "' is not a number"));
+    }
+    settings.set_near_dedup_psnr(psnr);
+  }
+  const std::string cleanup = args.Get("cleanup", "all");
+  if (cleanup == "all") {
+    settings.set_cleanup(v1::CLEANUP_ALL);
+  } else if (cleanup == "input") {
+    settings.set_cleanup(v1::CLEANUP_INPUT);
+  } else if (cleanup == "none") {
+    settings.set_cleanup(v1::CLEANUP_NONE);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cleanup '", cleanup, "' is not one of all, input, none"));
+  }
+  if (args.Has("format")) {
+    std::string format = args.Get("format");
+    if (format == "jpg") format = "jpeg";
+    if (format != "png" && format != "jpeg" && format != "webp") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--format '", args.Get("format"), "' is not one of png, jpeg, webp"));
+    }
+    settings.set_image_format(format);
+  }
+  if (args.Has("quality")) {
+    ASSIGN_OR_RETURN(int quality, args.GetInt("quality", -1));
+    settings.set_quality(quality);
+  }
+  if (args.Has("compression")) {
+    ASSIGN_OR_RETURN(int compression, args.GetInt("compression", -1));
+    settings.set_compression(compression);
+  }
+  settings.set_lossless(args.Has("lossless"));
   ASSIGN_OR_RETURN(int priority, args.GetInt("priority", 0));
   settings.set_priority(priority);
   if (args.Has("frame-map")) {
@@ -80,13 +139,24 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
 
 namespace {
 
-bool IsVideoFile(const std::filesystem::path& path) {
+std::string LowerExtension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(c));
+  return ext;
+}
+
+bool IsImageFile(const std::filesystem::path& path) {
+  static const std::set<std::string> kExtensions = {".png", ".jpg", ".jpeg", ".webp", ".bmp",
+                                                    ".tif", ".tiff", ".tga"};
+  return kExtensions.count(LowerExtension(path)) > 0;
+}
+
+// Files a folder or glob submits: videos, and images (image jobs).
+bool IsMediaFile(const std::filesystem::path& path) {
   static const std::set<std::string> kExtensions = {
       ".mkv", ".mp4", ".m4v", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".flv", ".wmv", ".mpg",
       ".mpeg", ".ogv"};
-  std::string ext = path.extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(c));
-  return kExtensions.count(ext) > 0;
+  return kExtensions.count(LowerExtension(path)) > 0 || IsImageFile(path);
 }
 
 std::string Absolute(const std::string& path) {
@@ -110,10 +180,10 @@ absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args) {
       batch = true;
       std::vector<std::string> found;
       for (const fs::directory_entry& entry : fs::directory_iterator(arg, ec)) {
-        if (entry.is_regular_file(ec) && IsVideoFile(entry.path())) found.push_back(entry.path());
+        if (entry.is_regular_file(ec) && IsMediaFile(entry.path())) found.push_back(entry.path());
       }
       if (found.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("folder ", arg, " has no video file"));
+        return absl::InvalidArgumentError(absl::StrCat("folder ", arg, " has no video or image file"));
       }
       std::sort(found.begin(), found.end());
       inputs.insert(inputs.end(), found.begin(), found.end());
@@ -144,7 +214,20 @@ absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args) {
   }
   std::set<std::string> seen;
   for (const std::string& input : inputs) {
-    const std::string target = (fs::path(output) / (fs::path(input).stem().string() + ".mp4")).string();
+    // Videos become .mp4 (or .mkv/.mov per --codec); images keep an image
+    // format: --format, else PNG (lossless, as the guide's default).
+    std::string extension = ".mp4";
+    if (IsImageFile(input)) {
+      const std::string format = args.Get("format", "png");
+      extension = format == "jpeg" || format == "jpg" ? ".jpg" : "." + format;
+    } else if (args.Get("codec") == "prores" || args.Get("codec") == "dnxhd" ||
+               args.Get("codec") == "dnxhr") {
+      extension = ".mov";
+    } else if (args.Get("codec") == "ffv1") {
+      extension = ".mkv";
+    }
+    const std::string target =
+        (fs::path(output) / (fs::path(input).stem().string() + extension)).string();
     if (!seen.insert(target).second) {
       return absl::InvalidArgumentError(absl::StrCat("two inputs would both write ", target));
     }

@@ -20,6 +20,7 @@ extern "C" {
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
 #include "client/job_options.h"
+#include "client/job_presets.h"
 #include "client/job_view.h"
 #include "client/model_fetch.h"
 #include "common/cli_args.h"
@@ -27,7 +28,6 @@ extern "C" {
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
-#include "common/media/encode_settings.h"
 #include "coordinator/settings.h"
 #include "protos/anifarm.grpc.pb.h"
 
@@ -50,6 +50,7 @@ Commands:
   nodes [--json]                     list the coordinator's nodes
   models [--json] [--local]          list models (the coordinator's, or --local ones)
   models fetch [--models-dir DIR]    download and verify the bundled real models
+  presets [--json]                   the guide's advice as named job presets (--job-preset)
   sample OUTPUT [--frames N] [--size WxH] [--no-audio]
                                      write a synthetic test clip (H.264 + AAC)
 
@@ -69,6 +70,12 @@ Job options (run, submit):
   --sharpen A              sharpening after the upscale, 0 = none [0] (Pillow Sharpness 1+A)
   --contrast F             Pillow Contrast factor, 1 = unchanged [1]
   --saturation F           Pillow Color factor, 1 = unchanged [1]
+  --fps N                  fixed output frame rate; 0 keeps every source timestamp [0]
+  --dedup off|exact|near   duplicate frames upscaled once [exact]; near also reuses held
+                           frames that differ only by noise (--near-psnr DB, default 45)
+  --cleanup all|input|none delete after a verified output: everything but the video [all],
+                           the source chunks only (keep upscaled frames), or nothing
+  --job-preset NAME        the guide's settings for a kind of anime (anifarm presets)
   --priority N             higher runs first [0]
   --frame-map FILE         also write the guide's frame_mapping.json there
 
@@ -189,18 +196,11 @@ absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliA
   if (absl::Status s = NormalizeSettings(&*settings); !s.ok()) return s;
   std::vector<v1::SubmitJobRequest> requests;
   for (const JobPaths& job : *paths) {
-    // Codec, profile and container must go together: refused here, as a
-    // usage error, before any coordinator is asked. Size-dependent rules
-    // (DNxHD's 1920x1080) are checked by the coordinator once it knows the
-    // source, so a size that passes all of them stands in for it here.
-    EncodeSettings encode;
-    encode.codec = settings->codec();
-    encode.crf = settings->crf();
-    encode.preset = settings->preset();
-    encode.profile = settings->profile();
-    if (absl::Status s = ValidateEncodeSettings(encode, job.output, 1920, 1080); !s.ok()) {
-      return s;
-    }
+    // Codec, profile and container (or image format and quality) must go
+    // together: refused here, as a usage error, before any coordinator is
+    // asked. Size-dependent rules are checked by the coordinator, which
+    // knows the source.
+    if (absl::Status s = CheckOutputSettings(*settings, job.output, nullptr); !s.ok()) return s;
     v1::SubmitJobRequest request;
     request.set_input_path(job.input);
     request.set_output_path(job.output);
@@ -431,6 +431,7 @@ int main(int argc, char** argv) {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
   } else if (command != "jobs" && command != "cancel" && command != "nodes" &&
+             command != "presets" &&
              command != "pause" && command != "resume" && command != "retry") {
     return UsageError("unknown command '" + command + "'");
   }
@@ -440,6 +441,11 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return kExitOk;
   }
+  if (command == "presets") {
+    std::cout << DescribeJobPresets(args.Has("json")) << "\n";
+    return kExitOk;
+  }
+  if (absl::Status s = ApplyJobPreset(&args); !s.ok()) return UsageError(std::string(s.message()));
   if (command == "run") return RunCommand(args);
   if (command == "submit") return SubmitCommand(args);
   if (command == "status") return StatusCommand(args);

@@ -29,6 +29,10 @@ class CliArgs {
   // InvalidArgument "--name 'x' is not a whole number".
   absl::StatusOr<int> GetInt(const std::string& name, int fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // Gives `name` a value unless the command line already did (presets).
+  void SetDefault(const std::string& name, const std::string& value) {
+    values_.emplace(name, value);
+  }
 
  private:
   std::set<std::string> value_flags_;

@@ -3,12 +3,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/media/image_writer.h"
 #include "common/media/png_codec.h"
 #include "common/status_macros.h"
+
+extern "C" {
+#include <libavutil/rational.h>
+}
 
 namespace anifarm {
 namespace fs = std::filesystem;
@@ -45,6 +51,23 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
     return absl::InvalidArgumentError(absl::StrCat(request.source_path, " has no frames"));
   }
   AssemblyResult result;
+  if (IsImageOutputPath(request.output_path)) {
+    // An image job: one picture in, one picture out, in the chosen format
+    // (WriteImageFile writes beside the target and renames).
+    if (request.frames.size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          request.source_path, " has ", request.frames.size(),
+          " frames; an image output (", request.output_path, ") takes a single image"));
+    }
+    ASSIGN_OR_RETURN(std::string png, ReadFile(UpscaledFramePath(
+                                          request.frames_dir, request.frames[0].source_index)));
+    ASSIGN_OR_RETURN(RgbImage image, DecodePng(png));
+    RETURN_IF_ERROR(WriteImageFile(image, request.output_path, request.image));
+    result.width = image.width;
+    result.height = image.height;
+    result.frames_written = 1;
+    return result;
+  }
   // Duplicates are usually runs (held frames), so keeping the last decoded
   // picture avoids most repeated PNG decodes.
   int64_t cached_index = -1;
@@ -67,6 +90,12 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
       options.height = cached.height;
       options.time_base = request.media.video.time_base;
       options.frame_rate = request.media.frame_rate;
+      if (request.fixed_fps > 0) {
+        options.frame_rate = av_d2q(request.fixed_fps, 100000);
+        options.time_base = av_inv_q(options.frame_rate);
+        std::cerr << "notice: " << request.output_path << ": fixed frame rate "
+                  << request.fixed_fps << " fps instead of the source's timestamps; audio may drift\n";
+      }
       // The source also gives subtitles, fonts, chapters and metadata, so it
       // is passed even when its audio is dropped.
       options.audio_source_path = request.source_path;
@@ -87,7 +116,7 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
                                               cached.width, "x", cached.height, ", expected ",
                                               result.width, "x", result.height));
     }
-    RETURN_IF_ERROR(writer->WriteFrame(cached, frame.pts));
+    RETURN_IF_ERROR(writer->WriteFrame(cached, request.fixed_fps > 0 ? frame.index : frame.pts));
     ++result.frames_written;
     if (frame.source_index != frame.index) ++result.frames_reused;
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/media/image_writer.h"
 #include "common/media/media_info.h"
 #include "common/media/video_writer.h"
 #include "coordinator/job_store.h"
@@ -28,6 +29,11 @@ struct AssemblyRequest {
   MediaInfo media;
   EncodeSettings encode;
   bool keep_audio = true;
+  // 0: every frame keeps its source timestamp (VFR kept). Otherwise frames
+  // are renumbered at this fixed rate (the guide warns audio may drift).
+  double fixed_fps = 0;
+  // Image jobs (output .png/.jpg/.webp): the image format's options.
+  ImageWriteOptions image;
 };
 
 struct AssemblyResult {

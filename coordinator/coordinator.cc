@@ -68,9 +68,10 @@ absl::StatusOr<std::string> ModelSha256(const ModelFile& model) {
 absl::Status CheckOutputPath(const std::string& output_path) {
   fs::path path(output_path);
   const std::string ext = path.extension().string();
-  if (ext != ".mp4" && ext != ".mkv" && ext != ".mov") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output ", output_path, ": unsupported container (use .mp4, .mkv or .mov)"));
+  if (ext != ".mp4" && ext != ".mkv" && ext != ".mov" && !IsImageOutputPath(output_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output ", output_path,
+        ": unsupported container (use .mp4, .mkv or .mov; .png, .jpg or .webp for an image)"));
   }
   std::error_code ec;
   fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
@@ -79,30 +80,6 @@ absl::Status CheckOutputPath(const std::string& output_path) {
         absl::StrCat("output ", output_path, ": folder ", parent.string(), " does not exist"));
   }
   return absl::OkStatus();
-}
-
-EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
-  EncodeSettings encode;
-  encode.codec = settings.codec();
-  encode.crf = settings.crf();
-  encode.preset = settings.preset();
-  encode.profile = settings.profile();
-  return encode;
-}
-
-// Refuses a codec/profile/container/size combination before any work. The
-// output size is estimated (the native scale is only known to the nodes; 2x
-// is the default models' scale); the writer checks the exact size again.
-absl::Status CheckEncodeSettings(const v1::ProcessingSettings& settings, const MediaInfo& media,
-                                 const std::string& output_path) {
-  int width = media.video.width * (settings.scale() > 0 ? settings.scale() : 2);
-  int height = media.video.height * (settings.scale() > 0 ? settings.scale() : 2);
-  if (settings.target_width() > 0) {
-    width = settings.target_width();
-    height = settings.target_height();
-  }
-  return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
-                                media.frame_rate);
 }
 
 }  // namespace
@@ -187,7 +164,7 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
   ASSIGN_OR_RETURN(job.model_sha256, ModelSha256(model));
-  RETURN_IF_ERROR(CheckEncodeSettings(job.settings, media, request.output_path()));
+  RETURN_IF_ERROR(CheckOutputSettings(job.settings, request.output_path(), &media));
   job.id = RandomId("job-");
   job.state = v1::JOB_PLANNING;
   job.input_path = request.input_path();
@@ -201,15 +178,26 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   return job.id;
 }
 
+v1::JobStatus Coordinator::StatusOf(const JobRecord& job) const {
+  v1::JobStatus status = ToJobStatus(job);
+  const bool finished = job.state == v1::JOB_DONE || job.state == v1::JOB_FAILED ||
+                        job.state == v1::JOB_CANCELLED;
+  std::error_code ec;
+  if (finished && fs::exists(JobDir(job.id) + "/frames", ec)) {
+    status.set_intermediates_path(JobDir(job.id));
+  }
+  return status;
+}
+
 absl::StatusOr<v1::JobStatus> Coordinator::GetJob(const std::string& job_id) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
-  return ToJobStatus(job);
+  return StatusOf(job);
 }
 
 absl::StatusOr<std::vector<v1::JobStatus>> Coordinator::ListJobs() {
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_->ListJobs());
   std::vector<v1::JobStatus> result;
-  for (const JobRecord& job : jobs) result.push_back(ToJobStatus(job));
+  for (const JobRecord& job : jobs) result.push_back(StatusOf(job));
   return result;
 }
 
@@ -505,6 +493,10 @@ void Coordinator::PlanJob(const std::string& job_id) {
   fs::create_directories(chunk_dir, ec);
   PlanOptions plan_options;
   plan_options.chunk_frames = options_.chunk_frames;
+  plan_options.dedup = job->settings.dedup();
+  if (job->settings.near_dedup_psnr() > 0) {
+    plan_options.near_dedup_psnr = job->settings.near_dedup_psnr();
+  }
   absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
   if (!plan.ok()) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(plan.status().message()))
@@ -533,6 +525,8 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.media = std::move(*media);
   request.encode = EncodeSettingsOf(job->settings);
   request.keep_audio = !job->settings.no_audio();
+  request.fixed_fps = job->settings.fps();
+  request.image = ImageOptionsOf(job->settings);
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());
   const std::string frame_map = FrameMappingJson(request.frames);
@@ -545,11 +539,15 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   absl::Status recorded =
       store_->RecordOutput(job_id, result->width, result->height, result->frames_reused);
   if (!recorded.ok()) return fail(recorded);
-  if (!options_.keep_intermediates) {
-    std::error_code ec;
-    fs::remove_all(JobDir(job_id) + "/frames", ec);
+  // The guide's clean-up: only now that the output is written and renamed
+  // into place. --keep-intermediates (coordinator-wide) keeps everything.
+  const v1::Cleanup cleanup =
+      options_.keep_intermediates ? v1::CLEANUP_NONE : job->settings.cleanup();
+  std::error_code ec;
+  if (cleanup == v1::CLEANUP_ALL || cleanup == v1::CLEANUP_INPUT) {
     fs::remove_all(JobDir(job_id) + "/chunks", ec);
   }
+  if (cleanup == v1::CLEANUP_ALL) fs::remove_all(JobDir(job_id) + "/frames", ec);
   store_->SetJobState(job_id, v1::JOB_DONE).IgnoreError();
 }
 

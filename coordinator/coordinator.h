@@ -89,6 +89,8 @@ class Coordinator {
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;
+  // ToJobStatus plus what only the coordinator knows (kept intermediates).
+  v1::JobStatus StatusOf(const JobRecord& job) const;
   void RememberModel(const std::string& sha256, const std::string& path);
 
   const CoordinatorOptions options_;

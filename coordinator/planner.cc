@@ -1,6 +1,9 @@
 #include "coordinator/planner.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <fstream>
 #include <map>
 #include <unordered_map>
@@ -13,13 +16,56 @@
 #include "common/status_macros.h"
 #include "protos/anifarm.pb.h"
 
+extern "C" {
+#include <libavutil/imgutils.h>
+}
+
 namespace anifarm {
 namespace {
 
 struct DecodedFrame {
   int64_t pts;
   std::string md5;
+  // Near-dedup only: the presentation time of the kept frame this one is
+  // close enough to, or -1.
+  int64_t near_anchor_pts = -1;
 };
+
+// The first plane's visible bytes (luma for YUV, packed pixels for RGB):
+// what near-duplicate detection compares.
+struct Plane {
+  int row_bytes = 0;
+  int height = 0;
+  std::vector<uint8_t> bytes;
+};
+
+Plane CopyFirstPlane(const AVFrame& frame) {
+  Plane plane;
+  plane.row_bytes =
+      av_image_get_linesize(static_cast<AVPixelFormat>(frame.format), frame.width, 0);
+  plane.height = frame.height;
+  if (plane.row_bytes <= 0) return plane;
+  plane.bytes.resize(static_cast<size_t>(plane.row_bytes) * plane.height);
+  for (int y = 0; y < plane.height; ++y) {
+    std::memcpy(&plane.bytes[static_cast<size_t>(y) * plane.row_bytes],
+                frame.data[0] + static_cast<ptrdiff_t>(y) * frame.linesize[0], plane.row_bytes);
+  }
+  return plane;
+}
+
+// PSNR in dB between two planes of the same shape (infinity when equal,
+// -1 when they cannot be compared).
+double PlanePsnr(const Plane& a, const Plane& b) {
+  if (a.bytes.empty() || a.row_bytes != b.row_bytes || a.height != b.height) return -1;
+  uint64_t squared = 0;
+  for (size_t i = 0; i < a.bytes.size(); ++i) {
+    const int d = int(a.bytes[i]) - int(b.bytes[i]);
+    squared += static_cast<uint64_t>(d * d);
+  }
+  if (squared == 0) return std::numeric_limits<double>::infinity();
+  const double mse = double(squared) / double(a.bytes.size());
+  return 10.0 * std::log10(255.0 * 255.0 / mse);
+}
 
 absl::Status WritePayload(const std::string& path, const v1::ChunkPayload& payload) {
   const std::string tmp = path + ".tmp";
@@ -79,11 +125,25 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     current_packets = 0;
     return absl::OkStatus();
   };
+  // Decoders hand frames out in presentation order, so the last kept frame
+  // is the one a held picture repeats.
+  Plane anchor;
+  int64_t anchor_pts = -1;
   auto collect = [&]() {
     for (FramePtr& frame : frames) {
       int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
                                                                    : frame->pts;
-      decoded.push_back({pts, FramePixelsMd5(*frame)});
+      DecodedFrame entry{pts, FramePixelsMd5(*frame)};
+      if (options.dedup == v1::DEDUP_NEAR) {
+        Plane plane = CopyFirstPlane(*frame);
+        if (anchor_pts >= 0 && PlanePsnr(plane, anchor) >= options.near_dedup_psnr) {
+          entry.near_anchor_pts = anchor_pts;
+        } else {
+          anchor = std::move(plane);
+          anchor_pts = pts;
+        }
+      }
+      decoded.push_back(std::move(entry));
     }
     frames.clear();
   };
@@ -127,13 +187,27 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     plan.chunks[c].first_frame = -1;
   }
   std::map<int, v1::ChunkPayload> frame_lists;
+  std::unordered_map<int64_t, int64_t> index_by_pts;
   for (size_t i = 0; i < decoded.size(); ++i) {
     FrameRecord frame;
     frame.index = static_cast<int64_t>(i);
     frame.pts = decoded[i].pts;
     frame.md5 = decoded[i].md5;
-    auto [it, inserted] = first_by_hash.emplace(frame.md5, frame.index);
-    frame.source_index = it->second;
+    index_by_pts.emplace(frame.pts, frame.index);
+    bool inserted = true;
+    frame.source_index = frame.index;
+    if (options.dedup != v1::DEDUP_OFF) {
+      auto [it, is_new] = first_by_hash.emplace(frame.md5, frame.index);
+      frame.source_index = it->second;
+      inserted = is_new;
+      auto anchor_it = index_by_pts.find(decoded[i].near_anchor_pts);
+      if (is_new && decoded[i].near_anchor_pts >= 0 && anchor_it != index_by_pts.end()) {
+        // Near-duplicate of a kept frame: reuse that frame's picture (and
+        // through it, its own first occurrence).
+        frame.source_index = plan.frames[anchor_it->second].source_index;
+        inserted = false;
+      }
+    }
     // The chunk whose start is the last one at or before this frame.
     auto start = std::upper_bound(chunk_start_pts.begin(), chunk_start_pts.end(), frame.pts);
     frame.chunk_index =

@@ -23,6 +23,10 @@ namespace anifarm {
 struct PlanOptions {
   // Minimum frames per chunk; a chunk ends at the first keyframe after it.
   int chunk_frames = 48;
+  // Exact (MD5) dedup by default; off, or near (exact plus frames within
+  // `near_dedup_psnr` dB of the last kept frame, first plane compared).
+  v1::DedupMode dedup = v1::DEDUP_EXACT;
+  double near_dedup_psnr = 45.0;
 };
 
 struct Plan {

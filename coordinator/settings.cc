@@ -44,6 +44,14 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
   if (s->crf() < -1 || s->crf() > 51) {
     return absl::InvalidArgumentError(absl::StrCat("--crf ", s->crf(), " is outside 0..51"));
   }
+  if (!std::isfinite(s->fps()) || s->fps() < 0 || s->fps() > 240) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fps ", s->fps(), " is outside 0..240 (0 keeps the source's timing)"));
+  }
+  if (s->near_dedup_psnr() != 0 && (s->near_dedup_psnr() < 20 || s->near_dedup_psnr() > 99)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--near-psnr ", s->near_dedup_psnr(), " is outside 20..99 dB"));
+  }
   const struct {
     const char* flag;
     float value;
@@ -57,6 +65,41 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
     }
   }
   return absl::OkStatus();
+}
+
+EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
+  EncodeSettings encode;
+  encode.codec = settings.codec();
+  encode.crf = settings.crf();
+  encode.preset = settings.preset();
+  encode.profile = settings.profile();
+  return encode;
+}
+
+ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings) {
+  ImageWriteOptions options;
+  options.format = settings.image_format();
+  if (settings.has_quality()) options.quality = settings.quality();
+  if (settings.has_compression()) options.compression = settings.compression();
+  options.lossless = settings.lossless();
+  return options;
+}
+
+absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
+                                 const std::string& output_path, const MediaInfo* source) {
+  if (IsImageOutputPath(output_path)) {
+    return ValidateImageWriteOptions(ImageOptionsOf(settings), output_path);
+  }
+  if (!source) return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, 1920, 1080);
+  // The native scale is only known to the nodes; 2x is the default models'.
+  int width = source->video.width * (settings.scale() > 0 ? settings.scale() : 2);
+  int height = source->video.height * (settings.scale() > 0 ? settings.scale() : 2);
+  if (settings.target_width() > 0) {
+    width = settings.target_width();
+    height = settings.target_height();
+  }
+  return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
+                                source->frame_rate);
 }
 
 }  // namespace anifarm

@@ -4,7 +4,12 @@
 #ifndef ANIFARM_COORDINATOR_SETTINGS_H_
 #define ANIFARM_COORDINATOR_SETTINGS_H_
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "common/media/encode_settings.h"
+#include "common/media/image_writer.h"
+#include "common/media/media_info.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -12,6 +17,17 @@ namespace anifarm {
 // Fills defaults (model, precision, codec) and refuses values that no part
 // of the farm can honour; InvalidArgument names the flag and the value.
 absl::Status NormalizeSettings(v1::ProcessingSettings* settings);
+
+// The media layer's view of a job's settings.
+EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings);
+ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings);
+
+// Refuses an output that cannot be written with these settings before any
+// work starts: codec/profile/container/size for a video (DNxHD's frame size
+// and rate need `source`; without it a size that passes is assumed), format
+// and quality for an image. InvalidArgument names the value at fault.
+absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
+                                 const std::string& output_path, const MediaInfo* source);
 
 }  // namespace anifarm
 

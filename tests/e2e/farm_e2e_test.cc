@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 extern "C" {
@@ -13,6 +14,7 @@ extern "C" {
 
 #include "common/media/frame_convert.h"
 #include "common/media/media_info.h"
+#include "common/media/png_codec.h"
 #include "common/media/source_reader.h"
 #include "common/media/test_clip.h"
 #include "common/media/video_decoder.h"
@@ -311,6 +313,85 @@ TEST_F(FarmTest, ProResWithPostProcessing) {
   EXPECT_EQ(wrong.Wait(), 2);
   EXPECT_NE(wrong.Stderr().find("prores"), std::string::npos) << wrong.Stderr();
   EXPECT_FALSE(fs::exists(dir_ / "x.mp4"));
+}
+
+TEST_F(FarmTest, FixedFpsPresetAndCleanupKeepingUpscaledFrames) {
+  std::vector<int> content;
+  const std::string input = MakeClip(12, &content);
+  const std::string output = (dir_ / "fixed.mp4").string();
+  const fs::path state = dir_ / "state";
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir", state.string(),
+                  "--models-dir", kModels, "--job-preset", "fastest", "--fps", "30",
+                  "--cleanup", "input"},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  EXPECT_NE(run.Stderr().find("audio may drift"), std::string::npos) << run.Stderr();
+  auto media = ProbeMedia(output);
+  ASSERT_TRUE(media.ok()) << media.status();
+  EXPECT_NEAR(av_q2d(media->frame_rate), 30.0, 0.01);
+  EXPECT_EQ(*CountVideoFrames(output), 12);
+  EXPECT_EQ(media->video.width, 192);
+  // --cleanup input: the source chunks are gone, the upscaled frames stay
+  // (one PNG per distinct picture) for a later re-encode.
+  size_t pngs = 0, chunk_dirs = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(state / "jobs")) {
+    if (entry.path().extension() == ".png") ++pngs;
+    if (entry.is_directory() && entry.path().filename() == "chunks") ++chunk_dirs;
+  }
+  EXPECT_EQ(pngs, std::set<int>(content.begin(), content.end()).size());
+  EXPECT_EQ(chunk_dirs, 0u);
+
+  Subprocess presets({kBin + "/anifarm", "presets"}, Log("presets"));
+  ASSERT_EQ(presets.Wait(), 0);
+  for (const char* name : {"modern-hd", "old-compressed", "cel-era", "fastest"}) {
+    EXPECT_NE(presets.Stdout().find(name), std::string::npos) << name;
+  }
+  Subprocess unknown({kBin + "/anifarm", "run", input, "-o", output, "--job-preset", "vhs"},
+                     Log("unknown"));
+  EXPECT_EQ(unknown.Wait(), 2);
+  EXPECT_NE(unknown.Stderr().find("vhs"), std::string::npos);
+}
+
+TEST_F(FarmTest, ImageJobsWritePngJpegAndWebp) {
+  RgbImage picture(40, 30);
+  for (int y = 0; y < 30; ++y) {
+    for (int x = 0; x < 40; ++x) {
+      uint8_t* p = picture.row(y) + 3 * x;
+      const bool inside = (x - 20) * (x - 20) + (y - 15) * (y - 15) < 100;
+      p[0] = inside ? 250 : 200;
+      p[1] = inside ? 160 : 220;
+      p[2] = inside ? 40 : 240;
+    }
+  }
+  const fs::path folder = dir_ / "stills";
+  fs::create_directories(folder);
+  for (const char* name : {"a.png", "b.png"}) {
+    std::ofstream(folder / name, std::ios::binary) << *EncodePng(picture);
+  }
+  const std::string state = (dir_ / "state").string();
+  // One image to WebP, then a folder of images to JPEG (one job per file).
+  Subprocess one({kBin + "/anifarm", "run", (folder / "a.png").string(), "-o",
+                  (dir_ / "a-2x.webp").string(), "--state-dir", state, "--models-dir", kModels},
+                 Log("one"));
+  ASSERT_EQ(one.Wait(), 0) << one.Stderr();
+  Subprocess batch({kBin + "/anifarm", "run", folder.string(), "-o", (dir_ / "out").string(),
+                    "--state-dir", state, "--models-dir", kModels, "--format", "jpeg",
+                    "--quality", "90"},
+                   Log("batch"));
+  ASSERT_EQ(batch.Wait(), 0) << batch.Stderr();
+  for (const fs::path& image : {dir_ / "a-2x.webp", dir_ / "out" / "a.jpg", dir_ / "out" / "b.jpg"}) {
+    auto media = ProbeMedia(image.string());
+    ASSERT_TRUE(media.ok()) << image << ": " << media.status();
+    EXPECT_EQ(media->video.width, 80) << image;
+    EXPECT_EQ(media->video.height, 60) << image;
+    EXPECT_EQ(media->video.codec_id,
+              image.extension() == ".webp" ? AV_CODEC_ID_WEBP : AV_CODEC_ID_MJPEG);
+  }
+  Subprocess bad({kBin + "/anifarm", "run", (folder / "a.png").string(), "-o",
+                  (dir_ / "x.jpg").string(), "--quality", "101"},
+                 Log("bad"));
+  EXPECT_EQ(bad.Wait(), 2);
+  EXPECT_NE(bad.Stderr().find("101"), std::string::npos) << bad.Stderr();
 }
 
 TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {

@@ -1,6 +1,7 @@
 add_executable(media_tests
   ${CMAKE_CURRENT_LIST_DIR}/media/encode_formats_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/hashing_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/media/image_writer_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/media_info_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/png_codec_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/source_streams_test.cc
