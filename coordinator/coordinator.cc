@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
                    JobStore::Open((fs::path(options.state_dir) / "anifarm.db").string()));
   // Whatever was leased before a restart is lost with the old process.
   RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());
   for (const JobRecord& job : jobs) coordinator->RememberModel(job.model_sha256, job.model_path);
@@ -408,14 +409,25 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
 
 absl::Status Coordinator::FailChunk(const v1::FailChunkRequest& request) {
   ++chunk_failures_;
-  ASSIGN_OR_RETURN(int32_t attempts,
-                   store_->ReleaseChunk(request.job_id(), request.chunk_index(),
-                                        request.attempt(), request.node_id()));
-  if (request.permanent() || attempts >= kMaxChunkAttempts) {
+  const int64_t now = Now();
+  ASSIGN_OR_RETURN(
+      JobStore::FailureTally tally,
+      store_->RecordChunkFailure(request.job_id(), request.chunk_index(), request.attempt(),
+                                 request.node_id(), request.error(), now,
+                                 now - 2 * options_.lease_seconds,
+                                 options_.node_failures_before_blocklist));
+  std::string reason;
+  if (request.permanent()) {
+    reason = "failed permanently";
+  } else if (tally.nodes_failed_chunk >= options_.chunk_failure_nodes) {
+    reason = absl::StrCat("failed on ", tally.nodes_failed_chunk, " nodes");
+  } else if (tally.live_nodes_not_blocked == 0) {
+    reason = "failed and every live node is blocklisted for this job";
+  }
+  if (!reason.empty()) {
     RETURN_IF_ERROR(store_->SetJobState(
         request.job_id(), v1::JOB_FAILED,
-        absl::StrCat("chunk ", request.chunk_index(), " failed on node ", request.node_id(),
-                     " (attempt ", attempts, "): ", request.error())));
+        absl::StrCat("chunk ", request.chunk_index(), " ", reason, ": ", tally.errors)));
   }
   return absl::OkStatus();
 }

@@ -38,6 +38,13 @@ struct CoordinatorOptions {
   int lease_seconds = 60;
   // Keep chunk payloads and upscaled frames after a successful job.
   bool keep_intermediates = false;
+  // A node that failed this many chunk attempts of a job gets no more of
+  // its chunks (blocklisted for that job).
+  int node_failures_before_blocklist = 3;
+  // A chunk that failed on this many different nodes fails its job, with
+  // every node's error collected. A job also fails when every live node is
+  // blocklisted for it (nobody is left to try).
+  int chunk_failure_nodes = 3;
 };
 
 class Coordinator {
@@ -77,7 +84,6 @@ class Coordinator {
   Counters counters() const { return {lease_expiries_.load(), chunk_failures_.load()}; }
 
   // Chunk failures after which a job fails.
-  static constexpr int kMaxChunkAttempts = 3;
 
  private:
   explicit Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);

@@ -1,5 +1,7 @@
 #include "coordinator/job_store.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -60,6 +62,19 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 )sql";
 
+// v2: failed attempts, for per-job node blocklists and the job's error.
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE IF NOT EXISTS chunk_failures (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  chunk_index INTEGER NOT NULL,
+  node_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  failed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunk_failures_by_job ON chunk_failures(job_id, node_id);
+)sql";
+
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
@@ -114,6 +129,7 @@ absl::Status JobStore::Migrate() {
   RETURN_IF_ERROR(tx.status());
   // Migrations run in order; each brings the schema one version up.
   if (version < 1) RETURN_IF_ERROR(db_->Exec(kSchemaV1));
+  if (version < 2) RETURN_IF_ERROR(db_->Exec(kSchemaV2));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -241,6 +257,10 @@ absl::StatusOr<v1::JobState> JobStore::RetryJob(const std::string& id) {
                    db_->Prepare("UPDATE chunks SET state = 0, attempt = 0, node_id = '',"
                                 " lease_deadline = 0 WHERE job_id = ? AND state != 2"));
   RETURN_IF_ERROR(requeue.Bind(1, id).Run());
+  // A retry starts with a clean slate: no node stays blocklisted for it.
+  ASSIGN_OR_RETURN(Statement forget,
+                   db_->Prepare("DELETE FROM chunk_failures WHERE job_id = ?"));
+  RETURN_IF_ERROR(forget.Bind(1, id).Run());
   ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET state = ?, error = '',"
                                                   " finished_at = 0 WHERE id = ?"));
   RETURN_IF_ERROR(update.Bind(1, int64_t{next}).Bind(2, id).Run());
@@ -359,10 +379,12 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
       db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
                                 " FROM chunks WHERE state = 0 AND job_id IN"
                                 " (SELECT id FROM jobs WHERE state = ?)"
+                                " AND job_id NOT IN (SELECT job_id FROM chunk_failures"
+                                " WHERE node_id = ? GROUP BY job_id HAVING COUNT(*) >= ?)"
                                 " ORDER BY (SELECT -priority FROM jobs WHERE id = job_id),"
                                 " (SELECT created_at FROM jobs WHERE id = job_id),"
                                 " job_id, chunk_index LIMIT 1")));
-  pick.Bind(1, int64_t{v1::JOB_RUNNING});
+  pick.Bind(1, int64_t{v1::JOB_RUNNING}).Bind(2, node_id).Bind(3, int64_t{blocklist_after_});
   ASSIGN_OR_RETURN(bool has_row, pick.Step());
   if (!has_row) return std::optional<ChunkRecord>();
   ChunkRecord chunk = ReadChunk(pick);
@@ -465,6 +487,66 @@ absl::StatusOr<int32_t> JobStore::ReleaseChunk(const std::string& job_id, int32_
                                                       " is not leased to node ", node_id));
   }
   return attempt;
+}
+
+absl::StatusOr<JobStore::FailureTally> JobStore::RecordChunkFailure(
+    const std::string& job_id, int32_t chunk_index, int32_t attempt, const std::string& node_id,
+    const std::string& error, int64_t now, int64_t live_since, int blocklist_after) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteDb::Transaction tx(db_.get());
+  RETURN_IF_ERROR(tx.status());
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET state = 0, node_id = '', lease_deadline = 0"
+                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
+                                " AND node_id = ? AND state = 1"));
+  RETURN_IF_ERROR(update.Bind(1, job_id)
+                      .Bind(2, int64_t{chunk_index})
+                      .Bind(3, int64_t{attempt})
+                      .Bind(4, node_id)
+                      .Run());
+  if (db_->Changes() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("chunk ", chunk_index, " of job ", job_id,
+                                                      " is not leased to node ", node_id));
+  }
+  ASSIGN_OR_RETURN(Statement insert,
+                   db_->Prepare("INSERT INTO chunk_failures (job_id, chunk_index, node_id,"
+                                " attempt, error, failed_at) VALUES (?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(insert.Bind(1, job_id)
+                      .Bind(2, int64_t{chunk_index})
+                      .Bind(3, node_id)
+                      .Bind(4, int64_t{attempt})
+                      .Bind(5, error)
+                      .Bind(6, now)
+                      .Run());
+  FailureTally tally;
+  ASSIGN_OR_RETURN(Statement by_node,
+                   db_->Prepare("SELECT COUNT(*) FROM chunk_failures WHERE job_id = ? AND"
+                                " node_id = ?"));
+  by_node.Bind(1, job_id).Bind(2, node_id);
+  ASSIGN_OR_RETURN(bool row, by_node.Step());
+  if (row) tally.node_failures_in_job = static_cast<int32_t>(by_node.Int(0));
+  ASSIGN_OR_RETURN(Statement errors,
+                   db_->Prepare("SELECT node_id, error FROM chunk_failures WHERE job_id = ? AND"
+                                " chunk_index = ? ORDER BY failed_at, attempt"));
+  errors.Bind(1, job_id).Bind(2, int64_t{chunk_index});
+  std::set<std::string> nodes;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, errors.Step());
+    if (!more) break;
+    nodes.insert(errors.Text(0));
+    absl::StrAppend(&tally.errors, tally.errors.empty() ? "" : "; ", errors.Text(0), ": ",
+                    errors.Text(1));
+  }
+  tally.nodes_failed_chunk = static_cast<int32_t>(nodes.size());
+  ASSIGN_OR_RETURN(Statement live,
+                   db_->Prepare("SELECT COUNT(*) FROM nodes WHERE last_seen >= ? AND id NOT IN"
+                                " (SELECT node_id FROM chunk_failures WHERE job_id = ?"
+                                " GROUP BY node_id HAVING COUNT(*) >= ?)"));
+  live.Bind(1, live_since).Bind(2, job_id).Bind(3, int64_t{blocklist_after});
+  ASSIGN_OR_RETURN(row, live.Step());
+  if (row) tally.live_nodes_not_blocked = live.Int(0);
+  RETURN_IF_ERROR(tx.Commit());
+  return tally;
 }
 
 absl::StatusOr<int64_t> JobStore::RequeueExpiredLeases(int64_t now) {

@@ -73,7 +73,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -118,6 +118,23 @@ class JobStore {
   absl::StatusOr<bool> RenewLease(const std::string& job_id, int32_t chunk_index,
                                   int32_t attempt, const std::string& node_id,
                                   int64_t now, int64_t deadline);
+  // A chunk attempt that failed: the chunk goes back to the queue and the
+  // failure is recorded (table chunk_failures), all in one transaction.
+  // FailedPrecondition if the lease is not (or no longer) `node_id`'s.
+  struct FailureTally {
+    int32_t node_failures_in_job = 0;  // this node's failures in this job
+    int32_t nodes_failed_chunk = 0;    // distinct nodes this chunk failed on
+    int64_t live_nodes_not_blocked = 0;  // seen since `live_since`, not blocklisted
+    std::string errors;                // "node: error; ..." for this chunk
+  };
+  absl::StatusOr<FailureTally> RecordChunkFailure(const std::string& job_id, int32_t chunk_index,
+                                                  int32_t attempt, const std::string& node_id,
+                                                  const std::string& error, int64_t now,
+                                                  int64_t live_since, int blocklist_after);
+  // Nodes that failed `blocklist_after` times in a job get none of its
+  // chunks (LeaseNextChunk skips the job for them).
+  void set_blocklist_after(int failures) { blocklist_after_ = failures; }
+
   // Puts a leased chunk back in the queue; returns its attempt count.
   absl::StatusOr<int32_t> ReleaseChunk(const std::string& job_id, int32_t chunk_index,
                                        int32_t attempt, const std::string& node_id);
@@ -136,6 +153,7 @@ class JobStore {
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;
+  int blocklist_after_ = 3;
 };
 
 }  // namespace anifarm

@@ -11,6 +11,7 @@ extern "C" {
 
 #include <cstdio>
 #include <iostream>
+#include <utility>
 #include <mutex>
 
 #include "common/cli_args.h"
@@ -26,6 +27,9 @@ constexpr char kUsage[] =
     "usage: anifarm-coordinator --listen HOST:PORT --state-dir DIR [--models-dir DIR]\n"
     "                           [--chunk-frames N] [--lease-timeout SECONDS]\n"
     "                           [--keep-intermediates] [--http HOST:PORT]\n"
+    "                           [--node-failures N] [--chunk-failure-nodes N]\n"
+    "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
+    "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
     "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
 
 int UsageError(const std::string& message) {
@@ -40,7 +44,8 @@ int main(int argc, char** argv) {
   av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args(
-      {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http"},
+      {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
+       "node-failures", "chunk-failure-nodes"},
       {"keep-intermediates", "help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -62,6 +67,14 @@ int main(int argc, char** argv) {
   options.chunk_frames = *chunk_frames;
   options.lease_seconds = *lease;
   options.keep_intermediates = args.Has("keep-intermediates");
+  for (auto [flag, target] : {std::pair<const char*, int*>{"node-failures",
+                                                           &options.node_failures_before_blocklist},
+                              {"chunk-failure-nodes", &options.chunk_failure_nodes}}) {
+    absl::StatusOr<int> value = args.GetInt(flag, *target);
+    if (!value.ok()) return UsageError(std::string(value.status().message()));
+    if (*value < 1) return UsageError(std::string("--") + flag + " must be at least 1");
+    *target = *value;
+  }
 
   absl::StatusOr<std::unique_ptr<anifarm::Coordinator>> coordinator =
       anifarm::Coordinator::Start(options);

@@ -168,5 +168,47 @@ TEST_F(JobStoreTest, RetryRequeuesUnfinishedChunksAndKeepsDoneOnes) {
   EXPECT_FALSE(store_->RetryJob("job-1").ok());  // running: nothing to retry
 }
 
+TEST_F(JobStoreTest, NodeThatKeepsFailingIsBlocklistedForTheJobOnly) {
+  store_->set_blocklist_after(3);
+  JobStore::FailureTally tally;
+  for (int i = 1; i <= 3; ++i) {
+    auto lease = store_->LeaseNextChunk("node-a", 1, 100);
+    ASSERT_TRUE(lease.ok() && lease->has_value()) << "lease " << i;
+    auto recorded = store_->RecordChunkFailure("job-1", (*lease)->index, (*lease)->attempt,
+                                               "node-a", "boom " + std::to_string(i), 1, 0, 3);
+    ASSERT_TRUE(recorded.ok()) << recorded.status();
+    tally = *recorded;
+    EXPECT_EQ(tally.node_failures_in_job, i);
+  }
+  EXPECT_EQ(tally.nodes_failed_chunk, 1);
+  EXPECT_EQ(tally.live_nodes_not_blocked, 1);  // node-b is still there
+  EXPECT_NE(tally.errors.find("node-a: boom 3"), std::string::npos) << tally.errors;
+  // node-a gets nothing more of job-1; node-b does.
+  auto refused = store_->LeaseNextChunk("node-a", 2, 100);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->has_value());
+  auto other = store_->LeaseNextChunk("node-b", 2, 100);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->has_value());
+  // A failure record needs the lease: a stale attempt is refused.
+  EXPECT_FALSE(store_->RecordChunkFailure("job-1", (*other)->index, (*other)->attempt, "node-a",
+                                          "late", 3, 0, 3)
+                   .ok());
+  // The store survives a restart with the blocklist, and a retry clears it.
+  store_.reset();
+  auto reopened = JobStore::Open(path_);
+  ASSERT_TRUE(reopened.ok());
+  store_ = std::move(*reopened);
+  ASSERT_TRUE(store_->RequeueExpiredLeases(-1).ok());
+  auto still_refused = store_->LeaseNextChunk("node-a", 4, 100);
+  ASSERT_TRUE(still_refused.ok());
+  EXPECT_FALSE(still_refused->has_value());
+  ASSERT_TRUE(store_->SetJobState("job-1", v1::JOB_FAILED, "gave up").ok());
+  ASSERT_TRUE(store_->RetryJob("job-1").ok());
+  auto after_retry = store_->LeaseNextChunk("node-a", 5, 100);
+  ASSERT_TRUE(after_retry.ok());
+  EXPECT_TRUE(after_retry->has_value());
+}
+
 }  // namespace
 }  // namespace anifarm
