@@ -34,7 +34,7 @@ std::string JobLine(const v1::JobStatus& job) {
   return line;
 }
 
-std::string ProgressBar(const v1::JobStatus& job) {
+std::string ProgressBar(const v1::JobStatus& job, double fps, int64_t eta_seconds) {
   constexpr int kWidth = 30;
   double fraction = 0;
   if (job.state() == v1::JOB_DONE) {
@@ -44,11 +44,34 @@ std::string ProgressBar(const v1::JobStatus& job) {
     fraction = 0.95 * double(job.frames_upscaled()) / double(job.unique_frames());
   }
   const int filled = static_cast<int>(fraction * kWidth + 0.5);
-  return absl::StrFormat("[%s%s] %3d%%  %-10s chunks %d/%d  upscaled %d/%d  reused %d",
-                         std::string(filled, '#'), std::string(kWidth - filled, '-'),
-                         static_cast<int>(fraction * 100 + 0.5), JobStateName(job.state()),
-                         job.chunks_done(), job.chunks_total(), job.frames_upscaled(),
-                         job.unique_frames(), job.total_frames() - job.unique_frames());
+  std::string line = absl::StrFormat(
+      "[%s%s] %3d%%  %-10s chunks %d/%d  upscaled %d/%d  reused %d",
+      std::string(filled, '#'), std::string(kWidth - filled, '-'),
+      static_cast<int>(fraction * 100 + 0.5), JobStateName(job.state()), job.chunks_done(),
+      job.chunks_total(), job.frames_upscaled(), job.unique_frames(),
+      job.total_frames() - job.unique_frames());
+  if (job.chunks_running() > 0) absl::StrAppend(&line, "  nodes busy ", job.chunks_running());
+  if (fps > 0) absl::StrAppend(&line, absl::StrFormat("  %.2f fps", fps));
+  if (eta_seconds >= 0 && job.state() == v1::JOB_RUNNING) {
+    absl::StrAppend(&line, absl::StrFormat("  ETA %d:%02d", eta_seconds / 60, eta_seconds % 60));
+  }
+  return line;
+}
+
+std::string ChunkEventLine(const v1::JobEvent& event) {
+  const v1::ChunkInfo& chunk = event.chunk();
+  switch (event.kind()) {
+    case v1::JobEvent::CHUNK_STARTED:
+      return absl::StrCat("chunk ", chunk.chunk_index(), " started on ", chunk.node_id(),
+                          " (attempt ", chunk.attempt(), ", ", chunk.unique_count(),
+                          " frames to upscale)");
+    case v1::JobEvent::CHUNK_FINISHED:
+      return absl::StrCat("chunk ", chunk.chunk_index(), " finished");
+    case v1::JobEvent::CHUNK_REQUEUED:
+      return absl::StrCat("chunk ", chunk.chunk_index(), " back in the queue");
+    default:
+      return absl::StrCat("chunk ", chunk.chunk_index());
+  }
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

@@ -10,6 +10,8 @@ extern "C" {
 
 #include <chrono>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -28,6 +30,7 @@ extern "C" {
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
+#include "coordinator/job_watcher.h"
 #include "coordinator/settings.h"
 #include "protos/anifarm.grpc.pb.h"
 
@@ -112,6 +115,34 @@ std::string DefaultStateDir() {
   return absl::StrCat(home && *home ? home : "/root", "/.local/state/anifarm");
 }
 
+// The next event of a job: from the coordinator's WatchJob stream, or from
+// a JobWatcher on the in-process coordinator of `anifarm run`.
+using NextEvent = std::function<absl::StatusOr<v1::JobEvent>()>;
+
+// Reads a WatchJob stream; an error when it ends before the job does.
+class RemoteJobStream {
+ public:
+  RemoteJobStream(v1::Coordinator::Stub* stub, const std::string& job_id, std::string address)
+      : address_(std::move(address)) {
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    reader_ = stub->WatchJob(&context_, request);
+  }
+  absl::StatusOr<v1::JobEvent> Next() {
+    v1::JobEvent event;
+    if (reader_->Read(&event)) return event;
+    absl::Status status = FromGrpcStatus(reader_->Finish(), address_);
+    if (!status.ok()) return status;
+    return absl::UnavailableError(
+        absl::StrCat("the coordinator at ", address_, " ended the watch early"));
+  }
+
+ private:
+  std::string address_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader_;
+};
+
 // Thin wrapper over the generated stub: absl statuses, deadlines.
 class RemoteCoordinator {
  public:
@@ -141,6 +172,20 @@ class RemoteCoordinator {
     return response;
   }
 
+  // WatchJob as a NextEvent (after the same connection grace as Call).
+  NextEvent Watch(const std::string& id) {
+    if (!connected_ && !channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                                   std::chrono::seconds(kConnectGraceSeconds))) {
+      std::string address = address_;
+      return [address]() -> absl::StatusOr<v1::JobEvent> {
+        return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address));
+      };
+    }
+    connected_ = true;
+    auto stream = std::make_shared<RemoteJobStream>(stub_.get(), id, address_);
+    return [stream] { return stream->Next(); };
+  }
+
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& id) {
     v1::GetJobRequest request;
     request.set_job_id(id);
@@ -155,36 +200,56 @@ class RemoteCoordinator {
   bool connected_ = false;
 };
 
-// Polls a job until it finishes, drawing a progress bar on stderr.
-// Returns the exit code for the job's final state.
-template <typename GetJob>
-int FollowJob(GetJob get_job, bool quiet = false) {
+// Events of a job on the in-process coordinator, as WatchJob would send them.
+NextEvent LocalEvents(Coordinator* coordinator, const std::string& job_id) {
+  auto watcher = std::make_shared<JobWatcher>(coordinator, job_id);
+  auto pending = std::make_shared<std::deque<v1::JobEvent>>();
+  return [watcher, pending]() -> absl::StatusOr<v1::JobEvent> {
+    while (pending->empty()) {
+      absl::StatusOr<std::vector<v1::JobEvent>> events = watcher->Poll();
+      if (!events.ok()) return events.status();
+      pending->insert(pending->end(), events->begin(), events->end());
+      if (pending->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    v1::JobEvent event = std::move(pending->front());
+    pending->pop_front();
+    return event;
+  };
+}
+
+// Follows a job until it finishes: a live progress bar on a terminal, plain
+// lines (with chunk events) otherwise. Returns the exit code for the job's
+// final state.
+int FollowJob(const NextEvent& next_event, bool quiet = false) {
   const bool tty = isatty(STDERR_FILENO);
   std::string last;
   while (true) {
-    absl::StatusOr<v1::JobStatus> job = get_job();
-    if (!job.ok()) {
-      if (tty) std::cerr << "\n";
-      return FailStatus(job.status());
+    absl::StatusOr<v1::JobEvent> event = next_event();
+    if (!event.ok()) {
+      if (tty && !last.empty()) std::cerr << "\n";
+      return FailStatus(event.status());
     }
-    const std::string bar = ProgressBar(*job);
+    const v1::JobStatus& job = event->job();
+    if (!quiet && !tty && event->has_chunk()) {
+      std::cerr << ChunkEventLine(*event) << "\n";
+    }
+    const std::string bar = ProgressBar(job, event->fps(), event->eta_seconds());
     if (!quiet && bar != last) {
-      std::cerr << (tty ? "\r" : "") << bar << (tty ? "" : "\n") << std::flush;
+      std::cerr << (tty ? "\r" : "") << bar << (tty ? "\x1b[K" : "\n") << std::flush;
       last = bar;
     }
-    if (IsFinished(job->state())) {
+    if (event->kind() == v1::JobEvent::JOB_FINISHED) {
       if (tty && !quiet) std::cerr << "\n";
-      if (job->state() == v1::JOB_DONE) {
-        std::cerr << "anifarm: job " << job->job_id() << " done: " << job->total_frames()
-                  << " frames (" << job->frames_upscaled() << " upscaled, "
-                  << job->frames_reused() << " reused), " << job->output_width() << "x"
-                  << job->output_height() << "\n";
+      if (job.state() == v1::JOB_DONE) {
+        std::cerr << "anifarm: job " << job.job_id() << " done: " << job.total_frames()
+                  << " frames (" << job.frames_upscaled() << " upscaled, "
+                  << job.frames_reused() << " reused), " << job.output_width() << "x"
+                  << job.output_height() << "\n";
         return kExitOk;
       }
-      return Fail(kExitJobFailed, absl::StrCat("job ", job->job_id(), " ",
-                                               JobStateName(job->state()), ": ", job->error()));
+      return Fail(kExitJobFailed, absl::StrCat("job ", job.job_id(), " ",
+                                               JobStateName(job.state()), ": ", job.error()));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 1000));
   }
 }
 
@@ -215,9 +280,9 @@ std::mutex ids_mutex;
 
 // Submits every job, then (when asked) follows them one after the other.
 // The exit code is the worst of the jobs'.
-template <typename Submit, typename GetJob>
+template <typename Submit, typename Watch>
 int SubmitAll(const std::vector<v1::SubmitJobRequest>& requests, bool wait, Submit submit,
-              GetJob get_job, std::vector<std::string>* ids) {
+              Watch watch, std::vector<std::string>* ids) {
   int worst = kExitOk;
   for (const v1::SubmitJobRequest& request : requests) {
     absl::StatusOr<std::string> id = submit(request);
@@ -233,7 +298,7 @@ int SubmitAll(const std::vector<v1::SubmitJobRequest>& requests, bool wait, Subm
   }
   if (!wait) return worst;
   for (const std::string& id : *ids) {
-    worst = std::max(worst, FollowJob([&] { return get_job(id); }));
+    worst = std::max(worst, FollowJob(watch(id)));
   }
   return worst;
 }
@@ -263,7 +328,7 @@ int RunCommand(const CliArgs& args) {
   int code = SubmitAll(
       *requests, /*wait=*/true,
       [&](const v1::SubmitJobRequest& request) { return coordinator->SubmitJob(request); },
-      [&](const std::string& id) { return coordinator->GetJob(id); }, &ids);
+      [&](const std::string& id) { return LocalEvents(coordinator, id); }, &ids);
   for (const std::string& id : ids) {
     absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(id);
     if (job.ok() && job->state() == v1::JOB_DONE) std::cout << job->output_path() << "\n";
@@ -284,7 +349,7 @@ int SubmitCommand(const CliArgs& args) {
         if (!response.ok()) return response.status();
         return response->job_id();
       },
-      [&](const std::string& id) { return remote.GetJob(id); }, &ids);
+      [&](const std::string& id) { return remote.Watch(id); }, &ids);
 }
 
 int StatusCommand(const CliArgs& args) {
@@ -294,7 +359,7 @@ int StatusCommand(const CliArgs& args) {
   // --watch exits like `submit --wait`: with the job's result.
   int result = kExitOk;
   if (args.Has("watch")) {
-    result = FollowJob([&] { return remote.GetJob(id); });
+    result = FollowJob(remote.Watch(id));
     if (result == kExitUnreachable || result == kExitBadInput) return result;
   }
   absl::StatusOr<v1::JobStatus> job = remote.GetJob(id);

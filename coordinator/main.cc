@@ -8,6 +8,7 @@ extern "C" {
 }
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <cstdio>
 #include <iostream>
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
     return 3;
   }
   anifarm::CoordinatorService service(coordinator->get());
+  // The standard grpc.health.v1 service, for load balancers and Kubernetes
+  // gRPC probes: SERVING once the database is open and the port is bound.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);

@@ -1,5 +1,10 @@
 #include "coordinator/service.h"
 
+#include <chrono>
+#include <thread>
+
+#include "coordinator/job_watcher.h"
+
 namespace anifarm {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -53,6 +58,22 @@ ANIFARM_JOB_ACTION(PauseJob)
 ANIFARM_JOB_ACTION(ResumeJob)
 ANIFARM_JOB_ACTION(RetryJob)
 #undef ANIFARM_JOB_ACTION
+
+grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
+                                          const v1::WatchJobRequest* request,
+                                          grpc::ServerWriter<v1::JobEvent>* writer) {
+  JobWatcher watcher(coordinator_, request->job_id());
+  while (!context->IsCancelled()) {
+    absl::StatusOr<std::vector<v1::JobEvent>> events = watcher.Poll();
+    if (!events.ok()) return ToGrpcStatus(events.status());
+    for (const v1::JobEvent& event : *events) {
+      if (!writer->Write(event)) return grpc::Status::OK;  // the client went away
+    }
+    if (watcher.finished()) return grpc::Status::OK;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return grpc::Status::CANCELLED;
+}
 
 grpc::Status CoordinatorService::ListChunks(grpc::ServerContext*,
                                             const v1::ListChunksRequest* request,

