@@ -43,6 +43,7 @@ class TiledUpscaler {
   // tile: edge in input pixels, 0 = whole frame in one pass.
   TiledUpscaler(int scale, int tile, int overlap);
 
+  int scale() const { return scale_; }
   int tile() const { return tile_; }
   int overlap() const { return overlap_; }
 

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <iostream>
 #include <cstring>
 #include <fstream>
 #include <list>
@@ -164,7 +166,7 @@ class TorchUpscaler : public Upscaler {
   TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap)
       : model_(std::move(model)),
         description_(note.empty() ? model_->description : absl::StrCat(model_->description, " (", note, ")")),
-        tiler_(model_->net->scale(), tile, overlap) {}
+        tiler_(std::make_shared<TiledUpscaler>(model_->net->scale(), tile, overlap)) {}
 
   int native_scale() const override { return model_->net->scale(); }
   std::string description() const override { return description_; }
@@ -175,8 +177,46 @@ class TorchUpscaler : public Upscaler {
       return absl::InvalidArgumentError(absl::StrCat("Upscale: bad image ", input.width, "x", input.height,
                                                      " with ", input.pixels.size(), " bytes"));
     }
+    // Out of device memory: the tile halves and the frame is tried again
+    // (the guide's rule), down to 32 px; later frames keep the smaller tile.
+    while (true) {
+      std::shared_ptr<TiledUpscaler> tiler = CurrentTiler();
+      absl::StatusOr<RgbImage> out = UpscaleWith(*tiler, input);
+      if (out.ok() || out.status().code() != absl::StatusCode::kResourceExhausted) return out;
+      const int edge = tiler->tile() > 0 ? tiler->tile() : std::max(input.width, input.height);
+      if (edge / 2 < 32) return out;
+      std::cerr << "anifarm-engine: out of memory with " << edge << " px tiles; retrying with "
+                << edge / 2 << " px\n";
+      std::lock_guard<std::mutex> lock(mu_);
+      if (tiler_ == tiler) {
+        tiler_ = std::make_shared<TiledUpscaler>(tiler->scale(), edge / 2, tiler->overlap());
+      }
+    }
+  }
+
+ private:
+  std::shared_ptr<TiledUpscaler> CurrentTiler() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tiler_;
+  }
+
+  static bool IsOutOfMemory(const std::string& message) {
+    return message.find("out of memory") != std::string::npos ||
+           message.find("CUDNN_STATUS_ALLOC_FAILED") != std::string::npos;
+  }
+
+  absl::StatusOr<RgbImage> UpscaleWith(TiledUpscaler& tiler, const RgbImage& input) {
     const Network& net = *model_->net;
     const int s = net.scale();
+    // Test-only hook: ANIFARM_TEST_OOM_ABOVE_TILE=N makes any pass with
+    // tiles (or a whole frame) larger than N px fail as out of memory, so
+    // the retry path can be tested on a CPU.
+    if (const char* limit = std::getenv("ANIFARM_TEST_OOM_ABOVE_TILE")) {
+      const int edge = tiler.tile() > 0 ? tiler.tile() : std::max(input.width, input.height);
+      if (edge > std::atoi(limit)) {
+        return absl::ResourceExhaustedError(absl::StrCat("simulated out of memory at ", edge, " px"));
+      }
+    }
     try {
       c10::InferenceMode guard;
       // from_blob does not take ownership; the const_cast is safe as the
@@ -189,7 +229,7 @@ class TorchUpscaler : public Upscaler {
                             .to(torch::kFloat32)
                             .div_(255.0f)
                             .to(net.dtype());
-      torch::Tensor y = tiler_.Run(x, [&net](const torch::Tensor& t) { return net.Forward(t); });
+      torch::Tensor y = tiler.Run(x, [&net](const torch::Tensor& t) { return net.Forward(t); });
       torch::Tensor bytes = y[0].clamp(0.0f, 1.0f)
                                 .mul_(255.0f)
                                 .round_()
@@ -201,18 +241,24 @@ class TorchUpscaler : public Upscaler {
       std::memcpy(out.pixels.data(), bytes.data_ptr<uint8_t>(), out.pixels.size());
       return out;
     } catch (const c10::Error& e) {
-      return absl::InternalError(
-          absl::StrCat("Upscale on ", net.device().str(), " failed: ", e.what_without_backtrace()));
-    } catch (const std::exception& e) {  // e.g. std::bad_alloc for a huge frame
+      const std::string message = e.what_without_backtrace();
+      if (IsOutOfMemory(message)) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("Upscale on ", net.device().str(), " ran out of memory: ", message));
+      }
+      return absl::InternalError(absl::StrCat("Upscale on ", net.device().str(), " failed: ", message));
+    } catch (const std::bad_alloc& e) {  // host memory, e.g. a huge frame on the CPU
       return absl::ResourceExhaustedError(
-          absl::StrCat("Upscale on ", net.device().str(), " failed: ", e.what()));
+          absl::StrCat("Upscale on ", net.device().str(), " ran out of memory: ", e.what()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("Upscale on ", net.device().str(), " failed: ", e.what()));
     }
   }
 
- private:
   std::shared_ptr<const LoadedModel> model_;
   const std::string description_;
-  TiledUpscaler tiler_;
+  std::mutex mu_;
+  std::shared_ptr<TiledUpscaler> tiler_;  // guarded by mu_; shrinks after out-of-memory
 };
 
 class TorchEngine : public UpscalerEngine {

@@ -283,6 +283,48 @@ TEST(TorchEngineTest, TiledMatchesWholeFrame) {
   EXPECT_LT(Psnr(seams.Run(input, run).clamp(0, 1), whole.clamp(0, 1), 1.0), 50.0);
 }
 
+// Out of device memory, the tile halves and the frame is retried: simulated
+// on the CPU (ANIFARM_TEST_OOM_ABOVE_TILE), the result matches an ordinary
+// run, and later frames keep the smaller tile.
+TEST(TorchEngineTest, OutOfMemoryHalvesTheTileAndRetries) {
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const RgbImage input = SmoothImage(96, 64);
+  UpscaleOptions options;
+  options.tile = 128;
+  options.tile_overlap = 16;
+  auto reference = (*engine)->GetUpscaler(kModel, "oom-ref", options);
+  ASSERT_TRUE(reference.ok());
+  absl::StatusOr<RgbImage> expected = (*reference)->Upscale(input);
+  ASSERT_TRUE(expected.ok());
+
+  setenv("ANIFARM_TEST_OOM_ABOVE_TILE", "40", 1);
+  auto squeezed = (*engine)->GetUpscaler(kModel, "oom-test", options);
+  ASSERT_TRUE(squeezed.ok());
+  absl::StatusOr<RgbImage> retried = (*squeezed)->Upscale(input);  // 128 -> 64 -> 32
+  absl::StatusOr<RgbImage> again = (*squeezed)->Upscale(input);
+  options.tile = 48;
+  setenv("ANIFARM_TEST_OOM_ABOVE_TILE", "20", 1);  // below the 32 px floor: gives up
+  auto hopeless = (*engine)->GetUpscaler(kModel, "oom-hopeless", options);
+  ASSERT_TRUE(hopeless.ok());
+  absl::StatusOr<RgbImage> refused = (*hopeless)->Upscale(input);
+  unsetenv("ANIFARM_TEST_OOM_ABOVE_TILE");
+
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(retried->width, 192);
+  double squared = 0;
+  for (size_t i = 0; i < expected->pixels.size(); ++i) {
+    const double d = double(expected->pixels[i]) - double(retried->pixels[i]);
+    squared += d * d;
+  }
+  const double mse = std::max(squared / double(expected->pixels.size()), 1e-10);
+  EXPECT_GT(10 * std::log10(255.0 * 255.0 / mse), 40.0);
+  EXPECT_EQ(again->pixels, retried->pixels);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
   for (int length : {1, 31, 32, 33, 96, 100}) {
     std::vector<TileSpan> spans = SplitAxis(length, 32, 8);
