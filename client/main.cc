@@ -12,12 +12,15 @@ extern "C" {
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <iterator>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
@@ -27,6 +30,7 @@ extern "C" {
 #include "client/model_fetch.h"
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
+#include "common/hashing.h"
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
@@ -53,6 +57,7 @@ Commands:
   nodes [--json]                     list the coordinator's nodes
   models [--json] [--local]          list models (the coordinator's, or --local ones)
   models fetch [--models-dir DIR]    download and verify the bundled real models
+  models inspect NAME|FILE [--json]  what the engine detects: architecture, scale, sha256
   presets [--json]                   the guide's advice as named job presets (--job-preset)
   sample OUTPUT [--frames N] [--size WxH] [--no-audio]
                                      write a synthetic test clip (H.264 + AAC)
@@ -414,11 +419,51 @@ int NodesCommand(const CliArgs& args) {
   return kExitOk;
 }
 
+// `anifarm models inspect NAME|FILE`: what the engine detects in a model
+// file (architecture, hyper-parameters, scale), loading it as a node would.
+int InspectModelCommand(const CliArgs& args) {
+  if (args.positional().size() != 2) return UsageError("usage: anifarm models inspect NAME|FILE");
+  absl::StatusOr<ModelFile> model =
+      ResolveModel(args.positional()[1], args.Get("models-dir", DefaultModelsDir()));
+  if (!model.ok()) return FailStatus(model.status());
+  const std::vector<std::string> files = ModelFilePaths(*model);
+  std::string bytes;
+  for (const std::string& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Fail(kExitBadInput, "cannot read " + file);
+    bytes.append(std::istreambuf_iterator<char>(in), {});
+  }
+  void* library = nullptr;
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = LoadEngine("cpu", &library);
+  if (!engine.ok()) return Fail(kExitBadInput, std::string(engine.status().message()));
+  absl::StatusOr<std::shared_ptr<Upscaler>> upscaler =
+      (*engine)->GetUpscaler(files.front(), "", UpscaleOptions());
+  if (!upscaler.ok()) return Fail(kExitBadInput, std::string(upscaler.status().message()));
+  const std::string sha256 = Sha256Hex(bytes);
+  if (args.Has("json")) {
+    std::cout << "{\"name\":\"" << model->name << "\",\"format\":\"" << model->format
+              << "\",\"scale\":" << (*upscaler)->native_scale() << ",\"architecture\":\""
+              << (*upscaler)->description() << "\",\"sha256\":\"" << sha256
+              << "\",\"size_bytes\":" << bytes.size() << "}\n";
+  } else {
+    std::cout << "name:          " << model->name << "\nformat:        " << model->format
+              << "\nfiles:         " << absl::StrJoin(files, ", ")
+              << "\narchitecture:  " << (*upscaler)->description()
+              << "\nscale:         " << (*upscaler)->native_scale() << "x"
+              << "\nsha256:        " << sha256 << "\nsize:          " << bytes.size()
+              << " bytes\n";
+  }
+  return kExitOk;
+}
+
 int ModelsCommand(const CliArgs& args) {
   if (!args.positional().empty() && args.positional()[0] == "fetch") {
     absl::Status status = FetchModels(args.Get("models-dir", DefaultModelsDir()),
                                       args.Get("cache-dir", DefaultCacheDir()), std::cerr);
     return status.ok() ? kExitOk : Fail(kExitBadInput, std::string(status.message()));
+  }
+  if (!args.positional().empty() && args.positional()[0] == "inspect") {
+    return InspectModelCommand(args);
   }
   if (!args.positional().empty()) return UsageError("unknown models command " + args.positional()[0]);
   v1::ListModelsResponse models;

@@ -239,6 +239,22 @@ TEST_F(FarmTest, NcnnModelRunsThroughTheWholePipeline) {
                  Log("run"));
   ASSERT_EQ(run.Wait(), 0) << run.Stderr();
   ExpectUpscaledCopy(input, output, 12);
+
+  // Detection from the graph, not the name: the x3 graph is the x4 network
+  // followed by a bicubic downscale.
+  Subprocess inspect({kBin + "/anifarm", "models", "inspect", "realesr-animevideov3-x3",
+                      "--models-dir", kModels, "--json"},
+                     Log("inspect"));
+  ASSERT_EQ(inspect.Wait(), 0) << inspect.Stderr();
+  EXPECT_NE(inspect.Stdout().find("\"scale\":3"), std::string::npos) << inspect.Stdout();
+  EXPECT_NE(inspect.Stdout().find("SRVGGNetCompact(num_feat=64, num_conv=16, scale=4)"),
+            std::string::npos)
+      << inspect.Stdout();
+  Subprocess unsupported({kBin + "/anifarm", "models", "inspect", "4x_WTP_descreenton",
+                          "--models-dir", kModels},
+                         Log("unsupported"));
+  EXPECT_EQ(unsupported.Wait(), 3);
+  EXPECT_NE(unsupported.Stderr().find("OmniSR"), std::string::npos) << unsupported.Stderr();
 }
 
 TEST_F(FarmTest, EpisodeExtrasAreKeptInMkv) {
