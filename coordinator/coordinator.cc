@@ -116,8 +116,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   }
   ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
                    JobStore::Open((fs::path(options.state_dir) / "anifarm.db").string()));
-  // Whatever was leased before a restart is lost with the old process.
-  RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  // Nodes keep working while the coordinator restarts: their leases get a
+  // grace period of one lease timeout to reconnect and heartbeat or
+  // complete; only chunks whose node does not come back are redone.
+  RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());

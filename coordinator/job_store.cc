@@ -549,6 +549,14 @@ absl::StatusOr<JobStore::FailureTally> JobStore::RecordChunkFailure(
   return tally;
 }
 
+absl::Status JobStore::ExtendLeasesUntil(int64_t deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE chunks SET lease_deadline = MAX(lease_deadline, ?)"
+                                " WHERE state = 1"));
+  return update.Bind(1, deadline).Run();
+}
+
 absl::StatusOr<int64_t> JobStore::RequeueExpiredLeases(int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement update,

@@ -138,6 +138,10 @@ class JobStore {
   // Puts a leased chunk back in the queue; returns its attempt count.
   absl::StatusOr<int32_t> ReleaseChunk(const std::string& job_id, int32_t chunk_index,
                                        int32_t attempt, const std::string& node_id);
+  // After a coordinator restart: leases still held get at least until
+  // `deadline`, so nodes that were working reconnect and finish (or renew)
+  // instead of having their chunks redone.
+  absl::Status ExtendLeasesUntil(int64_t deadline);
   // Requeues leases whose deadline passed (all of them when now < 0).
   absl::StatusOr<int64_t> RequeueExpiredLeases(int64_t now);
 
