@@ -1,7 +1,9 @@
 #include "node/node_worker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +59,34 @@ absl::StatusOr<std::string> Sha256OfFiles(const std::vector<fs::path>& files) {
     bytes.append(std::istreambuf_iterator<char>(in), {});
   }
   return Sha256Hex(bytes);
+}
+
+// TEST-ONLY FAULT INJECTION. Never set this in production.
+//
+// ANIFARM_TEST_CORRUPT_RESULTS=N makes this node corrupt the results of its
+// first N completed chunks: one byte of the PNG of the chunk's first frame is
+// flipped AFTER the frame's sha256 was computed, as a truncated or damaged
+// upload would arrive. The coordinator must refuse such a result (sha256
+// mismatch) and requeue the chunk; tests/e2e/farm_ops_e2e_test.cc relies on
+// this. Unset, empty or 0: no effect. The count is per process.
+int CorruptResultsBudget() {
+  static const int budget = [] {
+    const char* value = std::getenv("ANIFARM_TEST_CORRUPT_RESULTS");
+    return value && *value ? std::max(0, std::atoi(value)) : 0;
+  }();
+  return budget;
+}
+std::atomic<int> corrupted_results{0};
+
+void MaybeCorruptResultForTest(v1::CompleteChunkRequest* result) {
+  if (result->frames_size() == 0 || corrupted_results >= CorruptResultsBudget()) return;
+  ++corrupted_results;
+  std::string* png = result->mutable_frames(0)->mutable_png();
+  if (png->empty()) return;
+  (*png)[png->size() / 2] ^= 0x5a;  // after the sha256: the checksum no longer matches
+  std::cerr << "anifarm-node: TEST HOOK ANIFARM_TEST_CORRUPT_RESULTS: corrupted frame "
+            << result->frames(0).frame_index() << " of chunk " << result->chunk_index()
+            << std::endl;
 }
 
 }  // namespace
@@ -192,6 +222,7 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
     std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
               << ": " << result->frames_size() << " frames upscaled in " << seconds << " s"
               << std::endl;
+    MaybeCorruptResultForTest(&*result);  // test-only hook, see above
     RETURN_IF_ERROR(source_->CompleteChunk(*result));
     return true;
   }

@@ -1,6 +1,7 @@
 add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/failure_e2e_test.cc
-  ${CMAKE_CURRENT_LIST_DIR}/farm_e2e_test.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/farm_e2e_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/farm_ops_e2e_test.cc)
 target_link_libraries(e2e_tests PRIVATE anifarm_common anifarm_proto GTest::gtest_main)
 target_compile_definitions(e2e_tests PRIVATE
   ANIFARM_BIN_DIR="${CMAKE_BINARY_DIR}/bin"
