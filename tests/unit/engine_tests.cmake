@@ -5,7 +5,8 @@ if(TARGET anifarm_engine)
     ${CMAKE_CURRENT_LIST_DIR}/engine/pickle_reader_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/torch_engine_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/ncnn_model_test.cc
-    ${CMAKE_CURRENT_LIST_DIR}/engine/safetensors_test.cc)
+    ${CMAKE_CURRENT_LIST_DIR}/engine/safetensors_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/reference_test.cc)
   target_link_libraries(engine_tests PRIVATE anifarm_engine anifarm_pickle torch GTest::gtest_main)
   target_compile_definitions(engine_tests PRIVATE ANIFARM_TEST_MODEL_DIR="${ANIFARM_TEST_MODEL_DIR}")
   gtest_discover_tests(engine_tests DISCOVERY_TIMEOUT 120)
