@@ -114,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("--state-dir ", options.state_dir, ": ", ec.message()));
   }
+  ASSIGN_OR_RETURN(PathPolicy paths, PathPolicy::WithRoots(options.roots));
   ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
                    JobStore::Open((fs::path(options.state_dir) / "anifarm.db").string()));
   // Nodes keep working while the coordinator restarts: their leases get a
@@ -122,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
+  coordinator->paths_ = std::move(paths);
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());
   for (const JobRecord& job : jobs) coordinator->RememberModel(job.model_sha256, job.model_path);
   coordinator->runner_ = std::thread([c = coordinator.get()] { c->RunLoop(); });
@@ -163,6 +165,13 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   RETURN_IF_ERROR(NormalizeSettings(&job.settings));
   if (request.input_path().empty()) return absl::InvalidArgumentError("no input file given");
   if (request.output_path().empty()) return absl::InvalidArgumentError("no output file given (-o)");
+  // Confinement first: a path outside the roots is refused before the
+  // coordinator even looks at it (its existence is not disclosed).
+  RETURN_IF_ERROR(paths_.Check(request.input_path()));
+  RETURN_IF_ERROR(paths_.Check(request.output_path()));
+  if (!job.settings.frame_map_path().empty()) {
+    RETURN_IF_ERROR(paths_.Check(job.settings.frame_map_path()));
+  }
   ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(request.input_path()));
   RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));

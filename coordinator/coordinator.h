@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "coordinator/job_store.h"
+#include "coordinator/path_policy.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -45,6 +46,8 @@ struct CoordinatorOptions {
   // every node's error collected. A job also fails when every live node is
   // blocklisted for it (nobody is left to try).
   int chunk_failure_nodes = 3;
+  // Inputs and outputs must resolve inside these folders (none: anywhere).
+  std::vector<std::string> roots;
 };
 
 class Coordinator {
@@ -100,6 +103,7 @@ class Coordinator {
   void RememberModel(const std::string& sha256, const std::string& path);
 
   const CoordinatorOptions options_;
+  PathPolicy paths_;
   std::unique_ptr<JobStore> store_;
 
   std::mutex mu_;

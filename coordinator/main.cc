@@ -15,6 +15,7 @@ extern "C" {
 #include <utility>
 #include <mutex>
 
+#include "absl/strings/str_split.h"
 #include "common/cli_args.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
@@ -29,6 +30,8 @@ constexpr char kUsage[] =
     "                           [--chunk-frames N] [--lease-timeout SECONDS]\n"
     "                           [--keep-intermediates] [--http HOST:PORT]\n"
     "                           [--node-failures N] [--chunk-failure-nodes N]\n"
+    "                           [--roots DIR[,DIR...]]\n"
+    "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
     "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
@@ -46,7 +49,7 @@ int main(int argc, char** argv) {
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
-       "node-failures", "chunk-failure-nodes"},
+       "node-failures", "chunk-failure-nodes", "roots"},
       {"keep-intermediates", "help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   options.chunk_frames = *chunk_frames;
   options.lease_seconds = *lease;
   options.keep_intermediates = args.Has("keep-intermediates");
+  if (args.Has("roots")) options.roots = absl::StrSplit(args.Get("roots"), ',', absl::SkipEmpty());
   for (auto [flag, target] : {std::pair<const char*, int*>{"node-failures",
                                                            &options.node_failures_before_blocklist},
                               {"chunk-failure-nodes", &options.chunk_failure_nodes}}) {

@@ -410,6 +410,41 @@ TEST_F(FarmTest, ImageJobsWritePngJpegAndWebp) {
   EXPECT_NE(bad.Stderr().find("101"), std::string::npos) << bad.Stderr();
 }
 
+TEST_F(FarmTest, CoordinatorRootsConfineInputsAndOutputs) {
+  std::vector<int> content;
+  const std::string outside = MakeClip(4, &content);  // dir_/input.mp4
+  const fs::path media = dir_ / "media";
+  fs::create_directories(media);
+  fs::copy_file(outside, media / "ep1.mp4");
+  fs::create_symlink(dir_, media / "escape");
+  const std::string address = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  Subprocess coordinator({kBin + "/anifarm-coordinator", "--listen", address, "--state-dir",
+                          (dir_ / "state").string(), "--models-dir", kModels, "--roots",
+                          media.string()},
+                         Log("coordinator"));
+  auto submit = [&](const std::string& input, const std::string& output, const std::string& log) {
+    auto process = std::make_unique<Subprocess>(
+        std::vector<std::string>{kBin + "/anifarm", "submit", input, "-o", output,
+                                 "--coordinator", address},
+        Log(log));
+    process->Wait();
+    return process;
+  };
+  auto input_outside = submit(outside, (media / "a.mp4").string(), "in-outside");
+  EXPECT_EQ(input_outside->Wait(), 3);
+  EXPECT_NE(input_outside->Stderr().find("outside the coordinator's roots"), std::string::npos)
+      << input_outside->Stderr();
+  auto output_escape = submit((media / "ep1.mp4").string(),
+                              (media / "escape" / "stolen.mp4").string(), "out-escape");
+  EXPECT_EQ(output_escape->Wait(), 3);
+  auto dotdot = submit((media / ".." / "input.mp4").string(), (media / "b.mp4").string(),
+                       "dotdot");
+  EXPECT_EQ(dotdot->Wait(), 3);
+  auto inside = submit((media / "ep1.mp4").string(), (media / "ep1-2x.mp4").string(), "inside");
+  EXPECT_EQ(inside->Wait(), 0) << inside->Stderr();
+  EXPECT_EQ(inside->Stdout().rfind("job-", 0), 0u) << inside->Stdout();
+}
+
 TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
   std::vector<int> content;
   const std::string input = MakeClip(4, &content);
