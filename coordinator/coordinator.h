@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/job_store.h"
 #include "coordinator/path_policy.h"
+#include "coordinator/rpc_stats.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -85,8 +86,8 @@ class Coordinator {
     int64_t chunk_failures = 0;
   };
   Counters counters() const { return {lease_expiries_.load(), chunk_failures_.load()}; }
-
-  // Chunk failures after which a job fails.
+  // RPC latencies, recorded by the gRPC service and shown on /metrics.
+  RpcStats* rpc_stats() { return &rpc_stats_; }
 
  private:
   explicit Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store);
@@ -104,6 +105,7 @@ class Coordinator {
 
   const CoordinatorOptions options_;
   PathPolicy paths_;
+  RpcStats rpc_stats_;
   std::unique_ptr<JobStore> store_;
 
   std::mutex mu_;

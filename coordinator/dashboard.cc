@@ -75,6 +75,7 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
                   "# HELP anifarm_chunk_failures_total Chunk failures reported or refused.\n"
                   "# TYPE anifarm_chunk_failures_total counter\n"
                   "anifarm_chunk_failures_total ", counters.chunk_failures, "\n");
+  absl::StrAppend(&out, coordinator->rpc_stats()->PrometheusText());
   absl::StatusOr<std::vector<v1::NodeInfo>> nodes = coordinator->ListNodes();
   absl::StrAppend(&out,
                   "# HELP anifarm_node_frames_upscaled_total Frames upscaled per node.\n"

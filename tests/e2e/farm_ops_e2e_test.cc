@@ -337,6 +337,14 @@ TEST_F(FarmOpsTest, ThreeJobsByPriorityOnTwoNodes) {
   for (const v1::NodeInfo& node : nodes.nodes()) node_frames += node.frames_upscaled();
   EXPECT_EQ(node_frames, 3 * static_cast<int64_t>(distinct_));
   EXPECT_EQ(ChunkFailures(), 0);
+  // RPC latencies: every lease and completion of the run was timed (12
+  // chunks completed, and at least as many leases asked for).
+  const std::string metrics = HttpGet(http_port_, "/metrics");
+  EXPECT_EQ(Metric(metrics, "anifarm_rpc_seconds_count{method=\"CompleteChunk\"}"), 12)
+      << metrics;
+  EXPECT_GE(Metric(metrics, "anifarm_rpc_seconds_count{method=\"LeaseChunk\"}"), 12);
+  EXPECT_NE(metrics.find("anifarm_rpc_seconds_bucket{method=\"LeaseChunk\",le=\"+Inf\"}"),
+            std::string::npos);
 }
 
 // A node whose every result arrives corrupted, next to an honest one. The
