@@ -21,6 +21,7 @@ extern "C" {
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/embedded_farm.h"
@@ -469,7 +470,10 @@ int NodesCommand(const CliArgs& args) {
   }
   for (const v1::NodeInfo& node : nodes->nodes()) {
     std::cout << node.node_id() << "  " << node.hostname() << "  " << node.device() << " ("
-              << node.device_name() << ")  chunks " << node.chunks_done() << "  frames "
+              << node.device_name() << ")  memory "
+              << (node.memory_bytes() > 0 ? absl::StrFormat("%.1f GiB", node.memory_bytes() / double(1LL << 30))
+                                          : std::string("unknown"))
+              << "  chunks " << node.chunks_done() << "  frames "
               << node.frames_upscaled() << "  last seen " << node.last_seen() << "\n";
   }
   return kExitOk;

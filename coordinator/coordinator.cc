@@ -55,6 +55,20 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// What a node needs to run a model: its weights twice (the file's copy and
+// the loaded one, or fp32 and a half-precision copy) plus a working set for
+// the activations of one tile and the runtime. Deliberately simple and
+// conservative; nodes advertise their memory and `--max-memory` caps it.
+int64_t EstimateModelMemory(const ModelFile& model) {
+  constexpr int64_t kWorkingSet = 256LL << 20;
+  int64_t weights = 0;
+  std::error_code ec;
+  for (const std::string& file : ModelFilePaths(model)) {
+    weights += static_cast<int64_t>(fs::file_size(file, ec));
+  }
+  return 2 * weights + kWorkingSet;
+}
+
 // The farm-wide identity of a model: sha256 over its files, in order.
 absl::StatusOr<std::string> ModelSha256(const ModelFile& model) {
   std::string bytes;
@@ -176,6 +190,7 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
   ASSIGN_OR_RETURN(job.model_sha256, ModelSha256(model));
+  job.memory_bytes = EstimateModelMemory(model);
   RETURN_IF_ERROR(CheckOutputSettings(job.settings, request.output_path(), &media));
   job.id = RandomId("job-");
   job.state = v1::JOB_PLANNING;
@@ -316,6 +331,7 @@ absl::StatusOr<v1::RegisterNodeResponse> Coordinator::RegisterNode(
   node.set_hostname(request.hostname());
   node.set_device(request.device());
   node.set_device_name(request.device_name());
+  node.set_memory_bytes(request.memory_bytes());
   node.set_last_seen(Now());
   RETURN_IF_ERROR(store_->UpsertNode(node));
   v1::RegisterNodeResponse response;

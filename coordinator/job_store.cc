@@ -75,13 +75,20 @@ CREATE TABLE IF NOT EXISTS chunk_failures (
 CREATE INDEX IF NOT EXISTS chunk_failures_by_job ON chunk_failures(job_id, node_id);
 )sql";
 
+// v3: memory capabilities, matched at lease time.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE nodes ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
     " created_at, finished_at, frames_reused,"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2),"
-    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1)";
+    " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1),"
+    " memory_bytes";
 
 constexpr char kChunkColumns[] =
     "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
@@ -130,6 +137,7 @@ absl::Status JobStore::Migrate() {
   // Migrations run in order; each brings the schema one version up.
   if (version < 1) RETURN_IF_ERROR(db_->Exec(kSchemaV1));
   if (version < 2) RETURN_IF_ERROR(db_->Exec(kSchemaV2));
+  if (version < 3) RETURN_IF_ERROR(db_->Exec(kSchemaV3));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -138,8 +146,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
-                                " model_path, model_sha256, model_format, created_at, priority)"
-                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                " model_path, model_sha256, model_format, created_at, priority,"
+                                " memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, job.id)
       .Bind(2, int64_t{job.state})
       .Bind(3, job.input_path)
@@ -149,7 +157,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(7, job.model_sha256)
       .Bind(8, job.model_format)
       .Bind(9, job.created_at)
-      .Bind(10, int64_t{job.settings.priority()});
+      .Bind(10, int64_t{job.settings.priority()})
+      .Bind(11, job.memory_bytes);
   return insert.Run();
 }
 
@@ -184,6 +193,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& wh
     job.chunks_total = static_cast<int32_t>(query.Int(17));
     job.chunks_done = static_cast<int32_t>(query.Int(18));
     job.chunks_running = static_cast<int32_t>(query.Int(19));
+    job.memory_bytes = query.Int(20);
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -381,10 +391,16 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
                                 " (SELECT id FROM jobs WHERE state = ?)"
                                 " AND job_id NOT IN (SELECT job_id FROM chunk_failures"
                                 " WHERE node_id = ? GROUP BY job_id HAVING COUNT(*) >= ?)"
+                                " AND job_id IN (SELECT id FROM jobs WHERE memory_bytes <="
+                                " (SELECT CASE memory_bytes WHEN 0 THEN 9223372036854775807"
+                                " ELSE memory_bytes END FROM nodes WHERE id = ?))"
                                 " ORDER BY (SELECT -priority FROM jobs WHERE id = job_id),"
                                 " (SELECT created_at FROM jobs WHERE id = job_id),"
                                 " job_id, chunk_index LIMIT 1")));
-  pick.Bind(1, int64_t{v1::JOB_RUNNING}).Bind(2, node_id).Bind(3, int64_t{blocklist_after_});
+  pick.Bind(1, int64_t{v1::JOB_RUNNING})
+      .Bind(2, node_id)
+      .Bind(3, int64_t{blocklist_after_})
+      .Bind(4, node_id);
   ASSIGN_OR_RETURN(bool has_row, pick.Step());
   if (!has_row) return std::optional<ChunkRecord>();
   ChunkRecord chunk = ReadChunk(pick);
@@ -569,16 +585,18 @@ absl::StatusOr<int64_t> JobStore::RequeueExpiredLeases(int64_t now) {
 absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement upsert,
-                   db_->Prepare("INSERT INTO nodes (id, hostname, device, device_name, last_seen)"
-                                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
-                                " hostname = excluded.hostname, device = excluded.device,"
-                                " device_name = excluded.device_name,"
-                                " last_seen = excluded.last_seen"));
+                   db_->Prepare("INSERT INTO nodes (id, hostname, device, device_name, last_seen,"
+                                " memory_bytes) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO"
+                                " UPDATE SET hostname = excluded.hostname, device ="
+                                " excluded.device, device_name = excluded.device_name,"
+                                " last_seen = excluded.last_seen,"
+                                " memory_bytes = excluded.memory_bytes"));
   return upsert.Bind(1, node.node_id())
       .Bind(2, node.hostname())
       .Bind(3, node.device())
       .Bind(4, node.device_name())
       .Bind(5, node.last_seen())
+      .Bind(6, node.memory_bytes())
       .Run();
 }
 
@@ -592,7 +610,8 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
                    db_->Prepare("SELECT id, hostname, device, device_name, last_seen,"
-                                " chunks_done, frames_upscaled FROM nodes ORDER BY id"));
+                                " chunks_done, frames_upscaled, memory_bytes FROM nodes"
+                                " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, query.Step());
@@ -605,6 +624,7 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     node.set_last_seen(query.Int(4));
     node.set_chunks_done(static_cast<int32_t>(query.Int(5)));
     node.set_frames_upscaled(query.Int(6));
+    node.set_memory_bytes(query.Int(7));
     nodes.push_back(std::move(node));
   }
 }

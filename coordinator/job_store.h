@@ -36,6 +36,8 @@ struct JobRecord {
   std::string model_path;
   std::string model_sha256;
   std::string model_format;
+  // Memory a node needs to run the job's model (EstimateModelMemory).
+  int64_t memory_bytes = 0;
   int64_t total_frames = 0;
   int64_t unique_frames = 0;
   int64_t frames_upscaled = 0;
@@ -73,7 +75,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -104,7 +106,7 @@ class JobStore {
   absl::StatusOr<std::vector<ChunkRecord>> Chunks(const std::string& job_id);
 
   // Leases the next queued chunk of a RUNNING job (highest priority, then
-  // oldest job first) to
+  // oldest job first) whose memory need fits the node's memory, to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
                                                             int64_t now, int64_t deadline);

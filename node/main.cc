@@ -10,6 +10,7 @@ extern "C" {
 #include <atomic>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "common/cli_args.h"
 #include "common/termination.h"
 #include "node/engine/torch_engine.h"
@@ -19,7 +20,26 @@ extern "C" {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]\n";
+    "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]\n"
+    "                    [--max-memory SIZE]\n"
+    "  --max-memory caps the memory advertised to the coordinator (e.g. 6G, 512M):\n"
+    "  jobs whose model needs more are not given to this node [the device's memory]\n";
+
+// "6G", "512M", "100K" or plain bytes; -1 when it is none of these.
+int64_t ParseSize(const std::string& text) {
+  if (text.empty()) return -1;
+  int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'G': case 'g': unit = 1LL << 30; digits.pop_back(); break;
+    case 'M': case 'm': unit = 1LL << 20; digits.pop_back(); break;
+    case 'K': case 'k': unit = 1LL << 10; digits.pop_back(); break;
+    default: break;
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value <= 0) return -1;
+  return value * unit;
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-node: " << message << "\n" << kUsage;
@@ -38,7 +58,7 @@ int main(int argc, char** argv) {
   // libavcodec reports every encoder statistic at INFO; users want errors.
   av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
-  anifarm::CliArgs args({"coordinator", "cache-dir", "device"}, {"help"});
+  anifarm::CliArgs args({"coordinator", "cache-dir", "device", "max-memory"}, {"help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
     std::cout << kUsage;
@@ -53,6 +73,12 @@ int main(int argc, char** argv) {
   options.cache_dir = args.Get("cache-dir");
   if (options.cache_dir.empty()) return UsageError("--cache-dir is required");
   options.hostname = Hostname();
+  if (args.Has("max-memory")) {
+    options.max_memory_bytes = ParseSize(args.Get("max-memory"));
+    if (options.max_memory_bytes <= 0) {
+      return UsageError("--max-memory '" + args.Get("max-memory") + "' is not a size like 6G or 512M");
+    }
+  }
   const std::string device = args.Get("device", "cpu");
 
   absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =

@@ -34,6 +34,11 @@ absl::Status NodeWorker::Register() {
   request.set_hostname(options_.hostname);
   request.set_device(engine_->device());
   request.set_device_name(engine_->device_name());
+  int64_t memory = engine_->memory_bytes();
+  if (options_.max_memory_bytes > 0 && (memory == 0 || memory > options_.max_memory_bytes)) {
+    memory = options_.max_memory_bytes;
+  }
+  request.set_memory_bytes(memory);
   ASSIGN_OR_RETURN(v1::RegisterNodeResponse response, source_->RegisterNode(request));
   node_id_ = response.node_id();
   return absl::OkStatus();

@@ -26,6 +26,8 @@ struct NodeWorkerOptions {
   std::string hostname;
   // Pause between lease attempts when the queue is empty.
   int idle_poll_ms = 300;
+  // Caps the memory the node advertises (`--max-memory`; 0 = the device's).
+  int64_t max_memory_bytes = 0;
 };
 
 class NodeWorker {

@@ -7,6 +7,7 @@
 #ifndef ANIFARM_NODE_UPSCALER_H_
 #define ANIFARM_NODE_UPSCALER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ class UpscalerEngine {
   virtual std::string device() const = 0;
   // Human-readable device name ("CPU", "NVIDIA H100 80GB HBM3").
   virtual std::string device_name() const = 0;
+  // Memory available to models on the device (GPU memory; host RAM for the
+  // CPU). 0 when unknown.
+  virtual int64_t memory_bytes() const = 0;
   // Returns the cached upscaler for (model_sha256, precision), loading the
   // file at `model_path` on first use. Errors name the file (InvalidArgument
   // for an unreadable or unrecognised model).

@@ -5,6 +5,7 @@
 
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
+#include <unistd.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -51,6 +52,7 @@ constexpr int kCpuWholeFrameMax = 512;
 struct CudaDriverInfo {
   std::string name;
   int64_t free_bytes = -1;
+  int64_t total_bytes = 0;
 };
 
 CudaDriverInfo QueryCudaDriver(int ordinal) {
@@ -84,7 +86,10 @@ CudaDriverInfo QueryCudaDriver(int ordinal) {
         retain(&ctx, device) == 0) {
       if (push(ctx) == 0) {
         size_t free_bytes = 0, total_bytes = 0;
-        if (mem_info(&free_bytes, &total_bytes) == 0) info.free_bytes = static_cast<int64_t>(free_bytes);
+        if (mem_info(&free_bytes, &total_bytes) == 0) {
+          info.free_bytes = static_cast<int64_t>(free_bytes);
+          info.total_bytes = static_cast<int64_t>(total_bytes);
+        }
         void* popped = nullptr;
         pop(&popped);
       }
@@ -263,11 +268,16 @@ class TorchUpscaler : public Upscaler {
 
 class TorchEngine : public UpscalerEngine {
  public:
-  TorchEngine(torch::Device device, std::string device_name, int64_t cuda_free_bytes)
-      : device_(device), device_name_(std::move(device_name)), cuda_free_bytes_(cuda_free_bytes) {}
+  TorchEngine(torch::Device device, std::string device_name, int64_t cuda_free_bytes,
+              int64_t memory_bytes)
+      : device_(device),
+        device_name_(std::move(device_name)),
+        cuda_free_bytes_(cuda_free_bytes),
+        memory_bytes_(memory_bytes) {}
 
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
+  int64_t memory_bytes() const override { return memory_bytes_; }
 
   absl::StatusOr<std::shared_ptr<Upscaler>> GetUpscaler(const std::string& model_path,
                                                         const std::string& model_sha256,
@@ -361,6 +371,7 @@ class TorchEngine : public UpscalerEngine {
   const torch::Device device_;
   const std::string device_name_;
   const int64_t cuda_free_bytes_;
+  const int64_t memory_bytes_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const LoadedModel>> cache_;  // guarded by mu_
   std::list<std::string> lru_;                                       // most recent first; guarded by mu_
@@ -375,12 +386,16 @@ absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::str
       // Denormal activations (deep in flat regions) run at a fraction of the
       // normal speed on x86 CPUs; flushing them changes nothing visible.
       at::globalContext().setFlushDenormal(true);
-      return std::make_unique<TorchEngine>(parsed, "CPU", -1);
+      const long pages = sysconf(_SC_PHYS_PAGES);
+      const long page_size = sysconf(_SC_PAGE_SIZE);
+      const int64_t ram = pages > 0 && page_size > 0 ? int64_t{pages} * page_size : 0;
+      return std::make_unique<TorchEngine>(parsed, "CPU", -1, ram);
     }
     CudaDriverInfo info = QueryCudaDriver(parsed.index());
     std::string name =
         info.name.empty() ? absl::StrCat("CUDA device ", static_cast<int>(parsed.index())) : info.name;
-    return std::make_unique<TorchEngine>(parsed, std::move(name), info.free_bytes);
+    return std::make_unique<TorchEngine>(parsed, std::move(name), info.free_bytes,
+                                         info.total_bytes);
   } catch (const c10::Error& e) {
     return absl::FailedPreconditionError(absl::StrCat("device '", device, "': ", e.what_without_backtrace()));
   }

@@ -418,5 +418,46 @@ TEST_F(FarmOpsTest, OnlyCorruptingNodeFailsTheJob) {
   EXPECT_EQ(nodes.nodes(0).chunks_done(), 0);
 }
 
+// A node that advertises too little memory for the job's model
+// (--max-memory) is never given its chunks; the job waits, then runs on a
+// node that can hold the model.
+TEST_F(FarmOpsTest, NodeWithTooLittleMemoryGetsNoWork) {
+  const std::string input = MakeClip("input.mp4", 96, 64);
+  const std::string output = (dir_ / "output.mp4").string();
+  auto coordinator = StartCoordinator();
+  auto small = std::make_unique<Subprocess>(
+      std::vector<std::string>{kBin + "/anifarm-node", "--coordinator", address_, "--cache-dir",
+                               (dir_ / "cache-small").string(), "--max-memory", "64M"},
+      Log("small"));
+  const std::string job_id = Submit(input, output);
+  ASSERT_FALSE(job_id.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  v1::JobStatus job = Status(job_id);
+  EXPECT_EQ(job.state(), v1::JOB_RUNNING);
+  EXPECT_EQ(job.chunks_running(), 0);
+  EXPECT_EQ(job.chunks_done(), 0);
+  v1::ListNodesResponse nodes = Nodes();
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  EXPECT_EQ(nodes.nodes(0).memory_bytes(), 64LL << 20);
+
+  auto big = StartNode("big");
+  Subprocess watch({kBin + "/anifarm", "status", job_id, "--watch", "--coordinator", address_},
+                   Log("watch"));
+  ASSERT_EQ(watch.Wait(std::chrono::seconds(300)), 0) << watch.Stderr() << coordinator->Stderr();
+  job = Status(job_id);
+  EXPECT_EQ(job.frames_upscaled(), static_cast<int64_t>(distinct_));
+  EXPECT_EQ(*CountVideoFrames(output), kFrames);
+  nodes = Nodes();
+  ASSERT_EQ(nodes.nodes_size(), 2);
+  for (const v1::NodeInfo& node : nodes.nodes()) {
+    if (node.memory_bytes() == (64LL << 20)) {
+      EXPECT_EQ(node.chunks_done(), 0) << "the small node got work";
+    } else {
+      EXPECT_EQ(node.chunks_done(), job.chunks_total() - 0) << node.node_id();
+      EXPECT_GT(node.memory_bytes(), 1LL << 30) << "a CPU node advertises its RAM";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace anifarm
