@@ -20,7 +20,8 @@ command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--tests" ]; then
   # chromium: the dashboard's browser test; systemd and python3-yaml: the
   # deployment tests (systemd-analyze verify, manifest checks).
-  packages+=(chromium systemd python3-yaml)
+  # clang + libclang-rt-14-dev: the bounded libFuzzer runs.
+  packages+=(chromium systemd python3-yaml clang libclang-rt-14-dev)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
 fi
 
