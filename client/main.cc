@@ -476,7 +476,8 @@ int NodesCommand(const CliArgs& args) {
               << node.device_name() << ")  memory "
               << (node.memory_bytes() > 0 ? absl::StrFormat("%.1f GiB", node.memory_bytes() / double(1LL << 30))
                                           : std::string("unknown"))
-              << "  chunks " << node.chunks_done() << "  frames "
+              << absl::StrFormat("  %.2f fps", node.fps()) << "  chunks " << node.chunks_done()
+              << "  frames "
               << node.frames_upscaled() << "  last seen " << node.last_seen() << "\n";
   }
   return kExitOk;

@@ -429,7 +429,7 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
   bool all_done = false;
   RETURN_IF_ERROR(store_->CompleteChunk(request.job_id(), request.chunk_index(),
                                         request.attempt(), request.node_id(),
-                                        request.frames_size(), &all_done));
+                                        request.frames_size(), &all_done, request.busy_ms()));
   if (all_done) Wake();
   return absl::OkStatus();
 }

@@ -85,6 +85,19 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
       absl::StrAppend(&out, "anifarm_node_frames_upscaled_total{node=\"", node.node_id(),
                       "\",device=\"", node.device(), "\"} ", node.frames_upscaled(), "\n");
     }
+    absl::StrAppend(&out,
+                    "# HELP anifarm_node_fps Frames upscaled per second of work, per node.\n"
+                    "# TYPE anifarm_node_fps gauge\n");
+    for (const v1::NodeInfo& node : *nodes) {
+      absl::StrAppend(&out, "anifarm_node_fps{node=\"", node.node_id(), "\"} ", node.fps(), "\n");
+    }
+    absl::StrAppend(&out,
+                    "# HELP anifarm_node_memory_bytes Memory the node advertised for models.\n"
+                    "# TYPE anifarm_node_memory_bytes gauge\n");
+    for (const v1::NodeInfo& node : *nodes) {
+      absl::StrAppend(&out, "anifarm_node_memory_bytes{node=\"", node.node_id(), "\"} ",
+                      node.memory_bytes(), "\n");
+    }
   }
   return out;
 }

@@ -81,6 +81,11 @@ ALTER TABLE nodes ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v4: time nodes spent on completed chunks (their frame rate).
+constexpr char kSchemaV4[] = R"sql(
+ALTER TABLE nodes ADD COLUMN busy_ms INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
@@ -138,6 +143,7 @@ absl::Status JobStore::Migrate() {
   if (version < 1) RETURN_IF_ERROR(db_->Exec(kSchemaV1));
   if (version < 2) RETURN_IF_ERROR(db_->Exec(kSchemaV2));
   if (version < 3) RETURN_IF_ERROR(db_->Exec(kSchemaV3));
+  if (version < 4) RETURN_IF_ERROR(db_->Exec(kSchemaV4));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -425,7 +431,8 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
 
 absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_index,
                                      int32_t attempt, const std::string& node_id,
-                                     int64_t frames_upscaled, bool* all_done) {
+                                     int64_t frames_upscaled, bool* all_done,
+                                     int64_t busy_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   SqliteDb::Transaction tx(db_.get());
   RETURN_IF_ERROR(tx.status());
@@ -449,9 +456,12 @@ absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_in
   RETURN_IF_ERROR(count_job.Bind(1, frames_upscaled).Bind(2, job_id).Run());
   ASSIGN_OR_RETURN(Statement count_node,
                    db_->Prepare("UPDATE nodes SET chunks_done = chunks_done + 1,"
-                                " frames_upscaled = frames_upscaled + ?,"
+                                " frames_upscaled = frames_upscaled + ?, busy_ms = busy_ms + ?,"
                                 " last_seen = strftime('%s','now') WHERE id = ?"));
-  RETURN_IF_ERROR(count_node.Bind(1, frames_upscaled).Bind(2, node_id).Run());
+  RETURN_IF_ERROR(count_node.Bind(1, frames_upscaled)
+                      .Bind(2, busy_ms > 0 ? busy_ms : int64_t{0})
+                      .Bind(3, node_id)
+                      .Run());
   ASSIGN_OR_RETURN(Statement remaining,
                    db_->Prepare("SELECT COUNT(*) FROM chunks WHERE job_id = ? AND state != 2"));
   remaining.Bind(1, job_id);
@@ -610,7 +620,7 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
                    db_->Prepare("SELECT id, hostname, device, device_name, last_seen,"
-                                " chunks_done, frames_upscaled, memory_bytes FROM nodes"
+                                " chunks_done, frames_upscaled, memory_bytes, busy_ms FROM nodes"
                                 " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
   while (true) {
@@ -625,6 +635,8 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     node.set_chunks_done(static_cast<int32_t>(query.Int(5)));
     node.set_frames_upscaled(query.Int(6));
     node.set_memory_bytes(query.Int(7));
+    const int64_t busy_ms = query.Int(8);
+    if (busy_ms > 0) node.set_fps(1000.0 * double(node.frames_upscaled()) / double(busy_ms));
     nodes.push_back(std::move(node));
   }
 }

@@ -75,7 +75,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -113,8 +113,10 @@ class JobStore {
   // Marks a leased chunk done and adds `frames_upscaled` to the job and node
   // counters. FailedPrecondition if the lease is not (or no longer) theirs.
   // *all_done tells whether that was the job's last chunk.
+  // `busy_ms` (the node's time on the chunk) feeds the node's frame rate.
   absl::Status CompleteChunk(const std::string& job_id, int32_t chunk_index, int32_t attempt,
-                             const std::string& node_id, int64_t frames_upscaled, bool* all_done);
+                             const std::string& node_id, int64_t frames_upscaled, bool* all_done,
+                             int64_t busy_ms = 0);
   // Extends a lease held by `node_id` for `attempt` of a RUNNING job.
   // Returns false when the lease is no longer theirs.
   absl::StatusOr<bool> RenewLease(const std::string& job_id, int32_t chunk_index,

@@ -227,6 +227,7 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
     std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
               << ": " << result->frames_size() << " frames upscaled in " << seconds << " s"
               << std::endl;
+    result->set_busy_ms(static_cast<int64_t>(seconds * 1000));
     MaybeCorruptResultForTest(&*result);  // test-only hook, see above
     RETURN_IF_ERROR(source_->CompleteChunk(*result));
     return true;

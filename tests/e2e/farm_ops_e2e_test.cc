@@ -334,7 +334,10 @@ TEST_F(FarmOpsTest, ThreeJobsByPriorityOnTwoNodes) {
   int64_t node_frames = 0;
   const v1::ListNodesResponse nodes = Nodes();
   EXPECT_EQ(nodes.nodes_size(), 2);
-  for (const v1::NodeInfo& node : nodes.nodes()) node_frames += node.frames_upscaled();
+  for (const v1::NodeInfo& node : nodes.nodes()) {
+    node_frames += node.frames_upscaled();
+    if (node.frames_upscaled() > 0) EXPECT_GT(node.fps(), 0.0) << node.node_id();
+  }
   EXPECT_EQ(node_frames, 3 * static_cast<int64_t>(distinct_));
   EXPECT_EQ(ChunkFailures(), 0);
   // RPC latencies: every lease and completion of the run was timed (12
@@ -345,6 +348,7 @@ TEST_F(FarmOpsTest, ThreeJobsByPriorityOnTwoNodes) {
   EXPECT_GE(Metric(metrics, "anifarm_rpc_seconds_count{method=\"LeaseChunk\"}"), 12);
   EXPECT_NE(metrics.find("anifarm_rpc_seconds_bucket{method=\"LeaseChunk\",le=\"+Inf\"}"),
             std::string::npos);
+  EXPECT_NE(metrics.find("anifarm_node_fps{node=\"node-"), std::string::npos) << metrics;
 }
 
 // A node whose every result arrives corrupted, next to an honest one. The
