@@ -18,6 +18,7 @@ extern "C" {
 #include "common/media/source_reader.h"
 #include "common/media/test_clip.h"
 #include "common/media/video_decoder.h"
+#include "common/media/video_writer.h"
 #include "protos/anifarm.pb.h"
 #include "tests/e2e/subprocess.h"
 
@@ -475,6 +476,74 @@ TEST_F(FarmTest, ConfigFileGivesDefaultsTheCommandLineOverrides) {
   EXPECT_EQ(wrong->Wait(), 2);
   EXPECT_NE(wrong->Stderr().find("codek"), std::string::npos) << wrong->Stderr();
   EXPECT_NE(wrong->Stderr().find(bad.string()), std::string::npos) << wrong->Stderr();
+}
+
+// Presentation times in seconds of every decoded video frame of a file.
+std::vector<double> FrameTimes(const std::string& path) {
+  std::vector<double> times;
+  auto reader = SourceReader::Open(path);
+  if (!reader.ok()) return times;
+  auto decoder = VideoDecoder::Create((*reader)->info().video);
+  if (!decoder.ok()) return times;
+  const double unit = av_q2d((*reader)->info().video.time_base);
+  std::vector<FramePtr> frames;
+  auto collect = [&] {
+    for (const FramePtr& frame : frames) {
+      const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                              ? frame->best_effort_timestamp
+                              : frame->pts;
+      times.push_back(pts * unit);
+    }
+    frames.clear();
+  };
+  while (true) {
+    auto packet = (*reader)->NextVideoPacket();
+    if (!packet.ok() || !*packet) break;
+    if (!(*decoder)->Decode(**packet, &frames).ok()) break;
+    collect();
+  }
+  (void)(*decoder)->Flush(&frames);
+  collect();
+  return times;
+}
+
+// Variable frame rate through the whole farm: every source timestamp comes
+// out unchanged (the guide's FPS 0), also for frames filled by dedup.
+TEST_F(FarmTest, VariableFrameRateTimestampsSurviveTheFarm) {
+  const std::vector<int64_t> pts_ms = {0, 40, 80, 200, 240, 250, 400, 1000, 1041, 1083};
+  const std::string input = (dir_ / "vfr.mkv").string();
+  VideoWriterOptions options;
+  options.output_path = input;
+  options.encode.codec = "ffv1";  // lossless, so repeated pictures stay identical
+  options.width = 64;
+  options.height = 48;
+  options.time_base = AVRational{1, 1000};
+  options.frame_rate = AVRational{24, 1};
+  auto writer = VideoWriter::Create(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (size_t i = 0; i < pts_ms.size(); ++i) {
+    RgbImage picture(64, 48);
+    const int shade = static_cast<int>((i / 2) * 40);  // held on twos
+    for (size_t p = 0; p < picture.pixels.size(); ++p) {
+      picture.pixels[p] = static_cast<uint8_t>((shade + (p % 3) * 60 + (p / 192) * 3) % 256);
+    }
+    ASSERT_TRUE((*writer)->WriteFrame(picture, pts_ms[i]).ok());
+  }
+  ASSERT_TRUE((*writer)->Finish().ok());
+
+  const std::string output = (dir_ / "vfr-2x.mp4").string();
+  Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels},
+                 Log("run"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  EXPECT_NE(run.Stderr().find("(5 upscaled, 5 reused)"), std::string::npos) << run.Stderr();
+  const std::vector<double> source = FrameTimes(input);
+  const std::vector<double> result = FrameTimes(output);
+  ASSERT_EQ(source.size(), pts_ms.size());
+  ASSERT_EQ(result.size(), pts_ms.size());
+  for (size_t i = 0; i < pts_ms.size(); ++i) {
+    EXPECT_NEAR(result[i] - result[0], pts_ms[i] / 1000.0, 1e-3) << "frame " << i;
+  }
 }
 
 TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
