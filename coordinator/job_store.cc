@@ -429,6 +429,21 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
   return std::optional<ChunkRecord>(chunk);
 }
 
+absl::StatusOr<bool> JobStore::UpdateHeldLease(const char* set_clause,
+                                              const std::string& job_id, int32_t chunk_index,
+                                              int32_t attempt, const std::string& node_id) {
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare(absl::StrCat("UPDATE chunks SET ", set_clause,
+                                             " WHERE job_id = ? AND chunk_index = ? AND"
+                                             " attempt = ? AND node_id = ? AND state = 1")));
+  RETURN_IF_ERROR(update.Bind(1, job_id)
+                      .Bind(2, int64_t{chunk_index})
+                      .Bind(3, int64_t{attempt})
+                      .Bind(4, node_id)
+                      .Run());
+  return db_->Changes() > 0;
+}
+
 absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_index,
                                      int32_t attempt, const std::string& node_id,
                                      int64_t frames_upscaled, bool* all_done,
@@ -436,16 +451,9 @@ absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_in
   std::lock_guard<std::mutex> lock(mu_);
   SqliteDb::Transaction tx(db_.get());
   RETURN_IF_ERROR(tx.status());
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE chunks SET state = 2, lease_deadline = 0"
-                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
-                                " AND node_id = ? AND state = 1"));
-  RETURN_IF_ERROR(update.Bind(1, job_id)
-                      .Bind(2, int64_t{chunk_index})
-                      .Bind(3, int64_t{attempt})
-                      .Bind(4, node_id)
-                      .Run());
-  if (db_->Changes() == 0) {
+  ASSIGN_OR_RETURN(bool held, UpdateHeldLease("state = 2, lease_deadline = 0", job_id,
+                                               chunk_index, attempt, node_id));
+  if (!held) {
     return absl::FailedPreconditionError(absl::StrCat(
         "chunk ", chunk_index, " of job ", job_id, " is not leased to node ", node_id,
         " (attempt ", attempt, "); result ignored"));
@@ -496,41 +504,15 @@ absl::StatusOr<bool> JobStore::RenewLease(const std::string& job_id, int32_t chu
   return renewed;
 }
 
-absl::StatusOr<int32_t> JobStore::ReleaseChunk(const std::string& job_id, int32_t chunk_index,
-                                               int32_t attempt, const std::string& node_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE chunks SET state = 0, node_id = '', lease_deadline = 0"
-                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
-                                " AND node_id = ? AND state = 1"));
-  RETURN_IF_ERROR(update.Bind(1, job_id)
-                      .Bind(2, int64_t{chunk_index})
-                      .Bind(3, int64_t{attempt})
-                      .Bind(4, node_id)
-                      .Run());
-  if (db_->Changes() == 0) {
-    return absl::FailedPreconditionError(absl::StrCat("chunk ", chunk_index, " of job ", job_id,
-                                                      " is not leased to node ", node_id));
-  }
-  return attempt;
-}
-
 absl::StatusOr<JobStore::FailureTally> JobStore::RecordChunkFailure(
     const std::string& job_id, int32_t chunk_index, int32_t attempt, const std::string& node_id,
     const std::string& error, int64_t now, int64_t live_since, int blocklist_after) {
   std::lock_guard<std::mutex> lock(mu_);
   SqliteDb::Transaction tx(db_.get());
   RETURN_IF_ERROR(tx.status());
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE chunks SET state = 0, node_id = '', lease_deadline = 0"
-                                " WHERE job_id = ? AND chunk_index = ? AND attempt = ?"
-                                " AND node_id = ? AND state = 1"));
-  RETURN_IF_ERROR(update.Bind(1, job_id)
-                      .Bind(2, int64_t{chunk_index})
-                      .Bind(3, int64_t{attempt})
-                      .Bind(4, node_id)
-                      .Run());
-  if (db_->Changes() == 0) {
+  ASSIGN_OR_RETURN(bool held, UpdateHeldLease("state = 0, node_id = '', lease_deadline = 0",
+                                               job_id, chunk_index, attempt, node_id));
+  if (!held) {
     return absl::FailedPreconditionError(absl::StrCat("chunk ", chunk_index, " of job ", job_id,
                                                       " is not leased to node ", node_id));
   }

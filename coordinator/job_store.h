@@ -139,9 +139,6 @@ class JobStore {
   // chunks (LeaseNextChunk skips the job for them).
   void set_blocklist_after(int failures) { blocklist_after_ = failures; }
 
-  // Puts a leased chunk back in the queue; returns its attempt count.
-  absl::StatusOr<int32_t> ReleaseChunk(const std::string& job_id, int32_t chunk_index,
-                                       int32_t attempt, const std::string& node_id);
   // After a coordinator restart: leases still held get at least until
   // `deadline`, so nodes that were working reconnect and finish (or renew)
   // instead of having their chunks redone.
@@ -158,6 +155,12 @@ class JobStore {
   explicit JobStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
   absl::Status Migrate();
   absl::StatusOr<std::vector<JobRecord>> QueryJobs(const std::string& where, const std::string& arg);
+  // Applies `set_clause` to a chunk only while `node_id` holds its lease for
+  // `attempt`; false when the lease is not (or no longer) theirs. Caller
+  // holds mu_.
+  absl::StatusOr<bool> UpdateHeldLease(const char* set_clause, const std::string& job_id,
+                                       int32_t chunk_index, int32_t attempt,
+                                       const std::string& node_id);
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;

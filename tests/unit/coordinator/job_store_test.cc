@@ -109,9 +109,15 @@ TEST_F(JobStoreTest, ExpiredAndReleasedLeasesReturnToTheQueue) {
   ASSERT_TRUE(again.ok() && again->has_value());
   EXPECT_EQ((*again)->index, (*lease)->index);
   EXPECT_EQ((*again)->attempt, 2);
-  auto attempts = store_->ReleaseChunk("job-1", (*again)->index, 2, "node-b");
-  ASSERT_TRUE(attempts.ok());
-  EXPECT_EQ(*attempts, 2);
+  // A failed attempt also puts the chunk back; the next lease is attempt 3.
+  auto released =
+      store_->RecordChunkFailure("job-1", (*again)->index, 2, "node-b", "gpu fell off", 2000, 0, 3);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_EQ(released->node_failures_in_job, 1);
+  auto third = store_->LeaseNextChunk("node-a", 2001, 3000);
+  ASSERT_TRUE(third.ok() && third->has_value());
+  EXPECT_EQ((*third)->index, (*lease)->index);
+  EXPECT_EQ((*third)->attempt, 3);
 }
 
 TEST_F(JobStoreTest, ReopenedDatabaseKeepsEverything) {
