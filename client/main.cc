@@ -13,6 +13,7 @@ extern "C" {
 #include <deque>
 #include <functional>
 #include <iterator>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -491,11 +492,12 @@ int InspectModelCommand(const CliArgs& args) {
       ResolveModel(args.positional()[1], args.Get("models-dir", DefaultModelsDir()));
   if (!model.ok()) return FailStatus(model.status());
   const std::vector<std::string> files = ModelFilePaths(*model);
-  std::string bytes;
+  absl::StatusOr<std::string> sha256 = Sha256OfFiles(files);
+  if (!sha256.ok()) return Fail(kExitBadInput, std::string(sha256.status().message()));
+  int64_t size_bytes = 0;
   for (const std::string& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return Fail(kExitBadInput, "cannot read " + file);
-    bytes.append(std::istreambuf_iterator<char>(in), {});
+    std::error_code ec;
+    size_bytes += static_cast<int64_t>(std::filesystem::file_size(file, ec));
   }
   void* library = nullptr;
   absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = LoadEngine("cpu", &library);
@@ -503,18 +505,17 @@ int InspectModelCommand(const CliArgs& args) {
   absl::StatusOr<std::shared_ptr<Upscaler>> upscaler =
       (*engine)->GetUpscaler(files.front(), "", UpscaleOptions());
   if (!upscaler.ok()) return Fail(kExitBadInput, std::string(upscaler.status().message()));
-  const std::string sha256 = Sha256Hex(bytes);
   if (args.Has("json")) {
     std::cout << "{\"name\":\"" << model->name << "\",\"format\":\"" << model->format
               << "\",\"scale\":" << (*upscaler)->native_scale() << ",\"architecture\":\""
-              << (*upscaler)->description() << "\",\"sha256\":\"" << sha256
-              << "\",\"size_bytes\":" << bytes.size() << "}\n";
+              << (*upscaler)->description() << "\",\"sha256\":\"" << *sha256
+              << "\",\"size_bytes\":" << size_bytes << "}\n";
   } else {
     std::cout << "name:          " << model->name << "\nformat:        " << model->format
               << "\nfiles:         " << absl::StrJoin(files, ", ")
               << "\narchitecture:  " << (*upscaler)->description()
               << "\nscale:         " << (*upscaler)->native_scale() << "x"
-              << "\nsha256:        " << sha256 << "\nsize:          " << bytes.size()
+              << "\nsha256:        " << *sha256 << "\nsize:          " << size_bytes
               << " bytes\n";
   }
   return kExitOk;

@@ -49,22 +49,28 @@ ShaPtr NewSha256() {
 }  // namespace
 
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  }
+  return Sha256OfFiles({path});
+}
+
+absl::StatusOr<std::string> Sha256OfFiles(const std::vector<std::string>& paths) {
   ShaPtr sha = NewSha256();
   if (!sha) return absl::ResourceExhaustedError("cannot allocate a SHA-256 context");
   std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const std::streamsize got = in.gcount();
-    if (got > 0) {
-      av_sha_update(sha.get(), reinterpret_cast<const uint8_t*>(buffer.data()),
-                    static_cast<size_t>(got));
+  for (const std::string& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
     }
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const std::streamsize got = in.gcount();
+      if (got > 0) {
+        av_sha_update(sha.get(), reinterpret_cast<const uint8_t*>(buffer.data()),
+                      static_cast<size_t>(got));
+      }
+    }
+    if (in.bad()) return absl::NotFoundError(absl::StrCat("error while reading ", path));
   }
-  if (in.bad()) return absl::NotFoundError(absl::StrCat("error while reading ", path));
   uint8_t digest[kSha256Bytes];
   av_sha_final(sha.get(), digest);
   return Hex(digest, sizeof(digest));

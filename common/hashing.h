@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -12,6 +13,9 @@ namespace anifarm {
 
 // Lowercase hex SHA-256 of a file. NotFound naming the file if unreadable.
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
+// SHA-256 of the files' bytes concatenated in order (a model made of
+// several files, e.g. ncnn's .param then .bin), read in blocks.
+absl::StatusOr<std::string> Sha256OfFiles(const std::vector<std::string>& paths);
 
 // Lowercase hex SHA-256 / MD5 of a byte string.
 std::string Sha256Hex(std::string_view data);

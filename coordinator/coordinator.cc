@@ -71,12 +71,7 @@ int64_t EstimateModelMemory(const ModelFile& model) {
 
 // The farm-wide identity of a model: sha256 over its files, in order.
 absl::StatusOr<std::string> ModelSha256(const ModelFile& model) {
-  std::string bytes;
-  for (const std::string& file : ModelFilePaths(model)) {
-    ASSIGN_OR_RETURN(std::string part, ReadWholeFile(file));
-    bytes += part;
-  }
-  return Sha256Hex(bytes);
+  return Sha256OfFiles(ModelFilePaths(model));
 }
 
 absl::Status CheckOutputPath(const std::string& output_path) {

@@ -55,16 +55,6 @@ std::vector<fs::path> CachedModelFiles(const fs::path& dir, const std::string& s
   return {dir / (sha + ".pth")};
 }
 
-// sha256 over the files' bytes in order, as the coordinator computes it.
-absl::StatusOr<std::string> Sha256OfFiles(const std::vector<fs::path>& files) {
-  std::string bytes;
-  for (const fs::path& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", file.string()));
-    bytes.append(std::istreambuf_iterator<char>(in), {});
-  }
-  return Sha256Hex(bytes);
-}
 
 // TEST-ONLY FAULT INJECTION. Never set this in production.
 //
@@ -102,7 +92,8 @@ absl::StatusOr<std::string> NodeWorker::EnsureModel(const v1::ChunkLease& lease)
   const std::vector<fs::path> files = CachedModelFiles(dir, sha, lease.model_format());
   std::error_code ec;
   if (verified_models_.count(sha) && fs::exists(files[0], ec)) return files[0].string();
-  if (absl::StatusOr<std::string> on_disk = Sha256OfFiles(files); on_disk.ok() && *on_disk == sha) {
+  const std::vector<std::string> paths(files.begin(), files.end());
+  if (absl::StatusOr<std::string> on_disk = Sha256OfFiles(paths); on_disk.ok() && *on_disk == sha) {
     verified_models_.insert(sha);
     return files[0].string();
   }
