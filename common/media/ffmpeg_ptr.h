@@ -61,6 +61,24 @@ inline PacketPtr MakePacket() { return PacketPtr(av_packet_alloc()); }
 // av_err2str as a std::string (the macro does not compile in C++).
 std::string AvErrorString(int errnum);
 
+// Owner of an AVDictionary, which FFmpeg builds and consumes through
+// AVDictionary** calls: frees whatever those calls left in it.
+class AvDictionary {
+ public:
+  AvDictionary() = default;
+  AvDictionary(const AvDictionary&) = delete;
+  AvDictionary& operator=(const AvDictionary&) = delete;
+  ~AvDictionary() { av_dict_free(&raw_); }
+
+  AVDictionary** out() { return &raw_; }
+  void Set(const std::string& key, const std::string& value) {
+    av_dict_set(&raw_, key.c_str(), value.c_str(), 0);
+  }
+
+ private:
+  AVDictionary* raw_ = nullptr;
+};
+
 }  // namespace anifarm
 
 #endif  // ANIFARM_COMMON_MEDIA_FFMPEG_PTR_H_

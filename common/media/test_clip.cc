@@ -26,21 +26,6 @@ constexpr int kSampleRate = 48000;
 constexpr int kChannels = 2;
 constexpr double kToneHz = 440.0;
 
-// Owner of an AVDictionary built through AVDictionary** calls.
-class Dict {
- public:
-  Dict() = default;
-  Dict(const Dict&) = delete;
-  Dict& operator=(const Dict&) = delete;
-  ~Dict() { av_dict_free(&raw_); }
-
-  AVDictionary** out() { return &raw_; }
-  void Set(const char* key, const std::string& value) { av_dict_set(&raw_, key, value.c_str(), 0); }
-
- private:
-  AVDictionary* raw_ = nullptr;
-};
-
 struct Rgb {
   uint8_t r, g, b;
 };
@@ -128,7 +113,7 @@ absl::Status Send(Track& track, const AVFrame* frame, const std::string& path) {
 }
 
 absl::StatusOr<Track> AddTrack(AVFormatContext* output, CodecContextPtr codec,
-                               const AVCodec* encoder, Dict& options) {
+                               const AVCodec* encoder, AvDictionary& options) {
   if (output->oformat->flags & AVFMT_GLOBALHEADER) {
     codec->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
@@ -235,7 +220,7 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   video_codec->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
   video_codec->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
   video_codec->color_range = AVCOL_RANGE_MPEG;
-  Dict video_options;
+  AvDictionary video_options;
   video_options.Set("preset", "ultrafast");
   video_options.Set("qp", "0");
   // Keyframes exactly every `gop` frames and closed GOPs: chunk boundaries in
@@ -266,7 +251,7 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     av_channel_layout_default(&audio_codec->ch_layout, kChannels);
     audio_codec->bit_rate = 128000;
     audio_codec->time_base = AVRational{1, kSampleRate};
-    Dict audio_options;
+    AvDictionary audio_options;
     ASSIGN_OR_RETURN(Track track,
                      AddTrack(output.get(), std::move(audio_codec), encoder, audio_options));
     av_dict_set(&track.stream->metadata, "language", language, 0);

@@ -21,24 +21,6 @@ extern "C" {
 namespace anifarm {
 namespace {
 
-// AVDictionary is built through AVDictionary** calls; this owner frees
-// whatever the calls (and the open functions consuming it) left in it.
-class Dict {
- public:
-  Dict() = default;
-  Dict(const Dict&) = delete;
-  Dict& operator=(const Dict&) = delete;
-  ~Dict() { av_dict_free(&raw_); }
-
-  AVDictionary** out() { return &raw_; }
-  void Set(const std::string& key, const std::string& value) {
-    av_dict_set(&raw_, key.c_str(), value.c_str(), 0);
-  }
-
- private:
-  AVDictionary* raw_ = nullptr;
-};
-
 absl::Status OpenError(const std::string& what, const std::string& path, int err) {
   const std::string message = absl::StrCat("cannot ", what, " ", path, ": ", AvErrorString(err));
   if (err == AVERROR(ENOENT)) return absl::NotFoundError(message);
@@ -682,7 +664,7 @@ struct VideoWriter::State {
     if (output->oformat->flags & AVFMT_GLOBALHEADER) {
       enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     }
-    Dict codec_options;
+    AvDictionary codec_options;
     for (const auto& [key, value] : private_options) codec_options.Set(key, value);
     const int err = avcodec_open2(enc, codec, codec_options.out());
     if (err < 0) {
@@ -767,7 +749,7 @@ absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
     err = avio_open(&output->pb, options.output_path.c_str(), AVIO_FLAG_WRITE);
     if (err < 0) return OpenError("create", options.output_path, err);
   }
-  Dict muxer_options;
+  AvDictionary muxer_options;
   // Index up front, so players can start before the whole file is read.
   if (quicktime) muxer_options.Set("movflags", "+faststart");
   err = avformat_write_header(output, muxer_options.out());
