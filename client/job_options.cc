@@ -6,9 +6,12 @@
 #include <cctype>
 #include <filesystem>
 #include <set>
+#include <vector>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
@@ -26,6 +29,26 @@ std::set<std::string> JobValueFlags() {
 std::set<std::string> JobSwitches() {
   return {"no-audio", "wait", "help", "keep-intermediates", "lossless"};
 }
+
+namespace {
+
+// The value of a flag that takes one of a few names; InvalidArgument lists
+// them in the order given.
+template <typename Value>
+absl::StatusOr<Value> Choice(const CliArgs& args, const std::string& flag,
+                             const std::string& fallback,
+                             const std::vector<std::pair<std::string, Value>>& choices) {
+  const std::string given = args.Get(flag, fallback);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : choices) {
+    if (name == given) return value;
+    names.push_back(name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " '", given, "' is not one of ",
+                                                 absl::StrJoin(names, ", ")));
+}
+
+}  // namespace
 
 absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   v1::ProcessingSettings settings;
@@ -61,54 +84,32 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
     settings.set_target_width(width);
     settings.set_target_height(height);
   }
-  for (const char* flag : {"sharpen", "contrast", "saturation"}) {
-    if (!args.Has(flag)) continue;
-    float value = 0;
-    if (!absl::SimpleAtof(args.Get(flag), &value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, " '", args.Get(flag), "' is not a number"));
-    }
-    if (std::string(flag) == "sharpen") settings.set_sharpen(value);
-    if (std::string(flag) == "contrast") settings.set_contrast(value);
-    if (std::string(flag) == "saturation") settings.set_saturation(value);
+  ASSIGN_OR_RETURN(double sharpen, args.GetDouble("sharpen", 0));
+  settings.set_sharpen(static_cast<float>(sharpen));
+  if (args.Has("contrast")) {
+    ASSIGN_OR_RETURN(double contrast, args.GetDouble("contrast", 1));
+    settings.set_contrast(static_cast<float>(contrast));
   }
-  if (args.Has("fps")) {
-    double fps = 0;
-    if (!absl::SimpleAtod(args.Get("fps"), &fps)) {
-      return absl::InvalidArgumentError(absl::StrCat("--fps '", args.Get("fps"), "' is not a number"));
-    }
-    settings.set_fps(fps);
+  if (args.Has("saturation")) {
+    ASSIGN_OR_RETURN(double saturation, args.GetDouble("saturation", 1));
+    settings.set_saturation(static_cast<float>(saturation));
   }
-  const std::string dedup = args.Get("dedup", "exact");
-  if (dedup == "exact") {
-    settings.set_dedup(v1::DEDUP_EXACT);
-  } else if (dedup == "off") {
-    settings.set_dedup(v1::DEDUP_OFF);
-  } else if (dedup == "near") {
-    settings.set_dedup(v1::DEDUP_NEAR);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--dedup '", dedup, "' is not one of off, exact, near"));
-  }
-  if (args.Has("near-psnr")) {
-    double psnr = 0;
-    if (!absl::SimpleAtod(args.Get("near-psnr"), &psnr)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--near-psnr '", args.Get("near-psnr"), "' is not a number"));
-    }
-    settings.set_near_dedup_psnr(psnr);
-  }
-  const std::string cleanup = args.Get("cleanup", "all");
-  if (cleanup == "all") {
-    settings.set_cleanup(v1::CLEANUP_ALL);
-  } else if (cleanup == "input") {
-    settings.set_cleanup(v1::CLEANUP_INPUT);
-  } else if (cleanup == "none") {
-    settings.set_cleanup(v1::CLEANUP_NONE);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--cleanup '", cleanup, "' is not one of all, input, none"));
-  }
+  ASSIGN_OR_RETURN(double fps, args.GetDouble("fps", 0));
+  settings.set_fps(fps);
+  ASSIGN_OR_RETURN(v1::DedupMode dedup,
+                   Choice<v1::DedupMode>(args, "dedup", "exact",
+                                         {{"off", v1::DEDUP_OFF},
+                                          {"exact", v1::DEDUP_EXACT},
+                                          {"near", v1::DEDUP_NEAR}}));
+  settings.set_dedup(dedup);
+  ASSIGN_OR_RETURN(double near_psnr, args.GetDouble("near-psnr", 0));
+  settings.set_near_dedup_psnr(near_psnr);
+  ASSIGN_OR_RETURN(v1::Cleanup cleanup,
+                   Choice<v1::Cleanup>(args, "cleanup", "all",
+                                       {{"all", v1::CLEANUP_ALL},
+                                        {"input", v1::CLEANUP_INPUT},
+                                        {"none", v1::CLEANUP_NONE}}));
+  settings.set_cleanup(cleanup);
   if (args.Has("format")) {
     std::string format = args.Get("format");
     if (format == "jpg") format = "jpeg";

@@ -56,4 +56,14 @@ absl::StatusOr<int> CliArgs::GetInt(const std::string& name, int fallback) const
   return value;
 }
 
+absl::StatusOr<double> CliArgs::GetDouble(const std::string& name, double fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  double value = 0;
+  if (!absl::SimpleAtod(it->second, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " '", it->second, "' is not a number"));
+  }
+  return value;
+}
+
 }  // namespace anifarm

@@ -28,6 +28,8 @@ class CliArgs {
   std::string Get(const std::string& name, const std::string& fallback = "") const;
   // InvalidArgument "--name 'x' is not a whole number".
   absl::StatusOr<int> GetInt(const std::string& name, int fallback) const;
+  // InvalidArgument "--name 'x' is not a number".
+  absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
   // Gives `name` a value unless the command line already did (presets).
   void SetDefault(const std::string& name, const std::string& value) {
