@@ -15,11 +15,10 @@ extern "C" {
 #include "common/media/frame_convert.h"
 #include "common/media/media_info.h"
 #include "common/media/png_codec.h"
-#include "common/media/source_reader.h"
 #include "common/media/test_clip.h"
-#include "common/media/video_decoder.h"
 #include "common/media/video_writer.h"
 #include "protos/anifarm.pb.h"
+#include "tests/unit/media/media_test_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -74,28 +73,19 @@ v1::JobStatus ParseJob(const std::string& json) {
   return job;
 }
 
+// The first decoded video frame of a file, in RGB (empty on failure).
+RgbImage FirstFrame(const std::string& path) {
+  absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(path);
+  EXPECT_TRUE(frames.ok() && !frames->empty()) << path;
+  if (!frames.ok() || frames->empty()) return RgbImage();
+  return *FrameToRgb(*frames->front());
+}
+
 // PSNR of the first output frame against a plain bilinear 2x of the source:
 // a working network stays close to it, a mis-wired one produces noise.
 double FirstFramePsnrAgainstBilinear(const std::string& source, const std::string& output) {
-  auto first_frame = [](const std::string& path) {
-    auto reader = SourceReader::Open(path);
-    EXPECT_TRUE(reader.ok());
-    auto decoder = VideoDecoder::Create((*reader)->info().video);
-    EXPECT_TRUE(decoder.ok());
-    std::vector<FramePtr> frames;
-    while (frames.empty()) {
-      auto packet = (*reader)->NextVideoPacket();
-      if (!packet.ok() || !*packet) {
-        (void)(*decoder)->Flush(&frames);
-        break;
-      }
-      (void)(*decoder)->Decode(**packet, &frames);
-    }
-    EXPECT_FALSE(frames.empty());
-    return *FrameToRgb(*frames.front());
-  };
-  RgbImage src = first_frame(source);
-  RgbImage out = first_frame(output);
+  RgbImage src = FirstFrame(source);
+  RgbImage out = FirstFrame(output);
   EXPECT_EQ(out.width, src.width * 2);
   EXPECT_EQ(out.height, src.height * 2);
   double squared = 0;
@@ -303,17 +293,8 @@ TEST_F(FarmTest, ProResWithPostProcessing) {
   EXPECT_EQ(media->video.codec_id, AV_CODEC_ID_PRORES);
   EXPECT_EQ(media->video.width, 192);
   EXPECT_EQ(*CountVideoFrames(output), 6);
-  auto reader = SourceReader::Open(output);
-  ASSERT_TRUE(reader.ok());
-  auto decoder = VideoDecoder::Create((*reader)->info().video);
-  ASSERT_TRUE(decoder.ok());
-  std::vector<FramePtr> frames;
-  while (frames.empty()) {
-    auto packet = (*reader)->NextVideoPacket();
-    ASSERT_TRUE(packet.ok() && *packet);
-    ASSERT_TRUE((*decoder)->Decode(**packet, &frames).ok());
-  }
-  RgbImage first = *FrameToRgb(*frames.front());
+  const RgbImage first = FirstFrame(output);
+  ASSERT_EQ(first.width, 192);
   int worst = 0;
   for (int y = 0; y < first.height; ++y) {
     for (int x = 0; x < first.width; ++x) {
@@ -481,29 +462,14 @@ TEST_F(FarmTest, ConfigFileGivesDefaultsTheCommandLineOverrides) {
 // Presentation times in seconds of every decoded video frame of a file.
 std::vector<double> FrameTimes(const std::string& path) {
   std::vector<double> times;
-  auto reader = SourceReader::Open(path);
-  if (!reader.ok()) return times;
-  auto decoder = VideoDecoder::Create((*reader)->info().video);
-  if (!decoder.ok()) return times;
-  const double unit = av_q2d((*reader)->info().video.time_base);
-  std::vector<FramePtr> frames;
-  auto collect = [&] {
-    for (const FramePtr& frame : frames) {
-      const int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE
-                              ? frame->best_effort_timestamp
-                              : frame->pts;
-      times.push_back(pts * unit);
-    }
-    frames.clear();
-  };
-  while (true) {
-    auto packet = (*reader)->NextVideoPacket();
-    if (!packet.ok() || !*packet) break;
-    if (!(*decoder)->Decode(**packet, &frames).ok()) break;
-    collect();
+  absl::StatusOr<MediaInfo> media = ProbeMedia(path);
+  absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(path);
+  if (!media.ok() || !frames.ok()) return times;
+  for (const FramePtr& frame : *frames) {
+    const int64_t pts =
+        frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp : frame->pts;
+    times.push_back(pts * av_q2d(media->video.time_base));
   }
-  (void)(*decoder)->Flush(&frames);
-  collect();
   return times;
 }
 

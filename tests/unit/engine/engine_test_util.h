@@ -10,11 +10,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/image.h"
+#include "gtest/gtest.h"
+#include "node/engine/torch_engine.h"
 
 namespace anifarm::engine::testutil {
 
@@ -86,6 +89,13 @@ inline torch::Tensor BicubicBytes(const RgbImage& img, int w, int h) {
                                                               .mode(torch::kBicubic)
                                                               .align_corners(false));
   return y.clamp(0, 255).round()[0].permute({1, 2, 0});
+}
+
+// The engine on the CPU (a test failure, and null, if it cannot start).
+inline std::unique_ptr<UpscalerEngine> CpuEngine() {
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return engine.ok() ? std::move(*engine) : nullptr;
 }
 
 }  // namespace anifarm::engine::testutil

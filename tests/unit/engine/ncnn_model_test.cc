@@ -21,6 +21,7 @@
 namespace anifarm::engine {
 namespace {
 
+using testutil::CpuEngine;
 using testutil::BicubicBytes;
 using testutil::Psnr;
 using testutil::ReadBytes;
@@ -106,12 +107,6 @@ std::string WriteModel(const std::string& name, const std::string& param, const 
 void RemoveModel(const std::string& param_path) {
   std::remove(param_path.c_str());
   std::remove((param_path.substr(0, param_path.size() - 6) + ".bin").c_str());
-}
-
-std::unique_ptr<UpscalerEngine> CpuEngine() {
-  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return engine.ok() ? std::move(*engine) : nullptr;
 }
 
 TEST(NcnnModelTest, RealX4GraphIsCompact) {

@@ -23,6 +23,7 @@
 #include "node/engine/pth_checkpoint.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/tiled_inference.h"
+#include "tests/unit/engine/engine_test_util.h"
 #include "tests/unit/engine/test_pickles.h"
 
 namespace anifarm::engine {
@@ -30,9 +31,13 @@ namespace {
 
 const char kModel[] = ANIFARM_TEST_MODEL_DIR "/2x-AniScale.pth";
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + name)).string();
-}
+using testutil::Psnr;
+using testutil::CpuEngine;
+using testutil::SmoothImage;
+using testutil::TempPath;
+using testutil::TexturedInput;
+using testutil::ToTensor;
+using testutil::WriteBytes;
 
 // Writes a torch.save-style zip checkpoint holding `tensors` (float32).
 void WriteCheckpoint(const std::string& path,
@@ -50,63 +55,6 @@ void WriteCheckpoint(const std::string& path,
     writer.writeRecord("data/" + std::to_string(i), t.data_ptr(), t.numel() * sizeof(float));
   }
   writer.writeEndOfFile();
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// A smooth image with a few features on several scales.
-RgbImage SmoothImage(int w, int h) {
-  RgbImage img(w, h);
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      uint8_t* p = img.row(y) + 3 * x;
-      p[0] = static_cast<uint8_t>(128 + 90 * std::sin(x / 9.0) * std::cos(y / 11.0));
-      p[1] = static_cast<uint8_t>(128 + 80 * std::cos((x + y) / 13.0));
-      p[2] = static_cast<uint8_t>(40 + 170.0 * x / w);
-    }
-  }
-  return img;
-}
-
-// A harder image for tiling: smooth content plus sharp edges and noise, so
-// that the network does real work near tile seams.
-torch::Tensor TexturedInput(int w, int h) {
-  RgbImage img = SmoothImage(w, h);
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int> noise(-20, 20);
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        int v = img.row(y)[3 * x + c] + noise(rng) + (((x / 6) + (y / 5)) % 2 ? 40 : -40);
-        img.row(y)[3 * x + c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
-      }
-    }
-  }
-  return torch::from_blob(img.pixels.data(), {h, w, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .unsqueeze(0)
-      .to(torch::kFloat32)
-      .div(255.0)
-      .contiguous();
-}
-
-torch::Tensor ToTensor(const RgbImage& img) {
-  return torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, 3}, torch::kUInt8)
-      .to(torch::kFloat64);
-}
-
-// PSNR for signals with peak `peak`.
-double Psnr(const torch::Tensor& a, const torch::Tensor& b, double peak) {
-  const double mse = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).pow(2).mean().item<double>();
-  return mse == 0 ? 200.0 : 10.0 * std::log10(peak * peak / mse);
-}
-
-std::unique_ptr<UpscalerEngine> CpuEngine() {
-  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return engine.ok() ? std::move(*engine) : nullptr;
 }
 
 TEST(PthCheckpointTest, LoadsRealCheckpoint) {

@@ -40,15 +40,7 @@ RgbImage Smooth(int width, int height) {
   return image;
 }
 
-RgbImage Noise(int width, int height) {
-  RgbImage image(width, height);
-  uint32_t x = 12345;
-  for (uint8_t& v : image.pixels) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<uint8_t>(x >> 16);
-  }
-  return image;
-}
+using testing_util::Noise;
 
 double Psnr(const RgbImage& a, const RgbImage& b) {
   EXPECT_EQ(a.pixels.size(), b.pixels.size());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/image.h"
 #include "common/media/ffmpeg_ptr.h"
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
@@ -64,6 +65,17 @@ inline absl::StatusOr<std::vector<FramePtr>> DecodeAll(const std::string& path) 
   }
   RETURN_IF_ERROR(decoder->Flush(&frames));
   return frames;
+}
+
+// Deterministic pseudo-random pixels: nothing for a codec to compress.
+inline RgbImage Noise(int width, int height) {
+  RgbImage image(width, height);
+  uint32_t x = 12345;
+  for (uint8_t& v : image.pixels) {
+    x = x * 1103515245u + 12345u;
+    v = static_cast<uint8_t>(x >> 16);
+  }
+  return image;
 }
 
 }  // namespace testing_util

@@ -3,19 +3,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/unit/media/media_test_util.h"
 
 namespace anifarm {
 namespace {
 
-RgbImage Noise(int width, int height) {
-  RgbImage image(width, height);
-  uint32_t x = 12345;
-  for (uint8_t& v : image.pixels) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<uint8_t>(x >> 16);
-  }
-  return image;
-}
+using testing_util::Noise;
 
 TEST(PngCodecTest, RoundTripIsBitExact) {
   // Odd sizes: no row padding may leak into the image.
