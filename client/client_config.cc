@@ -60,7 +60,8 @@ absl::Status ApplyClientConfig(const std::string& path, const std::set<std::stri
     }
     const bool known = job_flag ? (JobValueFlags().count(flag) || JobSwitches().count(flag))
                                 : (flag == "coordinator" || flag == "models-dir" ||
-                                   flag == "state-dir" || flag == "device");
+                                   flag == "state-dir" || flag == "device" ||
+                                   flag == "tls-ca" || flag == "token-file");
     if (!known) {
       return absl::InvalidArgumentError(absl::StrCat("config ", path, ": unknown setting '", key,
                                                      "'", job_flag ? " in [defaults]" : ""));
@@ -70,10 +71,13 @@ absl::Status ApplyClientConfig(const std::string& path, const std::set<std::stri
       return absl::OkStatus();
     }
     if (!value_flags.count(flag)) return absl::OkStatus();  // not for this command
-    // The environment names the coordinator before the config file does.
-    if (flag == "coordinator" && std::getenv("ANIFARM_COORDINATOR") &&
-        *std::getenv("ANIFARM_COORDINATOR")) {
-      return absl::OkStatus();
+    // The environment wins over the config file (address, token, CA).
+    for (const auto& [overridden, variable] :
+         {std::pair<const char*, const char*>{"coordinator", "ANIFARM_COORDINATOR"},
+          {"token-file", "ANIFARM_TOKEN"},
+          {"tls-ca", "ANIFARM_TLS_CA"}}) {
+      const char* value = std::getenv(variable);
+      if (flag == overridden && value && *value) return absl::OkStatus();
     }
     args->SetDefault(flag, text);
     return absl::OkStatus();

@@ -7,6 +7,8 @@
 //     coordinator = "farm.lan:50051"
 //     models_dir = "/srv/models"
 //     state_dir = "/srv/anifarm-state"
+//     tls_ca = "/etc/anifarm/ca.pem"          # the coordinator uses TLS
+//     token_file = "~/.config/anifarm/token"   # for a coordinator with --tokens
 //
 //     [defaults]          # job flags, by their names (- or _ alike)
 //     codec = "h265"

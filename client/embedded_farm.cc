@@ -96,7 +96,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedFarm>> EmbeddedFarm::Start(
   worker_options.idle_poll_ms = 100;
   farm->worker_thread_ = std::thread([f = farm.get(), worker_options] {
     NodeWorker worker(f->source_.get(), f->engine_.get(), worker_options);
-    worker.Run(f->stop_);
+    worker.Run(f->stop_).IgnoreError();  // access control is off in-process
   });
   return farm;
 }

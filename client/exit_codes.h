@@ -12,6 +12,7 @@ enum ExitCode : int {
   kExitBadInput = 3,     // missing/unreadable file, not a video, unknown model
   kExitJobFailed = 4,    // the job failed or was cancelled
   kExitUnreachable = 5,  // cannot reach the coordinator
+  kExitNotAllowed = 6,   // credentials missing, wrong or expired, or the role may not
 };
 
 // Maps an error from the coordinator (or the embedded one) onto an exit code.
@@ -22,9 +23,11 @@ inline ExitCode ExitCodeFor(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       return kExitUnreachable;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return kExitNotAllowed;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kPermissionDenied:
       return kExitBadInput;
     default:
       return kExitJobFailed;

@@ -96,12 +96,16 @@ Job options (run, submit):
   --lossless               WebP lossless
 
 Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR, the config file, or 127.0.0.1:50051]
+            --tls-ca FILE      TLS, trusting this CA [$ANIFARM_TLS_CA, config tls_ca]
+            --token-file FILE  bearer token for a coordinator with --tokens
+                               [$ANIFARM_TOKEN, config token_file]
 Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, models_dir,
             state_dir, device, and job flags under [defaults]; the command line wins)
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
             --keep-intermediates
 
-Exit status: 0 ok, 2 bad usage, 3 bad input, 4 job failed or cancelled, 5 coordinator unreachable.
+Exit status: 0 ok, 2 bad usage, 3 bad input, 4 job failed or cancelled, 5 coordinator unreachable,
+             6 not allowed (missing, wrong or expired token; a role that may not do this).
 )";
 
 // `anifarm COMMAND --help`: what the command does, with examples.
@@ -174,6 +178,26 @@ std::string CoordinatorAddress(const CliArgs& args) {
   return args.Get("coordinator", env && *env ? env : "127.0.0.1:50051");
 }
 
+// TLS and the bearer token: --tls-ca / $ANIFARM_TLS_CA / config tls_ca, and
+// --token-file / $ANIFARM_TOKEN / config token_file. A token is never a
+// command-line value, where `ps` would show it.
+absl::StatusOr<ChannelSecurity> ConnectionSecurity(const CliArgs& args) {
+  ChannelSecurity security;
+  const char* env_ca = std::getenv("ANIFARM_TLS_CA");
+  security.tls_ca_file = args.Get("tls-ca", env_ca ? env_ca : "");
+  // The config file's token_file was skipped when $ANIFARM_TOKEN is set
+  // (client_config.cc), so a token file here is the command line's or the
+  // config's, in that order, and the environment comes between them.
+  if (args.Has("token-file")) {
+    absl::StatusOr<std::string> token = ReadTokenFile(args.Get("token-file"));
+    if (!token.ok()) return token.status();
+    security.token = *std::move(token);
+  } else if (const char* env_token = std::getenv("ANIFARM_TOKEN"); env_token && *env_token) {
+    security.token = env_token;
+  }
+  return security;
+}
+
 std::string DefaultStateDir() {
   const char* state = std::getenv("XDG_STATE_HOME");
   const char* home = std::getenv("HOME");
@@ -212,13 +236,25 @@ class RemoteJobStream {
 // Thin wrapper over the generated stub: absl statuses, deadlines.
 class RemoteCoordinator {
  public:
-  explicit RemoteCoordinator(std::string address)
-      : address_(std::move(address)),
-        channel_(MakeCoordinatorChannel(address_)),
-        stub_(v1::Coordinator::NewStub(channel_)) {}
+  // The address and credentials from the command line, the environment and
+  // the config file (ConnectionSecurity).
+  explicit RemoteCoordinator(const CliArgs& args) : address_(CoordinatorAddress(args)) {
+    absl::StatusOr<ChannelSecurity> security = ConnectionSecurity(args);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        security.ok() ? MakeCoordinatorChannel(address_, *security)
+                      : absl::StatusOr<std::shared_ptr<grpc::Channel>>(security.status());
+    if (!channel.ok()) {
+      setup_ = channel.status();
+      channel_ = MakeCoordinatorChannel(address_);  // never used; keeps members valid
+    } else {
+      channel_ = *std::move(channel);
+    }
+    stub_ = v1::Coordinator::NewStub(channel_);
+  }
 
   template <typename Response, typename Request, typename Method>
   absl::StatusOr<Response> Call(Method method, const Request& request) {
+    if (!setup_.ok()) return setup_;
     // A coordinator that is still starting (scripts start it and submit
     // right away) gets a few seconds before we call it unreachable.
     if (!connected_) {
@@ -240,6 +276,9 @@ class RemoteCoordinator {
 
   // WatchJob as a NextEvent (after the same connection grace as Call).
   NextEvent Watch(const std::string& id) {
+    if (!setup_.ok()) {
+      return [status = setup_]() -> absl::StatusOr<v1::JobEvent> { return status; };
+    }
     if (!connected_ && !channel_->WaitForConnected(std::chrono::system_clock::now() +
                                                    std::chrono::seconds(kConnectGraceSeconds))) {
       std::string address = address_;
@@ -261,6 +300,7 @@ class RemoteCoordinator {
  private:
   static constexpr int kConnectGraceSeconds = 5;
   std::string address_;
+  absl::Status setup_;  // an unreadable --tls-ca or token file, reported by every call
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   bool connected_ = false;
@@ -405,7 +445,7 @@ int RunCommand(const CliArgs& args) {
 int SubmitCommand(const CliArgs& args) {
   absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsFromArgs(args);
   if (!requests.ok()) return UsageError(std::string(requests.status().message()));
-  RemoteCoordinator remote(CoordinatorAddress(args));
+  RemoteCoordinator remote(args);
   std::vector<std::string> ids;
   return SubmitAll(
       *requests, args.Has("wait"),
@@ -420,7 +460,7 @@ int SubmitCommand(const CliArgs& args) {
 
 int StatusCommand(const CliArgs& args) {
   if (args.positional().size() != 1) return UsageError("usage: anifarm status JOB [--watch] [--json]");
-  RemoteCoordinator remote(CoordinatorAddress(args));
+  RemoteCoordinator remote(args);
   const std::string id = args.positional()[0];
   // --watch exits like `submit --wait`: with the job's result.
   int result = kExitOk;
@@ -435,7 +475,7 @@ int StatusCommand(const CliArgs& args) {
 }
 
 int JobsCommand(const CliArgs& args) {
-  RemoteCoordinator remote(CoordinatorAddress(args));
+  RemoteCoordinator remote(args);
   absl::StatusOr<v1::ListJobsResponse> jobs =
       remote.Call<v1::ListJobsResponse>(&v1::Coordinator::Stub::ListJobs, v1::ListJobsRequest());
   if (!jobs.ok()) return FailStatus(jobs.status());
@@ -453,7 +493,7 @@ int JobActionCommand(const CliArgs& args, const std::string& name,
                          grpc::ClientContext*, const v1::JobActionRequest&,
                          v1::JobActionResponse*)) {
   if (args.positional().size() != 1) return UsageError("usage: anifarm " + name + " JOB");
-  RemoteCoordinator remote(CoordinatorAddress(args));
+  RemoteCoordinator remote(args);
   v1::JobActionRequest request;
   request.set_job_id(args.positional()[0]);
   absl::StatusOr<v1::JobActionResponse> response =
@@ -464,7 +504,7 @@ int JobActionCommand(const CliArgs& args, const std::string& name,
 }
 
 int NodesCommand(const CliArgs& args) {
-  RemoteCoordinator remote(CoordinatorAddress(args));
+  RemoteCoordinator remote(args);
   absl::StatusOr<v1::ListNodesResponse> nodes = remote.Call<v1::ListNodesResponse>(
       &v1::Coordinator::Stub::ListNodes, v1::ListNodesRequest());
   if (!nodes.ok()) return FailStatus(nodes.status());
@@ -541,7 +581,7 @@ int ModelsCommand(const CliArgs& args) {
       info->set_size_bytes(file.size_bytes);
     }
   } else {
-    RemoteCoordinator remote(CoordinatorAddress(args));
+    RemoteCoordinator remote(args);
     absl::StatusOr<v1::ListModelsResponse> remote_models = remote.Call<v1::ListModelsResponse>(
         &v1::Coordinator::Stub::ListModels, v1::ListModelsRequest());
     if (!remote_models.ok()) return FailStatus(remote_models.status());
@@ -592,10 +632,11 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return kExitOk;
   }
-  std::set<std::string> value_flags = {"coordinator"};
+  std::set<std::string> value_flags = {"coordinator", "tls-ca", "token-file"};
   std::set<std::string> switches = {"json", "help"};
   if (command == "run" || command == "submit") {
     value_flags = JobValueFlags();
+    value_flags.insert({"tls-ca", "token-file"});
     switches = JobSwitches();
   } else if (command == "status") {
     switches.insert("watch");

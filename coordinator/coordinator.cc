@@ -112,6 +112,7 @@ v1::JobStatus ToJobStatus(const JobRecord& job) {
   status.set_finished_at(job.finished_at);
   status.set_output_width(job.output_width);
   status.set_output_height(job.output_height);
+  status.set_owner(job.owner);
   return status;
 }
 
@@ -168,8 +169,10 @@ void Coordinator::Wake() {
   wake_.notify_all();
 }
 
-absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& request) {
+absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& request,
+                                                   const std::string& owner) {
   JobRecord job;
+  job.owner = owner;
   job.settings = request.settings();
   RETURN_IF_ERROR(NormalizeSettings(&job.settings));
   if (request.input_path().empty()) return absl::InvalidArgumentError("no input file given");
@@ -320,8 +323,9 @@ std::vector<v1::ModelInfo> Coordinator::ListModels() {
 }
 
 absl::StatusOr<v1::RegisterNodeResponse> Coordinator::RegisterNode(
-    const v1::RegisterNodeRequest& request) {
+    const v1::RegisterNodeRequest& request, const std::string& principal) {
   v1::NodeInfo node;
+  node.set_principal(principal);
   node.set_node_id(RandomId("node-"));
   node.set_hostname(request.hostname());
   node.set_device(request.device());

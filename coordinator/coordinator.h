@@ -58,7 +58,9 @@ class Coordinator {
 
   // Client API. Submit validates everything it can before accepting a job:
   // NotFound / InvalidArgument name the file or value at fault.
-  absl::StatusOr<std::string> SubmitJob(const v1::SubmitJobRequest& request);
+  // `owner` is the submitting principal's name (access_control.h).
+  absl::StatusOr<std::string> SubmitJob(const v1::SubmitJobRequest& request,
+                                        const std::string& owner = "");
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
   absl::StatusOr<v1::JobState> CancelJob(const std::string& job_id);
@@ -73,7 +75,13 @@ class Coordinator {
   std::vector<v1::ModelInfo> ListModels();
 
   // Node API.
-  absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(const v1::RegisterNodeRequest& request);
+  // `principal`: who registered it; only they may use the node id after.
+  absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(const v1::RegisterNodeRequest& request,
+                                                        const std::string& principal = "");
+  // NotFound for an unknown node.
+  absl::StatusOr<std::string> NodePrincipal(const std::string& node_id) {
+    return store_->NodePrincipal(node_id);
+  }
   absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request);
   absl::Status CompleteChunk(const v1::CompleteChunkRequest& request);
   absl::Status FailChunk(const v1::FailChunkRequest& request);

@@ -1,6 +1,6 @@
 #include "coordinator/dashboard.h"
 
-#include <httplib.h>
+#include <httplib.h>  // Debian's is built with OpenSSL: SSLServer for HTTPS
 
 #include <google/protobuf/util/json_util.h>
 
@@ -8,6 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "coordinator/client_api.h"
 #include "coordinator/dashboard_page.h"
 
 namespace anifarm {
@@ -35,6 +38,7 @@ int HttpStatusFor(const absl::Status& status) {
 
 void ReplyError(httplib::Response& response, const absl::Status& status) {
   response.status = HttpStatusFor(status);
+  if (response.status == 401) response.set_header("WWW-Authenticate", "Bearer");
   response.set_content(std::string(status.message()) + "\n", "text/plain");
 }
 
@@ -103,7 +107,9 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
 }
 
 absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Coordinator* coordinator,
-                                                            const std::string& address) {
+                                                            const std::string& address,
+                                                            const AccessControl* access,
+                                                            const DashboardTls& tls) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
@@ -111,60 +117,92 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Coordinator* coordin
   }
   const std::string host = address.substr(0, colon);
   std::unique_ptr<Dashboard> dashboard(new Dashboard());
-  dashboard->server_ = std::make_unique<httplib::Server>();
+  if (tls.cert_file.empty()) {
+    dashboard->server_ = std::make_unique<httplib::Server>();
+  } else {
+    auto https = std::make_unique<httplib::SSLServer>(tls.cert_file.c_str(), tls.key_file.c_str());
+    if (!https->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-cert ", tls.cert_file, " / --tls-key ", tls.key_file,
+          ": not a usable certificate and key for the dashboard"));
+    }
+    dashboard->server_ = std::move(https);
+  }
   httplib::Server& server = *dashboard->server_;
+
+  // Every API call acts as the caller named by its Authorization header.
+  auto api_for = [coordinator, access](const httplib::Request& request) -> absl::StatusOr<ClientApi> {
+    std::optional<std::string_view> token;
+    const std::string header = request.get_header_value("Authorization");
+    if (request.has_header("Authorization")) {
+      token = BearerToken(header);  // a view into `header`
+      if (!token) return absl::UnauthenticatedError("Authorization is not `Bearer TOKEN`");
+    }
+    ASSIGN_OR_RETURN(Principal caller, access->Authenticate(token, std::nullopt,
+                                                            absl::ToUnixSeconds(absl::Now())));
+    return ClientApi(coordinator, std::move(caller));
+  };
 
   server.Get("/", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(kDashboardPage, "text/html; charset=utf-8");
   });
-  server.Get("/api/jobs", [coordinator](const httplib::Request&, httplib::Response& response) {
-    absl::StatusOr<std::vector<v1::JobStatus>> jobs = coordinator->ListJobs();
+  server.Get("/api/jobs", [api_for](const httplib::Request& request, httplib::Response& response) {
+    absl::StatusOr<ClientApi> api = api_for(request);
+    if (!api.ok()) return ReplyError(response, api.status());
+    absl::StatusOr<std::vector<v1::JobStatus>> jobs = api->ListJobs();
     if (!jobs.ok()) return ReplyError(response, jobs.status());
     v1::ListJobsResponse list;
     for (auto& job : *jobs) *list.add_jobs() = std::move(job);
     response.set_content(ToJson(list), "application/json");
   });
   server.Get(R"(/api/jobs/([\w-]+)/chunks)",
-             [coordinator](const httplib::Request& request, httplib::Response& response) {
-               auto chunks = coordinator->ListChunks(request.matches[1]);
+             [api_for](const httplib::Request& request, httplib::Response& response) {
+               absl::StatusOr<ClientApi> api = api_for(request);
+               if (!api.ok()) return ReplyError(response, api.status());
+               auto chunks = api->ListChunks(request.matches[1]);
                if (!chunks.ok()) return ReplyError(response, chunks.status());
                v1::ListChunksResponse list;
                for (auto& chunk : *chunks) *list.add_chunks() = std::move(chunk);
                response.set_content(ToJson(list), "application/json");
              });
   server.Get(R"(/api/jobs/([\w-]+)/preview)",
-             [coordinator](const httplib::Request& request, httplib::Response& response) {
+             [api_for](const httplib::Request& request, httplib::Response& response) {
+               absl::StatusOr<ClientApi> api = api_for(request);
+               if (!api.ok()) return ReplyError(response, api.status());
                const bool before = request.get_param_value("side") == "before";
-               absl::StatusOr<std::string> png = coordinator->Preview(request.matches[1], before);
+               absl::StatusOr<std::string> png = api->Preview(request.matches[1], before);
                if (!png.ok()) return ReplyError(response, png.status());
                response.set_header("Cache-Control", "no-store");
                response.set_content(*png, "image/png");
              });
   // Job actions, the same as the CLI's cancel/pause/resume/retry.
-  const std::pair<const char*, absl::StatusOr<v1::JobState> (Coordinator::*)(const std::string&)>
-      actions[] = {{"cancel", &Coordinator::CancelJob},
-                   {"pause", &Coordinator::PauseJob},
-                   {"resume", &Coordinator::ResumeJob},
-                   {"retry", &Coordinator::RetryJob}};
-  for (const auto& [name, method] : actions) {
-    server.Post(absl::StrCat(R"(/api/jobs/([\w-]+)/)", name),
-                [coordinator, method = method](const httplib::Request& request,
-                                               httplib::Response& response) {
-                  absl::StatusOr<v1::JobState> state = (coordinator->*method)(request.matches[1]);
-                  if (!state.ok()) return ReplyError(response, state.status());
-                  v1::JobActionResponse reply;
-                  reply.set_state(*state);
-                  response.set_content(ToJson(reply), "application/json");
-                });
-  }
-  server.Get("/api/nodes", [coordinator](const httplib::Request&, httplib::Response& response) {
-    auto nodes = coordinator->ListNodes();
+  server.Post(R"(/api/jobs/([\w-]+)/(cancel|pause|resume|retry))",
+              [api_for](const httplib::Request& request, httplib::Response& response) {
+                absl::StatusOr<ClientApi> api = api_for(request);
+                if (!api.ok()) return ReplyError(response, api.status());
+                absl::StatusOr<v1::JobState> state =
+                    api->Act(std::string(request.matches[2]), request.matches[1]);
+                if (!state.ok()) return ReplyError(response, state.status());
+                v1::JobActionResponse reply;
+                reply.set_state(*state);
+                response.set_content(ToJson(reply), "application/json");
+              });
+  server.Get("/api/nodes", [api_for](const httplib::Request& request, httplib::Response& response) {
+    absl::StatusOr<ClientApi> api = api_for(request);
+    if (!api.ok()) return ReplyError(response, api.status());
+    auto nodes = api->ListNodes();
     if (!nodes.ok()) return ReplyError(response, nodes.status());
     v1::ListNodesResponse list;
     for (auto& node : *nodes) *list.add_nodes() = std::move(node);
     response.set_content(ToJson(list), "application/json");
   });
-  server.Get("/metrics", [coordinator](const httplib::Request&, httplib::Response& response) {
+  server.Get("/metrics", [api_for, coordinator](const httplib::Request& request,
+                                                httplib::Response& response) {
+    absl::StatusOr<ClientApi> api = api_for(request);
+    if (!api.ok()) return ReplyError(response, api.status());
+    if (absl::Status allowed = api->CheckCanView(); !allowed.ok()) {
+      return ReplyError(response, allowed);
+    }
     response.set_content(PrometheusMetrics(coordinator), "text/plain; version=0.0.4");
   });
 

@@ -10,6 +10,11 @@
 //
 // JSON uses the protobuf JSON mapping with the .proto field names, the same
 // as `anifarm ... --json`.
+//
+// Every route but the page itself acts as the caller named by an
+// "Authorization: Bearer TOKEN" header, with the same rules as the gRPC API
+// (client_api.h): 401 without valid credentials when access control is on,
+// 403 for what the caller's role may not do. /metrics needs a viewer token.
 #ifndef ANIFARM_COORDINATOR_DASHBOARD_H_
 #define ANIFARM_COORDINATOR_DASHBOARD_H_
 
@@ -18,6 +23,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 
 namespace httplib {
@@ -26,12 +32,21 @@ class Server;
 
 namespace anifarm {
 
+// PEM certificate and key: set, the dashboard speaks HTTPS only.
+struct DashboardTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class Dashboard {
  public:
   // Serves on `address` (HOST:PORT) from a background thread until
-  // destroyed. InvalidArgument when the address cannot be bound.
+  // destroyed; `access` (not owned) must outlive it. InvalidArgument when
+  // the address cannot be bound or the certificate cannot be used.
   static absl::StatusOr<std::unique_ptr<Dashboard>> Start(Coordinator* coordinator,
-                                                          const std::string& address);
+                                                          const std::string& address,
+                                                          const AccessControl* access,
+                                                          const DashboardTls& tls = {});
   ~Dashboard();
 
   int port() const { return port_; }

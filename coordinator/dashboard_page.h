@@ -47,7 +47,8 @@ inline constexpr char kDashboardPage[] = R"html(<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>AniFarm</h1><span class="dim" id="summary">connecting…</span></header>
+<header><h1>AniFarm</h1><span class="dim" id="summary">connecting…</span>
+  <form id="login" style="display:none" onsubmit="signIn(event)"><input id="token" type="password" placeholder="access token" autocomplete="current-password"> <button>Sign in</button></form></header>
 <main>
   <section>
     <h2>Jobs</h2>
@@ -87,12 +88,39 @@ function progress(job) {
   return unique ? 0.95 * num(job.frames_upscaled) / unique : 0;
 }
 
-async function getJson(url) { const r = await fetch(url); if (!r.ok) throw new Error(await r.text()); return r.json(); }
+// The same bearer tokens as the CLI (a coordinator started with --tokens):
+// kept in this browser's localStorage, or handed over once as #token=... .
+if (location.hash.startsWith('#token=')) {
+  localStorage.setItem('anifarm-token', decodeURIComponent(location.hash.slice(7)));
+  history.replaceState(null, '', location.pathname);
+}
+const authHeaders = () => { const t = localStorage.getItem('anifarm-token'); return t ? { Authorization: 'Bearer ' + t } : {}; };
+function signIn(ev) {
+  ev.preventDefault();
+  localStorage.setItem('anifarm-token', document.getElementById('token').value);
+  document.getElementById('login').style.display = 'none';
+  refresh();
+}
+async function authFetch(url, options = {}) {
+  const r = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
+  if (r.status === 401) document.getElementById('login').style.display = '';
+  return r;
+}
+async function getJson(url) { const r = await authFetch(url); if (!r.ok) throw new Error(await r.text()); return r.json(); }
 
 async function jobAction(id, action, ev) {
   ev.stopPropagation();
-  await fetch('/api/jobs/' + id + '/' + action, { method: 'POST' });
-  refresh();
+  const r = await authFetch('/api/jobs/' + id + '/' + action, { method: 'POST' });
+  if (!r.ok) document.getElementById('summary').textContent = action + ' refused: ' + await r.text();
+  else refresh();
+}
+
+// Images cannot carry a header: fetch them, show them from blob URLs.
+async function loadImage(img, url) {
+  const r = await authFetch(url);
+  if (!r.ok) return;
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(await r.blob());
 }
 
 function actionButtons(id, s) {
@@ -155,13 +183,15 @@ async function renderPreview(job) {
   const t = Date.now(), base = '/api/jobs/' + job.job_id + '/preview?t=' + t;
   const pos = (document.getElementById('slider') || {}).value || 50;
   el.innerHTML = `<div class="compare" id="compare">
-      <img id="after" alt="upscaled frame" src="${base}&side=after">
-      <div class="before" id="before" style="width:${pos}%"><img id="before-img" alt="source frame" src="${base}&side=before"></div>
+      <img id="after" alt="upscaled frame">
+      <div class="before" id="before" style="width:${pos}%"><img id="before-img" alt="source frame"></div>
     </div>
     <input type="range" id="slider" min="0" max="100" value="${pos}">
     <div class="labels"><span>◀ source</span><span>upscaled ▶</span></div>`;
   const fit = () => { const a = document.getElementById('after'); document.getElementById('before-img').style.height = a.clientHeight + 'px'; };
   document.getElementById('after').onload = fit;
+  await Promise.all([loadImage(document.getElementById('after'), base + '&side=after'),
+                     loadImage(document.getElementById('before-img'), base + '&side=before')]);
   document.getElementById('slider').oninput = e => document.getElementById('before').style.width = e.target.value + '%';
 }
 

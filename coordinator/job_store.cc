@@ -86,6 +86,12 @@ constexpr char kSchemaV4[] = R"sql(
 ALTER TABLE nodes ADD COLUMN busy_ms INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v5: who owns a job and who a node is (access control).
+constexpr char kSchemaV5[] = R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
@@ -93,7 +99,7 @@ constexpr char kJobColumns[] =
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1),"
-    " memory_bytes";
+    " memory_bytes, owner";
 
 constexpr char kChunkColumns[] =
     "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
@@ -144,6 +150,7 @@ absl::Status JobStore::Migrate() {
   if (version < 2) RETURN_IF_ERROR(db_->Exec(kSchemaV2));
   if (version < 3) RETURN_IF_ERROR(db_->Exec(kSchemaV3));
   if (version < 4) RETURN_IF_ERROR(db_->Exec(kSchemaV4));
+  if (version < 5) RETURN_IF_ERROR(db_->Exec(kSchemaV5));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -153,7 +160,7 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
                                 " model_path, model_sha256, model_format, created_at, priority,"
-                                " memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                " memory_bytes, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, job.id)
       .Bind(2, int64_t{job.state})
       .Bind(3, job.input_path)
@@ -164,7 +171,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(8, job.model_format)
       .Bind(9, job.created_at)
       .Bind(10, int64_t{job.settings.priority()})
-      .Bind(11, job.memory_bytes);
+      .Bind(11, job.memory_bytes)
+      .Bind(12, job.owner);
   return insert.Run();
 }
 
@@ -200,6 +208,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& wh
     job.chunks_done = static_cast<int32_t>(query.Int(18));
     job.chunks_running = static_cast<int32_t>(query.Int(19));
     job.memory_bytes = query.Int(20);
+    job.owner = query.Text(21);
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -578,7 +587,8 @@ absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement upsert,
                    db_->Prepare("INSERT INTO nodes (id, hostname, device, device_name, last_seen,"
-                                " memory_bytes) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO"
+                                " memory_bytes, principal) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                                " ON CONFLICT(id) DO"
                                 " UPDATE SET hostname = excluded.hostname, device ="
                                 " excluded.device, device_name = excluded.device_name,"
                                 " last_seen = excluded.last_seen,"
@@ -589,6 +599,7 @@ absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
       .Bind(4, node.device_name())
       .Bind(5, node.last_seen())
       .Bind(6, node.memory_bytes())
+      .Bind(7, node.principal())
       .Run();
 }
 
@@ -602,7 +613,8 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
                    db_->Prepare("SELECT id, hostname, device, device_name, last_seen,"
-                                " chunks_done, frames_upscaled, memory_bytes, busy_ms FROM nodes"
+                                " chunks_done, frames_upscaled, memory_bytes, busy_ms, principal"
+                                " FROM nodes"
                                 " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
   while (true) {
@@ -619,8 +631,18 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     node.set_memory_bytes(query.Int(7));
     const int64_t busy_ms = query.Int(8);
     if (busy_ms > 0) node.set_fps(1000.0 * double(node.frames_upscaled()) / double(busy_ms));
+    node.set_principal(query.Text(9));
     nodes.push_back(std::move(node));
   }
+}
+
+absl::StatusOr<std::string> JobStore::NodePrincipal(const std::string& node_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query, db_->Prepare("SELECT principal FROM nodes WHERE id = ?"));
+  query.Bind(1, node_id);
+  ASSIGN_OR_RETURN(bool has_row, query.Step());
+  if (!has_row) return absl::NotFoundError(absl::StrCat("no node '", node_id, "'"));
+  return query.Text(0);
 }
 
 }  // namespace anifarm

@@ -36,6 +36,8 @@ struct JobRecord {
   std::string model_path;
   std::string model_sha256;
   std::string model_format;
+  // Who submitted it (AccessControl's principal name; empty when off).
+  std::string owner;
   // Memory a node needs to run the job's model (EstimateModelMemory).
   int64_t memory_bytes = 0;
   int64_t total_frames = 0;
@@ -75,7 +77,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -150,6 +152,8 @@ class JobStore {
   absl::Status UpsertNode(const v1::NodeInfo& node);
   absl::Status TouchNode(const std::string& node_id, int64_t now);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // The principal a node registered as. NotFound for an unknown node.
+  absl::StatusOr<std::string> NodePrincipal(const std::string& node_id);
 
  private:
   explicit JobStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}

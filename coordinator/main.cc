@@ -3,6 +3,12 @@
 //   anifarm-coordinator --listen HOST:PORT --state-dir DIR [--models-dir DIR]
 //                       [--chunk-frames N] [--lease-timeout SECONDS]
 //                       [--keep-intermediates] [--http HOST:PORT]
+//                       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+//                       [--tokens FILE] [--insecure]
+//
+// Transport policy: on a loopback address plaintext and open access are the
+// single-user default. Anywhere else the coordinator wants TLS and a token
+// file, and starts without them only with --insecure (and says so).
 extern "C" {
 #include <libavutil/log.h>
 }
@@ -19,8 +25,10 @@ extern "C" {
 #include "common/cli_args.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
+#include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/dashboard.h"
+#include "coordinator/server_credentials.h"
 #include "coordinator/service.h"
 
 namespace {
@@ -31,6 +39,13 @@ constexpr char kUsage[] =
     "                           [--keep-intermediates] [--http HOST:PORT]\n"
     "                           [--node-failures N] [--chunk-failure-nodes N]\n"
     "                           [--roots DIR[,DIR...]]\n"
+    "                           [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]\n"
+    "                           [--tokens FILE] [--insecure]\n"
+    "  --tls-cert/--tls-key: serve gRPC (and the dashboard) over TLS with this PEM pair\n"
+    "  --tls-client-ca: verify node client certificates against this CA (mutual TLS)\n"
+    "  --tokens: bearer tokens and their roles, one `ROLE NAME TOKEN [EXPIRES]` per line\n"
+    "            (roles viewer, submitter, admin, node; docs/security.md)\n"
+    "  --insecure: allow plaintext or open access on a non-loopback address\n"
     "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
@@ -49,8 +64,9 @@ int main(int argc, char** argv) {
   anifarm::BlockTerminationSignals();
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
-       "node-failures", "chunk-failure-nodes", "roots"},
-      {"keep-intermediates", "help"});
+       "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
+       "tokens"},
+      {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
     std::cout << kUsage;
@@ -81,19 +97,56 @@ int main(int argc, char** argv) {
     *target = *value;
   }
 
+  // Who may call, and over what.
+  anifarm::AccessControl access;
+  if (args.Has("tokens")) {
+    absl::StatusOr<anifarm::AccessControl> loaded =
+        anifarm::AccessControl::FromTokenFile(args.Get("tokens"));
+    if (!loaded.ok()) return UsageError(std::string(loaded.status().message()));
+    access = *std::move(loaded);
+  }
+  const bool tls = args.Has("tls-cert") || args.Has("tls-key");
+  if (args.Has("tls-cert") != args.Has("tls-key")) {
+    return UsageError("--tls-cert and --tls-key go together");
+  }
+  if (args.Has("tls-client-ca") && !tls) return UsageError("--tls-client-ca needs --tls-cert");
+  for (const auto& [flag, address] :
+       {std::pair<std::string, std::string>{"--listen", listen},
+        {"--http", args.Has("http") ? args.Get("http") : "127.0.0.1:0"}}) {
+    if (anifarm::IsLoopbackAddress(address)) continue;
+    std::string missing;
+    if (!tls) missing = "--tls-cert/--tls-key";
+    if (!access.enabled()) missing += missing.empty() ? "--tokens" : " and --tokens";
+    if (missing.empty()) continue;
+    if (!args.Has("insecure")) {
+      return UsageError(flag + " " + address + " is reachable from other machines: give " +
+                        missing + ", or --insecure to run without (not recommended)");
+    }
+    std::cerr << "anifarm-coordinator: WARNING: " << flag << " " << address << " without "
+              << missing << " (--insecure): anyone on the network can "
+              << (access.enabled() ? "read the traffic" : "control this farm") << std::endl;
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> made = anifarm::MakeServerCredentials(
+        args.Get("tls-cert"), args.Get("tls-key"), args.Get("tls-client-ca"));
+    if (!made.ok()) return UsageError(std::string(made.status().message()));
+    credentials = *std::move(made);
+  }
+
   absl::StatusOr<std::unique_ptr<anifarm::Coordinator>> coordinator =
       anifarm::Coordinator::Start(options);
   if (!coordinator.ok()) {
     std::cerr << "anifarm-coordinator: " << coordinator.status().message() << "\n";
     return 3;
   }
-  anifarm::CoordinatorService service(coordinator->get());
+  anifarm::CoordinatorService service(coordinator->get(), &access);
   // The standard grpc.health.v1 service, for load balancers and Kubernetes
   // gRPC probes: SERVING once the database is open and the port is bound.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(listen, credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(anifarm::kMaxMessageBytes);
   builder.SetMaxSendMessageSize(anifarm::kMaxMessageBytes);
   builder.RegisterService(&service);
@@ -105,15 +158,19 @@ int main(int argc, char** argv) {
   std::unique_ptr<anifarm::Dashboard> dashboard;
   if (args.Has("http")) {
     absl::StatusOr<std::unique_ptr<anifarm::Dashboard>> started =
-        anifarm::Dashboard::Start(coordinator->get(), args.Get("http"));
+        anifarm::Dashboard::Start(coordinator->get(), args.Get("http"), &access,
+                                  {args.Get("tls-cert"), args.Get("tls-key")});
     if (!started.ok()) {
       std::cerr << "anifarm-coordinator: " << started.status().message() << "\n";
       return 2;
     }
     dashboard = std::move(*started);
-    std::cerr << "anifarm-coordinator: dashboard on http://" << args.Get("http") << "/" << std::endl;
+    std::cerr << "anifarm-coordinator: dashboard on " << (tls ? "https://" : "http://")
+              << args.Get("http") << "/" << std::endl;
   }
-  std::cerr << "anifarm-coordinator: listening on " << listen << ", state in "
+  std::cerr << "anifarm-coordinator: listening on " << listen << (tls ? " (TLS" : " (plaintext")
+            << (args.Has("tls-client-ca") ? ", node certificates verified" : "")
+            << (access.enabled() ? ", tokens required)" : ", open access)") << ", state in "
             << options.state_dir << ", models in " << options.models_dir << std::endl;
   anifarm::OnTerminationSignal([&server] {
     std::cerr << "anifarm-coordinator: stopping" << std::endl;

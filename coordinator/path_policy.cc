@@ -29,7 +29,7 @@ absl::Status PathPolicy::Check(const std::string& path) const {
   // weakly_canonical resolves every symlink and `..` of the part that
   // exists; an output file that does not exist yet keeps its last name.
   const fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot resolve: ", ec.message()));
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot resolve: ", ec.message()));
   const std::string text = resolved.string();
   for (const std::string& root : roots_) {
     if (text.size() > root.size() && text.compare(0, root.size(), root) == 0 &&
@@ -37,7 +37,7 @@ absl::Status PathPolicy::Check(const std::string& path) const {
       return absl::OkStatus();
     }
   }
-  return absl::PermissionDeniedError(absl::StrCat(
+  return absl::InvalidArgumentError(absl::StrCat(
       path, " is outside the coordinator's roots (", absl::StrJoin(roots_, ", "), ")"));
 }
 

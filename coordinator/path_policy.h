@@ -28,7 +28,8 @@ class PathPolicy {
   const std::vector<std::string>& roots() const { return roots_; }
 
   // OK when `path` (a file that may not exist yet; its folder must) resolves
-  // inside a root. PermissionDenied names the path and the roots otherwise.
+  // inside a root. InvalidArgument (the CLI's exit 3, bad input) names the
+  // path and the roots otherwise.
   absl::Status Check(const std::string& path) const;
 
  private:

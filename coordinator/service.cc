@@ -1,8 +1,14 @@
 #include "coordinator/service.h"
 
 #include <chrono>
+#include <optional>
+#include <string_view>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "coordinator/client_api.h"
 #include "coordinator/job_watcher.h"
 #include "coordinator/rpc_stats.h"
 
@@ -25,49 +31,102 @@ grpc::Status Reply(absl::StatusOr<Result> result, Store store) {
   return grpc::Status::OK;
 }
 
+std::string_view View(const grpc::string_ref& ref) { return {ref.data(), ref.size()}; }
+
 }  // namespace
 
-grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext*,
+absl::StatusOr<Principal> CoordinatorService::Caller(const grpc::ServerContext* context) const {
+  std::optional<std::string_view> token;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    token = BearerToken(View(it->second));
+    if (!token) return absl::UnauthenticatedError("authorization is not `Bearer TOKEN`");
+  }
+  // Present only when the peer's certificate was verified against the
+  // --tls-client-ca (mutual TLS).
+  std::optional<std::string_view> certificate_name;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    std::vector<grpc::string_ref> names = auth->FindPropertyValues("x509_common_name");
+    if (!names.empty()) certificate_name = View(names.front());
+  }
+  return access_->Authenticate(token, certificate_name, absl::ToUnixSeconds(absl::Now()));
+}
+
+absl::Status CoordinatorService::CheckNode(const grpc::ServerContext* context,
+                                           const std::string& node_id) const {
+  ASSIGN_OR_RETURN(Principal caller, Caller(context));
+  if (caller.unrestricted) return absl::OkStatus();
+  if (!caller.IsNode()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(caller.name, " (", RoleName(caller.role), ") is not a node"));
+  }
+  if (node_id.empty()) return absl::OkStatus();  // RegisterNode
+  ASSIGN_OR_RETURN(std::string owner, coordinator_->NodePrincipal(node_id));
+  if (owner != caller.name) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        caller.name, " may not act for node ", node_id, ", registered by another node"));
+  }
+  return absl::OkStatus();
+}
+
+// Each client call: the caller, then the same call on their ClientApi.
+#define ANIFARM_CLIENT_API(context)                                             \
+  absl::StatusOr<Principal> caller = Caller(context);                           \
+  if (!caller.ok()) return ToGrpcStatus(caller.status());                       \
+  ClientApi api(coordinator_, *std::move(caller))
+
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
                                            const v1::SubmitJobRequest* request,
                                            v1::SubmitJobResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "SubmitJob");
-  return Reply(coordinator_->SubmitJob(*request),
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.SubmitJob(*request),
                [&](std::string id) { response->set_job_id(std::move(id)); });
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
+                                        const v1::GetJobRequest* request,
                                         v1::JobStatus* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "GetJob");
-  return Reply(coordinator_->GetJob(request->job_id()),
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.GetJob(request->job_id()),
                [&](v1::JobStatus job) { *response = std::move(job); });
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
+                                          const v1::ListJobsRequest*,
                                           v1::ListJobsResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "ListJobs");
-  return Reply(coordinator_->ListJobs(), [&](std::vector<v1::JobStatus> jobs) {
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.ListJobs(), [&](std::vector<v1::JobStatus> jobs) {
     for (auto& job : jobs) *response->add_jobs() = std::move(job);
   });
 }
 
-#define ANIFARM_JOB_ACTION(Method)                                                      \
-  grpc::Status CoordinatorService::Method(grpc::ServerContext*,                          \
-                                          const v1::JobActionRequest* request,            \
-                                          v1::JobActionResponse* response) {              \
-    RpcTimer timer(coordinator_->rpc_stats(), #Method);                                  \
-    return Reply(coordinator_->Method(request->job_id()),                                \
-                 [&](v1::JobState state) { response->set_state(state); });               \
+#define ANIFARM_JOB_ACTION(Method, action)                                             \
+  grpc::Status CoordinatorService::Method(grpc::ServerContext* context,                 \
+                                          const v1::JobActionRequest* request,          \
+                                          v1::JobActionResponse* response) {            \
+    RpcTimer timer(coordinator_->rpc_stats(), #Method);                                \
+    ANIFARM_CLIENT_API(context);                                                       \
+    return Reply(api.Act(action, request->job_id()),                                   \
+                 [&](v1::JobState state) { response->set_state(state); });             \
   }
-ANIFARM_JOB_ACTION(CancelJob)
-ANIFARM_JOB_ACTION(PauseJob)
-ANIFARM_JOB_ACTION(ResumeJob)
-ANIFARM_JOB_ACTION(RetryJob)
+ANIFARM_JOB_ACTION(CancelJob, "cancel")
+ANIFARM_JOB_ACTION(PauseJob, "pause")
+ANIFARM_JOB_ACTION(ResumeJob, "resume")
+ANIFARM_JOB_ACTION(RetryJob, "retry")
 #undef ANIFARM_JOB_ACTION
 
 grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
                                           const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
   RpcTimer timer(coordinator_->rpc_stats(), "WatchJob");
+  ANIFARM_CLIENT_API(context);
+  if (absl::Status allowed = api.CheckCanWatch(request->job_id()); !allowed.ok()) {
+    return ToGrpcStatus(allowed);
+  }
   JobWatcher watcher(coordinator_, request->job_id());
   while (!context->IsCancelled()) {
     absl::StatusOr<std::vector<v1::JobEvent>> events = watcher.Poll();
@@ -81,74 +140,96 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
   return grpc::Status::CANCELLED;
 }
 
-grpc::Status CoordinatorService::ListChunks(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListChunks(grpc::ServerContext* context,
                                             const v1::ListChunksRequest* request,
                                             v1::ListChunksResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "ListChunks");
-  return Reply(coordinator_->ListChunks(request->job_id()), [&](std::vector<v1::ChunkInfo> c) {
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.ListChunks(request->job_id()), [&](std::vector<v1::ChunkInfo> c) {
     for (auto& chunk : c) *response->add_chunks() = std::move(chunk);
   });
 }
 
-grpc::Status CoordinatorService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+grpc::Status CoordinatorService::ListNodes(grpc::ServerContext* context,
+                                           const v1::ListNodesRequest*,
                                            v1::ListNodesResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "ListNodes");
-  return Reply(coordinator_->ListNodes(), [&](std::vector<v1::NodeInfo> nodes) {
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.ListNodes(), [&](std::vector<v1::NodeInfo> nodes) {
     for (auto& node : nodes) *response->add_nodes() = std::move(node);
   });
 }
 
-grpc::Status CoordinatorService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status CoordinatorService::ListModels(grpc::ServerContext* context,
+                                            const v1::ListModelsRequest*,
                                             v1::ListModelsResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "ListModels");
-  for (auto& model : coordinator_->ListModels()) *response->add_models() = std::move(model);
-  return grpc::Status::OK;
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.ListModels(), [&](std::vector<v1::ModelInfo> models) {
+    for (auto& model : models) *response->add_models() = std::move(model);
+  });
 }
+#undef ANIFARM_CLIENT_API
 
-grpc::Status CoordinatorService::RegisterNode(grpc::ServerContext*,
+grpc::Status CoordinatorService::RegisterNode(grpc::ServerContext* context,
                                               const v1::RegisterNodeRequest* request,
                                               v1::RegisterNodeResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "RegisterNode");
-  return Reply(coordinator_->RegisterNode(*request),
+  absl::StatusOr<Principal> caller = Caller(context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (absl::Status node = CheckNode(context, ""); !node.ok()) return ToGrpcStatus(node);
+  return Reply(coordinator_->RegisterNode(*request, caller->name),
                [&](v1::RegisterNodeResponse r) { *response = std::move(r); });
 }
 
-grpc::Status CoordinatorService::LeaseChunk(grpc::ServerContext*,
+// Node calls: only the principal that registered the node id may use it.
+#define ANIFARM_CHECK_NODE(context, node_id)                                      \
+  if (absl::Status node = CheckNode(context, node_id); !node.ok()) {               \
+    return ToGrpcStatus(node);                                                    \
+  }
+
+grpc::Status CoordinatorService::LeaseChunk(grpc::ServerContext* context,
                                             const v1::LeaseChunkRequest* request,
                                             v1::LeaseChunkResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "LeaseChunk");
+  ANIFARM_CHECK_NODE(context, request->node_id());
   return Reply(coordinator_->LeaseChunk(*request),
                [&](v1::LeaseChunkResponse r) { *response = std::move(r); });
 }
 
-grpc::Status CoordinatorService::CompleteChunk(grpc::ServerContext*,
+grpc::Status CoordinatorService::CompleteChunk(grpc::ServerContext* context,
                                                const v1::CompleteChunkRequest* request,
                                                v1::CompleteChunkResponse*) {
   RpcTimer timer(coordinator_->rpc_stats(), "CompleteChunk");
+  ANIFARM_CHECK_NODE(context, request->node_id());
   return ToGrpcStatus(coordinator_->CompleteChunk(*request));
 }
 
-grpc::Status CoordinatorService::FailChunk(grpc::ServerContext*,
+grpc::Status CoordinatorService::FailChunk(grpc::ServerContext* context,
                                            const v1::FailChunkRequest* request,
                                            v1::FailChunkResponse*) {
   RpcTimer timer(coordinator_->rpc_stats(), "FailChunk");
+  ANIFARM_CHECK_NODE(context, request->node_id());
   return ToGrpcStatus(coordinator_->FailChunk(*request));
 }
 
-grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*,
+grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext* context,
                                            const v1::HeartbeatRequest* request,
                                            v1::HeartbeatResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "Heartbeat");
+  ANIFARM_CHECK_NODE(context, request->node_id());
   return Reply(coordinator_->Heartbeat(*request),
                [&](v1::HeartbeatResponse r) { *response = std::move(r); });
 }
 
-grpc::Status CoordinatorService::FetchModel(grpc::ServerContext*,
+grpc::Status CoordinatorService::FetchModel(grpc::ServerContext* context,
                                             const v1::FetchModelRequest* request,
                                             v1::FetchModelResponse* response) {
   RpcTimer timer(coordinator_->rpc_stats(), "FetchModel");
+  ANIFARM_CHECK_NODE(context, "");
   return Reply(coordinator_->FetchModel(*request),
                [&](v1::FetchModelResponse r) { *response = std::move(r); });
 }
+#undef ANIFARM_CHECK_NODE
 
 }  // namespace anifarm

@@ -1,12 +1,16 @@
-// CoordinatorService: the gRPC face of the Coordinator. Pure translation:
-// protobuf requests in, Coordinator calls, absl::Status mapped onto the
-// matching grpc::StatusCode out. No farm logic lives here.
+// CoordinatorService: the gRPC face of the Coordinator. Translation plus
+// authentication: each call's caller is established from its bearer token or
+// client certificate (access_control.h), client calls go through ClientApi
+// (which enforces roles and job ownership), node calls are checked against
+// the node's registered principal; then absl::Status is mapped onto the
+// matching grpc::StatusCode. No farm logic lives here.
 #ifndef ANIFARM_COORDINATOR_SERVICE_H_
 #define ANIFARM_COORDINATOR_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
 #include "common/grpc_client.h"
+#include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
 #include "protos/anifarm.grpc.pb.h"
 
@@ -19,7 +23,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
-  explicit CoordinatorService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  // `access` (not owned) decides who may call; a default AccessControl lets
+  // everyone do everything.
+  CoordinatorService(Coordinator* coordinator, const AccessControl* access)
+      : coordinator_(coordinator), access_(access) {}
 
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
                          v1::SubmitJobResponse* response) override;
@@ -57,7 +64,14 @@ class CoordinatorService final : public v1::Coordinator::Service {
                           v1::FetchModelResponse* response) override;
 
  private:
-  Coordinator* coordinator_;  // not owned
+  // Unauthenticated when the call carries no valid credentials.
+  absl::StatusOr<Principal> Caller(const grpc::ServerContext* context) const;
+  // The caller, when it is a node that registered `node_id` (or access
+  // control is off); PermissionDenied otherwise.
+  absl::Status CheckNode(const grpc::ServerContext* context, const std::string& node_id) const;
+
+  Coordinator* coordinator_;      // not owned
+  const AccessControl* access_;  // not owned
 };
 
 }  // namespace anifarm

@@ -28,8 +28,9 @@ absl::StatusOr<Response> Invoke(const std::string& address, std::chrono::seconds
 
 }  // namespace
 
-GrpcWorkSource::GrpcWorkSource(const std::string& address)
-    : address_(address), stub_(v1::Coordinator::NewStub(MakeCoordinatorChannel(address))) {}
+GrpcWorkSource::GrpcWorkSource(const std::string& address,
+                               std::shared_ptr<grpc::Channel> channel)
+    : address_(address), stub_(v1::Coordinator::NewStub(std::move(channel))) {}
 
 absl::StatusOr<v1::RegisterNodeResponse> GrpcWorkSource::RegisterNode(
     const v1::RegisterNodeRequest& request) {

@@ -12,7 +12,9 @@ namespace anifarm {
 
 class GrpcWorkSource final : public WorkSource {
  public:
-  explicit GrpcWorkSource(const std::string& address);
+  // `channel` comes from MakeCoordinatorChannel (TLS and token included);
+  // `address` names the coordinator in errors.
+  GrpcWorkSource(const std::string& address, std::shared_ptr<grpc::Channel> channel);
 
   absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(
       const v1::RegisterNodeRequest& request) override;

@@ -1,6 +1,7 @@
 // anifarm-node: a GPU (or CPU) worker of the farm.
 //
 //   anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]
+//                [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]
 extern "C" {
 #include <libavutil/log.h>
 }
@@ -12,6 +13,7 @@ extern "C" {
 
 #include "absl/strings/numbers.h"
 #include "common/cli_args.h"
+#include "common/grpc_client.h"
 #include "common/termination.h"
 #include "node/engine/torch_engine.h"
 #include "node/grpc_work_source.h"
@@ -21,9 +23,15 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]\n"
-    "                    [--max-memory SIZE]\n"
+    "                    [--max-memory SIZE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
+    "                    [--token-file FILE]\n"
     "  --max-memory caps the memory advertised to the coordinator (e.g. 6G, 512M):\n"
-    "  jobs whose model needs more are not given to this node [the device's memory]\n";
+    "  jobs whose model needs more are not given to this node [the device's memory]\n"
+    "  --tls-ca: CA of the coordinator's certificate; the connection uses TLS\n"
+    "  --tls-cert/--tls-key: this node's client certificate (mutual TLS; its common\n"
+    "  name is the node's name on the coordinator)\n"
+    "  --token-file: file holding this node's enrollment token [$ANIFARM_NODE_TOKEN]\n"
+    "Exit status: 0 stopped, 2 bad usage, 3 bad device, 6 credentials refused.\n";
 
 // "6G", "512M", "100K" or plain bytes; -1 when it is none of these.
 int64_t ParseSize(const std::string& text) {
@@ -58,7 +66,9 @@ int main(int argc, char** argv) {
   // libavcodec reports every encoder statistic at INFO; users want errors.
   av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
-  anifarm::CliArgs args({"coordinator", "cache-dir", "device", "max-memory"}, {"help"});
+  anifarm::CliArgs args({"coordinator", "cache-dir", "device", "max-memory", "tls-ca", "tls-cert",
+                         "tls-key", "token-file"},
+                        {"help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
     std::cout << kUsage;
@@ -87,7 +97,22 @@ int main(int argc, char** argv) {
     std::cerr << "anifarm-node: --device " << device << ": " << engine.status().message() << "\n";
     return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
   }
-  anifarm::GrpcWorkSource source(coordinator);
+  anifarm::ChannelSecurity security;
+  security.tls_ca_file = args.Get("tls-ca");
+  security.tls_cert_file = args.Get("tls-cert");
+  security.tls_key_file = args.Get("tls-key");
+  // A token never goes on the command line, where `ps` shows it.
+  if (args.Has("token-file")) {
+    absl::StatusOr<std::string> token = anifarm::ReadTokenFile(args.Get("token-file"));
+    if (!token.ok()) return UsageError(std::string(token.status().message()));
+    security.token = *token;
+  } else if (const char* env = std::getenv("ANIFARM_NODE_TOKEN"); env && *env) {
+    security.token = env;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      anifarm::MakeCoordinatorChannel(coordinator, security);
+  if (!channel.ok()) return UsageError(std::string(channel.status().message()));
+  anifarm::GrpcWorkSource source(coordinator, *channel);
   anifarm::NodeWorker worker(&source, engine->get(), options);
   std::atomic<bool> stop{false};
   anifarm::OnTerminationSignal([&stop] {
@@ -96,7 +121,11 @@ int main(int argc, char** argv) {
   });
   std::cerr << "anifarm-node: " << (*engine)->device_name() << ", coordinator " << coordinator
             << std::endl;
-  worker.Run(stop);
+  if (absl::Status run = worker.Run(stop); !run.ok()) {
+    std::cerr << "anifarm-node: the coordinator at " << coordinator
+              << " refused this node: " << run.message() << std::endl;
+    return 6;
+  }
   std::cerr << "anifarm-node: stopped" << std::endl;
   return 0;
 }

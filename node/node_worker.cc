@@ -257,7 +257,7 @@ void NodeWorker::SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* contr
   }
 }
 
-void NodeWorker::Run(const std::atomic<bool>& stop) {
+absl::Status NodeWorker::Run(const std::atomic<bool>& stop) {
   using std::chrono::milliseconds;
   int backoff_ms = options_.idle_poll_ms;
   std::string last_error;
@@ -273,8 +273,14 @@ void NodeWorker::Run(const std::atomic<bool>& stop) {
     backoff_ms = std::min(backoff_ms * 2, 5000);
     pause(backoff_ms);
   };
+  auto refused = [](const absl::Status& status) {
+    return status.code() == absl::StatusCode::kUnauthenticated ||
+           status.code() == absl::StatusCode::kPermissionDenied;
+  };
   while (!stop && node_id_.empty()) {
-    if (absl::Status status = Register(); !status.ok()) report(status);
+    absl::Status status = Register();
+    if (refused(status)) return status;
+    if (!status.ok()) report(status);
   }
   if (!node_id_.empty()) {
     std::cerr << "anifarm-node: registered as " << node_id_ << " on " << engine_->device_name()
@@ -283,6 +289,7 @@ void NodeWorker::Run(const std::atomic<bool>& stop) {
   while (!stop) {
     absl::StatusOr<bool> worked = RunOnce(stop);
     if (!worked.ok()) {
+      if (refused(worked.status())) return worked.status();
       report(worked.status());
       continue;
     }
@@ -290,6 +297,7 @@ void NodeWorker::Run(const std::atomic<bool>& stop) {
     backoff_ms = options_.idle_poll_ms;
     if (!*worked) pause(options_.idle_poll_ms);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace anifarm

@@ -41,9 +41,11 @@ class NodeWorker {
   // Leases and processes at most one chunk. Returns whether there was one.
   absl::StatusOr<bool> RunOnce(const std::atomic<bool>& stop);
 
-  // Registers, then processes chunks until `stop` is set. Transient errors
-  // (coordinator unreachable) are logged and retried with a back-off.
-  void Run(const std::atomic<bool>& stop);
+  // Registers, then processes chunks until `stop` is set (then OK).
+  // Transient errors (coordinator unreachable) are logged and retried with a
+  // back-off; refused credentials (Unauthenticated, PermissionDenied) end
+  // the run with that error, since retrying cannot fix them.
+  absl::Status Run(const std::atomic<bool>& stop);
 
  private:
   // Shared between the thread working on a chunk and its heartbeat thread.
