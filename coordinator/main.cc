@@ -20,6 +20,7 @@ extern "C" {
 #include <iostream>
 #include <utility>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_split.h"
 #include "common/cli_args.h"
@@ -40,12 +41,13 @@ constexpr char kUsage[] =
     "                           [--node-failures N] [--chunk-failure-nodes N]\n"
     "                           [--roots DIR[,DIR...]]\n"
     "                           [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]\n"
-    "                           [--tokens FILE] [--insecure]\n"
+    "                           [--tokens FILE] [--insecure] [--health HOST:PORT]\n"
     "  --tls-cert/--tls-key: serve gRPC (and the dashboard) over TLS with this PEM pair\n"
     "  --tls-client-ca: verify node client certificates against this CA (mutual TLS)\n"
     "  --tokens: bearer tokens and their roles, one `ROLE NAME TOKEN [EXPIRES]` per line\n"
     "            (roles viewer, submitter, admin, node; docs/security.md)\n"
     "  --insecure: allow plaintext or open access on a non-loopback address\n"
+    "  --health HOST:PORT: plaintext grpc.health.v1 only, for probes that cannot use TLS\n"
     "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
        "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
-       "tokens"},
+       "tokens", "health"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -155,6 +157,32 @@ int main(int argc, char** argv) {
     std::cerr << "anifarm-coordinator: cannot listen on --listen " << listen << "\n";
     return 2;
   }
+  // Kubernetes' gRPC probes cannot speak TLS: --health serves only
+  // grpc.health.v1, in plaintext, on a port of its own (it reveals nothing
+  // but SERVING).
+  std::unique_ptr<grpc::Server> health_server;
+  std::unique_ptr<grpc::ServerCompletionQueue> health_queue;
+  std::thread health_poller;
+  if (args.Has("health")) {
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(args.Get("health"), grpc::InsecureServerCredentials(),
+                                    &health_port);
+    // With no service of ours on it, gRPC serves the default health
+    // service on its own thread but insists on one polled queue.
+    health_queue = health_builder.AddCompletionQueue(/*is_frequently_polled=*/true);
+    health_server = health_builder.BuildAndStart();
+    health_poller = std::thread([queue = health_queue.get()] {
+      void* tag;
+      bool ok;
+      while (queue->Next(&tag, &ok)) {
+      }
+    });
+    if (!health_server || health_port == 0) {
+      std::cerr << "anifarm-coordinator: cannot listen on --health " << args.Get("health") << "\n";
+      return 2;
+    }
+  }
   std::unique_ptr<anifarm::Dashboard> dashboard;
   if (args.Has("http")) {
     absl::StatusOr<std::unique_ptr<anifarm::Dashboard>> started =
@@ -172,11 +200,17 @@ int main(int argc, char** argv) {
             << (args.Has("tls-client-ca") ? ", node certificates verified" : "")
             << (access.enabled() ? ", tokens required)" : ", open access)") << ", state in "
             << options.state_dir << ", models in " << options.models_dir << std::endl;
-  anifarm::OnTerminationSignal([&server] {
+  anifarm::OnTerminationSignal([&server, &health_server] {
     std::cerr << "anifarm-coordinator: stopping" << std::endl;
+    if (health_server) health_server->Shutdown();
     server->Shutdown();
   });
   server->Wait();
+  if (health_server) {
+    health_server->Wait();
+    health_queue->Shutdown();
+    health_poller.join();
+  }
   dashboard.reset();
   coordinator->reset();
   std::cerr << "anifarm-coordinator: stopped" << std::endl;

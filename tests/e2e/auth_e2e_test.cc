@@ -6,7 +6,10 @@
 //
 // Certificates are made by tests/e2e/make_test_pki.sh with the openssl
 // command (a test dependency, not the product's).
+#include <grpcpp/generic/generic_stub.h>
 #include <httplib.h>  // Debian's is built with OpenSSL (HTTPS)
+
+#include <future>
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -399,6 +402,56 @@ TEST_F(AuthTest, PlaintextOffLoopbackNeedsInsecure) {
   EXPECT_NE(allowed.Stderr().find("WARNING"), std::string::npos) << allowed.Stderr();
   allowed.Terminate();
   EXPECT_EQ(allowed.Wait(std::chrono::seconds(30)), 0);
+}
+
+// Calls grpc.health.v1.Health/Check in plaintext; returns the serving
+// status (1 = SERVING), or -1 with the call's error code in `code`.
+int HealthCheck(const std::string& address, grpc::StatusCode* code) {
+  grpc::GenericStub stub(MakeCoordinatorChannel(address));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request, response;  // an empty HealthCheckRequest: the server as a whole
+  grpc::Slice empty("", 0);
+  request = grpc::ByteBuffer(&empty, 1);
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", {}, &request, &response,
+                 [&done](grpc::Status status) { done.set_value(status); });
+  grpc::Status status = done.get_future().get();
+  *code = status.error_code();
+  if (!status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  (void)response.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  // HealthCheckResponse { ServingStatus status = 1; }: tag 0x08, varint.
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+}
+
+TEST_F(AuthTest, HealthPortServesOnlyHealthInPlaintext) {
+  const std::string health = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  Subprocess coordinator(
+      {kBin + "/anifarm-coordinator", "--listen", address_, "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels, "--tls-cert", Pki("server.pem"),
+       "--tls-key", Pki("server.key"), "--tokens", (dir_ / "tokens").string(), "--health",
+       health},
+      Log("coordinator"));
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  int serving = -1;
+  for (int attempt = 0; attempt < 50 && serving != 1; ++attempt) {
+    serving = HealthCheck(health, &code);
+    if (serving != 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(serving, 1) << "code " << code << "\n" << coordinator.Stderr();
+  // The farm's API is not on the health port.
+  grpc::ClientContext context;
+  v1::ListJobsResponse response;
+  auto plaintext = v1::Coordinator::NewStub(MakeCoordinatorChannel(health));
+  EXPECT_EQ(plaintext->ListJobs(&context, {}, &response).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  coordinator.Terminate();
+  EXPECT_EQ(coordinator.Wait(std::chrono::seconds(30)), 0);
 }
 
 }  // namespace
