@@ -36,8 +36,9 @@ constexpr StorageType kStorageTypes[] = {
 // arbitrary classes) is refused: naming it is how a pickle runs code.
 bool IsAllowedGlobal(const std::string& module, const std::string& name) {
   if (module == "collections" && name == "OrderedDict") return true;
-  if (module == "torch._utils" && (name == "_rebuild_tensor_v2" || name == "_rebuild_parameter" ||
-                                   name == "_rebuild_parameter_with_state")) {
+  // _rebuild_tensor: what checkpoints written before PyTorch 1.0 call.
+  if (module == "torch._utils" && (name == "_rebuild_tensor_v2" || name == "_rebuild_tensor" ||
+                                   name == "_rebuild_parameter" || name == "_rebuild_parameter_with_state")) {
     return true;
   }
   if (module == "torch") {
@@ -61,6 +62,9 @@ bool StorageDType(const std::string& global, DType* dtype) {
 class PickleMachine {
  public:
   PickleMachine(absl::string_view data, absl::string_view source) : data_(data), source_(source) {}
+
+  // Bytes read up to and including STOP (valid after a successful Run).
+  size_t consumed() const { return pos_; }
 
   absl::StatusOr<PickleDocument> Run() {
     while (true) {
@@ -392,10 +396,17 @@ class PickleMachine {
   }
 
   // torch.save stores each storage as the persistent id
-  // ('storage', torch.<Type>Storage, key, location, numel).
+  // ('storage', torch.<Type>Storage, key, location, numel); the legacy
+  // (pre-1.6) format appends view_metadata, None unless the storage is a
+  // slice of another one (written only by very old versions; refused).
   absl::StatusOr<PickleValue*> PersistentLoad(const PickleValue& pid) {
     using Kind = PickleValue::Kind;
-    if (pid.kind != Kind::kTuple || pid.items.size() != 5) return Error("persistent id is not a 5-tuple");
+    if (pid.kind != Kind::kTuple || (pid.items.size() != 5 && pid.items.size() != 6)) {
+      return Error("persistent id is not a 5- or 6-tuple");
+    }
+    if (pid.items.size() == 6 && pid.items[5]->kind != Kind::kNone) {
+      return Error("storage views (legacy view_metadata) are not supported");
+    }
     const PickleValue& tag = *pid.items[0];
     const PickleValue& type = *pid.items[1];
     const PickleValue& key = *pid.items[2];
@@ -448,9 +459,9 @@ class PickleMachine {
       if (!args.items.empty()) return Error("OrderedDict with arguments is not supported");
       return New(Kind::kDict);
     }
-    if (f == "torch._utils._rebuild_tensor_v2") {
-      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-      if (args.items.size() < 4) return Error("_rebuild_tensor_v2 with too few arguments");
+    if (f == "torch._utils._rebuild_tensor_v2" || f == "torch._utils._rebuild_tensor") {
+      // (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]])
+      if (args.items.size() < 4) return Error("_rebuild_tensor with too few arguments");
       const PickleValue& storage = *args.items[0];
       const PickleValue& offset = *args.items[1];
       if (storage.kind != Kind::kStorage) return Error("_rebuild_tensor_v2 without a storage");
@@ -579,8 +590,12 @@ const PickleValue* PickleValue::FindInDict(absl::string_view key) const {
   return found;
 }
 
-absl::StatusOr<PickleDocument> ParsePickle(absl::string_view data, absl::string_view source_name) {
-  return PickleMachine(data, source_name).Run();
+absl::StatusOr<PickleDocument> ParsePickle(absl::string_view data, absl::string_view source_name,
+                                           size_t* consumed) {
+  PickleMachine machine(data, source_name);
+  absl::StatusOr<PickleDocument> doc = machine.Run();
+  if (doc.ok() && consumed != nullptr) *consumed = machine.consumed();
+  return doc;
 }
 
 absl::StatusOr<StateDict> ExtractStateDict(const PickleDocument& doc, absl::string_view source_name) {

@@ -2,11 +2,13 @@
 //
 // torch.save() writes a zip whose "data.pkl" is a Python pickle describing
 // nested dicts of tensors; the tensor bytes live in sibling "data/<key>"
-// records. Unpickling with Python (or torch::pickle_load, which does not
-// accept these files) would execute arbitrary callables named by the file, so
+// records. (The legacy pre-1.6 format, a stream of pickles followed by the
+// raw storages, is split up by legacy_checkpoint.h and uses this VM too.)
+// Unpickling with Python (or torch::pickle_load, which does not accept these
+// files) would execute arbitrary callables named by the file, so
 // this module implements just the pickle VM opcodes that torch.save emits and
 // resolves GLOBAL references against an allow-list of harmless constructors
-// (OrderedDict, torch._utils._rebuild_tensor_v2, storage types...). Anything
+// (OrderedDict, torch._utils._rebuild_tensor[_v2], storage types...). Anything
 // else is an error naming the global. Every read is bounds-checked so the
 // reader is safe on hostile input (it is fuzzable: no LibTorch dependency).
 //
@@ -16,6 +18,7 @@
 #ifndef ANIFARM_NODE_ENGINE_PICKLE_READER_H_
 #define ANIFARM_NODE_ENGINE_PICKLE_READER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -90,8 +93,11 @@ struct PickleDocument {
 
 // Runs the restricted pickle VM over `data`. `source_name` (the file) is
 // named in every error, which is InvalidArgument for malformed, truncated or
-// forbidden content.
-absl::StatusOr<PickleDocument> ParsePickle(absl::string_view data, absl::string_view source_name);
+// forbidden content. The pickle ends at its STOP opcode: bytes after it are
+// not read, and `consumed` (if not null) receives the pickle's length, which
+// is where the next pickle of a legacy checkpoint starts.
+absl::StatusOr<PickleDocument> ParsePickle(absl::string_view data, absl::string_view source_name,
+                                           size_t* consumed = nullptr);
 
 // A flat, ordered "name → tensor" state dict ("body.0.weight").
 using StateDict = std::vector<std::pair<std::string, TensorRecord>>;

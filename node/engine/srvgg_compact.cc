@@ -31,14 +31,18 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
     keys.push_back(absl::StrCat(name, ShapeString(tensor)));
   }
   const std::string guess = GuessArchitecture(weights);
-  const std::string detected =
-      guess.empty() || guess == "SRVGGNetCompact"
-          ? std::string()
-          : absl::StrCat("detected architecture ", guess, ", which this engine does not run yet; ");
+  std::string detected;
+  if (absl::StartsWith(guess, "ESRGAN/RRDBNet")) {
+    detected = absl::StrCat("detected architecture ", guess, ", which RrdbNet runs, not CompactNet; ");
+  } else if (!guess.empty() && guess != "SRVGGNetCompact") {
+    detected = absl::StrCat("detected architecture ", guess, ", which this engine does not run yet; ");
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       source, ": unrecognised model layout (", why, "); ", detected, weights.size(),
       " tensors, keys: ", absl::StrJoin(keys, " "),
-      ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU)"));
+      ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU), "
+      "ESRGAN RRDBNet (model.N.sub / conv_first + body.N.rdbK / RRDB_trunk key layouts), and TorchScript "
+      "archives"));
 }
 
 bool HasShape(const torch::Tensor* t, std::initializer_list<int64_t> shape) {

@@ -38,7 +38,8 @@ struct CompactConfig {
 
 // Names the architecture a state dict most likely holds, from its key names
 // alone ("ESRGAN/RRDBNet (old key layout)", "OmniSR", ...), or "" when no
-// known family matches. Used to say what an unsupported file is.
+// known family matches. Used to route a state dict to its network (RRDBNet)
+// and to say what an unsupported file is.
 std::string GuessArchitecture(const TensorMap& weights);
 
 // Recognises the Compact layout from the key names and shapes.

@@ -28,9 +28,11 @@
 #include "node/engine/ncnn_model.h"
 #include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
+#include "node/engine/rrdbnet.h"
 #include "node/engine/safetensors.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/tiled_inference.h"
+#include "node/engine/torchscript_net.h"
 
 namespace anifarm {
 namespace {
@@ -332,7 +334,8 @@ class TorchEngine : public UpscalerEngine {
 
   // Reads the model file in whichever format it is: ncnn when named .param
   // (its .bin next to it), safetensors when named so or when its first bytes
-  // say so, a PyTorch checkpoint otherwise (nodes store models as <sha>.pth).
+  // say so, TorchScript when the zip holds code, a PyTorch checkpoint (zip
+  // or legacy) otherwise (nodes store models as <sha>.pth).
   absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision) {
     if (absl::EndsWith(path, ".param")) {
       ASSIGN_OR_RETURN(engine::NcnnGraph graph, engine::LoadNcnnModel(path));
@@ -360,8 +363,29 @@ class TorchEngine : public UpscalerEngine {
     engine::TensorMap weights;
     if (absl::EndsWith(path, ".safetensors") || engine::LooksLikeSafetensors(head)) {
       ASSIGN_OR_RETURN(weights, engine::LoadSafetensors(path));
+    } else if (engine::IsTorchScriptArchive(path)) {
+      // The one format whose code runs: the user's escape hatch, chosen by
+      // the file's content (a scripted module), see torchscript_net.h.
+      ASSIGN_OR_RETURN(std::unique_ptr<engine::TorchScriptNet> net,
+                       engine::TorchScriptNet::Load(path, device_, precision.dtype));
+      return std::unique_ptr<Network>(std::move(net));
     } else {
       ASSIGN_OR_RETURN(weights, engine::LoadPthCheckpoint(path));
+    }
+    return CreateFromStateDict(weights, path, precision);
+  }
+
+  // Picks the architecture from the state dict's key names (and then its
+  // shapes), never from the file name. Anything not recognised as RRDBNet
+  // goes to CompactNet, whose error lists the keys and the architectures
+  // that are supported.
+  absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const engine::TensorMap& weights,
+                                                               const std::string& path,
+                                                               const Precision& precision) {
+    if (absl::StartsWith(engine::GuessArchitecture(weights), "ESRGAN/RRDBNet")) {
+      ASSIGN_OR_RETURN(std::unique_ptr<engine::RrdbNet> net,
+                       engine::RrdbNet::Create(weights, path, device_, precision.dtype));
+      return std::unique_ptr<Network>(std::move(net));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
                      CompactNet::Create(weights, path, device_, precision.dtype));

@@ -19,6 +19,7 @@ mkdir -p "$work"
 absl_libs=$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_format)
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$src" "$src/tests/fuzz/pickle_reader_fuzzer.cc" "$src/node/engine/pickle_reader.cc" \
+  "$src/node/engine/legacy_checkpoint.cc" \
   $absl_libs -o "$work/pickle_reader_fuzzer"
 
 corpus="$work/pickle_corpus"

@@ -8,6 +8,13 @@
 //   2x-AniScale.pth (zip checkpoint)        LoadPthCheckpoint + CompactNet
 //   realesr-animevideov3-x4 (ncnn, fp16)    LoadNcnnModel + NcnnNet, and the
 //                                           matched weights run by CompactNet
+//   4x-NMKD-YandereNeo-Superlite.pth        LoadPthCheckpoint (legacy format)
+//     (legacy checkpoint, old ESRGAN keys)  + RrdbNet
+//   reference/rrdb_new_x2.pth (zip, fp16,   LoadPthCheckpoint + RrdbNet
+//     new keys, pixel-unshuffled 2x)
+//   reference/tiny_scripted_x2.pt           TorchScriptNet (torch::jit::load)
+//
+// The last two are small random-weight models written by the script itself.
 //
 // Each fixture records the SHA-256 of the model files it was made from, so a
 // different model file fails with that message instead of a numeric diff.
@@ -30,7 +37,9 @@
 #include "gtest/gtest.h"
 #include "node/engine/ncnn_model.h"
 #include "node/engine/pth_checkpoint.h"
+#include "node/engine/rrdbnet.h"
 #include "node/engine/srvgg_compact.h"
+#include "node/engine/torchscript_net.h"
 
 namespace anifarm::engine {
 namespace {
@@ -173,16 +182,16 @@ bool ParseFixture(const std::string& bytes, Fixture* out, std::string* error) {
   return true;
 }
 
-// Loads the fixture and checks that the model files are the ones it was
-// computed from (fatal failures otherwise).
-void LoadFixture(const std::string& name, Fixture* fixture) {
+// Loads the fixture and checks that the model files (in `model_dir`) are the
+// ones it was computed from (fatal failures otherwise).
+void LoadFixture(const std::string& name, Fixture* fixture, const std::string& model_dir = kModelDir) {
   const std::string path = FixturePath(name);
   const std::string bytes = ReadFile(path);
   ASSERT_FALSE(bytes.empty()) << "cannot read fixture " << path;
   std::string error;
   ASSERT_TRUE(ParseFixture(bytes, fixture, &error)) << path << ": " << error;
   for (const auto& [file, sha] : fixture->files) {
-    const std::string model = kModelDir + "/" + file;
+    const std::string model = model_dir + "/" + file;
     const std::string model_bytes = ReadFile(model);
     ASSERT_FALSE(model_bytes.empty()) << "cannot read model " << model;
     ASSERT_EQ(Sha256Hex(model_bytes), sha)
@@ -274,6 +283,93 @@ TEST(ReferenceTest, AnimeVideoV3NcnnMatchesPyTorch) {
               static_cast<long long>(fixture.input.size(2)), static_cast<long long>(fixture.input.size(3)));
   EXPECT_LE(ncnn_err, kTolerance);
   EXPECT_LE(compact_err, kTolerance);
+}
+
+std::string ReferenceDir() { return std::filesystem::path(FixturePath("x")).parent_path().string(); }
+
+void Report(const std::string& model, const Network& net, const Fixture& fixture, double err) {
+  std::printf("%s %s vs PyTorch %s: max abs error %.3g on [1,3,%lld,%lld]\n", model.c_str(),
+              net.ToString().c_str(), fixture.torch_version.c_str(), err,
+              static_cast<long long>(fixture.input.size(2)), static_cast<long long>(fixture.input.size(3)));
+}
+
+// A legacy (pre-1.6) checkpoint in the old ESRGAN key layout: the legacy
+// loader and RrdbNet together against torch.load + a functional RRDBNet.
+TEST(ReferenceTest, YandereNeoLegacyPthMatchesPyTorch) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("yandereneo_fixture.bin", &fixture));
+  const std::string path = kModelDir + "/4x-NMKD-YandereNeo-Superlite.pth";
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(path);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<std::unique_ptr<RrdbNet>> net =
+      RrdbNet::Create(*weights, path, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_EQ((*net)->scale(), fixture.scale);
+  const double err = MaxAbsError(**net, fixture);
+  Report("4x-NMKD-YandereNeo-Superlite.pth", **net, fixture, err);
+  EXPECT_LE(err, kTolerance);
+}
+
+// The RRDB comparison can fail: one weight moved, in the dense blocks, the
+// trunk or the upsampler, is outside the tolerance.
+TEST(ReferenceTest, YandereNeoDetectsAPerturbedWeight) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("yandereneo_fixture.bin", &fixture));
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(kModelDir + "/4x-NMKD-YandereNeo-Superlite.pth");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  struct Perturbation {
+    const char* name;
+    std::vector<int64_t> index;
+    double delta;
+  };
+  for (const Perturbation& p : {Perturbation{"model.1.sub.1.RDB3.conv5.0.weight", {7, 100, 1, 1}, 0.05},
+                                Perturbation{"model.1.sub.0.RDB2.conv1.0.bias", {3}, 0.05},
+                                Perturbation{"model.6.weight", {10, 20, 1, 1}, 0.05}}) {
+    TensorMap perturbed;
+    for (const auto& [name, tensor] : *weights) perturbed.emplace_back(name, tensor.clone());
+    const torch::Tensor* found = FindTensor(perturbed, p.name);
+    ASSERT_NE(found, nullptr) << p.name;
+    torch::Tensor element = *found;  // shares storage with the entry in `perturbed`
+    for (int64_t i : p.index) element = element[i];
+    element += p.delta;
+    absl::StatusOr<std::unique_ptr<RrdbNet>> net =
+        RrdbNet::Create(perturbed, "perturbed", torch::kCPU, torch::kFloat32);
+    ASSERT_TRUE(net.ok()) << net.status();
+    const double err = MaxAbsError(**net, fixture);
+    std::printf("%s perturbed by %g: max abs error %.3g\n", p.name, p.delta, err);
+    EXPECT_GT(err, 2 * kTolerance) << p.name;
+  }
+}
+
+// New key layout, fp16 storage in a zip checkpoint, 2x through a pixel
+// unshuffle (conv_first takes 12 channels).
+TEST(ReferenceTest, RrdbNewLayoutX2MatchesPyTorch) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("rrdb_new_x2_fixture.bin", &fixture, ReferenceDir()));
+  const std::string path = ReferenceDir() + "/rrdb_new_x2.pth";
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(path);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<std::unique_ptr<RrdbNet>> net =
+      RrdbNet::Create(*weights, path, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ((*net)->config().unshuffle, 2);
+  ASSERT_EQ((*net)->scale(), fixture.scale);
+  const double err = MaxAbsError(**net, fixture);
+  Report("rrdb_new_x2.pth", **net, fixture, err);
+  EXPECT_LE(err, kTolerance);
+}
+
+TEST(ReferenceTest, TorchScriptMatchesPyTorch) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("tiny_scripted_x2_fixture.bin", &fixture, ReferenceDir()));
+  const std::string path = ReferenceDir() + "/tiny_scripted_x2.pt";
+  absl::StatusOr<std::unique_ptr<TorchScriptNet>> net =
+      TorchScriptNet::Load(path, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_EQ((*net)->scale(), fixture.scale);
+  const double err = MaxAbsError(**net, fixture);
+  Report("tiny_scripted_x2.pt", **net, fixture, err);
+  EXPECT_LE(err, kTolerance);
 }
 
 }  // namespace

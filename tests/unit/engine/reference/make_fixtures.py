@@ -16,6 +16,31 @@ Two fixtures, from the same weights family in two formats:
                              .param/.bin are parsed here, fp16 weights behind
                              a 4-byte storage tag, fp32 biases and slopes)
 
+And ESRGAN's RRDBNet, also with torch.nn.functional only:
+
+  feat = conv_first(pixel_unshuffle(x, d))       (d = 1 unless in_ch is 12/48)
+  trunk = conv_body(RRDB(...RRDB(feat)))         RRDB(x) = 0.2*RDB3(RDB2(RDB1(x))) + x
+  feat = feat + trunk                            RDB: dense 5-conv block, 0.2*x5 + x
+  feat = lrelu(conv_up_i(nearest_x2(feat)))      for each up conv
+  out = conv_last(lrelu(conv_hr(feat)))          lrelu slope 0.2
+
+  yandereneo_fixture.bin     4x-NMKD-YandereNeo-Superlite.pth: a legacy
+                             (pre-1.6, non-zip) checkpoint in the old
+                             "model.1.sub" key layout, read by torch.load
+  rrdb_new_x2.pth            random-weight new-layout ("conv_first", "body.N.
+                             rdbK") 2x RRDBNet, pixel-unshuffled input
+                             (conv_first takes 12 channels), fp16 storage,
+                             {"params_ema": ...}, written here (zip)
+  rrdb_new_x2_fixture.bin    its reference output
+  tiny_scripted_x2.pt        a tiny torch.jit.script-ed x2 upscaler (conv,
+                             lrelu, conv, pixel_shuffle + nearest residual)
+  tiny_scripted_x2_fixture.bin its output (checked against the functional
+                             computation here)
+
+The RRDBNet fixtures use a seeded random [1, 3, 24, 24] input in [0, 1).
+Fixtures of models written here name files of this folder; the others name
+files of MODEL_DIR.
+
 Usage: /usr/bin/python3 make_fixtures.py [MODEL_DIR] [OUT_DIR]
   (defaults: /work/main/build/models and this script's folder)
 
@@ -29,6 +54,7 @@ Fixture layout (little-endian):
                         float64 then float32)
   f32[N*C*H*s*W*s]      expected output (fp32 forward, not clamped)
 """
+import collections
 import hashlib
 import math
 import os
@@ -160,6 +186,128 @@ def load_ncnn(param_path, bin_path):
     return layers
 
 
+# ---------------------------------------------------------------- RRDBNet
+
+def rrdb_canonical(sd):
+    """Renames an old-layout ESRGAN state dict (model.N.sub) to the new
+    (Real-ESRGAN) names; a new-layout one is returned as is."""
+    if "conv_first.weight" in sd:
+        return dict(sd)
+    out = {}
+    tail = {}
+    for k, v in sd.items():
+        m = re.match(r"model\.0\.(weight|bias)$", k)
+        if m:
+            out["conv_first." + m.group(1)] = v
+            continue
+        m = re.match(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$", k)
+        if m:
+            out["body.%s.rdb%s.conv%s.%s" % m.groups()] = v
+            continue
+        m = re.match(r"model\.1\.sub\.(\d+)\.(weight|bias)$", k)
+        if m:
+            out["conv_body." + m.group(2)] = v
+            continue
+        m = re.match(r"model\.(\d+)\.(weight|bias)$", k)
+        assert m, k
+        tail.setdefault(int(m.group(1)), {})[m.group(2)] = v
+    idx = sorted(tail)
+    names = ["conv_up%d" % (i + 1) for i in range(len(idx) - 2)] + ["conv_hr", "conv_last"]
+    for i, name in zip(idx, names):
+        for kind, v in tail[i].items():
+            out[name + "." + kind] = v
+    return out
+
+
+def rrdb_forward(sd, x):
+    sd = {k: v.float() for k, v in rrdb_canonical(sd).items()}
+
+    def conv(t, name):
+        return F.conv2d(t, sd[name + ".weight"], sd[name + ".bias"], padding=1)
+
+    def lrelu(t):
+        return F.leaky_relu(t, negative_slope=0.2)
+
+    nb = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("body."))
+    in_ch = sd["conv_first.weight"].shape[1]
+    d = {3: 1, 12: 2, 48: 4}[in_ch]
+    h, w = x.shape[2], x.shape[3]
+    t = x
+    if d > 1:
+        t = F.pad(t, (0, (d - w % d) % d, 0, (d - h % d) % d), mode="reflect")
+        t = F.pixel_unshuffle(t, d)
+    feat = conv(t, "conv_first")
+    trunk = feat
+    for n in range(nb):
+        block_in = trunk
+        for r in (1, 2, 3):
+            p = "body.%d.rdb%d." % (n, r)
+            x1 = lrelu(conv(trunk, p + "conv1"))
+            x2 = lrelu(conv(torch.cat((trunk, x1), 1), p + "conv2"))
+            x3 = lrelu(conv(torch.cat((trunk, x1, x2), 1), p + "conv3"))
+            x4 = lrelu(conv(torch.cat((trunk, x1, x2, x3), 1), p + "conv4"))
+            x5 = conv(torch.cat((trunk, x1, x2, x3, x4), 1), p + "conv5")
+            trunk = x5 * 0.2 + trunk
+        trunk = trunk * 0.2 + block_in
+    feat = feat + conv(trunk, "conv_body")
+    ups = 0
+    while "conv_up%d.weight" % (ups + 1) in sd:
+        ups += 1
+        feat = lrelu(conv(F.interpolate(feat, scale_factor=2, mode="nearest"), "conv_up%d" % ups))
+    out = conv(lrelu(conv(feat, "conv_hr")), "conv_last")
+    s = 2 ** ups // d
+    return out[:, :, : h * s, : w * s], s
+
+
+def seeded_input(seed, h, w):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, 3, h, w), generator=g, dtype=torch.float32)
+
+
+def random_rrdb_new_state_dict(seed, in_ch, nf, gc, nb, ups):
+    g = torch.Generator().manual_seed(seed)
+    sd = collections.OrderedDict()
+
+    def add(name, cin, cout):
+        std = 1.0 / math.sqrt(cin * 9)
+        sd[name + ".weight"] = torch.randn((cout, cin, 3, 3), generator=g) * std
+        sd[name + ".bias"] = torch.randn((cout,), generator=g) * 0.02
+
+    add("conv_first", in_ch, nf)
+    for n in range(nb):
+        for r in (1, 2, 3):
+            for j in range(1, 6):
+                add("body.%d.rdb%d.conv%d" % (n, r, j), nf + (j - 1) * gc, gc if j < 5 else nf)
+    add("conv_body", nf, nf)
+    for i in range(1, ups + 1):
+        add("conv_up%d" % i, nf, nf)
+    add("conv_hr", nf, nf)
+    add("conv_last", nf, 3)
+    # Stored in half precision, as many released models are: the engine
+    # converts, and the reference computes with the same rounded values.
+    return collections.OrderedDict((k, v.half()) for k, v in sd.items())
+
+
+# ------------------------------------------------------------- TorchScript
+
+class TinyUpscaler(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 12, 3, padding=1)
+
+    def forward(self, x):
+        y = F.leaky_relu(self.conv1(x), 0.2)
+        y = F.pixel_shuffle(self.conv2(y), 2)
+        return y + F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def tiny_functional(sd, x):
+    y = F.leaky_relu(F.conv2d(x, sd["conv1.weight"], sd["conv1.bias"], padding=1), 0.2)
+    y = F.pixel_shuffle(F.conv2d(y, sd["conv2.weight"], sd["conv2.bias"], padding=1), 2)
+    return y + F.interpolate(x, scale_factor=2, mode="nearest")
+
+
 def write_fixture(path, files, scale, x, y):
     out = bytearray(MAGIC)
     out += struct.pack("<I", len(files))
@@ -202,6 +350,40 @@ def main():
     write_fixture(os.path.join(out_dir, "animevideov3_x4_fixture.bin"),
                   [("realesr-animevideov3-x4.param", sha256_file(param)),
                    ("realesr-animevideov3-x4.bin", sha256_file(binf))], s, x, y)
+
+    # Legacy (non-zip) checkpoint, old ESRGAN key layout.
+    neo = os.path.join(model_dir, "4x-NMKD-YandereNeo-Superlite.pth")
+    with open(neo, "rb") as f:
+        assert f.read(1) == b"\x80", "expected the legacy (non-zip) format"
+    x = seeded_input(1234, 24, 24)
+    y, s = rrdb_forward(load_pth(neo), x)
+    assert s == 4
+    write_fixture(os.path.join(out_dir, "yandereneo_fixture.bin"),
+                  [("4x-NMKD-YandereNeo-Superlite.pth", sha256_file(neo))], s, x, y)
+
+    # New key layout, 2x with pixel-unshuffled input, written here.
+    torch.manual_seed(0)
+    sd = random_rrdb_new_state_dict(7, in_ch=12, nf=8, gc=4, nb=2, ups=2)
+    pth = os.path.join(out_dir, "rrdb_new_x2.pth")
+    torch.save({"params_ema": sd}, pth)
+    x = seeded_input(99, 24, 24)
+    y, s = rrdb_forward(load_pth(pth), x)
+    assert s == 2
+    write_fixture(os.path.join(out_dir, "rrdb_new_x2_fixture.bin"),
+                  [("rrdb_new_x2.pth", sha256_file(pth))], s, x, y)
+
+    # TorchScript: the module's own output, checked against the functional
+    # computation of the same weights.
+    torch.manual_seed(5)
+    module = TinyUpscaler().eval()
+    pt = os.path.join(out_dir, "tiny_scripted_x2.pt")
+    torch.jit.save(torch.jit.script(module), pt)
+    x = seeded_input(42, 20, 28)
+    y = torch.jit.load(pt)(x)
+    ref = tiny_functional(module.state_dict(), x)
+    assert (y - ref).abs().max().item() < 1e-6
+    write_fixture(os.path.join(out_dir, "tiny_scripted_x2_fixture.bin"),
+                  [("tiny_scripted_x2.pt", sha256_file(pt))], 2, x, y)
 
 
 if __name__ == "__main__":
