@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
+#include <deque>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/chunk_payload.h"
@@ -14,6 +18,7 @@
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
 #include "common/status_macros.h"
+#include "coordinator/scene_cut.h"
 #include "protos/anifarm.pb.h"
 
 extern "C" {
@@ -29,6 +34,7 @@ struct DecodedFrame {
   // Near-dedup only: the presentation time of the kept frame this one is
   // close enough to, or -1.
   int64_t near_anchor_pts = -1;
+  bool scene_cut = false;
 };
 
 // The first plane's visible bytes (luma for YUV, packed pixels for RGB):
@@ -85,6 +91,128 @@ int64_t PacketPts(const AVPacket& packet) {
   return packet.pts != AV_NOPTS_VALUE ? packet.pts : packet.dts;
 }
 
+// How many packets past a keyframe the decoder may be before that keyframe's
+// picture is out (B-frame reordering plus one frame per decoding thread).
+// Beyond it the keyframe is taken as no scene cut rather than buffering on,
+// which bounds memory even for a stream whose timestamps never match.
+constexpr int kMaxDecoderLag = 64;
+
+// Cuts the packet stream into chunks, a GOP (a keyframe and the packets up to
+// the next one, in decode order) at a time. Whether a chunk ends at a keyframe
+// may depend on that keyframe's picture being a scene cut, which is known
+// only once the decoder has output it, a few packets later: until then the
+// GOP waits here. Only what the decoder has not caught up with waits, so the
+// planner holds about one GOP, not the video.
+class ChunkCutter {
+ public:
+  // Writes chunk `index`'s packets (the payload is cleared afterwards).
+  using WriteFn = std::function<absl::Status(int index, v1::ChunkPayload& payload)>;
+
+  ChunkCutter(const PlanOptions& options, WriteFn write)
+      : chunk_frames_(options.chunk_frames),
+        use_cuts_(options.scene_cut_threshold > 0),
+        write_(std::move(write)) {}
+
+  // The next packet, in decode order (before the decoder gets it).
+  absl::Status AddPacket(const AVPacket& packet) {
+    const bool keyframe = packet.flags & AV_PKT_FLAG_KEY;
+    if (!seen_packet_ || keyframe) pending_.push_back(PendingGop{PacketPts(packet)});
+    seen_packet_ = true;
+    v1::SourcePacket stored;
+    stored.set_data(packet.data, packet.size);
+    stored.set_pts(packet.pts);
+    stored.set_dts(packet.dts);
+    stored.set_keyframe(keyframe);
+    if (pending_.empty()) {  // the GOP in progress is already placed
+      *current_.add_packets() = std::move(stored);
+      ++current_frames_;
+    } else {
+      pending_.back().packets.push_back(std::move(stored));
+      ++pending_packets_;
+    }
+    return PlaceReady(/*at_end=*/false);
+  }
+
+  // The decoder output the frame presented at `pts` (frames come out in
+  // presentation order, so a waiting keyframe it has passed is no cut).
+  absl::Status FrameDecoded(int64_t pts, bool scene_cut) {
+    for (PendingGop& gop : pending_) {
+      if (!gop.cut.has_value() && gop.start_pts <= pts) {
+        gop.cut = gop.start_pts == pts && scene_cut;
+      }
+    }
+    return PlaceReady(/*at_end=*/false);
+  }
+
+  // After the decoder is flushed: places what still waits, writes the last chunk.
+  absl::Status Finish() {
+    RETURN_IF_ERROR(PlaceReady(/*at_end=*/true));
+    return CloseChunk();
+  }
+
+  const std::vector<int64_t>& chunk_start_pts() const { return starts_; }
+  int chunks_ended_at_cuts() const { return ended_at_cuts_; }
+
+ private:
+  struct PendingGop {
+    int64_t start_pts = 0;
+    std::vector<v1::SourcePacket> packets;
+    // Whether the keyframe's picture starts a new scene; unset until the
+    // decoder has output it.
+    std::optional<bool> cut;
+  };
+  enum class Decision { kSameChunk, kNewChunk, kNewChunkAtCut, kWait };
+
+  // A full chunk ends at any keyframe; one under half full at none; in
+  // between, at a keyframe that is a scene cut, so the next shot starts a
+  // chunk of its own instead of being split at an arbitrary keyframe.
+  Decision Decide(const PendingGop& gop, bool at_end) const {
+    if (starts_.empty() || current_frames_ >= chunk_frames_) return Decision::kNewChunk;
+    if (!use_cuts_ || 2 * current_frames_ < chunk_frames_) return Decision::kSameChunk;
+    if (gop.cut.has_value()) return *gop.cut ? Decision::kNewChunkAtCut : Decision::kSameChunk;
+    if (at_end || pending_packets_ > kMaxDecoderLag) return Decision::kSameChunk;
+    return Decision::kWait;
+  }
+
+  // Places waiting GOPs in order, as far as they can be decided.
+  absl::Status PlaceReady(bool at_end) {
+    while (!pending_.empty()) {
+      PendingGop& gop = pending_.front();
+      const Decision decision = Decide(gop, at_end);
+      if (decision == Decision::kWait) break;
+      if (decision != Decision::kSameChunk) {
+        RETURN_IF_ERROR(CloseChunk());
+        starts_.push_back(gop.start_pts);
+        if (decision == Decision::kNewChunkAtCut) ++ended_at_cuts_;
+      }
+      for (v1::SourcePacket& packet : gop.packets) *current_.add_packets() = std::move(packet);
+      current_frames_ += static_cast<int>(gop.packets.size());
+      pending_packets_ -= static_cast<int>(gop.packets.size());
+      pending_.pop_front();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CloseChunk() {
+    if (current_frames_ == 0) return absl::OkStatus();
+    RETURN_IF_ERROR(write_(static_cast<int>(starts_.size()) - 1, current_));
+    current_.Clear();
+    current_frames_ = 0;
+    return absl::OkStatus();
+  }
+
+  const int chunk_frames_;
+  const bool use_cuts_;
+  WriteFn write_;
+  bool seen_packet_ = false;
+  std::deque<PendingGop> pending_;
+  int pending_packets_ = 0;
+  v1::ChunkPayload current_;  // the chunk being filled, starting at starts_.back()
+  int current_frames_ = 0;
+  std::vector<int64_t> starts_;
+  int ended_at_cuts_ = 0;
+};
+
 }  // namespace
 
 absl::StatusOr<v1::ChunkPayload> ReadChunkPayload(const std::string& path) {
@@ -109,27 +237,20 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
                    VideoDecoder::Create(plan.media.video));
   const v1::DecoderConfig decoder_config = ToDecoderConfig(plan.media.video);
 
-  // Chunks as they are cut: the presentation time where each one starts.
-  std::vector<int64_t> chunk_start_pts;
-  v1::ChunkPayload current;
-  int current_packets = 0;
+  ChunkCutter cutter(options, [&](int index, v1::ChunkPayload& payload) {
+    *payload.mutable_decoder() = decoder_config;
+    return WritePayload(ChunkPayloadPath(chunk_dir, index), payload);
+  });
+  SceneCutDetector scenes(options.scene_cut_threshold);
   std::vector<DecodedFrame> decoded;
   std::vector<FramePtr> frames;
 
-  auto close_chunk = [&]() -> absl::Status {
-    if (current_packets == 0) return absl::OkStatus();
-    *current.mutable_decoder() = decoder_config;
-    RETURN_IF_ERROR(WritePayload(
-        ChunkPayloadPath(chunk_dir, static_cast<int>(chunk_start_pts.size()) - 1), current));
-    current.Clear();
-    current_packets = 0;
-    return absl::OkStatus();
-  };
   // Decoders hand frames out in presentation order, so the last kept frame
-  // is the one a held picture repeats.
+  // is the one a held picture repeats, and the previous frame is the one a
+  // scene cut is measured against.
   Plane anchor;
   int64_t anchor_pts = -1;
-  auto collect = [&]() {
+  auto collect = [&]() -> absl::Status {
     for (FramePtr& frame : frames) {
       int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
                                                                    : frame->pts;
@@ -143,38 +264,33 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
           anchor_pts = pts;
         }
       }
+      entry.scene_cut = scenes.IsCut(*frame);
+      RETURN_IF_ERROR(cutter.FrameDecoded(pts, entry.scene_cut));
       decoded.push_back(std::move(entry));
     }
     frames.clear();
+    return absl::OkStatus();
   };
 
   while (true) {
     ASSIGN_OR_RETURN(PacketPtr packet, reader->NextVideoPacket());
     if (!packet) break;
-    const bool keyframe = packet->flags & AV_PKT_FLAG_KEY;
-    if (chunk_start_pts.empty() || (keyframe && current_packets >= options.chunk_frames)) {
-      RETURN_IF_ERROR(close_chunk());
-      chunk_start_pts.push_back(PacketPts(*packet));
-    }
-    v1::SourcePacket* stored = current.add_packets();
-    stored->set_data(packet->data, packet->size);
-    stored->set_pts(packet->pts);
-    stored->set_dts(packet->dts);
-    stored->set_keyframe(keyframe);
-    ++current_packets;
+    RETURN_IF_ERROR(cutter.AddPacket(*packet));
     absl::Status decoded_ok = decoder->Decode(*packet, &frames);
     if (!decoded_ok.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot decode video of ", input_path, ": ", decoded_ok.message()));
     }
-    collect();
+    RETURN_IF_ERROR(collect());
   }
-  RETURN_IF_ERROR(close_chunk());
   RETURN_IF_ERROR(decoder->Flush(&frames));
-  collect();
+  RETURN_IF_ERROR(collect());
+  RETURN_IF_ERROR(cutter.Finish());
   if (decoded.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(input_path, " has no decodable video frame"));
   }
+  const std::vector<int64_t>& chunk_start_pts = cutter.chunk_start_pts();
+  plan.chunks_ended_at_cuts = cutter.chunks_ended_at_cuts();
 
   // Presentation order, global dedup, chunk membership.
   std::stable_sort(decoded.begin(), decoded.end(),
@@ -193,6 +309,7 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     frame.index = static_cast<int64_t>(i);
     frame.pts = decoded[i].pts;
     frame.md5 = decoded[i].md5;
+    if (decoded[i].scene_cut) plan.scene_cuts.push_back(frame.index);
     index_by_pts.emplace(frame.pts, frame.index);
     bool inserted = true;
     frame.source_index = frame.index;

@@ -1,28 +1,37 @@
 // Planner: turns an input video into the work of a job.
 //
 // One pass over the source: every compressed video packet is stored in the
-// payload of the chunk it belongs to (chunks start on keyframes and hold at
-// least `chunk_frames` frames), and every packet is decoded once so that each
-// frame's pixels can be hashed (MD5). Frames are then numbered in
-// presentation order and each duplicate is mapped to the first frame with the
-// same pixels anywhere in the video. A chunk's payload lists only the frames
-// whose first occurrence it holds: those are the only ones a node upscales.
+// payload of the chunk it belongs to, and every packet is decoded once so
+// that each frame's pixels can be hashed (MD5) and scene cuts found (see
+// scene_cut.h). Chunks start on keyframes (a node decodes each one alone):
+// a chunk ends at the first keyframe once it holds `chunk_frames` frames, or
+// earlier, at a keyframe that is a scene cut, once it holds at least half as
+// many. Frames are then numbered in presentation order and each duplicate is
+// mapped to the first frame with the same pixels anywhere in the video. A
+// chunk's payload lists only the frames whose first occurrence it holds:
+// those are the only ones a node upscales.
 #ifndef ANIFARM_COORDINATOR_PLANNER_H_
 #define ANIFARM_COORDINATOR_PLANNER_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/media/media_info.h"
 #include "coordinator/job_store.h"
+#include "coordinator/scene_cut.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
 
 struct PlanOptions {
-  // Minimum frames per chunk; a chunk ends at the first keyframe after it.
+  // Frames per chunk: a chunk ends at the first keyframe at or after this
+  // many frames, or at a scene-cut keyframe from half as many.
   int chunk_frames = 48;
+  // Scene-cut score (percent, see scene_cut.h) from which a frame starts a
+  // new scene; 0 turns detection off (chunks then follow `chunk_frames` only).
+  double scene_cut_threshold = kDefaultSceneCutThreshold;
   // Exact (MD5) dedup by default; off, or near (exact plus frames within
   // `near_dedup_psnr` dB of the last kept frame, first plane compared).
   v1::DedupMode dedup = v1::DEDUP_EXACT;
@@ -33,6 +42,10 @@ struct Plan {
   MediaInfo media;
   std::vector<ChunkRecord> chunks;
   std::vector<FrameRecord> frames;
+  // Frames (indices, presentation order) that start a new scene, keyframes
+  // or not; and how many chunks ended early (before `chunk_frames`) at one.
+  std::vector<int64_t> scene_cuts;
+  int chunks_ended_at_cuts = 0;
 };
 
 // Path of chunk `index`'s serialized v1::ChunkPayload inside `chunk_dir`.
