@@ -9,7 +9,7 @@ namespace anifarm {
 enum ExitCode : int {
   kExitOk = 0,
   kExitUsage = 2,        // bad command line
-  kExitBadInput = 3,     // missing/unreadable file, not a video, unknown model
+  kExitBadInput = 3,     // missing/unreadable file, not a video, unknown model, over a limit
   kExitJobFailed = 4,    // the job failed or was cancelled
   kExitUnreachable = 5,  // cannot reach the coordinator
   kExitNotAllowed = 6,   // credentials missing, wrong or expired, or the role may not
@@ -28,6 +28,7 @@ inline ExitCode ExitCodeFor(const absl::Status& status) {
       return kExitNotAllowed;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kResourceExhausted:  // over one of the coordinator's limits
       return kExitBadInput;
     default:
       return kExitJobFailed;

@@ -1,7 +1,8 @@
 // anifarm: the AniFarm command-line client.
 //
-// Exit status: 0 success, 2 bad usage, 3 bad input, 4 job failed or
-// cancelled, 5 coordinator unreachable (client/exit_codes.h).
+// Exit status: 0 success, 2 bad usage, 3 bad input or over a limit, 4 job
+// failed or cancelled, 5 coordinator unreachable, 6 not allowed
+// (client/exit_codes.h).
 extern "C" {
 #include <libavutil/log.h>
 }
@@ -28,6 +29,7 @@ extern "C" {
 #include "client/client_config.h"
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
+#include "client/file_transfer.h"
 #include "client/job_options.h"
 #include "client/job_presets.h"
 #include "client/job_view.h"
@@ -52,7 +54,9 @@ Commands:
   submit INPUT... -o OUTPUT [options] [--wait]
                                      send jobs to a coordinator; prints one job id per line
                                      (several inputs, a folder or a quoted glob: one job per
-                                     video, and OUTPUT is a folder)
+                                     video, and OUTPUT is a folder); --upload sends the
+                                     inputs over gRPC and --wait then downloads the outputs
+  download JOB -o FILE               fetch the output of a finished --upload job
   status JOB [--watch] [--json]      show a job
   jobs [--json]                      list jobs
   cancel JOB                         cancel a job
@@ -104,7 +108,8 @@ Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, mode
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
             --keep-intermediates
 
-Exit status: 0 ok, 2 bad usage, 3 bad input, 4 job failed or cancelled, 5 coordinator unreachable,
+Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job failed or
+             cancelled, 5 coordinator unreachable,
              6 not allowed (missing, wrong or expired token; a role that may not do this).
 )";
 
@@ -128,6 +133,7 @@ job id per line; --wait follows them and exits with their result.
 
 Examples:
   anifarm submit /data/ep01.mkv -o /data/out/ep01.mkv --wait
+  anifarm submit ep01.mkv -o ep01-2x.mkv --upload --wait     (files on this machine)
   anifarm submit '/data/season1/*.mkv' -o /data/out/ --priority 10 --dedup near
 )"},
       {"status", R"(usage: anifarm status JOB [--watch] [--json] [--coordinator HOST:PORT]
@@ -240,6 +246,7 @@ class RemoteCoordinator {
   // the config file (ConnectionSecurity).
   explicit RemoteCoordinator(const CliArgs& args) : address_(CoordinatorAddress(args)) {
     absl::StatusOr<ChannelSecurity> security = ConnectionSecurity(args);
+    tls_ = security.ok() && !security->tls_ca_file.empty();
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
         security.ok() ? MakeCoordinatorChannel(address_, *security)
                       : absl::StatusOr<std::shared_ptr<grpc::Channel>>(security.status());
@@ -252,20 +259,26 @@ class RemoteCoordinator {
     stub_ = v1::Coordinator::NewStub(channel_);
   }
 
-  template <typename Response, typename Request, typename Method>
-  absl::StatusOr<Response> Call(Method method, const Request& request) {
+  // OK once the channel is up: a coordinator that is still starting
+  // (scripts start it and submit right away) gets a few seconds before we
+  // call it unreachable.
+  absl::Status Connect() {
     if (!setup_.ok()) return setup_;
-    // A coordinator that is still starting (scripts start it and submit
-    // right away) gets a few seconds before we call it unreachable.
     if (!connected_) {
       connected_ = channel_->WaitForConnected(std::chrono::system_clock::now() +
                                               std::chrono::seconds(kConnectGraceSeconds));
       if (!connected_) {
-        return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address_,
-                                                   " (no answer within ", kConnectGraceSeconds,
-                                                   " s)"));
+        return absl::UnavailableError(absl::StrCat(
+            "cannot reach the coordinator at ", address_, " (no answer within ",
+            kConnectGraceSeconds, " s", tls_ ? "; check --tls-ca and its certificate" : "", ")"));
       }
     }
+    return absl::OkStatus();
+  }
+
+  template <typename Response, typename Request, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request) {
+    if (absl::Status ready = Connect(); !ready.ok()) return ready;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     Response response;
@@ -276,19 +289,20 @@ class RemoteCoordinator {
 
   // WatchJob as a NextEvent (after the same connection grace as Call).
   NextEvent Watch(const std::string& id) {
-    if (!setup_.ok()) {
-      return [status = setup_]() -> absl::StatusOr<v1::JobEvent> { return status; };
+    if (absl::Status ready = Connect(); !ready.ok()) {
+      return [ready]() -> absl::StatusOr<v1::JobEvent> { return ready; };
     }
-    if (!connected_ && !channel_->WaitForConnected(std::chrono::system_clock::now() +
-                                                   std::chrono::seconds(kConnectGraceSeconds))) {
-      std::string address = address_;
-      return [address]() -> absl::StatusOr<v1::JobEvent> {
-        return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address));
-      };
-    }
-    connected_ = true;
     auto stream = std::make_shared<RemoteJobStream>(stub_.get(), id, address_);
     return [stream] { return stream->Next(); };
+  }
+
+  absl::StatusOr<std::string> Upload(const std::string& local_path) {
+    if (absl::Status ready = Connect(); !ready.ok()) return ready;
+    return UploadFile(stub_.get(), address_, local_path);
+  }
+  absl::Status Download(const std::string& job_id, const std::string& local_path) {
+    if (absl::Status ready = Connect(); !ready.ok()) return ready;
+    return DownloadFile(stub_.get(), address_, job_id, local_path);
   }
 
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& id) {
@@ -301,6 +315,7 @@ class RemoteCoordinator {
   static constexpr int kConnectGraceSeconds = 5;
   std::string address_;
   absl::Status setup_;  // an unreadable --tls-ca or token file, reported by every call
+  bool tls_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   bool connected_ = false;
@@ -446,16 +461,53 @@ int SubmitCommand(const CliArgs& args) {
   absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsFromArgs(args);
   if (!requests.ok()) return UsageError(std::string(requests.status().message()));
   RemoteCoordinator remote(args);
+  // --upload: the inputs go over gRPC and the outputs stay with the
+  // coordinator until downloaded (by --wait, or `anifarm download`).
+  const bool upload = args.Has("upload");
+  std::map<std::string, std::string> local_output_of;  // job id -> -o path here
   std::vector<std::string> ids;
-  return SubmitAll(
+  int code = SubmitAll(
       *requests, args.Has("wait"),
-      [&](const v1::SubmitJobRequest& request) -> absl::StatusOr<std::string> {
+      [&](v1::SubmitJobRequest request) -> absl::StatusOr<std::string> {
+        const std::string local_output = request.output_path();
+        if (upload) {
+          absl::StatusOr<std::string> stored = remote.Upload(request.input_path());
+          if (!stored.ok()) return stored.status();
+          request.set_input_path(*stored);
+          request.set_output_name(std::filesystem::path(local_output).filename().string());
+          request.clear_output_path();
+        }
         absl::StatusOr<v1::SubmitJobResponse> response =
             remote.Call<v1::SubmitJobResponse>(&v1::Coordinator::Stub::SubmitJob, request);
         if (!response.ok()) return response.status();
+        local_output_of[response->job_id()] = local_output;
         return response->job_id();
       },
       [&](const std::string& id) { return remote.Watch(id); }, &ids);
+  if (!upload || !args.Has("wait")) return code;
+  for (const std::string& id : ids) {
+    absl::StatusOr<v1::JobStatus> job = remote.GetJob(id);
+    if (!job.ok() || job->state() != v1::JOB_DONE) continue;
+    if (absl::Status fetched = remote.Download(id, local_output_of[id]); !fetched.ok()) {
+      code = std::max(code, FailStatus(fetched));
+      continue;
+    }
+    std::cout << local_output_of[id] << "\n";
+  }
+  return code;
+}
+
+int DownloadCommand(const CliArgs& args) {
+  if (args.positional().size() != 1 || !args.Has("o")) {
+    return UsageError("usage: anifarm download JOB -o FILE");
+  }
+  RemoteCoordinator remote(args);
+  if (absl::Status fetched = remote.Download(args.positional()[0], args.Get("o"));
+      !fetched.ok()) {
+    return FailStatus(fetched);
+  }
+  std::cout << args.Get("o") << "\n";
+  return kExitOk;
 }
 
 int StatusCommand(const CliArgs& args) {
@@ -638,11 +690,14 @@ int main(int argc, char** argv) {
     value_flags = JobValueFlags();
     value_flags.insert({"tls-ca", "token-file"});
     switches = JobSwitches();
+    if (command == "submit") switches.insert("upload");
   } else if (command == "status") {
     switches.insert("watch");
   } else if (command == "models") {
     value_flags.insert({"models-dir", "cache-dir"});
     switches.insert("local");
+  } else if (command == "download") {
+    value_flags.insert("o");
   } else if (command == "sample") {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
@@ -675,6 +730,7 @@ int main(int argc, char** argv) {
   if (command == "resume") return JobActionCommand(args, command, &v1::Coordinator::Stub::ResumeJob);
   if (command == "retry") return JobActionCommand(args, command, &v1::Coordinator::Stub::RetryJob);
   if (command == "nodes") return NodesCommand(args);
+  if (command == "download") return DownloadCommand(args);
   if (command == "models") return ModelsCommand(args);
   return SampleCommand(args);
 }

@@ -4,6 +4,7 @@
 #ifndef ANIFARM_COMMON_CLI_ARGS_H_
 #define ANIFARM_COMMON_CLI_ARGS_H_
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,6 +43,10 @@ class CliArgs {
   std::map<std::string, std::string> values_;
   std::vector<std::string> positional_;
 };
+
+// A size flag's value: "6G", "512M", "100K" or plain bytes (powers of
+// 1024); -1 when it is none of these or not positive.
+int64_t ParseByteSize(const std::string& text);
 
 }  // namespace anifarm
 

@@ -64,6 +64,18 @@ absl::StatusOr<std::string> ClientApi::Preview(const std::string& job_id, bool b
   return coordinator_->Preview(job_id, before);
 }
 
+absl::StatusOr<std::unique_ptr<UploadWriter>> ClientApi::BeginUpload(const std::string& file_name,
+                                                                     int64_t size_bytes) {
+  if (!caller_.CanSubmit()) return Refuse("upload files");
+  RETURN_IF_ERROR(CheckUploadSize(coordinator_->limits(), size_bytes));
+  return UploadWriter::Begin(coordinator_->uploads_dir(), file_name, size_bytes);
+}
+
+absl::StatusOr<std::string> ClientApi::OutputFile(const std::string& job_id) {
+  RETURN_IF_ERROR(GetJob(job_id).status());
+  return coordinator_->OutputFile(job_id);
+}
+
 absl::StatusOr<std::vector<v1::NodeInfo>> ClientApi::ListNodes() {
   RETURN_IF_ERROR(CheckCanView());
   return coordinator_->ListNodes();

@@ -12,6 +12,8 @@
 #ifndef ANIFARM_COORDINATOR_CLIENT_API_H_
 #define ANIFARM_COORDINATOR_CLIENT_API_H_
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/access_control.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/transfers.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -40,6 +43,12 @@ class ClientApi {
   absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
   absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
+  // Starts receiving an input file (submitters and admins; ResourceExhausted
+  // over --max-upload-size).
+  absl::StatusOr<std::unique_ptr<UploadWriter>> BeginUpload(const std::string& file_name,
+                                                            int64_t size_bytes);
+  // The output file of a finished job the caller may see.
+  absl::StatusOr<std::string> OutputFile(const std::string& job_id);
   // OK when the caller may follow the job (WatchJob).
   absl::Status CheckCanWatch(const std::string& job_id) { return GetJob(job_id).status(); }
   // OK when the caller may read farm-wide figures (/metrics).

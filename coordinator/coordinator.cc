@@ -21,11 +21,16 @@
 #include "coordinator/assembler.h"
 #include "coordinator/planner.h"
 #include "coordinator/settings.h"
+#include "coordinator/transfers.h"
 
 namespace anifarm {
 namespace fs = std::filesystem;
 
 namespace {
+
+bool IsFinished(v1::JobState state) {
+  return state == v1::JOB_DONE || state == v1::JOB_FAILED || state == v1::JOB_CANCELLED;
+}
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -124,7 +129,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("--state-dir ", options.state_dir, ": ", ec.message()));
   }
-  ASSIGN_OR_RETURN(PathPolicy paths, PathPolicy::WithRoots(options.roots));
+  std::vector<std::string> roots = options.roots;
+  for (const char* own : {"uploads", "outputs"}) {
+    fs::create_directories(fs::path(options.state_dir) / own, ec);
+    if (!roots.empty()) roots.push_back((fs::path(options.state_dir) / own).string());
+  }
+  ASSIGN_OR_RETURN(PathPolicy paths, PathPolicy::WithRoots(roots));
   ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
                    JobStore::Open((fs::path(options.state_dir) / "anifarm.db").string()));
   // Nodes keep working while the coordinator restarts: their leases get a
@@ -173,27 +183,49 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
                                                    const std::string& owner) {
   JobRecord job;
   job.owner = owner;
+  job.id = RandomId("job-");
   job.settings = request.settings();
   RETURN_IF_ERROR(NormalizeSettings(&job.settings));
   if (request.input_path().empty()) return absl::InvalidArgumentError("no input file given");
-  if (request.output_path().empty()) return absl::InvalidArgumentError("no output file given (-o)");
+  std::string output_path = request.output_path();
+  if (output_path.empty() && !request.output_name().empty()) {
+    // Kept by the coordinator for DownloadOutput.
+    RETURN_IF_ERROR(CheckPlainFileName(request.output_name()));
+    const fs::path folder = fs::path(options_.state_dir) / "outputs" / job.id;
+    std::error_code ec;
+    fs::create_directories(folder, ec);
+    output_path = (folder / request.output_name()).string();
+  }
+  if (output_path.empty()) return absl::InvalidArgumentError("no output file given (-o)");
+  ASSIGN_OR_RETURN(std::vector<JobRecord> existing, store_->ListJobs());
+  int active = 0;
+  for (const JobRecord& other : existing) {
+    if (other.owner == owner && !IsFinished(other.state)) ++active;
+  }
+  RETURN_IF_ERROR(CheckActiveJobs(options_.limits, owner, active));
   // Confinement first: a path outside the roots is refused before the
   // coordinator even looks at it (its existence is not disclosed).
   RETURN_IF_ERROR(paths_.Check(request.input_path()));
-  RETURN_IF_ERROR(paths_.Check(request.output_path()));
+  RETURN_IF_ERROR(paths_.Check(output_path));
   if (!job.settings.frame_map_path().empty()) {
     RETURN_IF_ERROR(paths_.Check(job.settings.frame_map_path()));
   }
   ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(request.input_path()));
-  RETURN_IF_ERROR(CheckOutputPath(request.output_path()));
+  RETURN_IF_ERROR(CheckOutputPath(output_path));
+  // Limits before anything is decoded: a huge frame or frame count is
+  // refused from the headers alone.
+  RETURN_IF_ERROR(CheckFrameSize(options_.limits, "input", media.video.width,
+                                 media.video.height));
+  const auto [output_width, output_height] = OutputSizeOf(job.settings, media);
+  RETURN_IF_ERROR(CheckFrameSize(options_.limits, "output", output_width, output_height));
+  RETURN_IF_ERROR(CheckFrameCount(options_.limits, media));
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
   ASSIGN_OR_RETURN(job.model_sha256, ModelSha256(model));
   job.memory_bytes = EstimateModelMemory(model);
-  RETURN_IF_ERROR(CheckOutputSettings(job.settings, request.output_path(), &media));
-  job.id = RandomId("job-");
+  RETURN_IF_ERROR(CheckOutputSettings(job.settings, output_path, &media));
   job.state = v1::JOB_PLANNING;
   job.input_path = request.input_path();
-  job.output_path = request.output_path();
+  job.output_path = output_path;
   job.model_path = model.path;
   job.model_format = model.format;
   job.created_at = Now();
@@ -201,6 +233,24 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   RETURN_IF_ERROR(store_->CreateJob(job));
   Wake();
   return job.id;
+}
+
+std::string Coordinator::uploads_dir() const {
+  return (fs::path(options_.state_dir) / "uploads").string();
+}
+
+absl::StatusOr<std::string> Coordinator::OutputFile(const std::string& job_id) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (job.state != v1::JOB_DONE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job.state), ", not done"));
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(job.output_path, ec)) {
+    return absl::NotFoundError(absl::StrCat("the output of job ", job_id, " (", job.output_path,
+                                            ") is no longer there"));
+  }
+  return job.output_path;
 }
 
 v1::JobStatus Coordinator::StatusOf(const JobRecord& job) const {
@@ -536,6 +586,14 @@ void Coordinator::PlanJob(const std::string& job_id) {
     plan_options.near_dedup_psnr = job->settings.near_dedup_psnr();
   }
   absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
+  if (plan.ok()) {
+    // The exact count, for sources whose headers understated it.
+    if (absl::Status limit = CheckExactFrameCount(options_.limits, job->input_path,
+                                                  static_cast<int64_t>(plan->frames.size()));
+        !limit.ok()) {
+      plan = limit;
+    }
+  }
   if (!plan.ok()) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(plan.status().message()))
         .IgnoreError();

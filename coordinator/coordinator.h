@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "coordinator/job_store.h"
+#include "coordinator/limits.h"
 #include "coordinator/path_policy.h"
 #include "coordinator/rpc_stats.h"
 #include "protos/anifarm.pb.h"
@@ -48,7 +49,10 @@ struct CoordinatorOptions {
   // blocklisted for it (nobody is left to try).
   int chunk_failure_nodes = 3;
   // Inputs and outputs must resolve inside these folders (none: anywhere).
+  // The coordinator's own uploads/ and outputs/ folders are always allowed.
   std::vector<std::string> roots;
+  // What one job or upload may ask for (limits.h).
+  JobLimits limits;
 };
 
 class Coordinator {
@@ -73,6 +77,12 @@ class Coordinator {
   // frame of the source, decoded from its chunk), for the dashboard.
   absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);
   std::vector<v1::ModelInfo> ListModels();
+  // Where UploadInput stores files (transfers.h), and the limits that apply.
+  std::string uploads_dir() const;
+  const JobLimits& limits() const { return options_.limits; }
+  // The output file of a finished job, for DownloadOutput.
+  // FailedPrecondition while the job is not done; NotFound once deleted.
+  absl::StatusOr<std::string> OutputFile(const std::string& job_id);
 
   // Node API.
   // `principal`: who registered it; only they may use the node id after.

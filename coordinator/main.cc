@@ -42,12 +42,21 @@ constexpr char kUsage[] =
     "                           [--roots DIR[,DIR...]]\n"
     "                           [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]\n"
     "                           [--tokens FILE] [--insecure] [--health HOST:PORT]\n"
+    "                           [--max-frame-side N] [--max-frames-per-job N]\n"
+    "                           [--max-jobs-per-user N] [--max-upload-size SIZE]\n"
+    "                           [--max-message-size SIZE]\n"
     "  --tls-cert/--tls-key: serve gRPC (and the dashboard) over TLS with this PEM pair\n"
     "  --tls-client-ca: verify node client certificates against this CA (mutual TLS)\n"
     "  --tokens: bearer tokens and their roles, one `ROLE NAME TOKEN [EXPIRES]` per line\n"
     "            (roles viewer, submitter, admin, node; docs/security.md)\n"
     "  --insecure: allow plaintext or open access on a non-loopback address\n"
     "  --health HOST:PORT: plaintext grpc.health.v1 only, for probes that cannot use TLS\n"
+    "Limits, refused before any work (docs/security.md):\n"
+    "  --max-frame-side N: input and output frame width/height [16384]\n"
+    "  --max-frames-per-job N: frames of one input, 0 = none [0]\n"
+    "  --max-jobs-per-user N: unfinished jobs per user, 0 = none [0]\n"
+    "  --max-upload-size SIZE: one uploaded input, e.g. 20G [64G]\n"
+    "  --max-message-size SIZE: one gRPC message [512M]\n"
     "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
@@ -67,7 +76,8 @@ int main(int argc, char** argv) {
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
        "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
-       "tokens", "health"},
+       "tokens", "health", "max-frame-side", "max-frames-per-job", "max-jobs-per-user",
+       "max-upload-size", "max-message-size"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -97,6 +107,40 @@ int main(int argc, char** argv) {
     if (!value.ok()) return UsageError(std::string(value.status().message()));
     if (*value < 1) return UsageError(std::string("--") + flag + " must be at least 1");
     *target = *value;
+  }
+
+  for (auto [flag, target] : {std::pair<const char*, int*>{"max-frame-side",
+                                                           &options.limits.max_frame_side},
+                              {"max-jobs-per-user", &options.limits.max_jobs_per_user}}) {
+    absl::StatusOr<int> value = args.GetInt(flag, *target);
+    if (!value.ok()) return UsageError(std::string(value.status().message()));
+    if (*value < 0) return UsageError(std::string("--") + flag + " must not be negative");
+    *target = *value;
+  }
+  if (options.limits.max_frame_side < 16) return UsageError("--max-frame-side must be at least 16");
+  if (args.Has("max-frames-per-job")) {
+    absl::StatusOr<int> frames = args.GetInt("max-frames-per-job", 0);
+    if (!frames.ok() || *frames < 0) {
+      return UsageError("--max-frames-per-job '" + args.Get("max-frames-per-job") +
+                        "' is not a frame count");
+    }
+    options.limits.max_frames_per_job = *frames;
+  }
+  if (args.Has("max-upload-size")) {
+    options.limits.max_upload_bytes = anifarm::ParseByteSize(args.Get("max-upload-size"));
+    if (options.limits.max_upload_bytes <= 0) {
+      return UsageError("--max-upload-size '" + args.Get("max-upload-size") +
+                        "' is not a size like 20G or 512M");
+    }
+  }
+  int64_t max_message_bytes = anifarm::kMaxMessageBytes;
+  if (args.Has("max-message-size")) {
+    max_message_bytes = anifarm::ParseByteSize(args.Get("max-message-size"));
+    // Below a few MiB a chunk's result no longer fits; gRPC takes an int.
+    if (max_message_bytes < (4 << 20) || max_message_bytes > (int64_t{2} << 30) - 1) {
+      return UsageError("--max-message-size '" + args.Get("max-message-size") +
+                        "' is not a size between 4M and 2047M");
+    }
   }
 
   // Who may call, and over what.
@@ -149,8 +193,8 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen, credentials, &bound_port);
-  builder.SetMaxReceiveMessageSize(anifarm::kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(anifarm::kMaxMessageBytes);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {

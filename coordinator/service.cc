@@ -1,6 +1,8 @@
 #include "coordinator/service.h"
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -168,6 +170,52 @@ grpc::Status CoordinatorService::ListModels(grpc::ServerContext* context,
   return Reply(api.ListModels(), [&](std::vector<v1::ModelInfo> models) {
     for (auto& model : models) *response->add_models() = std::move(model);
   });
+}
+grpc::Status CoordinatorService::UploadInput(grpc::ServerContext* context,
+                                             grpc::ServerReader<v1::UploadChunk>* reader,
+                                             v1::UploadResponse* response) {
+  RpcTimer timer(coordinator_->rpc_stats(), "UploadInput");
+  ANIFARM_CLIENT_API(context);
+  v1::UploadChunk chunk;
+  if (!reader->Read(&chunk)) return ToGrpcStatus(absl::InvalidArgumentError("empty upload"));
+  // Refused on the first message, before the file's bytes are taken in.
+  absl::StatusOr<std::unique_ptr<UploadWriter>> upload =
+      api.BeginUpload(chunk.file_name(), chunk.size_bytes());
+  if (!upload.ok()) return ToGrpcStatus(upload.status());
+  do {
+    if (absl::Status written = (*upload)->Append(chunk.data()); !written.ok()) {
+      return ToGrpcStatus(written);
+    }
+  } while (reader->Read(&chunk));
+  absl::StatusOr<std::string> path = (*upload)->Finish();
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  response->set_path(*path);
+  response->set_sha256((*upload)->sha256());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::DownloadOutput(grpc::ServerContext* context,
+                                                const v1::DownloadRequest* request,
+                                                grpc::ServerWriter<v1::DownloadChunk>* writer) {
+  RpcTimer timer(coordinator_->rpc_stats(), "DownloadOutput");
+  ANIFARM_CLIENT_API(context);
+  absl::StatusOr<std::string> path = api.OutputFile(request->job_id());
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  std::ifstream in(*path, std::ios::binary);
+  std::error_code ec;
+  const auto size = static_cast<int64_t>(std::filesystem::file_size(*path, ec));
+  if (!in || ec) return ToGrpcStatus(absl::NotFoundError(*path + ": cannot read"));
+  constexpr size_t kPiece = 1 << 20;
+  std::string buffer(kPiece, '\0');
+  v1::DownloadChunk chunk;
+  chunk.set_size_bytes(size);
+  do {
+    in.read(buffer.data(), kPiece);
+    chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;  // the client went away
+    chunk.clear_size_bytes();
+  } while (in && !context->IsCancelled());
+  return grpc::Status::OK;
 }
 #undef ANIFARM_CLIENT_API
 

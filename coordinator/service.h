@@ -50,6 +50,11 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::ListNodesResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
+  grpc::Status UploadInput(grpc::ServerContext* context,
+                           grpc::ServerReader<v1::UploadChunk>* reader,
+                           v1::UploadResponse* response) override;
+  grpc::Status DownloadOutput(grpc::ServerContext* context, const v1::DownloadRequest* request,
+                              grpc::ServerWriter<v1::DownloadChunk>* writer) override;
   grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* request,
                             v1::RegisterNodeResponse* response) override;
   grpc::Status LeaseChunk(grpc::ServerContext*, const v1::LeaseChunkRequest* request,

@@ -85,19 +85,19 @@ ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings) {
   return options;
 }
 
+std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source) {
+  if (settings.target_width() > 0) return {settings.target_width(), settings.target_height()};
+  const int scale = settings.scale() > 0 ? settings.scale() : 2;
+  return {source.video.width * scale, source.video.height * scale};
+}
+
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
                                  const std::string& output_path, const MediaInfo* source) {
   if (IsImageOutputPath(output_path)) {
     return ValidateImageWriteOptions(ImageOptionsOf(settings), output_path);
   }
   if (!source) return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, 1920, 1080);
-  // The native scale is only known to the nodes; 2x is the default models'.
-  int width = source->video.width * (settings.scale() > 0 ? settings.scale() : 2);
-  int height = source->video.height * (settings.scale() > 0 ? settings.scale() : 2);
-  if (settings.target_width() > 0) {
-    width = settings.target_width();
-    height = settings.target_height();
-  }
+  const auto [width, height] = OutputSizeOf(settings, *source);
   return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
                                 source->frame_rate);
 }

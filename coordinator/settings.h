@@ -5,6 +5,7 @@
 #define ANIFARM_COORDINATOR_SETTINGS_H_
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "common/media/encode_settings.h"
@@ -26,6 +27,11 @@ ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings);
 // work starts: codec/profile/container/size for a video (DNxHD's frame size
 // and rate need `source`; without it a size that passes is assumed), format
 // and quality for an image. InvalidArgument names the value at fault.
+// The output frame size a job asks for: --size, else the source times
+// --scale (the model's native scale is only known to nodes; 2x, the default
+// models', stands in for it).
+std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source);
+
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
                                  const std::string& output_path, const MediaInfo* source);
 

@@ -11,7 +11,6 @@ extern "C" {
 #include <atomic>
 #include <iostream>
 
-#include "absl/strings/numbers.h"
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
 #include "common/termination.h"
@@ -32,22 +31,6 @@ constexpr char kUsage[] =
     "  name is the node's name on the coordinator)\n"
     "  --token-file: file holding this node's enrollment token [$ANIFARM_NODE_TOKEN]\n"
     "Exit status: 0 stopped, 2 bad usage, 3 bad device, 6 credentials refused.\n";
-
-// "6G", "512M", "100K" or plain bytes; -1 when it is none of these.
-int64_t ParseSize(const std::string& text) {
-  if (text.empty()) return -1;
-  int64_t unit = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 'G': case 'g': unit = 1LL << 30; digits.pop_back(); break;
-    case 'M': case 'm': unit = 1LL << 20; digits.pop_back(); break;
-    case 'K': case 'k': unit = 1LL << 10; digits.pop_back(); break;
-    default: break;
-  }
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(digits, &value) || value <= 0) return -1;
-  return value * unit;
-}
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-node: " << message << "\n" << kUsage;
@@ -84,7 +67,7 @@ int main(int argc, char** argv) {
   if (options.cache_dir.empty()) return UsageError("--cache-dir is required");
   options.hostname = Hostname();
   if (args.Has("max-memory")) {
-    options.max_memory_bytes = ParseSize(args.Get("max-memory"));
+    options.max_memory_bytes = anifarm::ParseByteSize(args.Get("max-memory"));
     if (options.max_memory_bytes <= 0) {
       return UsageError("--max-memory '" + args.Get("max-memory") + "' is not a size like 6G or 512M");
     }
