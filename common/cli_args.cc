@@ -1,42 +1,45 @@
 #include "common/cli_args.h"
 
+#include <CLI/CLI.hpp>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace anifarm {
 
 absl::Status CliArgs::Parse(int argc, const char* const* argv, int first) {
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") {
-      for (++i; i < argc; ++i) positional_.push_back(argv[i]);
-      break;
-    }
-    if (arg.size() < 2 || arg[0] != '-' || arg == "-") {
-      positional_.push_back(arg);
-      continue;
-    }
-    std::string name = arg.substr(arg[1] == '-' ? 2 : 1);
-    std::optional<std::string> inline_value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (switches_.count(name)) {
-      if (inline_value) return absl::InvalidArgumentError(absl::StrCat(arg, " takes no value"));
-      values_[name] = "true";
-    } else if (value_flags_.count(name)) {
-      if (inline_value) {
-        values_[name] = *inline_value;
-      } else if (i + 1 < argc) {
-        values_[name] = argv[++i];
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown option ", arg));
-    }
+  // CLI11 does the parsing (`--flag value`, `--flag=value`, `-o value`,
+  // `--` before positionals, negative numbers as values); this class keeps
+  // the small Has/Get interface the binaries and the config file use.
+  CLI::App app;
+  app.set_help_flag();  // --help is a switch of ours, answered per command
+  app.allow_extras(false);
+  app.positionals_at_end(false);
+  std::map<std::string, std::string> given;
+  std::map<std::string, CLI::Option*> options;
+  auto spec = [](const std::string& name) { return (name.size() == 1 ? "-" : "--") + name; };
+  for (const std::string& name : value_flags_) {
+    options[name] = app.add_option(spec(name), given[name])->expected(1)->allow_extra_args(false);
   }
+  std::map<std::string, bool> switched;
+  for (const std::string& name : switches_) {
+    options[name] = app.add_flag(spec(name), switched[name])->disable_flag_override();
+  }
+  std::vector<std::string> positional;
+  app.add_option("positional", positional);
+  std::vector<std::string> args;
+  // CLI11 takes the arguments last first.
+  for (int i = argc - 1; i >= first; --i) args.emplace_back(argv[i]);
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& error) {
+    return absl::InvalidArgumentError(error.what());
+  }
+  for (const auto& [name, option] : options) {
+    if (option->count() == 0) continue;
+    values_[name] = value_flags_.count(name) ? given[name] : "true";
+  }
+  positional_ = std::move(positional);
   return absl::OkStatus();
 }
 
