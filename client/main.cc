@@ -564,14 +564,21 @@ int NodesCommand(const CliArgs& args) {
     std::cout << ToJson(*nodes) << "\n";
     return kExitOk;
   }
+  auto gib = [](int64_t bytes) { return absl::StrFormat("%.1f GiB", bytes / double(1LL << 30)); };
   for (const v1::NodeInfo& node : nodes->nodes()) {
+    const v1::DeviceMemory& usage = node.memory_usage();
     std::cout << node.node_id() << "  " << node.hostname() << "  " << node.device() << " ("
               << node.device_name() << ")  memory "
-              << (node.memory_bytes() > 0 ? absl::StrFormat("%.1f GiB", node.memory_bytes() / double(1LL << 30))
-                                          : std::string("unknown"))
+              << (node.memory_bytes() > 0 ? gib(node.memory_bytes()) : std::string("unknown"))
+              << "  in use " << gib(usage.in_use_bytes())
+              << (usage.free_bytes() >= 0 ? " (free " + gib(usage.free_bytes()) + ")" : "")
               << absl::StrFormat("  %.2f fps", node.fps()) << "  chunks " << node.chunks_done()
-              << "  frames "
-              << node.frames_upscaled() << "  last seen " << node.last_seen() << "\n";
+              << "  frames " << node.frames_upscaled() << "  "
+              << (node.current_job_id().empty()
+                      ? std::string("idle")
+                      : absl::StrCat("on ", node.current_job_id(), " chunk ",
+                                     node.current_chunk_index()))
+              << "  last seen " << node.last_seen() << "\n";
   }
   return kExitOk;
 }

@@ -19,7 +19,12 @@ absl::Status CliArgs::Parse(int argc, const char* const* argv, int first) {
   std::map<std::string, CLI::Option*> options;
   auto spec = [](const std::string& name) { return (name.size() == 1 ? "-" : "--") + name; };
   for (const std::string& name : value_flags_) {
-    options[name] = app.add_option(spec(name), given[name])->expected(1)->allow_extra_args(false);
+    // A flag given again wins: systemd units append /etc/default flags
+    // after their own.
+    options[name] = app.add_option(spec(name), given[name])
+                        ->expected(1)
+                        ->allow_extra_args(false)
+                        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   std::map<std::string, bool> switched;
   for (const std::string& name : switches_) {

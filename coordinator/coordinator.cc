@@ -393,6 +393,7 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
   v1::LeaseChunkResponse response;
   const int64_t now = Now();
   RETURN_IF_ERROR(store_->TouchNode(request.node_id(), now));
+  if (request.has_memory()) RETURN_IF_ERROR(store_->RecordNodeMemory(request.node_id(), request.memory()));
   ASSIGN_OR_RETURN(std::optional<ChunkRecord> chunk,
                    store_->LeaseNextChunk(request.node_id(), now, now + options_.lease_seconds));
   if (!chunk) return response;
@@ -512,6 +513,9 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
     const v1::HeartbeatRequest& request) {
   const int64_t now = Now();
   v1::HeartbeatResponse response;
+  if (request.has_memory()) {
+    store_->RecordNodeMemory(request.node_id(), request.memory()).IgnoreError();  // best effort
+  }
   ASSIGN_OR_RETURN(bool renewed,
                    store_->RenewLease(request.job_id(), request.chunk_index(), request.attempt(),
                                       request.node_id(), now, now + options_.lease_seconds));

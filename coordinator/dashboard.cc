@@ -102,6 +102,22 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
       absl::StrAppend(&out, "anifarm_node_memory_bytes{node=\"", node.node_id(), "\"} ",
                       node.memory_bytes(), "\n");
     }
+    absl::StrAppend(&out,
+                    "# HELP anifarm_node_memory_in_use_bytes Device memory in use, as last "
+                    "reported (GPU: device-wide; CPU: the node's resident memory).\n"
+                    "# TYPE anifarm_node_memory_in_use_bytes gauge\n");
+    for (const v1::NodeInfo& node : *nodes) {
+      absl::StrAppend(&out, "anifarm_node_memory_in_use_bytes{node=\"", node.node_id(), "\"} ",
+                      node.memory_usage().in_use_bytes(), "\n");
+    }
+    absl::StrAppend(&out,
+                    "# HELP anifarm_node_memory_free_bytes Device memory free, as last reported "
+                    "(-1 unknown).\n"
+                    "# TYPE anifarm_node_memory_free_bytes gauge\n");
+    for (const v1::NodeInfo& node : *nodes) {
+      absl::StrAppend(&out, "anifarm_node_memory_free_bytes{node=\"", node.node_id(), "\"} ",
+                      node.memory_usage().free_bytes(), "\n");
+    }
   }
   return out;
 }

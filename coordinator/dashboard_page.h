@@ -60,7 +60,7 @@ inline constexpr char kDashboardPage[] = R"html(<!doctype html>
   </section>
   <section>
     <h2>Nodes</h2>
-    <table id="nodes"><thead><tr><th>Node</th><th>Host</th><th>Device</th><th>Chunks</th><th>Frames</th><th>Last seen</th></tr></thead><tbody></tbody></table>
+    <table id="nodes"><thead><tr><th>Node</th><th>Host</th><th>Device</th><th>Memory</th><th>Working on</th><th>fps</th><th>Chunks</th><th>Frames</th><th>Last seen</th></tr></thead><tbody></tbody></table>
   </section>
   <section>
     <h2>Before / after</h2>
@@ -72,6 +72,7 @@ const state = { selected: null, history: {}, previewFor: null, previewFrame: -1 
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const stateName = s => String(s).replace('JOB_', '').toLowerCase();
 const num = v => Number(v || 0);
+const gib = bytes => bytes > 0 ? (bytes / 2**30).toFixed(1) + ' GiB' : '—';
 
 function rate(job) {
   const now = Date.now() / 1000, h = state.history[job.job_id] || (state.history[job.job_id] = []);
@@ -156,8 +157,11 @@ function renderNodes(nodes) {
   const now = Date.now() / 1000;
   document.querySelector('#nodes tbody').innerHTML = nodes.map(n => `<tr>
     <td>${esc(n.node_id)}</td><td>${esc(n.hostname)}</td><td>${esc(n.device)} <span class="dim">${esc(n.device_name)}</span></td>
+    <td>${gib(num((n.memory_usage || {}).in_use_bytes))} <span class="dim">/ ${gib(num(n.memory_bytes))}</span></td>
+    <td>${n.current_job_id ? esc(n.current_job_id) + ' #' + num(n.current_chunk_index) : '<span class="dim">idle</span>'}</td>
+    <td>${num(n.fps).toFixed(2)}</td>
     <td>${num(n.chunks_done)}</td><td>${num(n.frames_upscaled)}</td><td>${Math.max(0, Math.round(now - num(n.last_seen)))} s ago</td></tr>`).join('')
-    || '<tr><td colspan="6" class="dim">No node has registered.</td></tr>';
+    || '<tr><td colspan="9" class="dim">No node has registered.</td></tr>';
 }
 
 async function renderDetail(job) {

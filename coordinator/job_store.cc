@@ -92,6 +92,13 @@ ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE nodes ADD COLUMN principal TEXT NOT NULL DEFAULT '';
 )sql";
 
+// v6: nodes' memory as last reported.
+constexpr char kSchemaV6[] = R"sql(
+ALTER TABLE nodes ADD COLUMN memory_in_use INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN memory_free INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE nodes ADD COLUMN memory_total INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
     " total_frames, unique_frames, frames_upscaled, output_width, output_height, error,"
@@ -151,6 +158,7 @@ absl::Status JobStore::Migrate() {
   if (version < 3) RETURN_IF_ERROR(db_->Exec(kSchemaV3));
   if (version < 4) RETURN_IF_ERROR(db_->Exec(kSchemaV4));
   if (version < 5) RETURN_IF_ERROR(db_->Exec(kSchemaV5));
+  if (version < 6) RETURN_IF_ERROR(db_->Exec(kSchemaV6));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -613,7 +621,12 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
                    db_->Prepare("SELECT id, hostname, device, device_name, last_seen,"
-                                " chunks_done, frames_upscaled, memory_bytes, busy_ms, principal"
+                                " chunks_done, frames_upscaled, memory_bytes, busy_ms, principal,"
+                                " memory_in_use, memory_free, memory_total,"
+                                " (SELECT job_id FROM chunks WHERE node_id = nodes.id AND state = 1"
+                                "  ORDER BY lease_deadline DESC LIMIT 1),"
+                                " (SELECT chunk_index FROM chunks WHERE node_id = nodes.id AND"
+                                "  state = 1 ORDER BY lease_deadline DESC LIMIT 1)"
                                 " FROM nodes"
                                 " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
@@ -632,8 +645,27 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     const int64_t busy_ms = query.Int(8);
     if (busy_ms > 0) node.set_fps(1000.0 * double(node.frames_upscaled()) / double(busy_ms));
     node.set_principal(query.Text(9));
+    node.mutable_memory_usage()->set_in_use_bytes(query.Int(10));
+    node.mutable_memory_usage()->set_free_bytes(query.Int(11));
+    node.mutable_memory_usage()->set_total_bytes(query.Int(12));
+    node.set_current_job_id(query.Text(13));  // NULL reads as ""
+    node.set_current_chunk_index(node.current_job_id().empty() ? -1
+                                                               : static_cast<int32_t>(query.Int(14)));
     nodes.push_back(std::move(node));
   }
+}
+
+absl::Status JobStore::RecordNodeMemory(const std::string& node_id,
+                                        const v1::DeviceMemory& memory) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE nodes SET memory_in_use = ?, memory_free = ?,"
+                                " memory_total = ? WHERE id = ?"));
+  return update.Bind(1, memory.in_use_bytes())
+      .Bind(2, memory.free_bytes())
+      .Bind(3, memory.total_bytes())
+      .Bind(4, node_id)
+      .Run();
 }
 
 absl::StatusOr<std::string> JobStore::NodePrincipal(const std::string& node_id) {

@@ -77,7 +77,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -151,6 +151,8 @@ class JobStore {
   // Nodes.
   absl::Status UpsertNode(const v1::NodeInfo& node);
   absl::Status TouchNode(const std::string& node_id, int64_t now);
+  // Stores what a node last said about its memory (shown by ListNodes).
+  absl::Status RecordNodeMemory(const std::string& node_id, const v1::DeviceMemory& memory);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
   // The principal a node registered as. NotFound for an unknown node.
   absl::StatusOr<std::string> NodePrincipal(const std::string& node_id);

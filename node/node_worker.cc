@@ -191,9 +191,17 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   return result;
 }
 
+void NodeWorker::ReportMemory(v1::DeviceMemory* memory) const {
+  const DeviceMemoryUsage usage = engine_->memory_usage();
+  memory->set_in_use_bytes(usage.in_use_bytes);
+  memory->set_free_bytes(usage.free_bytes);
+  memory->set_total_bytes(usage.total_bytes);
+}
+
 absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
   v1::LeaseChunkRequest lease_request;
   lease_request.set_node_id(node_id_);
+  ReportMemory(lease_request.mutable_memory());
   ASSIGN_OR_RETURN(v1::LeaseChunkResponse lease, source_->LeaseChunk(lease_request));
   if (!lease.has_chunk()) return false;
   const v1::ChunkLease& chunk = lease.lease();
@@ -250,6 +258,7 @@ void NodeWorker::SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* contr
     request.set_chunk_index(lease.chunk_index());
     request.set_attempt(lease.attempt());
     request.set_frames_done(control->frames_done);
+    ReportMemory(request.mutable_memory());
     absl::StatusOr<v1::HeartbeatResponse> response = source_->Heartbeat(request);
     // An unreachable coordinator is not a lost lease: keep working and let
     // the deadline decide.

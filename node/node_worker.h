@@ -48,6 +48,8 @@ class NodeWorker {
   absl::Status Run(const std::atomic<bool>& stop);
 
  private:
+  // The engine's memory figures, for lease requests and heartbeats.
+  void ReportMemory(v1::DeviceMemory* memory) const;
   // Shared between the thread working on a chunk and its heartbeat thread.
   struct ChunkControl {
     const std::atomic<bool>* stop = nullptr;  // the node is shutting down

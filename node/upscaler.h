@@ -37,6 +37,13 @@ class Upscaler {
   virtual absl::StatusOr<RgbImage> Upscale(const RgbImage& input) = 0;
 };
 
+// What a device's memory holds now (upscaler-side twin of v1::DeviceMemory).
+struct DeviceMemoryUsage {
+  int64_t in_use_bytes = 0;
+  int64_t free_bytes = -1;  // -1 = unknown
+  int64_t total_bytes = 0;
+};
+
 class UpscalerEngine {
  public:
   virtual ~UpscalerEngine() = default;
@@ -47,6 +54,9 @@ class UpscalerEngine {
   // Memory available to models on the device (GPU memory; host RAM for the
   // CPU). 0 when unknown.
   virtual int64_t memory_bytes() const = 0;
+  // Memory in use and free now: device-wide GPU memory from the driver, or
+  // this process's resident memory and the host's available RAM on a CPU.
+  virtual DeviceMemoryUsage memory_usage() const { return {}; }
   // Returns the cached upscaler for (model_sha256, precision), loading the
   // file at `model_path` on first use. Errors name the file (InvalidArgument
   // for an unreadable or unrecognised model).

@@ -8,6 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
 namespace anifarm {
 namespace {
 
@@ -21,6 +25,19 @@ int FindVideoStream(const AVFormatContext& format) {
     }
   }
   return -1;
+}
+
+// Demuxers copy a file's colour tags as they are, so a damaged or hostile
+// header can leave any number in these enum fields: loading one outside the
+// enum is undefined behaviour, and encoders refuse or miswrite it. Read the
+// raw value and let what FFmpeg has no name for count as unspecified.
+template <typename Enum>
+int ColourTag(const Enum& field, int count, const char* (*name)(Enum), Enum unspecified) {
+  static_assert(sizeof(Enum) == sizeof(int), "colour enums are int-sized");
+  int value = 0;
+  std::memcpy(&value, &field, sizeof value);
+  if (value < 0 || value >= count || !name(static_cast<Enum>(value))) return unspecified;
+  return value;
 }
 
 double Seconds(int64_t value, AVRational time_base) {
@@ -78,10 +95,14 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
   info.video.height = par.height;
   info.video.pixel_format = par.format;
   info.video.time_base = video->time_base;
-  info.video.color_space = par.color_space;
-  info.video.color_range = par.color_range;
-  info.video.color_primaries = par.color_primaries;
-  info.video.color_trc = par.color_trc;
+  info.video.color_space =
+      ColourTag(par.color_space, AVCOL_SPC_NB, av_color_space_name, AVCOL_SPC_UNSPECIFIED);
+  info.video.color_range =
+      ColourTag(par.color_range, AVCOL_RANGE_NB, av_color_range_name, AVCOL_RANGE_UNSPECIFIED);
+  info.video.color_primaries = ColourTag(par.color_primaries, AVCOL_PRI_NB,
+                                         av_color_primaries_name, AVCOL_PRI_UNSPECIFIED);
+  info.video.color_trc =
+      ColourTag(par.color_trc, AVCOL_TRC_NB, av_color_transfer_name, AVCOL_TRC_UNSPECIFIED);
   info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
                         ? video->avg_frame_rate
                         : video->r_frame_rate;

@@ -14,11 +14,23 @@ and checks that:
     documents, and containerPorts, Services, probes, Prometheus annotations,
     EXPOSE, the nodes' --coordinator and ANIFARM_COORDINATOR all use them;
   - probes target a port of the container, HTTP probes a path the dashboard
-    serves, gRPC probes only if the coordinator serves grpc.health.v1;
+    serves (and none that needs a token), gRPC probes only if the coordinator
+    serves grpc.health.v1, and on the --health port when there is one (the
+    kubelet cannot speak TLS), which is then a containerPort (and EXPOSEd);
+  - access control (issue 8): a coordinator on a non-loopback --listen or
+    --http has --tls-cert/--tls-key and --tokens (it refuses to start
+    otherwise) and never --insecure; nodes talking to it pass --tls-ca and a
+    token or a client certificate; systemd units that get them from
+    /etc/default have a commented example there that satisfies this;
+  - credential files (--tls-cert, --tls-key, --tls-client-ca, --tokens,
+    --tls-ca, --token-file) lie under a read-only mount of a Secret and name
+    keys the Secret defines (through its items:, if any); secretKeyRef env
+    names an existing key;
   - volume mounts equal --state-dir / --cache-dir (and systemd's
     StateDirectory= / CacheDirectory=, Docker's VOLUME);
   - referenced ConfigMaps, Secrets and PVCs exist, the kustomization lists
-    every manifest, the coordinator has exactly one replica.
+    every manifest (except templates: files of Secrets whose values are all
+    empty, created by hand), the coordinator has exactly one replica.
 Needs PyYAML (Debian: python3-yaml). Exit 0 pass, 1 mismatch, 2 usage.
 """
 
@@ -121,7 +133,12 @@ class Binary:
         run = subprocess.run([self.path, *args, "--help"], capture_output=True, text=True,
                              timeout=30)
         if run.returncode != 0:
-            error(where, f"{self.name} refuses {' '.join(args)}: {run.stderr.strip()}")
+            message = run.stderr.strip().splitlines()[0] if run.stderr.strip() else ""
+            if re.search(r"At Most 1 required but received", run.stderr):
+                message += (" -- the binary refuses a flag given twice, but the systemd units "
+                            "append /etc/default/ flags and document that a flag given again "
+                            "wins (common/cli_args.cc: CLI11 multi_option_policy TakeLast)")
+            error(where, f"{self.name} refuses {' '.join(args)}: {message}")
 
 
 def split_host_port(value, where):
@@ -130,6 +147,94 @@ def split_host_port(value, where):
         error(where, f"{value!r} is not HOST:PORT")
         return None, None
     return match.group(1).strip("[]"), int(match.group(2))
+
+
+LOOPBACK_HOSTS = ("localhost", "::1")
+
+# Flags whose value is a credential file, per binary.
+CREDENTIAL_FLAGS = {
+    "anifarm-coordinator": ("tls-cert", "tls-key", "tls-client-ca", "tokens"),
+    "anifarm-node": ("tls-ca", "tls-cert", "tls-key", "token-file"),
+}
+
+
+def is_loopback(host):
+    return host in LOOPBACK_HOSTS or bool(re.fullmatch(r"127(\.\d{1,3}){3}", host or ""))
+
+
+def check_coordinator_transport(flags, facts, where):
+    """The coordinator's own start-up rule (coordinator/main.cc): off
+    loopback it wants TLS and a token file, or --insecure. Deployment files
+    must satisfy it without --insecure. Returns a list of problems."""
+    problems = []
+    if not facts.get("enforces_transport_policy"):
+        return problems
+    if flags.get("insecure"):
+        problems.append("--insecure: a deployment must not run the farm in plaintext or open")
+    if ("tls-cert" in flags) != ("tls-key" in flags):
+        problems.append("--tls-cert and --tls-key go together")
+    if "tls-client-ca" in flags and "tls-cert" not in flags:
+        problems.append("--tls-client-ca needs --tls-cert")
+    addresses = [("--listen", flags.get("listen", facts["listen_default"]))]
+    if "http" in flags:
+        addresses.append(("--http", flags["http"]))
+    for flag, address in addresses:
+        host, _ = split_host_port(address, where)
+        if host is None or is_loopback(host):
+            continue
+        missing = [f"--{f}" for f in ("tls-cert", "tokens") if f not in flags]
+        if missing:
+            problems.append(f"{flag} {address} is reachable from other machines without "
+                            f"{' and '.join(missing)}: the coordinator refuses to start (exit 2)")
+    return problems
+
+
+def node_credential_problems(flags, env, coordinator_flags):
+    """A node of a coordinator with TLS needs --tls-ca; one with tokens a
+    token (--token-file or $ANIFARM_NODE_TOKEN) or a client certificate the
+    coordinator verifies (--tls-client-ca). Returns a list of problems."""
+    problems = []
+    if not coordinator_flags:
+        return problems
+    if "tls-cert" in coordinator_flags and "tls-ca" not in flags:
+        problems.append("the coordinator uses TLS: the node needs --tls-ca (plaintext cannot connect)")
+    if ("tls-cert" in flags) != ("tls-key" in flags):
+        problems.append("--tls-cert and --tls-key go together")
+    if "tokens" in coordinator_flags:
+        has_token = "token-file" in flags or "ANIFARM_NODE_TOKEN" in env
+        has_cert = "tls-cert" in flags
+        if not (has_token or has_cert):
+            problems.append("the coordinator has --tokens: the node needs --token-file (or "
+                            "$ANIFARM_NODE_TOKEN) or --tls-cert/--tls-key, else it exits 6")
+        if has_cert and not has_token and "tls-client-ca" not in coordinator_flags:
+            problems.append("the node authenticates by certificate, but the coordinator has no "
+                            "--tls-client-ca to verify it")
+    return problems
+
+
+def check_node_credentials(flags, env, coordinator_flags, where):
+    for problem in node_credential_problems(flags, env, coordinator_flags):
+        error(where, problem)
+
+
+def default_file_examples(path, variable):
+    """The values given to `variable` in an /etc/default file, commented out
+    (#VAR="...") or not, each split into words as systemd splits $VAR."""
+    examples = []
+    if not os.path.exists(path):
+        return examples
+    for number, line in enumerate(read(path).splitlines(), 1):
+        m = re.match(r"^#?\s*" + re.escape(variable) + r"=(.*)$", line.strip())
+        if not m:
+            continue
+        try:
+            value = shlex.split(m.group(1))
+            words = shlex.split(value[0]) if value else []
+        except ValueError as e:
+            error(os.path.basename(path), f"line {number}: cannot parse {variable}: {e}")
+            continue
+        examples.append((number, words))
+    return examples
 
 
 # --------------------------------------------------------------------------
@@ -146,7 +251,7 @@ def expand(value, env, where):
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, str(value))
 
 
-def container_env(container, configmaps, where):
+def container_env(container, configmaps, where, secrets=None):
     env = {}
     for source in container.get("envFrom", []) or []:
         ref = source.get("configMapRef")
@@ -167,8 +272,51 @@ def container_env(container, configmaps, where):
                 else:
                     env[item["name"]] = data[ref["key"]]
             else:
+                sref = item["valueFrom"].get("secretKeyRef")
+                if sref and secrets is not None and not sref.get("optional"):
+                    if sref["name"] not in secrets:
+                        error(where, f"env {item['name']}: Secret {sref['name']} does not exist")
+                    elif sref["key"] not in secrets[sref["name"]]:
+                        error(where, f"env {item['name']}: Secret {sref['name']} has no key "
+                                     f"{sref['key']} ({sorted(secrets[sref['name']])})")
                 env[item["name"]] = "<from secret or field>"
     return env
+
+
+def secret_file(path, container, volumes, secrets, where):
+    """Checks that `path` is a file of a mounted Secret: under the mountPath
+    of a (read-only) secret volume, naming one of its keys. Returns the key."""
+    for m in container.get("volumeMounts", []) or []:
+        root = m["mountPath"]
+        if not (os.path.normpath(path).startswith(os.path.normpath(root).rstrip("/") + "/")):
+            continue
+        vol = volumes.get(m["name"], {})
+        if "secret" not in vol:
+            error(where, f"{path} is under {root}, which is not a Secret volume")
+            return None
+        if not m.get("readOnly"):
+            error(where, f"the Secret volume at {root} should be mounted readOnly: true")
+        relative = os.path.relpath(os.path.normpath(path), os.path.normpath(root))
+        if m.get("subPath"):
+            relative = os.path.join(m["subPath"], relative)
+        items = vol["secret"].get("items")
+        if items:
+            keys = [i["key"] for i in items if os.path.normpath(i["path"]) == relative]
+            if not keys:
+                error(where, f"{path}: the volume {m['name']} projects only "
+                             f"{sorted(i['path'] for i in items)} of its Secret")
+                return None
+            key = keys[0]
+        else:
+            key = relative
+        name = vol["secret"]["secretName"]
+        if name in secrets and key not in secrets[name]:
+            error(where, f"{path}: Secret {name} has no key {key!r} ({sorted(secrets[name])})")
+            return None
+        return key
+    error(where, f"{path} is not under the mountPath of a Secret volume "
+                 f"({sorted(m['mountPath'] for m in container.get('volumeMounts', []) or [])})")
+    return None
 
 
 def named_ports(container):
@@ -217,11 +365,27 @@ def check_k8s(source_dir, binaries, facts):
                 error(name, "a document without kind/apiVersion")
                 continue
             docs.append((name, doc))
+    def is_secret_template(fname):
+        # A file holding only Secrets whose values are all empty documents
+        # what to create by hand; applying it would wipe the real one.
+        ours = [d for n, d in docs if n == fname]
+        return bool(ours) and all(
+            d["kind"] == "Secret" and not any(str(v).strip() for field in ("data", "stringData")
+                                              for v in (d.get(field) or {}).values())
+            for d in ours)
+
     if kustomization is not None:
         listed = set(kustomization.get("resources", []))
         present = {os.path.basename(p) for p in files} - {"kustomization.yaml", "kustomization.yml"}
         for missing in sorted(present - listed):
-            error("kustomization.yaml", f"does not list {missing}")
+            if is_secret_template(missing):
+                ok(f"ok: {missing}: a Secret template, created by hand, not applied by kustomization.yaml")
+            else:
+                error("kustomization.yaml", f"does not list {missing}")
+        for fname in sorted(listed & present):
+            if any(d["kind"] == "Secret" for n, d in docs if n == fname) and is_secret_template(fname):
+                error("kustomization.yaml", f"lists {fname}, a Secret with empty values: "
+                                            "`kubectl apply -k` would overwrite the real credentials")
         for extra in sorted(listed - present):
             error("kustomization.yaml", f"lists {extra}, which does not exist")
 
@@ -230,7 +394,8 @@ def check_k8s(source_dir, binaries, facts):
 
     configmaps = {d["metadata"]["name"]: {k: str(v) for k, v in (d.get("data") or {}).items()}
                   for _, d in of_kind("ConfigMap")}
-    secrets = {d["metadata"]["name"] for _, d in of_kind("Secret")}
+    secrets = {d["metadata"]["name"]: set(d.get("data") or {}) | set(d.get("stringData") or {})
+               for _, d in of_kind("Secret")}
     pvcs = {d["metadata"]["name"] for _, d in of_kind("PersistentVolumeClaim")}
     services = of_kind("Service")
     namespaces = {d["metadata"]["name"] for _, d in of_kind("Namespace")}
@@ -262,6 +427,13 @@ def check_k8s(source_dir, binaries, facts):
             if "secret" in vol and vol["secret"]["secretName"] not in secrets:
                 error(fname, f"{wname}: volume {vname} uses Secret {vol['secret']['secretName']}, "
                              "which is not defined")
+            elif "secret" in vol:
+                known = secrets[vol["secret"]["secretName"]]
+                for item in vol["secret"].get("items") or []:
+                    if item["key"] not in known:
+                        error(fname, f"{wname}: volume {vname} projects key {item['key']!r}, which "
+                                     f"Secret {vol['secret']['secretName']} does not define "
+                                     f"({sorted(known)})")
             if "configMap" in vol and vol["configMap"]["name"] not in configmaps:
                 error(fname, f"{wname}: volume {vname} uses ConfigMap {vol['configMap']['name']}, "
                              "which is not defined")
@@ -276,10 +448,19 @@ def check_k8s(source_dir, binaries, facts):
                 continue
             saw[binary_name] = True
             binary = binaries[binary_name]
-            env = container_env(container, configmaps, where)
+            env = container_env(container, configmaps, where, secrets)
             args = [expand(a, env, where) for a in command[1:] + (container.get("args") or [])]
             flags = binary.parse(args, where)
             binary.accepts(args, where)
+            # Credential files: on a Secret's mount, naming its keys.
+            for flag in CREDENTIAL_FLAGS[binary_name]:
+                if flag not in flags:
+                    continue
+                if flag not in binary.help_flags:
+                    continue  # already reported by parse()
+                key = secret_file(str(flags[flag]), container, volumes, secrets, f"{where} --{flag}")
+                if key is not None:
+                    ok(f"ok: {fname}: {wname} --{flag} {flags[flag]} is Secret key {key!r}")
             mounts = {}
             for m in container.get("volumeMounts", []) or []:
                 if m["name"] not in volumes and m["name"] not in claim_templates:
@@ -322,6 +503,28 @@ def check_k8s(source_dir, binaries, facts):
                     error(where, f"containerPort 'grpc' is {ports.get('grpc')}, --listen uses {grpc_port}")
                 if http_port is not None and ports.get("http") != http_port:
                     error(where, f"containerPort 'http' is {ports.get('http')}, --http uses {http_port}")
+                for problem in check_coordinator_transport(flags, facts, where):
+                    error(where, problem)
+                facts["k8s_coordinator_flags"] = flags
+                health_port = None
+                if "health" in flags:
+                    health_host, health_port = split_host_port(flags["health"], where)
+                    if is_loopback(health_host):
+                        error(where, f"--health {flags['health']} is loopback: the kubelet's probes "
+                                     "cannot reach it")
+                    if health_port in (grpc_port, http_port):
+                        error(where, f"--health port {health_port} is also --listen's or --http's")
+                    if health_port not in ports.values():
+                        error(where, f"--health port {health_port} is not a containerPort "
+                                     f"({sorted(ports.values())})")
+                # The port a gRPC probe must use: the plaintext health port,
+                # or --listen itself if that is plaintext.
+                if health_port is not None:
+                    probe_port, probe_what = health_port, "the --health port"
+                elif "tls-cert" in flags:
+                    probe_port, probe_what = None, None
+                else:
+                    probe_port, probe_what = grpc_port, "the gRPC server"
                 for probe_kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     probe = container.get(probe_kind)
                     pwhere = f"{where} {probe_kind}"
@@ -330,9 +533,17 @@ def check_k8s(source_dir, binaries, facts):
                             error(where, f"no {probe_kind}")
                         continue
                     if "grpc" in probe:
+                        if not str(probe["grpc"]["port"]).isdigit():
+                            error(pwhere, f"gRPC probe port {probe['grpc']['port']!r}: Kubernetes "
+                                          "takes only a number here, not a port name")
                         port = resolve_port(probe["grpc"]["port"], container, pwhere)
-                        if port != grpc_port:
-                            error(pwhere, f"gRPC probe on port {port}, the gRPC server is on {grpc_port}")
+                        if probe_port is None:
+                            error(pwhere, "gRPC probe, but --listen uses TLS, which the kubelet "
+                                          "cannot speak: add --health HOST:PORT and probe that")
+                        elif port != probe_port:
+                            error(pwhere, f"gRPC probe on port {port}, {probe_what} is on {probe_port}")
+                        else:
+                            ok(f"ok: {fname}: {probe_kind} grpc on {probe_what} {port}")
                         if not facts["serves_grpc_health"]:
                             error(pwhere, "gRPC probe, but the coordinator does not register the "
                                           "grpc.health.v1 health service (coordinator/)")
@@ -344,11 +555,21 @@ def check_k8s(source_dir, binaries, facts):
                         if path not in facts["dashboard_paths"]:
                             error(pwhere, f"path {path} is not served by the dashboard "
                                           f"({sorted(facts['dashboard_paths'])})")
+                        if "tokens" in flags and path != "/":
+                            error(pwhere, f"HTTP probe of {path}: the dashboard's API needs a token "
+                                          "(--tokens), which the kubelet does not send; use a gRPC "
+                                          "probe on --health")
+                        if "tls-cert" in flags and probe["httpGet"].get("scheme", "HTTP") != "HTTPS":
+                            error(pwhere, "the dashboard serves HTTPS (--tls-cert): scheme: HTTPS")
                     elif "tcpSocket" in probe:
                         resolve_port(probe["tcpSocket"]["port"], container, pwhere)
                     else:
                         error(pwhere, "unsupported probe type")
                 annotations = pod["metadata"].get("annotations", {}) or {}
+                if "tls-cert" in flags and annotations.get("prometheus.io/scrape") == "true" and \
+                        annotations.get("prometheus.io/scheme") != "https":
+                    error(where, "the dashboard serves HTTPS (--tls-cert): annotate "
+                                 "prometheus.io/scheme: https")
                 if "prometheus.io/port" in annotations and int(annotations["prometheus.io/port"]) != http_port:
                     error(where, f"prometheus.io/port {annotations['prometheus.io/port']} is not the "
                                  f"dashboard port {http_port}")
@@ -410,6 +631,7 @@ def check_k8s(source_dir, binaries, facts):
                     error(where, f"CUDA_CACHE_PATH {env['CUDA_CACHE_PATH']} is not on a writable volume")
                 facts.setdefault("k8s_node_targets", []).append(
                     (where, flags.get("coordinator", env.get("ANIFARM_COORDINATOR", facts["node_default"]))))
+                facts.setdefault("k8s_node_credentials", []).append((where, flags, env))
                 ok(f"ok: {fname}: node --device {device}, cache {cache_dir}")
 
     for where, target in facts.get("k8s_node_targets", []):
@@ -421,6 +643,8 @@ def check_k8s(source_dir, binaries, facts):
         elif port not in coordinator_service_ports[short]:
             error(where, f"--coordinator {target}: Service {short} has ports "
                          f"{sorted(coordinator_service_ports[short])}")
+    for where, flags, env in facts.get("k8s_node_credentials", []):
+        check_node_credentials(flags, env, facts.get("k8s_coordinator_flags"), where)
     for binary_name, seen in saw.items():
         if not seen:
             error(k8s_dir, f"no workload runs {binary_name}")
@@ -455,6 +679,8 @@ def check_systemd(source_dir, binaries, facts):
              "anifarm-node@.service": "anifarm-node"}
     coordinator_port = None
     node_target = None
+    unit_args = {}
+    unit_env = {}
     for unit, binary_name in units.items():
         path = os.path.join(unit_dir, unit)
         if not os.path.exists(path):
@@ -475,11 +701,13 @@ def check_systemd(source_dir, binaries, facts):
         args = [w for w in words[1:] if not re.fullmatch(r"\$\{?[A-Z_][A-Z0-9_]*\}?", w)]
         flags = binary.parse(args, unit)
         binary.accepts(args, unit)
+        unit_args[binary_name] = args
         env = {}
         for value in unit_values(sections, "Service", "Environment"):
             for item in shlex.split(value):
                 k, _, v = item.partition("=")
                 env[k] = v.replace("%i", instance)
+        unit_env[binary_name] = env
         state_dirs = [d for v in unit_values(sections, "Service", "StateDirectory") for d in v.split()]
         cache_dirs = [d.replace("%i", instance) for v in unit_values(sections, "Service", "CacheDirectory")
                       for d in v.split()]
@@ -516,6 +744,56 @@ def check_systemd(source_dir, binaries, facts):
         if port != coordinator_port:
             error("anifarm-node@.service", f"coordinator {node_target}: the coordinator unit "
                                            f"listens on {coordinator_port}")
+    # Access control: the unit's command line plus an example of its
+    # /etc/default file must give a coordinator that starts (TLS and tokens
+    # off loopback), and nodes that can talk to it. Every example is a
+    # command line the binary accepts.
+    secured_coordinator = None
+    if "anifarm-coordinator" in unit_args:
+        binary = binaries["anifarm-coordinator"]
+        args = unit_args["anifarm-coordinator"]
+        where = "anifarm-coordinator.service"
+        problems = check_coordinator_transport(binary.parse(args, where), facts, where)
+        if not problems:
+            secured_coordinator = binary.parse(args, where)
+        path = os.path.join(unit_dir, "anifarm-coordinator.default")
+        examples = default_file_examples(path, "ANIFARM_COORDINATOR_ARGS")
+        for number, words in examples:
+            ewhere = f"anifarm-coordinator.default:{number}"
+            combined = args + words
+            flags = binary.parse(combined, ewhere)
+            binary.accepts(combined, ewhere)
+            if not check_coordinator_transport(flags, facts, ewhere) and "tls-cert" in flags \
+                    and "tokens" in flags and secured_coordinator is None:
+                secured_coordinator = flags
+                ok(f"ok: {ewhere}: the unit with this example has TLS and tokens")
+            for flag in CREDENTIAL_FLAGS["anifarm-coordinator"]:
+                if flag in flags and not str(flags[flag]).startswith("/etc/anifarm/"):
+                    error(ewhere, f"--{flag} {flags[flag]}: keep credentials under /etc/anifarm/")
+        if problems and secured_coordinator is None:
+            error(where, f"{problems[0]}; and no ANIFARM_COORDINATOR_ARGS example in "
+                         "anifarm-coordinator.default gives --tls-cert/--tls-key and --tokens")
+    if "anifarm-node" in unit_args and secured_coordinator is not None:
+        binary = binaries["anifarm-node"]
+        args = unit_args["anifarm-node"]
+        path = os.path.join(unit_dir, "anifarm-node.default")
+        good = []
+        for number, words in default_file_examples(path, "ANIFARM_NODE_ARGS"):
+            ewhere = f"anifarm-node.default:{number}"
+            combined = args + words
+            flags = binary.parse(combined, ewhere)
+            binary.accepts(combined, ewhere)
+            if not node_credential_problems(flags, unit_env.get("anifarm-node", {}), secured_coordinator):
+                good.append(number)
+            for flag in CREDENTIAL_FLAGS["anifarm-node"]:
+                if flag in flags and not str(flags[flag]).startswith("/etc/anifarm/"):
+                    error(ewhere, f"--{flag} {flags[flag]}: keep credentials under /etc/anifarm/")
+        if not good:
+            error("anifarm-node.default", "no ANIFARM_NODE_ARGS example lets a node talk to the "
+                                          "coordinator with TLS and tokens (--tls-ca and "
+                                          "--token-file or --tls-cert/--tls-key)")
+        else:
+            ok(f"ok: anifarm-node.default: examples on lines {good} reach a coordinator with TLS and tokens")
     # Flags mentioned in the /etc/default examples must exist too.
     for path in sorted(glob.glob(os.path.join(unit_dir, "*.default"))):
         binary_name = "anifarm-node" if "node" in os.path.basename(path) else "anifarm-coordinator"
@@ -594,10 +872,35 @@ def check_docker(source_dir, binaries, facts):
             _, grpc_port = split_host_port(flags.get("listen", facts["listen_default"]), name)
             _, http_port = split_host_port(flags.get("http", ""), name) if "http" in flags else (None, None)
             want = {facts["grpc_port"], facts["http_port"]}
+            health_port = None
+            if "health" in flags:
+                _, health_port = split_host_port(flags["health"], name)
+                want.add(health_port)
             if grpc_port != facts["grpc_port"] or http_port != facts["http_port"]:
                 error(name, f"CMD ports {grpc_port}/{http_port}, want {facts['grpc_port']}/{facts['http_port']}")
             if exposed != want:
-                error(name, f"EXPOSE {sorted(exposed)}, want {sorted(want)}")
+                error(name, f"EXPOSE {sorted(exposed)}, want {sorted(want)} (gRPC, dashboard"
+                            f"{', --health' if health_port else ''})")
+            for problem in check_coordinator_transport(flags, facts, name):
+                error(name, f"CMD: {problem}")
+            for flag in CREDENTIAL_FLAGS[binary_name]:
+                if flag in flags and not str(flags[flag]).startswith("/etc/anifarm/"):
+                    error(name, f"--{flag} {flags[flag]}: credentials belong under /etc/anifarm/ "
+                                "(mounted read-only, as the Kubernetes Secret is)")
+            facts["docker_coordinator_flags"] = flags
+            # HEALTHCHECK: it must reach the coordinator the way the CMD serves it.
+            for check in get("HEALTHCHECK"):
+                target = re.search(r"--coordinator[= ]\s*(\S+)", check)
+                if not target:
+                    continue
+                _, port = split_host_port(target.group(1), name)
+                if port == health_port:
+                    continue
+                if port != grpc_port:
+                    error(name, f"HEALTHCHECK talks to port {port}, which is neither --listen "
+                                f"({grpc_port}) nor --health ({health_port})")
+                elif "tls-cert" in flags and "--tls-ca" not in check:
+                    error(name, "HEALTHCHECK talks plaintext to a TLS --listen; use the --health port")
             if flags.get("state-dir") not in volumes:
                 error(name, f"--state-dir {flags.get('state-dir')} is not a VOLUME ({volumes})")
             ok(f"ok: {name}: EXPOSE {sorted(exposed)}, VOLUME {volumes}")
@@ -609,6 +912,10 @@ def check_docker(source_dir, binaries, facts):
                 _, port = split_host_port(target, name)
                 if port != facts["grpc_port"]:
                     error(name, f"ANIFARM_COORDINATOR {target}: the coordinator's port is {facts['grpc_port']}")
+            for flag in CREDENTIAL_FLAGS[binary_name]:
+                if flag in flags and not str(flags[flag]).startswith("/etc/anifarm/"):
+                    error(name, f"--{flag} {flags[flag]}: credentials belong under /etc/anifarm/")
+            check_node_credentials(flags, env, facts.get("docker_coordinator_flags"), name)
             ok(f"ok: {name}: VOLUME {volumes}, device {flags.get('device')}")
     if len(uids) > 1:
         error(docker_dir, f"the images run as different UIDs {sorted(uids)}")
@@ -657,6 +964,15 @@ def main():
     sources = "".join(read(p) for p in glob.glob(os.path.join(source_dir, "coordinator", "*.cc")))
     facts["serves_grpc_health"] = bool(re.search(
         r"grpc\.health\.v1|EnableDefaultHealthCheckService|HealthCheckServiceInterface", sources))
+    # coordinator/main.cc refuses a non-loopback address without TLS and
+    # tokens unless --insecure (issue 8).
+    facts["enforces_transport_policy"] = ("IsLoopbackAddress" in coordinator_src and
+                                          "insecure" in binaries["anifarm-coordinator"].switches)
+    for binary_name, credential_flags in CREDENTIAL_FLAGS.items():
+        if facts["enforces_transport_policy"] or binary_name == "anifarm-node":
+            missing = [f for f in credential_flags if f not in binaries[binary_name].help_flags]
+            if missing and binaries[binary_name].help_flags & set(credential_flags):
+                error(binary_name, f"--help lacks credential flags {missing}")
     print(f"binaries: gRPC default {facts['listen_default']}, dashboard port {facts['http_port']} "
           f"(--help), node default {facts['node_default']}, grpc.health.v1 served: "
           f"{facts['serves_grpc_health']}")

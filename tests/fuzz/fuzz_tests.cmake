@@ -1,6 +1,9 @@
 # Bounded libFuzzer runs (clang, built outside the main toolchain so the
-# project itself stays on g++). Skipped when clang's fuzzer runtime is absent.
-add_test(NAME fuzz_pickle_reader
+# project itself stays on g++; tests/fuzz/fuzzers.mk): the checkpoint pickle
+# reader, the media probe of a submitted file and the coordinator's request
+# handlers, 30 s each, side by side. Skipped when clang's fuzzer runtime is
+# absent. tests/fuzz/README.md tells how to run them longer.
+add_test(NAME fuzz_harnesses
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzers.sh ${CMAKE_SOURCE_DIR}
                  ${CMAKE_BINARY_DIR}/fuzz ${ANIFARM_TEST_MODEL_DIR} 30)
-set_tests_properties(fuzz_pickle_reader PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+set_tests_properties(fuzz_harnesses PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)

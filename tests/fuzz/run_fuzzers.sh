@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang (fuzzer + address + undefined
-# sanitizers) and runs each for a bounded time on the seeds kept in
-# tests/fuzz/*_seeds plus the real checkpoint's pickle. A crash fails the
-# test and leaves its input in the work folder; keep it as a seed once fixed.
+# sanitizers; tests/fuzz/fuzzers.mk, incremental in WORK_DIR) and runs each
+# for a bounded time on the seeds kept in tests/fuzz/*_seeds (plus the real
+# checkpoint's pickle for the pickle reader):
+#   pickle_reader_fuzzer    model checkpoint pickles (node/engine)
+#   media_probe_fuzzer      a submitted input file: probe, packets, decode
+#   coordinator_rpc_fuzzer  coordinator request handlers + chunk payloads
+# The three run side by side (SECONDS each, not one after the other) so the
+# CTest entry stays short on a 2-core machine. A crash fails the test and
+# leaves its input in WORK_DIR as <fuzzer>-crash-*; keep it as a seed in the
+# fuzzer's *_seeds folder once fixed. tests/fuzz/README.md: longer runs.
 #
 # usage: run_fuzzers.sh SOURCE_DIR WORK_DIR MODELS_DIR [SECONDS]
 # Exit 77 (skipped) when clang's libFuzzer runtime is not installed.
@@ -16,26 +23,54 @@ if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned 
   echo "SKIP: clang's libFuzzer runtime is missing (Debian: libclang-rt-14-dev)"; exit 77
 fi
 mkdir -p "$work"
-absl_libs=$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_format)
-clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$src" "$src/tests/fuzz/pickle_reader_fuzzer.cc" "$src/node/engine/pickle_reader.cc" \
-  "$src/node/engine/legacy_checkpoint.cc" \
-  $absl_libs -o "$work/pickle_reader_fuzzer"
+jobs=$(nproc 2>/dev/null || echo 2)
+build_start=$SECONDS
+if [ -z "${ANIFARM_FUZZ_NO_BUILD:-}" ]; then  # set it to rerun the binaries already in WORK_DIR
+  make -s -f "$src/tests/fuzz/fuzzers.mk" SRC="$src" WORK="$work" -j"$jobs"
+  echo "fuzzers built in $((SECONDS - build_start)) s"
+fi
 
-corpus="$work/pickle_corpus"
-rm -rf "$corpus"; mkdir -p "$corpus"
-cp "$src"/tests/fuzz/pickle_seeds/* "$corpus"/ 2>/dev/null || true
+fresh_corpus() {  # NAME SEED_DIR: a scratch copy, so runs do not grow the repo
+  rm -rf "$work/$1"; mkdir -p "$work/$1"
+  cp "$2"/* "$work/$1"/ 2>/dev/null || true
+}
+fresh_corpus pickle_corpus "$src/tests/fuzz/pickle_seeds"
+fresh_corpus media_corpus "$src/tests/fuzz/media_seeds"
+fresh_corpus coordinator_corpus "$src/tests/fuzz/coordinator_seeds"
 # The real checkpoint's pickle: the best seed there is (python3's zipfile
 # only reads the archive; nothing in it is executed).
 if [ -f "$models/2x-AniScale.pth" ]; then
-  python3 - "$models/2x-AniScale.pth" "$corpus/aniscale.pkl" <<'PY'
+  python3 - "$models/2x-AniScale.pth" "$work/pickle_corpus/aniscale.pkl" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     name = next(n for n in z.namelist() if n.endswith("data.pkl"))
     open(sys.argv[2], "wb").write(z.read(name))
 PY
 fi
+
 cd "$work"
-./pickle_reader_fuzzer -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -print_final_stats=1 "$corpus"
-echo "pickle_reader_fuzzer: no crash in ${seconds} s"
+rm -f ./*-crash-* ./*-leak-* ./*-timeout-* ./*-oom-*
+declare -A max_len=([pickle_reader_fuzzer]=65536 [media_probe_fuzzer]=32768
+                    [coordinator_rpc_fuzzer]=16384)
+declare -A corpus=([pickle_reader_fuzzer]=pickle_corpus [media_probe_fuzzer]=media_corpus
+                   [coordinator_rpc_fuzzer]=coordinator_corpus)
+declare -A pid
+for fuzzer in pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer; do
+  ./"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="${max_len[$fuzzer]}" -print_final_stats=1 -artifact_prefix="$work/$fuzzer-" \
+    "${corpus[$fuzzer]}" >"$fuzzer.log" 2>&1 &
+  pid[$fuzzer]=$!
+done
+failed=0
+for fuzzer in pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer; do
+  if wait "${pid[$fuzzer]}"; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$fuzzer.log")
+    echo "$fuzzer: no crash in ${seconds} s (${runs:-?} runs)"
+  else
+    failed=1
+    echo "=== $fuzzer FAILED; its log ($work/$fuzzer.log) ends with:"
+    grep -v '^\[' "$fuzzer.log" | tail -n 60
+    ls -1 "$work/$fuzzer"-* 2>/dev/null | sed 's/^/input kept: /' || true
+  fi
+done
+exit "$failed"

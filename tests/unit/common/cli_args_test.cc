@@ -27,6 +27,14 @@ TEST(CliArgsTest, ValuesSwitchesAndPositionals) {
   EXPECT_EQ(args.Get("absent", "fallback"), "fallback");
 }
 
+TEST(CliArgsTest, AFlagGivenAgainWins) {
+  CliArgs args({"listen"}, {"wait"});
+  ASSERT_TRUE(Parse(&args, {"--listen", "0.0.0.0:1", "--wait", "--listen=127.0.0.1:2", "--wait"})
+                  .ok());
+  EXPECT_EQ(args.Get("listen"), "127.0.0.1:2");
+  EXPECT_TRUE(args.Has("wait"));
+}
+
 TEST(CliArgsTest, DoubleDashEndsTheOptions) {
   CliArgs args({"model"}, {"wait"});
   ASSERT_TRUE(Parse(&args, {"--wait", "--", "--model"}).ok());
