@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <filesystem>
 
 namespace anifarm {
@@ -214,6 +216,45 @@ TEST_F(JobStoreTest, NodeThatKeepsFailingIsBlocklistedForTheJobOnly) {
   auto after_retry = store_->LeaseNextChunk("node-a", 5, 100);
   ASSERT_TRUE(after_retry.ok());
   EXPECT_TRUE(after_retry->has_value());
+}
+
+}  // namespace
+}  // namespace anifarm
+
+namespace anifarm {
+namespace {
+
+TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
+  v1::DeviceMemory memory;
+  memory.set_in_use_bytes(3 << 20);
+  memory.set_free_bytes(int64_t{5} << 30);
+  memory.set_total_bytes(int64_t{8} << 30);
+  ASSERT_TRUE(store_->RecordNodeMemory("node-a", memory).ok());
+  auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  auto nodes = store_->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  std::map<std::string, v1::NodeInfo> by_id;
+  for (const v1::NodeInfo& node : *nodes) by_id[node.node_id()] = node;
+  const v1::NodeInfo& a = by_id["node-a"];
+  EXPECT_EQ(a.memory_usage().in_use_bytes(), 3 << 20);
+  EXPECT_EQ(a.memory_usage().free_bytes(), int64_t{5} << 30);
+  EXPECT_EQ(a.memory_usage().total_bytes(), int64_t{8} << 30);
+  EXPECT_EQ(a.current_job_id(), "job-1");
+  EXPECT_EQ(a.current_chunk_index(), (*lease)->index);
+  const v1::NodeInfo& b = by_id["node-b"];
+  EXPECT_TRUE(b.current_job_id().empty());
+  EXPECT_EQ(b.current_chunk_index(), -1);
+  EXPECT_EQ(b.memory_usage().free_bytes(), -1) << "unknown until reported";
+  // Done, the node is idle again.
+  bool all_done = false;
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*lease)->index, (*lease)->attempt, "node-a", 1,
+                                    &all_done)
+                  .ok());
+  nodes = store_->ListNodes();
+  for (const v1::NodeInfo& node : *nodes) {
+    if (node.node_id() == "node-a") EXPECT_TRUE(node.current_job_id().empty());
+  }
 }
 
 }  // namespace
