@@ -32,8 +32,8 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
   }
   const std::string guess = GuessArchitecture(weights);
   std::string detected;
-  if (absl::StartsWith(guess, "ESRGAN/RRDBNet")) {
-    detected = absl::StrCat("detected architecture ", guess, ", which RrdbNet runs, not CompactNet; ");
+  if (absl::StartsWith(guess, "ESRGAN/RRDBNet") || guess == "OmniSR" || guess == "SPAN" || guess == "RealPLKSR") {
+    detected = absl::StrCat("detected architecture ", guess, ", which its own network runs, not CompactNet; ");
   } else if (!guess.empty() && guess != "SRVGGNetCompact") {
     detected = absl::StrCat("detected architecture ", guess, ", which this engine does not run yet; ");
   }
@@ -41,8 +41,8 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
       source, ": unrecognised model layout (", why, "); ", detected, weights.size(),
       " tensors, keys: ", absl::StrJoin(keys, " "),
       ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU), "
-      "ESRGAN RRDBNet (model.N.sub / conv_first + body.N.rdbK / RRDB_trunk key layouts), and TorchScript "
-      "archives"));
+      "ESRGAN RRDBNet (model.N.sub / conv_first + body.N.rdbK / RRDB_trunk key layouts), OmniSR, SPAN, "
+      "RealPLKSR (pixel-shuffle upsampler), and TorchScript archives"));
 }
 
 bool HasShape(const torch::Tensor* t, std::initializer_list<int64_t> shape) {
@@ -66,7 +66,9 @@ std::string GuessArchitecture(const TensorMap& weights) {
     return "ESRGAN/RRDBNet (new key layout conv_first/body.N.rdbK)";
   }
   if (any_key("residual_layer.") && any_key(".fn.")) return "OmniSR";
-  if (any_key("channe_mixer") || (has_key("feats.0.weight") && any_key(".lk."))) return "RealPLKSR";
+  // The original PLKSR spells its mixer "channe_mixer"; RealPLKSR fixed it.
+  if (has_key("feats.0.weight") && any_key("channe_mixer")) return "PLKSR";
+  if (has_key("feats.0.weight") && (any_key("channel_mixer") || any_key(".lk."))) return "RealPLKSR";
   if (any_key("block_1.c1_r")) return "SPAN";
   if (any_key("before_RG")) return "DAT";
   if (any_key("residual_group.")) return "SwinIR/HAT";

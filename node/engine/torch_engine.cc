@@ -27,9 +27,12 @@
 #include "common/status_macros.h"
 #include "node/engine/ncnn_model.h"
 #include "node/engine/network.h"
+#include "node/engine/omnisr.h"
 #include "node/engine/pth_checkpoint.h"
+#include "node/engine/realplksr.h"
 #include "node/engine/rrdbnet.h"
 #include "node/engine/safetensors.h"
+#include "node/engine/span.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/tiled_inference.h"
 #include "node/engine/torchscript_net.h"
@@ -102,6 +105,24 @@ CudaDriverInfo QueryCudaDriver(int ordinal) {
   // reference.
   dlclose(lib);
   return info;
+}
+
+// A CPU node's memory: this process's resident set (/proc/self/statm) and
+// the host's available and total RAM (/proc/meminfo).
+DeviceMemoryUsage HostMemoryUsage() {
+  DeviceMemoryUsage usage;
+  const int64_t page = sysconf(_SC_PAGE_SIZE);
+  std::ifstream statm("/proc/self/statm");
+  int64_t size_pages = 0, resident_pages = 0;
+  if (statm >> size_pages >> resident_pages) usage.in_use_bytes = resident_pages * page;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemTotal:") usage.total_bytes = kib * 1024;
+    if (key == "MemAvailable:") usage.free_bytes = kib * 1024;
+  }
+  return usage;
 }
 
 // Tile edge for a GPU with `free_bytes` available (about fp16 Compact-64).
@@ -280,6 +301,17 @@ class TorchEngine : public UpscalerEngine {
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
   int64_t memory_bytes() const override { return memory_bytes_; }
+  DeviceMemoryUsage memory_usage() const override {
+    if (!device_.is_cuda()) return HostMemoryUsage();
+    // Device-wide, from the driver: what this process's cache holds plus
+    // anything else on the GPU, which is what decides whether work fits.
+    const CudaDriverInfo info = QueryCudaDriver(device_.index());
+    DeviceMemoryUsage usage;
+    usage.free_bytes = info.free_bytes;
+    usage.total_bytes = info.total_bytes;
+    if (info.free_bytes >= 0) usage.in_use_bytes = info.total_bytes - info.free_bytes;
+    return usage;
+  }
 
   absl::StatusOr<std::shared_ptr<Upscaler>> GetUpscaler(const std::string& model_path,
                                                         const std::string& model_sha256,
@@ -376,20 +408,34 @@ class TorchEngine : public UpscalerEngine {
   }
 
   // Picks the architecture from the state dict's key names (and then its
-  // shapes), never from the file name. Anything not recognised as RRDBNet
-  // goes to CompactNet, whose error lists the keys and the architectures
-  // that are supported.
+  // shapes), never from the file name. Anything not recognised as RRDBNet,
+  // OmniSR, SPAN or RealPLKSR goes to CompactNet, whose error lists the keys
+  // and the architectures that are supported.
   absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const engine::TensorMap& weights,
                                                                const std::string& path,
                                                                const Precision& precision) {
-    if (absl::StartsWith(engine::GuessArchitecture(weights), "ESRGAN/RRDBNet")) {
-      ASSIGN_OR_RETURN(std::unique_ptr<engine::RrdbNet> net,
-                       engine::RrdbNet::Create(weights, path, device_, precision.dtype));
-      return std::unique_ptr<Network>(std::move(net));
+    const std::string architecture = engine::GuessArchitecture(weights);
+    if (absl::StartsWith(architecture, "ESRGAN/RRDBNet")) {
+      return AsNetwork(engine::RrdbNet::Create(weights, path, device_, precision.dtype));
+    }
+    if (architecture == "OmniSR") {
+      return AsNetwork(engine::OmniSrNet::Create(weights, path, device_, precision.dtype));
+    }
+    if (architecture == "SPAN") {
+      return AsNetwork(engine::SpanNet::Create(weights, path, device_, precision.dtype));
+    }
+    if (architecture == "RealPLKSR") {
+      return AsNetwork(engine::RealPlksrNet::Create(weights, path, device_, precision.dtype));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
                      CompactNet::Create(weights, path, device_, precision.dtype));
     return std::unique_ptr<Network>(std::move(net));
+  }
+
+  template <typename Net>
+  static absl::StatusOr<std::unique_ptr<Network>> AsNetwork(absl::StatusOr<std::unique_ptr<Net>> net) {
+    if (!net.ok()) return net.status();
+    return std::unique_ptr<Network>(std::move(*net));
   }
 
   const torch::Device device_;

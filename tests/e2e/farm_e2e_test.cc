@@ -241,11 +241,17 @@ TEST_F(FarmTest, NcnnModelRunsThroughTheWholePipeline) {
   EXPECT_NE(inspect.Stdout().find("SRVGGNetCompact(num_feat=64, num_conv=16, scale=4)"),
             std::string::npos)
       << inspect.Stdout();
-  Subprocess unsupported({kBin + "/anifarm", "models", "inspect", "4x_WTP_descreenton",
-                          "--models-dir", kModels},
-                         Log("unsupported"));
-  EXPECT_EQ(unsupported.Wait(), 3);
-  EXPECT_NE(unsupported.Stderr().find("OmniSR"), std::string::npos) << unsupported.Stderr();
+  // OmniSR, from its weights alone; an unreadable file still exits 3.
+  Subprocess omnisr({kBin + "/anifarm", "models", "inspect", "4x_WTP_descreenton",
+                     "--models-dir", kModels},
+                    Log("omnisr"));
+  EXPECT_EQ(omnisr.Wait(), 0) << omnisr.Stderr();
+  EXPECT_NE(omnisr.Stdout().find("OmniSR(num_feat=64"), std::string::npos) << omnisr.Stdout();
+  const std::string garbage = (dir_ / "garbage.pth").string();
+  std::ofstream(garbage) << "not a checkpoint";
+  Subprocess unreadable({kBin + "/anifarm", "models", "inspect", garbage}, Log("unreadable"));
+  EXPECT_EQ(unreadable.Wait(), 3);
+  EXPECT_NE(unreadable.Stderr().find(garbage), std::string::npos) << unreadable.Stderr();
 }
 
 TEST_F(FarmTest, EpisodeExtrasAreKeptInMkv) {

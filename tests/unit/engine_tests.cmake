@@ -1,11 +1,15 @@
 # Engine tests: the torch-free pickle reader and legacy checkpoint splitter,
-# and the LibTorch engine on the real model files in ANIFARM_TEST_MODEL_DIR
-# (and the small ones written into engine/reference by make_fixtures.py).
+# the networks (RRDBNet, OmniSR, SPAN, RealPLKSR), and the LibTorch engine
+# on the real model files in ANIFARM_TEST_MODEL_DIR (and the small ones
+# written into engine/reference by make_fixtures.py).
 if(TARGET anifarm_engine)
   add_executable(engine_tests
     ${CMAKE_CURRENT_LIST_DIR}/engine/pickle_reader_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/legacy_checkpoint_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/rrdbnet_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/omnisr_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/span_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/realplksr_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/torch_engine_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/ncnn_model_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/safetensors_test.cc

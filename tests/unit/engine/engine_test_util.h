@@ -2,6 +2,7 @@
 #ifndef ANIFARM_TESTS_UNIT_ENGINE_ENGINE_TEST_UTIL_H_
 #define ANIFARM_TESTS_UNIT_ENGINE_ENGINE_TEST_UTIL_H_
 
+#include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -17,6 +18,9 @@
 
 #include "common/image.h"
 #include "gtest/gtest.h"
+#include "node/engine/pth_checkpoint.h"
+#include "node/engine/network.h"
+#include "node/engine/tiled_inference.h"
 #include "node/engine/torch_engine.h"
 
 namespace anifarm::engine::testutil {
@@ -96,6 +100,31 @@ inline std::unique_ptr<UpscalerEngine> CpuEngine() {
   absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
   EXPECT_TRUE(engine.ok()) << engine.status();
   return engine.ok() ? std::move(*engine) : nullptr;
+}
+
+// PSNR (peak 1, outputs clamped to [0, 1]) of `net` run on `input` in
+// tiles of `tile` px overlapping by `overlap` against the whole frame.
+inline double TiledVsWholeFramePsnr(const Network& net, const torch::Tensor& input, int tile, int overlap) {
+  c10::InferenceMode guard;
+  const TiledUpscaler::Network run = [&net](const torch::Tensor& t) { return net.Forward(t); };
+  const torch::Tensor whole = TiledUpscaler(net.scale(), 0, 0).Run(input, run);
+  const torch::Tensor tiled = TiledUpscaler(net.scale(), tile, overlap).Run(input, run);
+  EXPECT_EQ(tiled.sizes(), whole.sizes());
+  return Psnr(tiled.clamp(0, 1), whole.clamp(0, 1), 1.0);
+}
+
+// `weights` without `key`, or with it replaced by `replacement` if defined.
+inline TensorMap Edited(const TensorMap& weights, const std::string& key,
+                        const torch::Tensor& replacement = torch::Tensor()) {
+  TensorMap out;
+  for (const auto& [name, t] : weights) {
+    if (name != key) {
+      out.emplace_back(name, t);
+    } else if (replacement.defined()) {
+      out.emplace_back(name, replacement);
+    }
+  }
+  return out;
 }
 
 }  // namespace anifarm::engine::testutil

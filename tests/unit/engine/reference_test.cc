@@ -13,8 +13,13 @@
 //   reference/rrdb_new_x2.pth (zip, fp16,   LoadPthCheckpoint + RrdbNet
 //     new keys, pixel-unshuffled 2x)
 //   reference/tiny_scripted_x2.pt           TorchScriptNet (torch::jit::load)
+//   4x_WTP_descreenton.pth (zip, OmniSR)    LoadPthCheckpoint + OmniSrNet
+//   reference/span_x2.pth (zip, fp16)       LoadPthCheckpoint + SpanNet
+//   reference/realplksr_x2.pth,             LoadPthCheckpoint + RealPlksrNet
+//     realplksr_ln_x3.pth (zip)
 //
-// The last two are small random-weight models written by the script itself.
+// The reference/ models are small random-weight models written by the
+// script itself.
 //
 // Each fixture records the SHA-256 of the model files it was made from, so a
 // different model file fails with that message instead of a numeric diff.
@@ -36,8 +41,11 @@
 
 #include "gtest/gtest.h"
 #include "node/engine/ncnn_model.h"
+#include "node/engine/omnisr.h"
 #include "node/engine/pth_checkpoint.h"
+#include "node/engine/realplksr.h"
 #include "node/engine/rrdbnet.h"
+#include "node/engine/span.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/torchscript_net.h"
 
@@ -370,6 +378,92 @@ TEST(ReferenceTest, TorchScriptMatchesPyTorch) {
   const double err = MaxAbsError(**net, fixture);
   Report("tiny_scripted_x2.pt", **net, fixture, err);
   EXPECT_LE(err, kTolerance);
+}
+
+// OmniSR: the real model, on a 20x28 frame (padded to 24x32 windows inside,
+// so the grid attention and ESA see a non-square frame) against torch.load +
+// a functional OmniSR that slices each window out of the frame.
+TEST(ReferenceTest, OmniSrDescreentonMatchesPyTorch) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("omnisr_descreenton_fixture.bin", &fixture));
+  const std::string path = kModelDir + "/4x_WTP_descreenton.pth";
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(path);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<std::unique_ptr<OmniSrNet>> net =
+      OmniSrNet::Create(*weights, path, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_EQ((*net)->scale(), fixture.scale);
+  const double err = MaxAbsError(**net, fixture);
+  Report("4x_WTP_descreenton.pth", **net, fixture, err);
+  EXPECT_LE(err, kTolerance);
+}
+
+// The OmniSR comparison can fail: one weight moved, in the attention, the
+// position bias or the ESA, is outside the tolerance.
+TEST(ReferenceTest, OmniSrDetectsAPerturbedWeight) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("omnisr_descreenton_fixture.bin", &fixture));
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(kModelDir + "/4x_WTP_descreenton.pth");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  struct Perturbation {
+    const char* name;
+    std::vector<int64_t> index;
+    double delta;
+  };
+  for (const Perturbation& p :
+       {Perturbation{"residual_layer.2.residual_layer.0.layer.8.fn.to_qkv.weight", {70, 3}, 1.0},
+        Perturbation{"residual_layer.0.residual_layer.0.layer.2.fn.rel_pos_bias.weight", {100, 1}, 0.5},
+        Perturbation{"residual_layer.4.esa.conv3.weight", {2, 5, 1, 1}, 1.0}}) {
+    TensorMap perturbed;
+    for (const auto& [name, tensor] : *weights) perturbed.emplace_back(name, tensor.clone());
+    const torch::Tensor* found = FindTensor(perturbed, p.name);
+    ASSERT_NE(found, nullptr) << p.name;
+    torch::Tensor element = *found;  // shares storage with the entry in `perturbed`
+    for (int64_t i : p.index) element = element[i];
+    element += p.delta;
+    absl::StatusOr<std::unique_ptr<OmniSrNet>> net =
+        OmniSrNet::Create(perturbed, "perturbed", torch::kCPU, torch::kFloat32);
+    ASSERT_TRUE(net.ok()) << net.status();
+    const double err = MaxAbsError(**net, fixture);
+    std::printf("%s perturbed by %g: max abs error %.3g\n", p.name, p.delta, err);
+    EXPECT_GT(err, 2 * kTolerance) << p.name;
+  }
+}
+
+// SPAN with input normalisation, fp16 storage, and stale eval_conv tensors
+// that must be ignored (the reference runs the unfused training-time chain).
+TEST(ReferenceTest, SpanX2MatchesPyTorch) {
+  Fixture fixture;
+  ASSERT_NO_FATAL_FAILURE(LoadFixture("span_x2_fixture.bin", &fixture, ReferenceDir()));
+  const std::string path = ReferenceDir() + "/span_x2.pth";
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(path);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<std::unique_ptr<SpanNet>> net = SpanNet::Create(*weights, path, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_EQ((*net)->scale(), fixture.scale);
+  const double err = MaxAbsError(**net, fixture);
+  Report("span_x2.pth", **net, fixture, err);
+  EXPECT_LE(err, kTolerance);
+}
+
+// RealPLKSR in both norm variants: GroupNorm + element-wise attention at 2x,
+// LayerNorm without attention at 3x.
+TEST(ReferenceTest, RealPlksrMatchesPyTorch) {
+  for (const std::string name : {"realplksr_x2", "realplksr_ln_x3"}) {
+    SCOPED_TRACE(name);
+    Fixture fixture;
+    ASSERT_NO_FATAL_FAILURE(LoadFixture(name + "_fixture.bin", &fixture, ReferenceDir()));
+    const std::string path = ReferenceDir() + "/" + name + ".pth";
+    absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(path);
+    ASSERT_TRUE(weights.ok()) << weights.status();
+    absl::StatusOr<std::unique_ptr<RealPlksrNet>> net =
+        RealPlksrNet::Create(*weights, path, torch::kCPU, torch::kFloat32);
+    ASSERT_TRUE(net.ok()) << net.status();
+    ASSERT_EQ((*net)->scale(), fixture.scale);
+    const double err = MaxAbsError(**net, fixture);
+    Report(name + ".pth", **net, fixture, err);
+    EXPECT_LE(err, kTolerance);
+  }
 }
 
 }  // namespace

@@ -159,17 +159,29 @@ TEST(SafetensorsTest, MalformedFilesAreRefused) {
   }
 }
 
-// The real checkpoints of architectures the engine does not run yet are
-// refused with what they are.
+// Architectures are told apart by their keys; those the engine does not
+// run are refused with what they are.
 TEST(ArchitectureDetectionTest, UnsupportedRealModelsAreNamed) {
   absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
   ASSERT_TRUE(engine.ok()) << engine.status();
+  // OmniSR was refused here until OmniSrNet ran it.
   const std::string omnisr = kModelDir + "/4x_WTP_descreenton.pth";
-  absl::Status status = (*engine)->GetUpscaler(omnisr, "wtp", {}).status();
-  std::printf("%s\n", std::string(status.message()).c_str());
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find(omnisr), std::string::npos);
-  EXPECT_NE(status.message().find("detected architecture OmniSR"), std::string::npos);
+  absl::StatusOr<std::shared_ptr<Upscaler>> omni = (*engine)->GetUpscaler(omnisr, "wtp", {});
+  ASSERT_TRUE(omni.ok()) << omni.status();
+  EXPECT_EQ((*omni)->native_scale(), 4);
+  absl::StatusOr<TensorMap> omni_weights = LoadPthCheckpoint(omnisr);
+  ASSERT_TRUE(omni_weights.ok()) << omni_weights.status();
+  EXPECT_EQ(GuessArchitecture(*omni_weights), "OmniSR");
+  absl::Status status = DetectCompact(*omni_weights, omnisr).status();
+  EXPECT_NE(status.message().find("detected architecture OmniSR, which its own network runs"),
+            std::string::npos)
+      << status;
+  TensorMap swinir = {{"conv_first.weight", torch::zeros({1})},
+                      {"layers.0.residual_group.blocks.0.attn.qkv.weight", torch::zeros({1})}};
+  status = DetectCompact(swinir, "swinir.pth").status();
+  EXPECT_NE(status.message().find("detected architecture SwinIR/HAT, which this engine does not run yet"),
+            std::string::npos)
+      << status;
 
   // ESRGAN was refused here until RrdbNet (and the legacy loader) ran it.
   const std::string esrgan = kModelDir + "/4x-NMKD-YandereNeo-Superlite.pth";
@@ -188,7 +200,13 @@ TEST(ArchitectureDetectionTest, UnsupportedRealModelsAreNamed) {
             "ESRGAN/RRDBNet (new key layout conv_first/body.N.rdbK)");
   EXPECT_EQ(GuessArchitecture({{"feats.0.weight", torch::zeros({1})},
                                {"feats.1.channe_mixer.0.weight", torch::zeros({1})}}),
+            "PLKSR");
+  EXPECT_EQ(GuessArchitecture({{"feats.0.weight", torch::zeros({1})},
+                               {"feats.1.channel_mixer.0.weight", torch::zeros({1})}}),
             "RealPLKSR");
+  EXPECT_EQ(GuessArchitecture({{"conv_1.sk.weight", torch::zeros({1})},
+                               {"block_1.c1_r.sk.weight", torch::zeros({1})}}),
+            "SPAN");
   EXPECT_EQ(GuessArchitecture({{"foo", torch::zeros({1})}}), "");
 }
 

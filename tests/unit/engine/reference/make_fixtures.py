@@ -288,6 +288,268 @@ def random_rrdb_new_state_dict(seed, in_ch, nf, gc, nb, ups):
     return collections.OrderedDict((k, v.half()) for k, v in sd.items())
 
 
+# ------------------------------------------------------------------ OmniSR
+
+def omnisr_forward(sd, x):
+    """OmniSR (Spandrel's definition) with explicit windows: each block /
+    grid window and each channel-attention patch is sliced out of the frame
+    and processed on its own, rather than by one rearrangement."""
+    sd = {k: v.float() for k, v in sd.items() if not k.endswith(("total_ops", "total_params"))}
+    nf, in_ch = sd["input.weight"].shape[:2]
+    assert in_ch == 3 and nf % 4 == 0
+    s = int(round(math.sqrt(sd["up.0.weight"].shape[0] / 3)))
+    groups = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("residual_layer."))
+    blocks = max(int(k.split(".")[3]) for k in sd if k.startswith("residual_layer.0.residual_layer."))
+    table = sd.get("residual_layer.0.residual_layer.0.layer.2.fn.rel_pos_bias.weight")
+    ws = 8 if table is None else (int(round(math.sqrt(table.shape[0]))) + 1) // 2
+    heads, dh = 4, nf // 4
+
+    def conv(t, name, padding=None, groups=1, stride=1):
+        w = sd[name + ".weight"]
+        pad = w.shape[2] // 2 if padding is None else padding
+        return F.conv2d(t, w, sd.get(name + ".bias"), stride=stride, padding=pad, groups=groups)
+
+    def ln2d(t, name):  # LayerNorm2d: over channels, eps 1e-6
+        return F.layer_norm(t.permute(0, 2, 3, 1), (nf,), sd[name + ".weight"], sd[name + ".bias"],
+                            eps=1e-6).permute(0, 3, 1, 2)
+
+    def rel_bias(name):
+        tab = sd[name]
+        n = ws * ws
+        out = torch.zeros(heads, n, n)
+        for a in range(n):
+            for b in range(n):
+                ia, ja, ib, jb = a // ws, a % ws, b // ws, b % ws
+                out[:, a, b] = tab[(ia - ib + ws - 1) * (2 * ws - 1) + (ja - jb + ws - 1)]
+        return out
+
+    def window_attention(t, p, grid):
+        H, W = t.shape[2:]
+        gh, gw = H // ws, W // ws
+        out = t.clone()
+        bias = rel_bias(p + "fn.rel_pos_bias.weight") if table is not None else None
+        for i in range(gh):
+            for j in range(gw):
+                if grid:
+                    win = (slice(None), slice(None), slice(i, None, gh), slice(j, None, gw))
+                else:
+                    win = (slice(None), slice(None), slice(i * ws, (i + 1) * ws), slice(j * ws, (j + 1) * ws))
+                seq = t[win].flatten(2).transpose(1, 2)  # [b, ws*ws, C], row-major in the window
+                y = F.layer_norm(seq, (nf,), sd[p + "norm.weight"], sd[p + "norm.bias"], eps=1e-5)
+                q, k, v = F.linear(y, sd[p + "fn.to_qkv.weight"]).chunk(3, dim=-1)
+                q, k, v = (u.reshape(u.shape[0], -1, heads, dh).transpose(1, 2) for u in (q, k, v))
+                sim = torch.einsum("bhid,bhjd->bhij", q * dh ** -0.5, k)
+                if bias is not None:
+                    sim = sim + bias
+                o = torch.einsum("bhij,bhjd->bhid", F.softmax(sim, dim=-1), v)
+                o = F.linear(o.transpose(1, 2).reshape(o.shape[0], -1, nf), sd[p + "fn.to_out.0.weight"])
+                out[win] = t[win] + o.transpose(1, 2).reshape(t.shape[0], nf, ws, ws)
+        return out
+
+    def channel_attention(t, p, grid):
+        H, W = t.shape[2:]
+        gh, gw = H // ws, W // ws
+        y = ln2d(t, p + "norm")
+        qkv = conv(conv(y, p + "fn.qkv"), p + "fn.qkv_dwconv", groups=3 * nf)
+        out = torch.zeros_like(t)
+        # Non-grid: one ws x ws patch at a time; grid: one phase (every
+        # ws-th pixel) at a time.
+        if grid:
+            parts = [(slice(None), slice(None), slice(a, None, ws), slice(b, None, ws))
+                     for a in range(ws) for b in range(ws)]
+        else:
+            parts = [(slice(None), slice(None), slice(i * ws, (i + 1) * ws), slice(j * ws, (j + 1) * ws))
+                     for i in range(gh) for j in range(gw)]
+        temp = sd[p + "fn.temperature"]
+        for part in parts:
+            q, k, v = (u[part] for u in qkv.chunk(3, dim=1))
+            ph, pw = q.shape[2:]
+            q, k, v = (u.reshape(u.shape[0], heads, dh, ph * pw) for u in (q, k, v))
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+            attn = F.softmax(torch.einsum("bhcn,bhen->bhce", q, k) * temp, dim=-1)
+            out[part] = torch.einsum("bhce,bhen->bhcn", attn, v).reshape(t.shape[0], nf, ph, pw)
+        return t + conv(out, p + "fn.project_out")
+
+    def ffn(t, p):
+        y = conv(conv(ln2d(t, p + "norm"), p + "fn.project_in"), p + "fn.dwconv", groups=2 * nf)
+        a, b = y.chunk(2, dim=1)
+        return t + conv(F.gelu(a) * b, p + "fn.project_out")
+
+    def mbconv(t, p):
+        y = F.gelu(conv(t, p + "fn.0"))
+        y = F.gelu(conv(y, p + "fn.2", groups=nf))
+        g = torch.sigmoid(F.linear(F.silu(F.linear(y.mean(dim=(2, 3)), sd[p + "fn.4.gate.1.weight"])),
+                                   sd[p + "fn.4.gate.3.weight"]))
+        return t + conv(y * g[:, :, None, None], p + "fn.5")
+
+    def esa(t, p):
+        c1_ = conv(t, p + "conv1")
+        c1 = conv(c1_, p + "conv2", padding=0, stride=2)
+        c3 = conv(F.max_pool2d(c1, kernel_size=7, stride=3), p + "conv3")
+        c3 = F.interpolate(c3, (t.shape[2], t.shape[3]), mode="bilinear", align_corners=False)
+        return t * torch.sigmoid(conv(c3 + conv(c1_, p + "conv_f"), p + "conv4"))
+
+    H, W = x.shape[2:]
+    t = F.pad(x, (0, (ws - W % ws) % ws, 0, (ws - H % ws) % ws))
+    feat = conv(t, "input")
+    out = feat
+    for g in range(groups):
+        gp = "residual_layer.%d." % g
+        y = out
+        for b in range(blocks):
+            p = gp + "residual_layer.%d.layer." % b
+            y = mbconv(y, p + "0.")
+            y = window_attention(y, p + "2.", grid=False)
+            y = ffn(y, p + "4.")
+            y = channel_attention(y, p + "5.", grid=False)
+            y = ffn(y, p + "6.")
+            y = window_attention(y, p + "8.", grid=True)
+            y = ffn(y, p + "10.")
+            y = channel_attention(y, p + "11.", grid=True)
+            y = ffn(y, p + "12.")
+        y = conv(y, gp + "residual_layer.%d" % blocks)
+        out = esa(y + out, gp + "esa.")
+    out = conv(out, "output") + feat
+    out = F.pixel_shuffle(conv(out, "up.0"), s)
+    return out[:, :, : H * s, : W * s], s
+
+
+# -------------------------------------------------------------------- SPAN
+
+def span_forward(sd, x):
+    """SPAN (Spandrel): every Conv3XC is computed the training way (zero pad,
+    1x1 -> 3x3 -> 1x1 chain, plus the 1x1 skip), not with the fused
+    eval_conv weights the C++ computes, nor with the eval_conv tensors saved
+    in the file (Spandrel recomputes those too)."""
+    sd = {k: v.float() for k, v in sd.items()}
+    s = int(round(math.sqrt(sd["upsampler.0.weight"].shape[0] / 3)))
+
+    def c3xc(t, p):
+        chain = F.conv2d(F.pad(t, (1, 1, 1, 1)), sd[p + ".conv.0.weight"], sd[p + ".conv.0.bias"])
+        chain = F.conv2d(chain, sd[p + ".conv.1.weight"], sd[p + ".conv.1.bias"])
+        chain = F.conv2d(chain, sd[p + ".conv.2.weight"], sd[p + ".conv.2.bias"])
+        return chain + F.conv2d(t, sd[p + ".sk.weight"], sd[p + ".sk.bias"])
+
+    def spab(t, p):
+        out1 = c3xc(t, p + ".c1_r")
+        out2 = c3xc(F.silu(out1), p + ".c2_r")
+        out3 = c3xc(F.silu(out2), p + ".c3_r")
+        att = torch.sigmoid(out3) - 0.5
+        return (out3 + t) * att, out1
+
+    if "no_norm" not in sd:
+        x = (x - torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1)) * 255.0
+    feat = c3xc(x, "conv_1")
+    b1, _ = spab(feat, "block_1")
+    b = b1
+    for i in range(2, 6):
+        b, _ = spab(b, "block_%d" % i)
+    b6, b6_1 = spab(b, "block_6")
+    b6 = c3xc(b6, "conv_2")
+    out = F.conv2d(torch.cat([feat, b6, b1, b6_1], 1), sd["conv_cat.weight"], sd["conv_cat.bias"])
+    out = F.conv2d(out, sd["upsampler.0.weight"], sd["upsampler.0.bias"], padding=1)
+    return F.pixel_shuffle(out, s), s
+
+
+def random_span_state_dict(seed, nf, scale, norm):
+    g = torch.Generator().manual_seed(seed)
+    sd = collections.OrderedDict()
+
+    def conv(name, cin, cout, k):
+        sd[name + ".weight"] = torch.randn((cout, cin, k, k), generator=g) / math.sqrt(cin * k * k)
+        sd[name + ".bias"] = torch.randn((cout,), generator=g) * 0.05
+
+    def c3xc(name, cin, cout):
+        conv(name + ".sk", cin, cout, 1)
+        conv(name + ".conv.0", cin, 2 * cin, 1)
+        conv(name + ".conv.1", 2 * cin, 2 * cout, 3)
+        conv(name + ".conv.2", 2 * cout, cout, 1)
+        # Stale, as in a checkpoint saved while training: must not be used.
+        conv(name + ".eval_conv", cin, cout, 3)
+
+    c3xc("conv_1", 3, nf)
+    for i in range(1, 7):
+        for c in ("c1_r", "c2_r", "c3_r"):
+            c3xc("block_%d.%s" % (i, c), nf, nf)
+    conv("conv_cat", 4 * nf, nf, 1)
+    c3xc("conv_2", nf, nf)
+    conv("upsampler.0", nf, 3 * scale * scale, 3)
+    if norm:
+        # The input is scaled by 255 and never scaled back: trained models
+        # learn that; here conv_1 (affine in its tensors sk and conv.2) is
+        # scaled down instead, so the features stay about unit size and the
+        # fp32 forward is well conditioned.
+        for k in ("sk.weight", "sk.bias", "conv.2.weight", "conv.2.bias"):
+            sd["conv_1." + k] /= 255.0
+    else:
+        sd["no_norm"] = torch.zeros(1)
+    return sd
+
+
+# --------------------------------------------------------------- RealPLKSR
+
+def realplksr_forward(sd, x):
+    """RealPLKSR (Spandrel), pixel-shuffle upsampler. GroupNorm with 4
+    groups (or a LayerNorm first when the file has one)."""
+    sd = {k: v.float() for k, v in sd.items()}
+    dim = sd["feats.0.weight"].shape[0]
+    total = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("feats."))
+    s = int(round(math.sqrt(sd["feats.%d.weight" % (total - 1)].shape[0] / 3)))
+
+    def conv(t, name):
+        w = sd[name + ".weight"]
+        return F.conv2d(t, w, sd[name + ".bias"], padding=w.shape[2] // 2)
+
+    t = conv(x, "feats.0")
+    for n in range(1, total - 2):
+        p = "feats.%d." % n
+        skip = t
+        if p + "layer_norm.weight" in sd:
+            t = F.layer_norm(t.permute(0, 2, 3, 1), (dim,), sd[p + "layer_norm.weight"],
+                             sd[p + "layer_norm.bias"], eps=1e-6).permute(0, 3, 1, 2)
+        t = conv(F.mish(conv(t, p + "channel_mixer.0")), p + "channel_mixer.2")
+        pdim = sd[p + "lk.conv.weight"].shape[0]
+        t = torch.cat([conv(t[:, :pdim], p + "lk.conv"), t[:, pdim:]], dim=1)
+        if p + "attn.f.0.weight" in sd:
+            t = t * torch.sigmoid(conv(t, p + "attn.f.0"))
+        t = conv(t, p + "refine")
+        if p + "norm.weight" in sd:
+            t = F.group_norm(t, 4, sd[p + "norm.weight"], sd[p + "norm.bias"], eps=1e-5)
+        t = t + skip
+    t = conv(t, "feats.%d" % (total - 1)) + torch.repeat_interleave(x, s * s, dim=1)
+    return F.pixel_shuffle(t, s), s
+
+
+def random_realplksr_state_dict(seed, dim, n_blocks, scale, kernel, pdim, use_ea, layer_norm):
+    g = torch.Generator().manual_seed(seed)
+    sd = collections.OrderedDict()
+
+    def conv(name, cin, cout, k, std=None):
+        std = std or 1.0 / math.sqrt(cin * k * k)
+        sd[name + ".weight"] = torch.randn((cout, cin, k, k), generator=g) * std
+        sd[name + ".bias"] = torch.randn((cout,), generator=g) * 0.05
+
+    def affine(name, c):
+        sd[name + ".weight"] = 1.0 + 0.2 * torch.randn((c,), generator=g)
+        sd[name + ".bias"] = 0.1 * torch.randn((c,), generator=g)
+
+    conv("feats.0", 3, dim, 3)
+    for n in range(1, n_blocks + 1):
+        p = "feats.%d." % n
+        if layer_norm:
+            affine(p + "layer_norm", dim)
+        conv(p + "channel_mixer.0", dim, 2 * dim, 3)
+        conv(p + "channel_mixer.2", 2 * dim, dim, 3)
+        conv(p + "lk.conv", pdim, pdim, kernel)
+        if use_ea:
+            conv(p + "attn.f.0", dim, dim, 3)
+        conv(p + "refine", dim, dim, 1)
+        if not layer_norm:
+            affine(p + "norm", dim)
+    conv("feats.%d" % (n_blocks + 2), dim, 3 * scale * scale, 3, std=0.05)
+    return sd
+
+
 # ------------------------------------------------------------- TorchScript
 
 class TinyUpscaler(torch.nn.Module):
@@ -385,6 +647,40 @@ def main():
     write_fixture(os.path.join(out_dir, "tiny_scripted_x2_fixture.bin"),
                   [("tiny_scripted_x2.pt", sha256_file(pt))], 2, x, y)
 
+    # OmniSR: the real 4x_WTP_descreenton.pth (zip), on a frame that is not
+    # a multiple of the window (padding and crop) and not square.
+    omni = os.path.join(model_dir, "4x_WTP_descreenton.pth")
+    x = seeded_input(2024, 20, 28)
+    y, s = omnisr_forward(load_pth(omni), x)
+    assert s == 4
+    write_fixture(os.path.join(out_dir, "omnisr_descreenton_fixture.bin"),
+                  [("4x_WTP_descreenton.pth", sha256_file(omni))], s, x, y)
+
+    # SPAN: random weights, 4 features, 2x, with input normalisation; fp16
+    # storage keeps the file small.
+    sd = random_span_state_dict(11, nf=4, scale=2, norm=True)
+    sd = collections.OrderedDict((k, v.half()) for k, v in sd.items())
+    pth = os.path.join(out_dir, "span_x2.pth")
+    torch.save(sd, pth)
+    x = seeded_input(5, 20, 24)
+    y, s = span_forward(load_pth(pth), x)
+    assert s == 2
+    write_fixture(os.path.join(out_dir, "span_x2_fixture.bin"), [("span_x2.pth", sha256_file(pth))], s, x, y)
+
+    # RealPLKSR: GroupNorm + EA at 2x (the common variant), and LayerNorm
+    # without EA at 3x; random weights.
+    for name, seed, kwargs, size in (
+            ("realplksr_x2", 21, dict(dim=8, n_blocks=2, scale=2, kernel=7, pdim=2, use_ea=True,
+                                      layer_norm=False), (20, 24)),
+            ("realplksr_ln_x3", 22, dict(dim=8, n_blocks=2, scale=3, kernel=5, pdim=4, use_ea=False,
+                                         layer_norm=True), (16, 18))):
+        sd = random_realplksr_state_dict(seed, **kwargs)
+        pth = os.path.join(out_dir, name + ".pth")
+        torch.save({"params_ema": sd}, pth)
+        x = seeded_input(seed, *size)
+        y, s = realplksr_forward(load_pth(pth), x)
+        assert s == kwargs["scale"]
+        write_fixture(os.path.join(out_dir, name + "_fixture.bin"), [(name + ".pth", sha256_file(pth))], s, x, y)
 
 if __name__ == "__main__":
     main()
