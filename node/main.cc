@@ -1,6 +1,10 @@
 // anifarm-node: a GPU (or CPU) worker of the farm.
 //
-//   anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]
+//   anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device DEVICE[,DEVICE...]]
+//
+// One worker per device: `--device cuda:all` (or `cuda:0,cuda:1`) runs a
+// worker on each GPU, each registered as its own node and leasing its own
+// chunks, sharing the process's model cache folder and connection.
 //                [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]
 extern "C" {
 #include <libavutil/log.h>
@@ -9,8 +13,12 @@ extern "C" {
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <iostream>
 
+#include "absl/strings/str_split.h"
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
 #include "common/termination.h"
@@ -21,9 +29,11 @@ extern "C" {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device cpu|cuda|cuda:N]\n"
+    "usage: anifarm-node --coordinator HOST:PORT --cache-dir DIR [--device DEVICE[,DEVICE...]]\n"
     "                    [--max-memory SIZE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]\n"
     "                    [--token-file FILE]\n"
+    "  --device: cpu, cuda, cuda:N, cuda:all, or a comma-separated list: one worker\n"
+    "  (and one node on the coordinator) per device [cpu]\n"
     "  --max-memory caps the memory advertised to the coordinator (e.g. 6G, 512M):\n"
     "  jobs whose model needs more are not given to this node [the device's memory]\n"
     "  --tls-ca: CA of the coordinator's certificate; the connection uses TLS\n"
@@ -31,6 +41,24 @@ constexpr char kUsage[] =
     "  name is the node's name on the coordinator)\n"
     "  --token-file: file holding this node's enrollment token [$ANIFARM_NODE_TOKEN]\n"
     "Exit status: 0 stopped, 2 bad usage, 3 bad device, 6 credentials refused.\n";
+
+// "cuda:all" → every CUDA device; a comma-separated list → its items.
+absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) {
+  std::vector<std::string> devices;
+  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
+    if (item == "cuda:all") {
+      const int count = anifarm::CudaDeviceCount();
+      if (count == 0) {
+        return absl::InvalidArgumentError("--device cuda:all: no CUDA device is available");
+      }
+      for (int i = 0; i < count; ++i) devices.push_back("cuda:" + std::to_string(i));
+    } else {
+      devices.emplace_back(item);
+    }
+  }
+  if (devices.empty()) return absl::InvalidArgumentError("--device names no device");
+  return devices;
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-node: " << message << "\n" << kUsage;
@@ -72,13 +100,18 @@ int main(int argc, char** argv) {
       return UsageError("--max-memory '" + args.Get("max-memory") + "' is not a size like 6G or 512M");
     }
   }
-  const std::string device = args.Get("device", "cpu");
-
-  absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =
-      anifarm::CreateTorchEngine(device);
-  if (!engine.ok()) {
-    std::cerr << "anifarm-node: --device " << device << ": " << engine.status().message() << "\n";
-    return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+  absl::StatusOr<std::vector<std::string>> devices = ExpandDevices(args.Get("device", "cpu"));
+  if (!devices.ok()) return UsageError(std::string(devices.status().message()));
+  std::vector<std::unique_ptr<anifarm::UpscalerEngine>> engines;
+  for (const std::string& device : *devices) {
+    absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =
+        anifarm::CreateTorchEngine(device);
+    if (!engine.ok()) {
+      std::cerr << "anifarm-node: --device " << device << ": " << engine.status().message()
+                << "\n";
+      return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    }
+    engines.push_back(*std::move(engine));
   }
   anifarm::ChannelSecurity security;
   security.tls_ca_file = args.Get("tls-ca");
@@ -96,17 +129,30 @@ int main(int argc, char** argv) {
       anifarm::MakeCoordinatorChannel(coordinator, security);
   if (!channel.ok()) return UsageError(std::string(channel.status().message()));
   anifarm::GrpcWorkSource source(coordinator, *channel);
-  anifarm::NodeWorker worker(&source, engine->get(), options);
   std::atomic<bool> stop{false};
   anifarm::OnTerminationSignal([&stop] {
     std::cerr << "anifarm-node: stopping" << std::endl;
     stop = true;
   });
-  std::cerr << "anifarm-node: " << (*engine)->device_name() << ", coordinator " << coordinator
-            << std::endl;
-  if (absl::Status run = worker.Run(stop); !run.ok()) {
+  std::mutex refused_mu;
+  absl::Status refused;
+  std::vector<std::thread> workers;
+  for (const std::unique_ptr<anifarm::UpscalerEngine>& engine : engines) {
+    std::cerr << "anifarm-node: worker on " << engine->device() << " (" << engine->device_name()
+              << "), coordinator " << coordinator << std::endl;
+    workers.emplace_back([&, engine = engine.get()] {
+      anifarm::NodeWorker worker(&source, engine, options);
+      if (absl::Status run = worker.Run(stop); !run.ok()) {
+        std::lock_guard<std::mutex> lock(refused_mu);
+        refused = run;
+        stop = true;  // the same credentials would be refused for every worker
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  if (!refused.ok()) {
     std::cerr << "anifarm-node: the coordinator at " << coordinator
-              << " refused this node: " << run.message() << std::endl;
+              << " refused this node: " << refused.message() << std::endl;
     return 6;
   }
   std::cerr << "anifarm-node: stopped" << std::endl;

@@ -110,7 +110,9 @@ absl::StatusOr<std::string> NodeWorker::EnsureModel(const v1::ChunkLease& lease)
   for (size_t i = 0; i < files.size(); ++i) {
     // Written beside the final name and renamed, so a crash never leaves a
     // half-written model that looks cached.
-    const fs::path tmp = fs::path(files[i]).concat(".tmp");
+    // The temporary name is this worker's own: workers of one process (one
+    // per GPU) share the cache and may fetch the same model at once.
+    const fs::path tmp = fs::path(files[i]).concat(".tmp-" + node_id_);
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       out.write(response.files(i).data(), static_cast<std::streamsize>(response.files(i).size()));

@@ -449,6 +449,14 @@ class TorchEngine : public UpscalerEngine {
 
 }  // namespace
 
+int CudaDeviceCount() {
+  try {
+    return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::string& device) {
   try {
     ASSIGN_OR_RETURN(torch::Device parsed, ParseDevice(device));

@@ -16,6 +16,9 @@ namespace anifarm {
 // FailedPrecondition when CUDA is asked for and not available.
 absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::string& device);
 
+// CUDA devices this process can use (0 without CUDA or with a CPU LibTorch).
+int CudaDeviceCount();
+
 }  // namespace anifarm
 
 // C entry point for dlopen: returns a new engine or nullptr with *error set.

@@ -463,5 +463,44 @@ TEST_F(FarmOpsTest, NodeWithTooLittleMemoryGetsNoWork) {
   }
 }
 
+// One process, one worker per device: `--device cpu,cpu` stands in for a
+// two-GPU machine (`--device cuda:all`). Each worker is a node of its own,
+// both share the work, and each reports its memory.
+TEST_F(FarmOpsTest, OneWorkerPerDeviceEachANode) {
+  const std::string input = MakeClip("input.mp4", 96, 64);
+  const std::string output = (dir_ / "output.mp4").string();
+  auto coordinator = StartCoordinator();
+  auto node = std::make_unique<Subprocess>(
+      std::vector<std::string>{kBin + "/anifarm-node", "--coordinator", address_, "--cache-dir",
+                               (dir_ / "cache").string(), "--device", "cpu,cpu"},
+      Log("two-workers"));
+  const std::string job_id = Submit(input, output, {"--wait"});
+  ASSERT_FALSE(job_id.empty());
+  v1::JobStatus job = Status(job_id);
+  ASSERT_EQ(job.state(), v1::JOB_DONE) << job.error();
+  EXPECT_EQ(job.frames_upscaled(), static_cast<int64_t>(distinct_));
+  EXPECT_EQ(*CountVideoFrames(output), kFrames);
+  v1::ListNodesResponse nodes = Nodes();
+  ASSERT_EQ(nodes.nodes_size(), 2) << node->Stderr();
+  int chunks = 0;
+  for (const v1::NodeInfo& worker : nodes.nodes()) {
+    EXPECT_GT(worker.chunks_done(), 0) << worker.node_id() << " did no work";
+    EXPECT_GT(worker.memory_usage().in_use_bytes(), 10 << 20) << "resident memory reported";
+    EXPECT_GT(worker.memory_usage().free_bytes(), 0);
+    EXPECT_TRUE(worker.current_job_id().empty()) << "idle after the job";
+    chunks += worker.chunks_done();
+  }
+  EXPECT_EQ(chunks, job.chunks_total());
+  // One copy of the model in the shared cache, and no temporary left over.
+  int cached = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "cache" / "models")) {
+    if (entry.path().extension() == ".pth") ++cached;
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  EXPECT_EQ(cached, 1);
+  const std::string metrics = HttpGet(http_port_, "/metrics");
+  EXPECT_NE(metrics.find("anifarm_node_memory_in_use_bytes{node="), std::string::npos);
+}
+
 }  // namespace
 }  // namespace anifarm
