@@ -381,6 +381,9 @@ absl::StatusOr<v1::RegisterNodeResponse> Coordinator::RegisterNode(
   node.set_device(request.device());
   node.set_device_name(request.device_name());
   node.set_memory_bytes(request.memory_bytes());
+  *node.mutable_model_formats() = request.model_formats();
+  *node.mutable_precisions() = request.precisions();
+  *node.mutable_architectures() = request.architectures();
   node.set_last_seen(Now());
   RETURN_IF_ERROR(store_->UpsertNode(node));
   v1::RegisterNodeResponse response;

@@ -3,6 +3,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace anifarm {
@@ -92,12 +94,27 @@ ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE nodes ADD COLUMN principal TEXT NOT NULL DEFAULT '';
 )sql";
 
-// v6: nodes' memory as last reported.
+// v6: nodes' memory as last reported, and capabilities matched at lease
+// time (comma-separated lists; '' = an older node, no restriction).
 constexpr char kSchemaV6[] = R"sql(
 ALTER TABLE nodes ADD COLUMN memory_in_use INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN memory_free INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE nodes ADD COLUMN memory_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN model_formats TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN precisions TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN architectures TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN precision TEXT NOT NULL DEFAULT 'auto';
 )sql";
+
+// ',' + list + ',' contains ',' + item + ',': membership in a stored list.
+std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  return absl::StrJoin(items, ",");
+}
+void SplitInto(const std::string& text, google::protobuf::RepeatedPtrField<std::string>* items) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    items->Add(std::string(item));
+  }
+}
 
 constexpr char kJobColumns[] =
     "id, state, input_path, output_path, settings, model_path, model_sha256, model_format,"
@@ -168,7 +185,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
                                 " model_path, model_sha256, model_format, created_at, priority,"
-                                " memory_bytes, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                " memory_bytes, owner, precision)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, job.id)
       .Bind(2, int64_t{job.state})
       .Bind(3, job.input_path)
@@ -180,7 +198,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(9, job.created_at)
       .Bind(10, int64_t{job.settings.priority()})
       .Bind(11, job.memory_bytes)
-      .Bind(12, job.owner);
+      .Bind(12, job.owner)
+      .Bind(13, job.settings.precision().empty() ? std::string("auto") : job.settings.precision());
   return insert.Run();
 }
 
@@ -417,13 +436,26 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
                                 " AND job_id IN (SELECT id FROM jobs WHERE memory_bytes <="
                                 " (SELECT CASE memory_bytes WHEN 0 THEN 9223372036854775807"
                                 " ELSE memory_bytes END FROM nodes WHERE id = ?))"
+                                // The node loads the model's format...
+                                " AND job_id IN (SELECT j.id FROM jobs j, nodes n WHERE n.id = ?"
+                                " AND (n.model_formats = '' OR instr(',' || n.model_formats ||"
+                                " ',', ',' || j.model_format || ',') > 0)"
+                                // ...and computes an fp16/bf16 job natively, unless no
+                                // live node does (then it runs in fp32 rather than never).
+                                " AND (j.precision NOT IN ('fp16', 'bf16') OR n.precisions = ''"
+                                " OR instr(',' || n.precisions || ',', ',' || j.precision ||"
+                                " ',') > 0 OR NOT EXISTS (SELECT 1 FROM nodes m WHERE"
+                                " m.last_seen >= ? AND instr(',' || m.precisions || ',', ',' ||"
+                                " j.precision || ',') > 0)))"
                                 " ORDER BY (SELECT -priority FROM jobs WHERE id = job_id),"
                                 " (SELECT created_at FROM jobs WHERE id = job_id),"
                                 " job_id, chunk_index LIMIT 1")));
   pick.Bind(1, int64_t{v1::JOB_RUNNING})
       .Bind(2, node_id)
       .Bind(3, int64_t{blocklist_after_})
-      .Bind(4, node_id);
+      .Bind(4, node_id)
+      .Bind(5, node_id)
+      .Bind(6, now - (deadline - now));  // alive: seen within one lease timeout
   ASSIGN_OR_RETURN(bool has_row, pick.Step());
   if (!has_row) return std::optional<ChunkRecord>();
   ChunkRecord chunk = ReadChunk(pick);
@@ -595,12 +627,16 @@ absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement upsert,
                    db_->Prepare("INSERT INTO nodes (id, hostname, device, device_name, last_seen,"
-                                " memory_bytes, principal) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                                " memory_bytes, principal, model_formats, precisions,"
+                                " architectures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                                 " ON CONFLICT(id) DO"
                                 " UPDATE SET hostname = excluded.hostname, device ="
                                 " excluded.device, device_name = excluded.device_name,"
                                 " last_seen = excluded.last_seen,"
-                                " memory_bytes = excluded.memory_bytes"));
+                                " memory_bytes = excluded.memory_bytes,"
+                                " model_formats = excluded.model_formats,"
+                                " precisions = excluded.precisions,"
+                                " architectures = excluded.architectures"));
   return upsert.Bind(1, node.node_id())
       .Bind(2, node.hostname())
       .Bind(3, node.device())
@@ -608,6 +644,9 @@ absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
       .Bind(5, node.last_seen())
       .Bind(6, node.memory_bytes())
       .Bind(7, node.principal())
+      .Bind(8, Joined(node.model_formats()))
+      .Bind(9, Joined(node.precisions()))
+      .Bind(10, Joined(node.architectures()))
       .Run();
 }
 
@@ -626,7 +665,8 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
                                 " (SELECT job_id FROM chunks WHERE node_id = nodes.id AND state = 1"
                                 "  ORDER BY lease_deadline DESC LIMIT 1),"
                                 " (SELECT chunk_index FROM chunks WHERE node_id = nodes.id AND"
-                                "  state = 1 ORDER BY lease_deadline DESC LIMIT 1)"
+                                "  state = 1 ORDER BY lease_deadline DESC LIMIT 1),"
+                                " model_formats, precisions, architectures"
                                 " FROM nodes"
                                 " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
@@ -651,6 +691,9 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     node.set_current_job_id(query.Text(13));  // NULL reads as ""
     node.set_current_chunk_index(node.current_job_id().empty() ? -1
                                                                : static_cast<int32_t>(query.Int(14)));
+    SplitInto(query.Text(15), node.mutable_model_formats());
+    SplitInto(query.Text(16), node.mutable_precisions());
+    SplitInto(query.Text(17), node.mutable_architectures());
     nodes.push_back(std::move(node));
   }
 }

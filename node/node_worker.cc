@@ -39,6 +39,9 @@ absl::Status NodeWorker::Register() {
     memory = options_.max_memory_bytes;
   }
   request.set_memory_bytes(memory);
+  for (const std::string& format : engine_->model_formats()) request.add_model_formats(format);
+  for (const std::string& precision : engine_->precisions()) request.add_precisions(precision);
+  for (const std::string& name : engine_->architectures()) request.add_architectures(name);
   ASSIGN_OR_RETURN(v1::RegisterNodeResponse response, source_->RegisterNode(request));
   node_id_ = response.node_id();
   return absl::OkStatus();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/image.h"
@@ -54,6 +55,10 @@ class UpscalerEngine {
   // Memory available to models on the device (GPU memory; host RAM for the
   // CPU). 0 when unknown.
   virtual int64_t memory_bytes() const = 0;
+  // Capabilities advertised to the coordinator (RegisterNodeRequest).
+  virtual std::vector<std::string> model_formats() const { return {}; }
+  virtual std::vector<std::string> precisions() const { return {}; }
+  virtual std::vector<std::string> architectures() const { return {}; }
   // Memory in use and free now: device-wide GPU memory from the driver, or
   // this process's resident memory and the host's available RAM on a CPU.
   virtual DeviceMemoryUsage memory_usage() const { return {}; }

@@ -26,8 +26,6 @@ constexpr int kMaxArray = 65536;
 constexpr int kArrayKeyBase = -23300;
 constexpr int64_t kMaxParamBytes = int64_t{16} << 20;
 constexpr int64_t kMaxBinBytes = int64_t{4} << 30;
-constexpr int kMaxChannels = 1 << 16;
-constexpr int kMaxKernel = 31;
 
 absl::Status Bad(absl::string_view source, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", what));
@@ -65,6 +63,11 @@ const std::map<std::string, std::set<int>>& SupportedParams() {
       {"Input", {0, 1, 2, 11}},
       {"Split", {}},
       {"Convolution", {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19}},
+      {"Deconvolution", {0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 28}},
+      {"Crop", {9, 10, 11}},
+      {"Pooling", {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15, 18}},
+      {"InnerProduct", {0, 1, 2, 8, 9, 10}},
+      {"Sigmoid", {}},
       {"PReLU", {0}},
       {"PixelShuffle", {0, 1}},
       {"Interp", {0, 1, 2, 3, 4, 5, 6}},
@@ -73,186 +76,6 @@ const std::map<std::string, std::set<int>>& SupportedParams() {
       {"Concat", {0}},
   };
   return *params;
-}
-
-// Shape inference: channels and spatial scale of each blob, validating each
-// layer's options on the way.
-absl::Status InferShapes(NcnnGraph* graph) {
-  const std::string& src = graph->source;
-  const size_t nb = graph->blob_names.size();
-  graph->blob_channels.assign(nb, -1);
-  std::vector<double> scale(nb, 0.0);
-  std::vector<int> consumers(nb, 0);
-  for (const NcnnLayer& layer : graph->layers) {
-    for (int b : layer.bottoms) ++consumers[b];
-  }
-  auto& ch = graph->blob_channels;
-  for (NcnnLayer& layer : graph->layers) {
-    const auto expect_io = [&](int nin, int nout) -> absl::Status {
-      if ((nin >= 0 && static_cast<int>(layer.bottoms.size()) != nin) ||
-          (nout >= 0 && static_cast<int>(layer.tops.size()) != nout)) {
-        return BadLayer(src, layer, absl::StrCat("expected ", nin, " input(s) and ", nout, " output(s)"));
-      }
-      return absl::OkStatus();
-    };
-    const std::string& t = layer.type;
-    if (t == "Input") {
-      if (absl::Status s = expect_io(0, 1); !s.ok()) return s;
-      if (graph->input_blob >= 0) return BadLayer(src, layer, "a second Input layer");
-      graph->input_blob = layer.tops[0];
-      ch[layer.tops[0]] = 3;  // an RGB frame
-      scale[layer.tops[0]] = 1.0;
-      continue;
-    }
-    if (layer.bottoms.empty()) return BadLayer(src, layer, "no input");
-    const int in = layer.bottoms[0];
-    if (t == "Split") {
-      if (absl::Status s = expect_io(1, -1); !s.ok()) return s;
-      for (int top : layer.tops) {
-        ch[top] = ch[in];
-        scale[top] = scale[in];
-      }
-      continue;
-    }
-    if (layer.tops.size() != 1) return BadLayer(src, layer, "expected one output");
-    const int out = layer.tops[0];
-    scale[out] = scale[in];
-    if (t == "Convolution") {
-      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
-      const int num_output = layer.IntParam(0, 0);
-      const int kw = layer.IntParam(1, 0), kh = layer.IntParam(11, kw);
-      const int dw = layer.IntParam(2, 1), dh = layer.IntParam(12, dw);
-      const int sw = layer.IntParam(3, 1), sh = layer.IntParam(13, sw);
-      const int pl = layer.IntParam(4, 0), pt = layer.IntParam(14, pl);
-      const int pr = layer.IntParam(15, pl), pb = layer.IntParam(16, pt);
-      const double weight_size = layer.Param(6, 0);
-      if (num_output < 1 || num_output > kMaxChannels) return BadLayer(src, layer, "bad num_output");
-      if (kw < 1 || kh < 1 || kw > kMaxKernel || kh > kMaxKernel || kw % 2 == 0 || kh % 2 == 0) {
-        return BadLayer(src, layer, absl::StrCat("unsupported kernel ", kw, "x", kh));
-      }
-      if (dw != 1 || dh != 1 || sw != 1 || sh != 1) {
-        return BadLayer(src, layer, "only stride 1, dilation 1 convolutions are supported");
-      }
-      if (pl != (kw - 1) / 2 || pr != pl || pt != (kh - 1) / 2 || pb != pt) {
-        return BadLayer(src, layer, "only size-preserving symmetric padding is supported");
-      }
-      if (layer.IntParam(8, 0) != 0) return BadLayer(src, layer, "int8 convolutions are not supported");
-      if (layer.IntParam(19, 0) != 0) return BadLayer(src, layer, "dynamic weights are not supported");
-      if (layer.Param(18, 0) != 0) return BadLayer(src, layer, "non-zero pad_value is not supported");
-      const int act = layer.IntParam(9, 0);
-      if (act < 0 || act > 4) {
-        return BadLayer(src, layer, absl::StrCat("unsupported activation_type ", act));
-      }
-      const auto it = layer.params.find(10);
-      const size_t act_params = it == layer.params.end() ? 0 : it->second.size();
-      if ((act == 2 && act_params < 1) || (act == 3 && act_params < 2)) {
-        return BadLayer(src, layer, "missing activation_params");
-      }
-      const double per_in = static_cast<double>(num_output) * kw * kh;
-      if (!IsInt(weight_size) || weight_size < per_in || std::fmod(weight_size, per_in) != 0) {
-        return BadLayer(src, layer,
-                        absl::StrCat("weight_data_size ", weight_size, " is not a multiple of ", num_output,
-                                     "x", kw, "x", kh));
-      }
-      const double in_ch = weight_size / per_in;
-      if (ch[in] != in_ch) {
-        return BadLayer(src, layer,
-                        absl::StrCat("weights for ", in_ch, " input channels, but its input has ", ch[in]));
-      }
-      ch[out] = num_output;
-    } else if (t == "PReLU") {
-      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
-      const int n = layer.IntParam(0, 0);
-      if (n != 1 && n != ch[in]) {
-        return BadLayer(src, layer, absl::StrCat(n, " slopes for ", ch[in], " channels"));
-      }
-      ch[out] = ch[in];
-    } else if (t == "PixelShuffle") {
-      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
-      const int r = layer.IntParam(0, 1);
-      const int mode = layer.IntParam(1, 0);
-      if (r < 1 || r > 16 || (mode != 0 && mode != 1) || ch[in] % (r * r) != 0) {
-        return BadLayer(
-            src, layer,
-            absl::StrCat("upscale_factor ", r, " mode ", mode, " on ", ch[in], " channels is not supported"));
-      }
-      ch[out] = ch[in] / (r * r);
-      scale[out] = scale[in] * r;
-    } else if (t == "Interp") {
-      if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
-      const int type = layer.IntParam(0, 0);
-      const double hs = layer.Param(1, 1), ws = layer.Param(2, 1);
-      if (type < 1 || type > 3) return BadLayer(src, layer, absl::StrCat("unsupported resize_type ", type));
-      if (layer.IntParam(3, 0) != 0 || layer.IntParam(4, 0) != 0 || layer.IntParam(5, 0) != 0) {
-        return BadLayer(src, layer, "fixed or dynamic output sizes are not supported (only scale factors)");
-      }
-      if (!(hs > 0.01 && hs <= 16) || hs != ws) {
-        return BadLayer(src, layer, absl::StrCat("unsupported scale ", hs, "x", ws));
-      }
-      if (type == 1 && layer.IntParam(6, 0) != 0) return BadLayer(src, layer, "align_corner with nearest");
-      ch[out] = ch[in];
-      scale[out] = scale[in] * static_cast<float>(hs);
-    } else if (t == "BinaryOp" || t == "Eltwise") {
-      const bool scalar = t == "BinaryOp" && layer.IntParam(1, 0) != 0;
-      const int op = layer.IntParam(0, 0);
-      if (t == "BinaryOp" && (op < 0 || op > 8 || op == 6)) {
-        return BadLayer(src, layer, absl::StrCat("unsupported op_type ", op));
-      }
-      if (t == "Eltwise" && (op < 0 || op > 2)) {
-        return BadLayer(src, layer, absl::StrCat("unsupported op_type ", op));
-      }
-      if (scalar ? layer.bottoms.size() != 1
-                 : (layer.bottoms.size() < 2 || (t == "BinaryOp" && layer.bottoms.size() != 2))) {
-        return BadLayer(src, layer, "wrong number of inputs");
-      }
-      const auto coeffs = layer.params.find(1);
-      if (t == "Eltwise" && coeffs != layer.params.end() && !coeffs->second.empty() &&
-          coeffs->second.size() != layer.bottoms.size()) {
-        return BadLayer(src, layer, "coefficient count differs from the input count");
-      }
-      for (int b : layer.bottoms) {
-        if (ch[b] != ch[in] || std::fabs(scale[b] - scale[in]) > 1e-6) {
-          return BadLayer(src, layer,
-                          absl::StrCat("inputs of different shapes (", ch[b], " channels at scale ", scale[b],
-                                       " vs ", ch[in], " at ", scale[in], ")"));
-        }
-      }
-      ch[out] = ch[in];
-    } else if (t == "Concat") {
-      const int axis = layer.IntParam(0, 0);
-      if (axis != 0 && axis != -3) return BadLayer(src, layer, "only channel concatenation is supported");
-      int64_t sum = 0;
-      for (int b : layer.bottoms) {
-        if (std::fabs(scale[b] - scale[in]) > 1e-6) return BadLayer(src, layer, "inputs of different sizes");
-        sum += ch[b];
-      }
-      if (sum > kMaxChannels) return BadLayer(src, layer, "too many channels");
-      ch[out] = static_cast<int>(sum);
-    } else {
-      return BadLayer(src, layer, "unsupported layer type");
-    }
-  }
-  if (graph->input_blob < 0) return Bad(src, "no Input layer");
-  for (size_t b = 0; b < nb; ++b) {
-    if (consumers[b] == 0 && static_cast<int>(b) != graph->input_blob) {
-      if (graph->output_blob >= 0) {
-        return Bad(src, absl::StrCat("more than one output blob (", graph->blob_names[graph->output_blob],
-                                     ", ", graph->blob_names[b], ")"));
-      }
-      graph->output_blob = static_cast<int>(b);
-    }
-  }
-  if (graph->output_blob < 0) return Bad(src, "no output blob");
-  if (ch[graph->output_blob] != 3) {
-    return Bad(src, absl::StrCat("output has ", ch[graph->output_blob], " channels, not RGB"));
-  }
-  const double s = scale[graph->output_blob];
-  const long rounded = std::lround(s);
-  if (rounded < 1 || rounded > 16 || std::fabs(s - rounded) > 1e-5) {
-    return Bad(src, absl::StrCat("the graph's overall scale ", s, " is not a whole number from 1 to 16"));
-  }
-  graph->scale = static_cast<int>(rounded);
-  return absl::OkStatus();
 }
 
 // Parses "k=v" / "-233kk=n,v1,...".
@@ -354,6 +177,17 @@ std::vector<int> Producers(const NcnnGraph& g) {
   return producer;
 }
 
+// Layers whose .bin record is tagged weights (then an optional raw bias).
+bool HasTaggedWeights(const NcnnLayer& layer) {
+  return layer.type == "Convolution" || layer.type == "Deconvolution" || layer.type == "InnerProduct";
+}
+// weight_data_size is param 6, but param 2 for InnerProduct.
+int64_t WeightCount(const NcnnLayer& layer) {
+  return static_cast<int64_t>(layer.Param(layer.type == "InnerProduct" ? 2 : 6, 0));
+}
+// bias_term is param 5, but param 1 for InnerProduct.
+bool HasBias(const NcnnLayer& layer) { return layer.IntParam(layer.type == "InnerProduct" ? 1 : 5, 0) != 0; }
+
 std::string FormatFactor(double f) { return absl::StrCat(std::round(f * 10000) / 10000); }
 
 }  // namespace
@@ -442,7 +276,7 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
     }
     graph.layers.push_back(std::move(layer));
   }
-  if (absl::Status s = InferShapes(&graph); !s.ok()) return s;
+  if (absl::Status s = InferNcnnShapes(&graph); !s.ok()) return s;
   return graph;
 }
 
@@ -450,9 +284,9 @@ absl::Status LoadNcnnWeights(absl::string_view bin, absl::string_view source, Nc
   // The sizes the .param implies, for the error message.
   int64_t fp32_size = 0, fp16_size = 0;
   for (const NcnnLayer& layer : graph->layers) {
-    if (layer.type == "Convolution") {
-      const int64_t w = static_cast<int64_t>(layer.Param(6, 0));
-      const int64_t b = layer.IntParam(5, 0) != 0 ? layer.IntParam(0, 0) : 0;
+    if (HasTaggedWeights(layer)) {
+      const int64_t w = WeightCount(layer);
+      const int64_t b = HasBias(layer) ? layer.IntParam(0, 0) : 0;
       fp32_size += 4 + 4 * w + 4 * b;
       fp16_size += 4 + (2 * w + 3) / 4 * 4 + 4 * b;
     } else if (layer.type == "PReLU") {
@@ -465,14 +299,18 @@ absl::Status LoadNcnnWeights(absl::string_view bin, absl::string_view source, Nc
   BinReader reader(bin, source);
   for (NcnnLayer& layer : graph->layers) {
     const std::string what = absl::StrCat("layer ", layer.type, " '", layer.name, "'");
-    if (layer.type == "Convolution") {
+    if (HasTaggedWeights(layer)) {
       const int out = layer.IntParam(0, 0);
-      const int kw = layer.IntParam(1, 0), kh = layer.IntParam(11, kw);
-      const int64_t size = static_cast<int64_t>(layer.Param(6, 0));
+      const int64_t size = WeightCount(layer);
       absl::StatusOr<torch::Tensor> w = reader.Tagged(size, what);
       if (!w.ok()) return absl::InvalidArgumentError(absl::StrCat(w.status().message(), "; ", expected));
-      layer.weight = w->view({out, size / (int64_t{out} * kw * kh), kh, kw});
-      if (layer.IntParam(5, 0) != 0) {
+      if (layer.type == "InnerProduct") {
+        layer.weight = w->view({out, size / out});
+      } else {
+        const int kw = layer.IntParam(1, 0), kh = layer.IntParam(11, kw);
+        layer.weight = w->view({out, size / (int64_t{out} * kw * kh), kh, kw});
+      }
+      if (HasBias(layer)) {
         absl::StatusOr<torch::Tensor> b = reader.Raw(out, what + " bias");
         if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat(b.status().message(), "; ", expected));
         layer.bias = *b;
@@ -572,6 +410,7 @@ std::string DescribeNcnnGraph(const NcnnGraph& g) {
     }
     return text + " [ncnn]";
   }
+  if (std::optional<NcnnFamily> family = MatchNcnnPaddedFamily(g)) return family->description;
   std::map<std::string, int> counts;
   for (const NcnnLayer& layer : g.layers) ++counts[layer.type];
   // ESRGAN's RRDBNet: 3 dense blocks of 5 convs (the first 4 with leaky
@@ -585,7 +424,9 @@ std::string DescribeNcnnGraph(const NcnnGraph& g) {
   }
   std::vector<std::string> parts;
   for (const auto& [type, n] : counts) parts.push_back(absl::StrCat(type, "x", n));
-  return absl::StrCat("ncnn graph(", absl::StrJoin(parts, " "), ", scale=", g.scale, ")");
+  std::string prepad;
+  if (g.prepad[0] != 0 || g.prepad[1] != 0) prepad = absl::StrCat(", prepad=", g.prepad[0], "x", g.prepad[1]);
+  return absl::StrCat("ncnn graph(", absl::StrJoin(parts, " "), ", scale=", g.scale, prepad, ")");
 }
 
 absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph, torch::Device device,

@@ -1,24 +1,34 @@
 // ncnn models (.param text graph + .bin weights, as shipped with
-// Real-ESRGAN-ncnn-vulkan / Video2X) read without ncnn and run with LibTorch
-// ops:
+// Real-ESRGAN-ncnn-vulkan, waifu2x-ncnn-vulkan, realcugan-ncnn-vulkan and
+// Video2X) read without ncnn and run with LibTorch ops:
 //
 //   ParseNcnnParam   the text .param: magic 7767517, layer and blob counts,
 //                    then "Type Name nin nout bottoms... tops... k=v ..." lines.
-//   LoadNcnnWeights  the .bin: per layer, in graph order, Convolution weights
-//                    behind a 4-byte storage tag (0 = fp32, 0x01306B47 = fp16;
-//                    int8 and table-quantised storage are refused), then the
-//                    raw fp32 bias; PReLU slopes raw fp32. Every read is
+//   LoadNcnnWeights  the .bin: per layer, in graph order, Convolution,
+//                    Deconvolution and InnerProduct weights behind a 4-byte
+//                    storage tag (0 = fp32, 0x01306B47 = fp16; int8 and
+//                    table-quantised storage are refused), then the raw fp32
+//                    bias; PReLU slopes raw fp32. Every read is
 //                    bounds-checked and the file must be consumed exactly.
-//   NcnnNet          runs the graph (Input, Split, Convolution with none /
-//                    ReLU / leaky ReLU / clip / sigmoid activation, PReLU,
-//                    PixelShuffle, Interp nearest / bilinear / bicubic by
-//                    scale factor, BinaryOp, Eltwise, Concat on channels).
+//   NcnnNet          runs the graph (Input, Split, Convolution and
+//                    Deconvolution with any kernel / stride / dilation /
+//                    padding and none / ReLU / leaky ReLU / clip / sigmoid
+//                    activation, PReLU, Sigmoid, PixelShuffle, Interp nearest
+//                    / bilinear / bicubic by scale factor, Crop of height and
+//                    width, global Pooling, InnerProduct on its result,
+//                    BinaryOp with per-channel broadcast, Eltwise, Concat on
+//                    channels).
 //
-// The scale and the channel counts are inferred from the graph at load time
-// (never from the file name), so a graph that parses also runs. The
-// architecture is recognised for the description: SRVGGNetCompact
-// (realesr-animevideov3, optionally followed by a resize Interp as in the
-// x2/x3 graphs) and RRDBNet (realesrgan-x4plus-anime).
+// The scale, the channel counts and the border the graph eats are inferred
+// from the graph at load time (ncnn_shapes.h, never from the file name), so
+// a graph that parses also runs: graphs of valid convolutions (waifu2x
+// upconv_7, Real-CUGAN) get their input extended by that border (replicated
+// or reflected, see ncnn_families.h) and, where strided layers need it, a few
+// more rows and columns at the bottom and right, which are cropped off the
+// output. The architecture is recognised for the description:
+// SRVGGNetCompact (realesr-animevideov3, optionally followed by a resize
+// Interp as in the x2/x3 graphs), RRDBNet (realesrgan-x4plus-anime), waifu2x
+// UpConv7 and Real-CUGAN UpCunet.
 #ifndef ANIFARM_NODE_ENGINE_NCNN_MODEL_H_
 #define ANIFARM_NODE_ENGINE_NCNN_MODEL_H_
 
@@ -33,6 +43,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/ncnn_families.h"
+#include "node/engine/ncnn_shapes.h"
 #include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
 #include "node/engine/srvgg_compact.h"
@@ -53,9 +65,10 @@ struct NcnnLayer {
   // id is written as -23300 - id in the file).
   std::map<int, std::vector<double>> params;
 
-  // Filled by LoadNcnnWeights (CPU float32): Convolution weight
-  // [out, in, kh, kw] and bias [out] (undefined when bias_term=0); PReLU
-  // slopes in `weight`.
+  // Filled by LoadNcnnWeights (CPU float32), in ncnn's layout: Convolution
+  // and Deconvolution weight [out, in, kh, kw], InnerProduct weight
+  // [out, in], and bias [out] (undefined when bias_term=0); PReLU slopes in
+  // `weight`.
   torch::Tensor weight;
   torch::Tensor bias;
 
@@ -71,12 +84,17 @@ struct NcnnGraph {
   int output_blob = -1;
   // From shape inference over the graph (ParseNcnnParam).
   std::vector<int> blob_channels;
+  std::vector<NcnnGeometry> geometry;  // one per layer
   int scale = 0;
+  // Input pixels the graph eats on each side (height, width): the output is
+  // scale·(n - 2·prepad).
+  int prepad[2] = {0, 0};
 };
 
 // Parses and validates the graph: supported layer types and options only,
 // each blob produced once before use, one Input and one output, channel
-// counts consistent, RGB in and out, an integer overall scale.
+// counts and sizes consistent, RGB in and out, an integer overall scale and
+// a whole-pixel border eaten on each side.
 // InvalidArgument naming `source` otherwise.
 absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_view source);
 
@@ -100,8 +118,11 @@ struct NcnnCompactMatch {
 };
 std::optional<NcnnCompactMatch> MatchNcnnCompact(const NcnnGraph& graph);
 
-// "SRVGGNetCompact(num_feat=64, num_conv=16, scale=4) + bicubic x0.75 (ncnn)",
-// "RRDBNet(num_feat=64, num_block=6, scale=4) (ncnn)", or a generic summary.
+// "SRVGGNetCompact(num_feat=64, num_conv=16, scale=4) [ncnn]",
+// "RRDBNet(num_feat=64, num_block=6, scale=4) [ncnn]",
+// "waifu2x UpConv7(scale=2, prepad=7 replicate) [ncnn]",
+// "Real-CUGAN UpCunet2x(se_blocks=4, scale=2, prepad=18 reflect) [ncnn]", or
+// a generic summary.
 std::string DescribeNcnnGraph(const NcnnGraph& graph);
 
 class NcnnNet : public Network {
@@ -119,14 +140,19 @@ class NcnnNet : public Network {
  private:
   // One layer, resolved for execution.
   struct Op {
-    enum Kind { kSplit, kConv, kPRelu, kPixelShuffle, kInterp, kBinary, kEltwise, kConcat };
+    enum Kind {
+      kSplit, kConv, kDeconv, kPRelu, kSigmoid, kPixelShuffle, kInterp, kCrop, kPool, kInnerProduct,
+      kBinary, kEltwise, kConcat
+    };
     Kind kind = kSplit;
     std::vector<int> bottoms;
     std::vector<int> tops;
     std::vector<int> release;  // blobs no later op reads: freed after this one
     torch::Tensor weight;
     torch::Tensor bias;
-    int pad_h = 0, pad_w = 0;
+    NcnnGeometry geometry;  // kernel, stride, pads / crop
+    int dilation_h = 1, dilation_w = 1;
+    int pool_type = 0;   // 0 max, 1 average
     int activation = 0;  // ncnn activation_type
     double act_a = 0, act_b = 0;
     int factor = 0;  // PixelShuffle upscale factor
@@ -141,6 +167,9 @@ class NcnnNet : public Network {
   };
   NcnnNet(torch::Device device, torch::ScalarType dtype) : device_(device), dtype_(dtype) {}
 
+  // The graph itself on an already extended input.
+  torch::Tensor RunGraph(const torch::Tensor& x) const;
+
   torch::Device device_;
   torch::ScalarType dtype_;
   int scale_ = 0;
@@ -149,6 +178,9 @@ class NcnnNet : public Network {
   int num_blobs_ = 0;
   int input_blob_ = -1;
   int output_blob_ = -1;
+  std::vector<NcnnGeometry> geometry_;
+  int prepad_[2] = {0, 0};
+  NcnnBorder border_ = NcnnBorder::kReplicate;
 };
 
 }  // namespace anifarm::engine

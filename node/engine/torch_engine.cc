@@ -301,6 +301,16 @@ class TorchEngine : public UpscalerEngine {
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
   int64_t memory_bytes() const override { return memory_bytes_; }
+  std::vector<std::string> model_formats() const override { return {"pytorch", "ncnn"}; }
+  // A CPU runs fp16/bf16 requests in fp32 (ResolvePrecision).
+  std::vector<std::string> precisions() const override {
+    if (device_.is_cuda()) return {"fp16", "bf16", "fp32"};
+    return {"fp32"};
+  }
+  std::vector<std::string> architectures() const override {
+    return {"SRVGGNetCompact", "RRDBNet", "OmniSR", "SPAN", "RealPLKSR", "TorchScript",
+            "ncnn graph"};
+  }
   DeviceMemoryUsage memory_usage() const override {
     if (!device_.is_cuda()) return HostMemoryUsage();
     // Device-wide, from the driver: what this process's cache holds plus

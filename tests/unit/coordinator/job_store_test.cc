@@ -259,3 +259,77 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
 
 }  // namespace
 }  // namespace anifarm
+
+namespace anifarm {
+namespace {
+
+// A second job (ncnn, fp16) beside job-1 (pytorch, auto), and nodes with
+// capabilities: a GPU that runs everything, a CPU that loads only .pth.
+class CapabilityMatchTest : public JobStoreTest {
+ protected:
+  void SetUp() override {
+    JobStoreTest::SetUp();
+    // job-1 out of the way: only job-2's chunk is in play.
+    ASSERT_TRUE(store_->SetJobState("job-1", v1::JOB_CANCELLED).ok());
+    JobRecord job;
+    job.id = "job-2";
+    job.input_path = "/in.mp4";
+    job.output_path = "/out2.mp4";
+    job.settings.set_precision("fp16");
+    job.model_format = "ncnn";
+    job.created_at = 200;
+    ASSERT_TRUE(store_->CreateJob(job).ok());
+    std::vector<ChunkRecord> chunks(1);
+    chunks[0].frame_count = 1;
+    chunks[0].unique_count = 1;
+    FrameRecord frame;
+    frame.md5 = "x";
+    ASSERT_TRUE(store_->SavePlan("job-2", chunks, {frame}).ok());
+  }
+  void AddNode(const std::string& id, std::vector<std::string> formats,
+               std::vector<std::string> precisions, int64_t last_seen) {
+    v1::NodeInfo node;
+    node.set_node_id(id);
+    node.set_last_seen(last_seen);
+    for (const std::string& f : formats) node.add_model_formats(f);
+    for (const std::string& p : precisions) node.add_precisions(p);
+    ASSERT_TRUE(store_->UpsertNode(node).ok());
+  }
+  bool Leases(const std::string& node_id, int64_t now) {
+    auto lease = store_->LeaseNextChunk(node_id, now, now + 60);
+    EXPECT_TRUE(lease.ok()) << lease.status();
+    return lease.ok() && lease->has_value();
+  }
+};
+
+TEST_F(CapabilityMatchTest, NodesGetOnlyModelsTheyLoad) {
+  AddNode("cpu", {"pytorch"}, {"fp32"}, 1000);
+  EXPECT_FALSE(Leases("cpu", 1000)) << "an ncnn model went to a node without ncnn";
+  AddNode("gpu", {"pytorch", "ncnn"}, {"fp16", "bf16", "fp32"}, 1000);
+  EXPECT_TRUE(Leases("gpu", 1000));
+}
+
+TEST_F(CapabilityMatchTest, HalfPrecisionPrefersNativeNodesWhileOneIsAlive) {
+  AddNode("gpu", {"pytorch", "ncnn"}, {"fp16", "bf16", "fp32"}, 1000);
+  AddNode("cpu", {"pytorch", "ncnn"}, {"fp32"}, 1000);
+  EXPECT_FALSE(Leases("cpu", 1010)) << "fp16 job leased to a CPU while a GPU is alive";
+  // The GPU went quiet for over a lease timeout: better fp32 than never.
+  EXPECT_TRUE(Leases("cpu", 1100));
+}
+
+TEST_F(CapabilityMatchTest, OlderNodesWithoutCapabilitiesAreNotRestricted) {
+  // node-a and node-b (SetUp) advertised nothing.
+  EXPECT_TRUE(Leases("node-a", 1000));
+  auto nodes = store_->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  AddNode("gpu", {"pytorch", "ncnn"}, {"fp16", "fp32"}, 1000);
+  nodes = store_->ListNodes();
+  for (const v1::NodeInfo& node : *nodes) {
+    if (node.node_id() != "gpu") continue;
+    EXPECT_EQ(node.model_formats_size(), 2);
+    EXPECT_EQ(node.precisions(0), "fp16");
+  }
+}
+
+}  // namespace
+}  // namespace anifarm
