@@ -470,6 +470,17 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
         absl::StrCat("job ", job.id, " is not running; result ignored"));
   }
   RETURN_IF_ERROR(CheckResult(request));
+  // A late result (its lease expired and went to another node) is refused
+  // before it touches the frames folder. The store's CompleteChunk below
+  // stays the arbiter: a lease lost in between only rewrites identical,
+  // hash-checked frames.
+  ASSIGN_OR_RETURN(bool holds, store_->HoldsLease(request.job_id(), request.chunk_index(),
+                                                  request.attempt(), request.node_id()));
+  if (!holds) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chunk ", request.chunk_index(), " of job ", request.job_id(), " attempt ",
+        request.attempt(), " is no longer leased to ", request.node_id(), "; result ignored"));
+  }
   // Frames land on disk before the chunk is marked done, so a crash in
   // between only costs a redo of the chunk.
   const std::string frames_dir = JobDir(job.id) + "/frames";

@@ -711,6 +711,16 @@ absl::Status JobStore::RecordNodeMemory(const std::string& node_id,
       .Run();
 }
 
+absl::StatusOr<bool> JobStore::HoldsLease(const std::string& job_id, int32_t chunk_index,
+                                          int32_t attempt, const std::string& node_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT 1 FROM chunks WHERE job_id = ? AND chunk_index = ? AND"
+                                " attempt = ? AND node_id = ? AND state = 1"));
+  query.Bind(1, job_id).Bind(2, int64_t{chunk_index}).Bind(3, int64_t{attempt}).Bind(4, node_id);
+  return query.Step();
+}
+
 absl::StatusOr<std::string> JobStore::NodePrincipal(const std::string& node_id) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query, db_->Prepare("SELECT principal FROM nodes WHERE id = ?"));

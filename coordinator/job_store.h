@@ -119,6 +119,9 @@ class JobStore {
   absl::Status CompleteChunk(const std::string& job_id, int32_t chunk_index, int32_t attempt,
                              const std::string& node_id, int64_t frames_upscaled, bool* all_done,
                              int64_t busy_ms = 0);
+  // Whether `node_id` holds the lease of the chunk for `attempt` now.
+  absl::StatusOr<bool> HoldsLease(const std::string& job_id, int32_t chunk_index, int32_t attempt,
+                                  const std::string& node_id);
   // Extends a lease held by `node_id` for `attempt` of a RUNNING job.
   // Returns false when the lease is no longer theirs.
   absl::StatusOr<bool> RenewLease(const std::string& job_id, int32_t chunk_index,

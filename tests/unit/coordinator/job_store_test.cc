@@ -333,3 +333,24 @@ TEST_F(CapabilityMatchTest, OlderNodesWithoutCapabilitiesAreNotRestricted) {
 
 }  // namespace
 }  // namespace anifarm
+
+namespace anifarm {
+namespace {
+
+TEST_F(JobStoreTest, OnlyTheCurrentHolderHoldsALease) {
+  auto first = store_->LeaseNextChunk("node-a", 1000, 1010);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  const ChunkRecord chunk = **first;
+  EXPECT_TRUE(*store_->HoldsLease("job-1", chunk.index, chunk.attempt, "node-a"));
+  EXPECT_FALSE(*store_->HoldsLease("job-1", chunk.index, chunk.attempt, "node-b"));
+  ASSERT_TRUE(store_->RequeueExpiredLeases(1011).ok());
+  EXPECT_FALSE(*store_->HoldsLease("job-1", chunk.index, chunk.attempt, "node-a"))
+      << "an expired lease is nobody's";
+  auto again = store_->LeaseNextChunk("node-b", 1012, 2000);
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_TRUE(*store_->HoldsLease("job-1", chunk.index, (*again)->attempt, "node-b"));
+  EXPECT_FALSE(*store_->HoldsLease("job-1", chunk.index, chunk.attempt, "node-a"));
+}
+
+}  // namespace
+}  // namespace anifarm
