@@ -79,6 +79,24 @@ class AvDictionary {
   AVDictionary* raw_ = nullptr;
 };
 
+// Opens a local media file for reading (avformat_open_input). Only the
+// `file` protocol is allowed, also for whatever the demuxer opens itself, so
+// a name like "concat:..." or "http://..." cannot reach other files or the
+// network. Demuxers that are only lists of other files are refused by
+// IsReferenceDemuxer after opening.
+inline int OpenLocalInput(AVFormatContext** context, const std::string& path) {
+  AvDictionary options;
+  options.Set("protocol_whitelist", "file");
+  return avformat_open_input(context, path.c_str(), nullptr, options.out());
+}
+
+// Playlists and concat lists name other files, which could lie outside the
+// coordinator's --roots: a job's input must be the media itself.
+inline bool IsReferenceDemuxer(const AVFormatContext& context) {
+  const std::string name = context.iformat ? context.iformat->name : "";
+  return name == "hls" || name == "concat" || name == "dash";
+}
+
 }  // namespace anifarm
 
 #endif  // ANIFARM_COMMON_MEDIA_FFMPEG_PTR_H_

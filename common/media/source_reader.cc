@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
     return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
   }
   AVFormatContext* raw = nullptr;
-  int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+  int err = OpenLocalInput(&raw, path);
   if (err < 0) {
     if (err == AVERROR(ENOENT) || err == AVERROR(EACCES) || err == AVERROR(EISDIR)) {
       return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", AvErrorString(err)));
@@ -62,6 +62,11 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
         absl::StrCat(path, " is not a media file (", AvErrorString(err), ")"));
   }
   InputFormatPtr format(raw);
+  if (IsReferenceDemuxer(*format)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is a ", format->iformat->name,
+        " list of other files, not media; give the video file itself"));
+  }
   err = avformat_find_stream_info(format.get(), nullptr);
   if (err < 0) {
     return absl::InvalidArgumentError(

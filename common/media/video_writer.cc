@@ -516,7 +516,7 @@ struct VideoWriter::State {
   absl::Status OpenSource() {
     const std::string& path = options.audio_source_path;
     AVFormatContext* raw = nullptr;
-    int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+    int err = OpenLocalInput(&raw, path);
     if (err < 0) return OpenError("open the audio source", path, err);
     source.reset(raw);
     err = avformat_find_stream_info(source.get(), nullptr);

@@ -198,6 +198,32 @@ TEST(ProbeErrorsTest, MissingFileIsNotFoundNamingIt) {
   EXPECT_EQ(CountVideoFrames(path).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A playlist (or a concat list) would make FFmpeg read other files, which
+// may lie outside the coordinator's roots: refused, naming the file.
+TEST(ProbeErrorsTest, ListsOfOtherFilesAreRefused) {
+  const std::string dir = testing_util::MakeScratchDir();
+  TestClipSpec spec;
+  spec.width = 32;
+  spec.height = 32;
+  spec.content = {0, 1, 2, 3};
+  spec.gop = 2;
+  ASSERT_TRUE(WriteTestClip(dir + "/secret.mp4", spec).ok());
+  ASSERT_TRUE(ProbeMedia(dir + "/secret.mp4").ok());
+  const std::string playlist = dir + "/episode.m3u8";
+  std::ofstream(playlist) << "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n" << dir
+                          << "/secret.mp4\n#EXT-X-ENDLIST\n";
+  const std::string concat = dir + "/episode.ffconcat";
+  std::ofstream(concat) << "ffconcat version 1.0\nfile secret.mp4\n";
+  for (const std::string& path : {playlist, concat}) {
+    absl::StatusOr<MediaInfo> info = ProbeMedia(path);
+    ASSERT_FALSE(info.ok()) << path;
+    EXPECT_EQ(info.status().code(), absl::StatusCode::kInvalidArgument) << info.status();
+    EXPECT_NE(info.status().message().find(path), std::string::npos) << info.status();
+  }
+  // Other protocols are not opened at all.
+  EXPECT_FALSE(ProbeMedia("concat:" + dir + "/secret.mp4|" + dir + "/secret.mp4").ok());
+}
+
 TEST(ProbeErrorsTest, TextFileIsNotMedia) {
   const std::string dir = testing_util::MakeScratchDir();
   // Also .nfo, which libavformat's tty demuxer claims as "ANSI art video".
