@@ -315,6 +315,7 @@ absl::StatusOr<v1::JobState> Coordinator::RetryJob(const std::string& job_id) {
 
 absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::string& job_id) {
   ASSIGN_OR_RETURN(std::vector<ChunkRecord> chunks, store_->Chunks(job_id));
+  ASSIGN_OR_RETURN(auto failures, store_->ChunkFailures(job_id));
   std::vector<v1::ChunkInfo> result;
   for (const ChunkRecord& chunk : chunks) {
     v1::ChunkInfo info;
@@ -327,6 +328,10 @@ absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::st
     info.set_unique_count(static_cast<int32_t>(chunk.unique_count));
     info.set_attempt(chunk.attempt);
     info.set_node_id(chunk.node_id);
+    if (auto it = failures.find(chunk.index); it != failures.end()) {
+      info.set_failures(it->second.first);
+      info.set_last_error(it->second.second);
+    }
     result.push_back(std::move(info));
   }
   return result;
@@ -413,6 +418,7 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
   lease->set_job_id(job.id);
   lease->set_chunk_index(chunk->index);
   lease->set_attempt(chunk->attempt);
+  if (chunk->attempt > 1) ++chunk_retries_;
   *lease->mutable_settings() = job.settings;
   lease->set_model_sha256(job.model_sha256);
   lease->set_model_name(fs::path(job.model_path).stem().string());

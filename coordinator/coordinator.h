@@ -102,8 +102,12 @@ class Coordinator {
   struct Counters {
     int64_t lease_expiries = 0;
     int64_t chunk_failures = 0;
+    // Leases of a chunk beyond its first (after a failure or an expiry).
+    int64_t chunk_retries = 0;
   };
-  Counters counters() const { return {lease_expiries_.load(), chunk_failures_.load()}; }
+  Counters counters() const {
+    return {lease_expiries_.load(), chunk_failures_.load(), chunk_retries_.load()};
+  }
   // RPC latencies, recorded by the gRPC service and shown on /metrics.
   RpcStats* rpc_stats() { return &rpc_stats_; }
 
@@ -133,6 +137,7 @@ class Coordinator {
   std::map<std::string, std::string> model_paths_;  // sha256 -> file
   std::atomic<int64_t> lease_expiries_{0};
   std::atomic<int64_t> chunk_failures_{0};
+  std::atomic<int64_t> chunk_retries_{0};
   std::thread runner_;
 };
 

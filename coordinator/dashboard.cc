@@ -78,7 +78,11 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
                   "anifarm_lease_expiries_total ", counters.lease_expiries, "\n",
                   "# HELP anifarm_chunk_failures_total Chunk failures reported or refused.\n"
                   "# TYPE anifarm_chunk_failures_total counter\n"
-                  "anifarm_chunk_failures_total ", counters.chunk_failures, "\n");
+                  "anifarm_chunk_failures_total ", counters.chunk_failures, "\n",
+                  "# HELP anifarm_chunk_retries_total Chunks leased again after a failure or "
+                  "an expired lease.\n"
+                  "# TYPE anifarm_chunk_retries_total counter\n"
+                  "anifarm_chunk_retries_total ", counters.chunk_retries, "\n");
   absl::StrAppend(&out, coordinator->rpc_stats()->PrometheusText());
   absl::StatusOr<std::vector<v1::NodeInfo>> nodes = coordinator->ListNodes();
   absl::StrAppend(&out,

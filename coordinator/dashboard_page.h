@@ -32,6 +32,7 @@ inline constexpr char kDashboardPage[] = R"html(<!doctype html>
   .chunks { display:flex; flex-wrap:wrap; gap:3px; margin:8px 0 12px; }
   .chunk { width:18px; height:18px; border-radius:3px; background:var(--queue); position:relative; }
   .chunk.done { background:var(--done); } .chunk.leased { background:var(--run); }
+  .chunk.failed { background:var(--fail); } .chunk.retried { box-shadow:inset 0 0 0 2px var(--fail); }
   .chunk .reuse { position:absolute; left:0; bottom:0; width:100%; background:rgba(20,22,28,.55); }
   .legend span { margin-right:12px; color:var(--dim); } .legend i { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; }
   .compare { position:relative; width:100%; background:#000; border-radius:8px; overflow:hidden; }
@@ -171,11 +172,15 @@ async function renderDetail(job) {
   el.innerHTML = `<div><b>${esc(job.job_id)}</b> <span class="dim">${esc(job.settings.model)} · ${esc(job.settings.codec)}</span></div>
     <div class="dim">${esc(job.input_path)} → ${esc(job.output_path)}</div>
     <div class="chunks">${chunks.map(c => {
-      const s = c.state.replace('CHUNK_', '').toLowerCase();
+      let s = c.state.replace('CHUNK_', '').toLowerCase();
+      // A queued chunk that already failed waits for a retry: show it failed.
+      if (num(c.failures) && s === 'queued') s = 'failed';
+      const retried = num(c.failures) && s !== 'failed' ? ' retried' : '';
+      const failed = num(c.failures) ? `, ${num(c.failures)} failed attempt(s), last: ${esc(c.last_error)}` : '';
       const reused = c.frame_count ? 100 * (c.frame_count - c.unique_count) / c.frame_count : 0;
-      return `<div class="chunk ${s}" title="chunk ${c.chunk_index}: frames ${c.first_frame}–${num(c.first_frame)+c.frame_count-1}, ${s}, ${c.frame_count - c.unique_count} reused${c.node_id ? ', on ' + esc(c.node_id) : ''}"><div class="reuse" style="height:${reused}%"></div></div>`;
+      return `<div class="chunk ${s}${retried}" title="chunk ${c.chunk_index}: frames ${c.first_frame}–${num(c.first_frame)+c.frame_count-1}, ${s}, ${c.frame_count - c.unique_count} reused${c.node_id ? ', on ' + esc(c.node_id) : ''}${failed}"><div class="reuse" style="height:${reused}%"></div></div>`;
     }).join('')}</div>
-    <div class="legend"><span><i style="background:var(--done)"></i>done</span><span><i style="background:var(--run)"></i>running</span><span><i style="background:var(--queue)"></i>queued</span><span><i style="background:rgba(20,22,28,.8);border:1px solid #555"></i>share reused by dedup</span></div>`;
+    <div class="legend"><span><i style="background:var(--done)"></i>done</span><span><i style="background:var(--run)"></i>running</span><span><i style="background:var(--queue)"></i>queued</span><span><i style="background:var(--fail)"></i>failed, to retry</span><span><i style="background:rgba(20,22,28,.8);border:1px solid #555"></i>share reused by dedup</span></div>`;
 }
 
 async function renderPreview(job) {

@@ -711,6 +711,23 @@ absl::Status JobStore::RecordNodeMemory(const std::string& node_id,
       .Run();
 }
 
+absl::StatusOr<std::map<int32_t, std::pair<int32_t, std::string>>> JobStore::ChunkFailures(
+    const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT chunk_index, error FROM chunk_failures WHERE job_id = ?"
+                                " ORDER BY failed_at, rowid"));
+  query.Bind(1, job_id);
+  std::map<int32_t, std::pair<int32_t, std::string>> failures;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return failures;
+    auto& [count, last] = failures[static_cast<int32_t>(query.Int(0))];
+    ++count;
+    last = query.Text(1);
+  }
+}
+
 absl::StatusOr<bool> JobStore::HoldsLease(const std::string& job_id, int32_t chunk_index,
                                           int32_t attempt, const std::string& node_id) {
   std::lock_guard<std::mutex> lock(mu_);

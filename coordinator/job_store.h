@@ -12,6 +12,7 @@
 #define ANIFARM_COORDINATOR_JOB_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -157,6 +158,10 @@ class JobStore {
   // Stores what a node last said about its memory (shown by ListNodes).
   absl::Status RecordNodeMemory(const std::string& node_id, const v1::DeviceMemory& memory);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // Failed attempts of each chunk of a job that has any: chunk index →
+  // (count, the latest error).
+  absl::StatusOr<std::map<int32_t, std::pair<int32_t, std::string>>> ChunkFailures(
+      const std::string& job_id);
   // The principal a node registered as. NotFound for an unknown node.
   absl::StatusOr<std::string> NodePrincipal(const std::string& node_id);
 

@@ -381,6 +381,17 @@ TEST_F(FarmOpsTest, CorruptingNodeNextToHonestNode) {
   EXPECT_GE(failures, 1) << coordinator->Stderr();
   EXPECT_LE(failures, 3) << corrupting_log;
   EXPECT_NE(corrupting_log.find("sha256 mismatch"), std::string::npos) << corrupting_log;
+  // Each refused chunk was leased again, and its chunk map entry (the
+  // dashboard's) counts the failed attempts and says why.
+  EXPECT_GE(Metric(HttpGet(http_port_, "/metrics"), "anifarm_chunk_retries_total"), failures);
+  const std::string chunks = HttpGet(http_port_, "/api/jobs/" + job_id + "/chunks");
+  bool any_failed = false;
+  for (size_t at = chunks.find("\"failures\":"); at != std::string::npos;
+       at = chunks.find("\"failures\":", at + 1)) {
+    any_failed |= chunks[at + 11] >= '1' && chunks[at + 11] <= '9';
+  }
+  EXPECT_TRUE(any_failed) << chunks;
+  EXPECT_NE(chunks.find("sha256"), std::string::npos) << chunks;
   // Refused frames are not credited: the honest node did all the frames.
   const v1::ListNodesResponse nodes = Nodes();
   ASSERT_EQ(nodes.nodes_size(), 2);
