@@ -154,6 +154,70 @@ Examples:
   anifarm models fetch
   anifarm models inspect realesr-animevideov3-x2
 )"},
+      {"jobs", R"(usage: anifarm jobs [--json] [--coordinator HOST:PORT]
+Lists the jobs you may see (all of them for a viewer or an admin token, your
+own for a submitter): id, state, frames, output.
+
+Examples:
+  anifarm jobs
+  anifarm jobs --json | jq -r '.jobs[] | select(.state == "JOB_FAILED") | .job_id'
+)"},
+      {"cancel", R"(usage: anifarm cancel JOB [--coordinator HOST:PORT]
+Cancels a job: no more chunks are leased, results still in flight are
+ignored, finished work stays in the state folder (`anifarm retry` resumes).
+
+Example:
+  anifarm cancel job-1a2b3c4d5e6f
+)"},
+      {"pause", R"(usage: anifarm pause JOB [--coordinator HOST:PORT]
+Stops handing the job's chunks to nodes; chunks already leased finish.
+
+Example:
+  anifarm pause job-1a2b3c4d5e6f && anifarm resume job-1a2b3c4d5e6f
+)"},
+      {"resume", R"(usage: anifarm resume JOB [--coordinator HOST:PORT]
+Hands a paused job's chunks to nodes again.
+
+Example:
+  anifarm resume job-1a2b3c4d5e6f
+)"},
+      {"retry", R"(usage: anifarm retry JOB [--coordinator HOST:PORT]
+Puts a failed or cancelled job back to work: chunks not done are queued again
+with fresh attempt counts; done chunks are kept.
+
+Example:
+  anifarm retry job-1a2b3c4d5e6f && anifarm status job-1a2b3c4d5e6f --watch
+)"},
+      {"nodes", R"(usage: anifarm nodes [--json] [--coordinator HOST:PORT]
+Lists the coordinator's nodes: device, advertised memory, memory in use,
+fps, chunks and frames done, the chunk it works on now, last contact.
+
+Examples:
+  anifarm nodes
+  anifarm nodes --json | jq '.nodes[] | {node_id, fps, current_job_id}'
+)"},
+      {"download", R"(usage: anifarm download JOB -o FILE [--coordinator HOST:PORT]
+Fetches the output of a finished job submitted with --upload (the
+coordinator keeps it); written through a temporary file, so an interrupted
+download leaves nothing under FILE.
+
+Example:
+  anifarm submit ep01.mkv -o ep01-2x.mkv --upload && anifarm download job-1a2b3c4d5e6f -o ep01-2x.mkv
+)"},
+      {"presets", R"(usage: anifarm presets [--json]
+Shows the guide's advice as named job presets (model, scale, dedup, codec);
+use one with --job-preset NAME on run or submit; flags you give win.
+
+Example:
+  anifarm run old-ova.mkv -o old-ova-2x.mkv --job-preset old-compressed
+)"},
+      {"sample", R"(usage: anifarm sample OUTPUT [--frames N] [--size WxH] [--no-audio]
+Writes a synthetic test clip (H.264 + AAC, pictures held on twos, the opening
+repeated at the end so dedup has work): a quick way to try the farm.
+
+Example:
+  anifarm sample sample.mp4 --frames 48 --size 320x180 && anifarm run sample.mp4 -o sample-2x.mp4
+)"},
   };
   auto it = kHelp.find(command);
   if (it == kHelp.end()) return kUsage;

@@ -563,5 +563,20 @@ TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
   EXPECT_NE(unreachable->Stderr().find("cannot reach the coordinator"), std::string::npos);
 }
 
+// `anifarm COMMAND --help`: every command explains itself with an example.
+TEST(CliHelpTest, EveryCommandHasHelpWithExamples) {
+  const std::string dir = (fs::temp_directory_path() / ("anifarm-help-" + std::to_string(getpid()))).string();
+  fs::create_directories(dir);
+  for (const std::string command :
+       {"run", "submit", "status", "jobs", "cancel", "pause", "resume", "retry", "nodes",
+        "models", "presets", "sample", "download"}) {
+    Subprocess help({kBin + "/anifarm", command, "--help"}, dir + "/" + command);
+    ASSERT_EQ(help.Wait(std::chrono::seconds(30)), 0) << command << help.Stderr();
+    EXPECT_EQ(help.Stdout().rfind("usage: anifarm " + command, 0), 0u) << help.Stdout();
+    EXPECT_NE(help.Stdout().find("Example"), std::string::npos) << command;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace anifarm
