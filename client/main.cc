@@ -30,6 +30,7 @@ extern "C" {
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
 #include "client/file_transfer.h"
+#include "common/logging.h"
 #include "client/job_options.h"
 #include "client/job_presets.h"
 #include "client/job_view.h"
@@ -749,6 +750,8 @@ int main(int argc, char** argv) {
   av_log_set_level(AV_LOG_WARNING);
   using namespace anifarm;
   BlockTerminationSignals();
+  // `anifarm run` hosts a node worker and an assembler, which log.
+  InitLogging("anifarm", /*daemon=*/false);
   if (argc < 2) return UsageError("no command given");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {

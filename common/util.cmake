@@ -3,11 +3,12 @@
 add_library(anifarm_util STATIC
   ${CMAKE_SOURCE_DIR}/common/cli_args.cc
   ${CMAKE_SOURCE_DIR}/common/grpc_client.cc
+  ${CMAKE_SOURCE_DIR}/common/logging.cc
   ${CMAKE_SOURCE_DIR}/common/model_catalog.cc
   ${CMAKE_SOURCE_DIR}/common/termination.cc)
 target_include_directories(anifarm_util PUBLIC ${CMAKE_SOURCE_DIR})
 target_link_libraries(anifarm_util PUBLIC
-  gRPC::grpc++ CLI11::CLI11 absl::status absl::statusor absl::strings Threads::Threads)
+  gRPC::grpc++ CLI11::CLI11 spdlog::spdlog absl::status absl::statusor absl::strings Threads::Threads)
 
 # Chunk payload decoding: media + the wire types, shared by node and coordinator.
 add_library(anifarm_chunk STATIC ${CMAKE_SOURCE_DIR}/common/chunk_payload.cc)

@@ -1,5 +1,7 @@
 #include "coordinator/assembler.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,8 +95,9 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
       if (request.fixed_fps > 0) {
         options.frame_rate = av_d2q(request.fixed_fps, 100000);
         options.time_base = av_inv_q(options.frame_rate);
-        std::cerr << "notice: " << request.output_path << ": fixed frame rate "
-                  << request.fixed_fps << " fps instead of the source's timestamps; audio may drift\n";
+        spdlog::warn("notice: {}: fixed frame rate {} fps instead of the source's timestamps; "
+                     "audio may drift",
+                     request.output_path, request.fixed_fps);
       }
       // The source also gives subtitles, fonts, chapters and metadata, so it
       // is passed even when its audio is dropped.

@@ -16,14 +16,17 @@ extern "C" {
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <iostream>
-#include <utility>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_split.h"
 #include "common/cli_args.h"
+#include "common/logging.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
 #include "coordinator/access_control.h"
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
   // libavcodec reports every encoder statistic at INFO; users want errors.
   av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
+  anifarm::InitLogging("anifarm-coordinator", /*daemon=*/true);
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
        "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
@@ -168,9 +172,8 @@ int main(int argc, char** argv) {
       return UsageError(flag + " " + address + " is reachable from other machines: give " +
                         missing + ", or --insecure to run without (not recommended)");
     }
-    std::cerr << "anifarm-coordinator: WARNING: " << flag << " " << address << " without "
-              << missing << " (--insecure): anyone on the network can "
-              << (access.enabled() ? "read the traffic" : "control this farm") << std::endl;
+    spdlog::warn("{} {} without {} (--insecure): anyone on the network can {}", flag, address,
+                 missing, access.enabled() ? "read the traffic" : "control this farm");
   }
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (tls) {
@@ -183,7 +186,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<anifarm::Coordinator>> coordinator =
       anifarm::Coordinator::Start(options);
   if (!coordinator.ok()) {
-    std::cerr << "anifarm-coordinator: " << coordinator.status().message() << "\n";
+    spdlog::error("{}", std::string(coordinator.status().message()));
     return 3;
   }
   anifarm::CoordinatorService service(coordinator->get(), &access);
@@ -198,7 +201,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
-    std::cerr << "anifarm-coordinator: cannot listen on --listen " << listen << "\n";
+    spdlog::error("cannot listen on --listen {}", listen);
     return 2;
   }
   // Kubernetes' gRPC probes cannot speak TLS: --health serves only
@@ -223,7 +226,7 @@ int main(int argc, char** argv) {
       }
     });
     if (!health_server || health_port == 0) {
-      std::cerr << "anifarm-coordinator: cannot listen on --health " << args.Get("health") << "\n";
+      spdlog::error("cannot listen on --health {}", args.Get("health"));
       return 2;
     }
   }
@@ -233,19 +236,19 @@ int main(int argc, char** argv) {
         anifarm::Dashboard::Start(coordinator->get(), args.Get("http"), &access,
                                   {args.Get("tls-cert"), args.Get("tls-key")});
     if (!started.ok()) {
-      std::cerr << "anifarm-coordinator: " << started.status().message() << "\n";
+      spdlog::error("{}", std::string(started.status().message()));
       return 2;
     }
     dashboard = std::move(*started);
-    std::cerr << "anifarm-coordinator: dashboard on " << (tls ? "https://" : "http://")
-              << args.Get("http") << "/" << std::endl;
+    spdlog::info("dashboard on {}{}/", tls ? "https://" : "http://", args.Get("http"));
   }
-  std::cerr << "anifarm-coordinator: listening on " << listen << (tls ? " (TLS" : " (plaintext")
-            << (args.Has("tls-client-ca") ? ", node certificates verified" : "")
-            << (access.enabled() ? ", tokens required)" : ", open access)") << ", state in "
-            << options.state_dir << ", models in " << options.models_dir << std::endl;
+  spdlog::info("listening on {} ({}{}{}), state in {}, models in {}", listen,
+               tls ? "TLS" : "plaintext",
+               args.Has("tls-client-ca") ? ", node certificates verified" : "",
+               access.enabled() ? ", tokens required" : ", open access", options.state_dir,
+               options.models_dir);
   anifarm::OnTerminationSignal([&server, &health_server] {
-    std::cerr << "anifarm-coordinator: stopping" << std::endl;
+    spdlog::info("stopping");
     if (health_server) health_server->Shutdown();
     server->Shutdown();
   });
@@ -257,6 +260,6 @@ int main(int argc, char** argv) {
   }
   dashboard.reset();
   coordinator->reset();
-  std::cerr << "anifarm-coordinator: stopped" << std::endl;
+  spdlog::info("stopped");
   return 0;
 }

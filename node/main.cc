@@ -18,9 +18,12 @@ extern "C" {
 #include <vector>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_split.h"
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
+#include "common/logging.h"
 #include "common/termination.h"
 #include "node/engine/torch_engine.h"
 #include "node/grpc_work_source.h"
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   // libavcodec reports every encoder statistic at INFO; users want errors.
   av_log_set_level(AV_LOG_WARNING);
   anifarm::BlockTerminationSignals();
+  anifarm::InitLogging("anifarm-node", /*daemon=*/true);
   anifarm::CliArgs args({"coordinator", "cache-dir", "device", "max-memory", "tls-ca", "tls-cert",
                          "tls-key", "token-file"},
                         {"help"});
@@ -107,8 +111,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<anifarm::UpscalerEngine>> engine =
         anifarm::CreateTorchEngine(device);
     if (!engine.ok()) {
-      std::cerr << "anifarm-node: --device " << device << ": " << engine.status().message()
-                << "\n";
+      spdlog::error("--device {}: {}", device, std::string(engine.status().message()));
       return engine.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
     }
     engines.push_back(*std::move(engine));
@@ -131,15 +134,15 @@ int main(int argc, char** argv) {
   anifarm::GrpcWorkSource source(coordinator, *channel);
   std::atomic<bool> stop{false};
   anifarm::OnTerminationSignal([&stop] {
-    std::cerr << "anifarm-node: stopping" << std::endl;
+    spdlog::info("stopping");
     stop = true;
   });
   std::mutex refused_mu;
   absl::Status refused;
   std::vector<std::thread> workers;
   for (const std::unique_ptr<anifarm::UpscalerEngine>& engine : engines) {
-    std::cerr << "anifarm-node: worker on " << engine->device() << " (" << engine->device_name()
-              << "), coordinator " << coordinator << std::endl;
+    spdlog::info("worker on {} ({}), coordinator {}", engine->device(), engine->device_name(),
+                 coordinator);
     workers.emplace_back([&, engine = engine.get()] {
       anifarm::NodeWorker worker(&source, engine, options);
       if (absl::Status run = worker.Run(stop); !run.ok()) {
@@ -151,10 +154,10 @@ int main(int argc, char** argv) {
   }
   for (std::thread& worker : workers) worker.join();
   if (!refused.ok()) {
-    std::cerr << "anifarm-node: the coordinator at " << coordinator
-              << " refused this node: " << refused.message() << std::endl;
+    spdlog::error("the coordinator at {} refused this node: {}", coordinator,
+                  std::string(refused.message()));
     return 6;
   }
-  std::cerr << "anifarm-node: stopped" << std::endl;
+  spdlog::info("stopped");
   return 0;
 }

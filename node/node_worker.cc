@@ -1,5 +1,7 @@
 #include "node/node_worker.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -82,9 +84,8 @@ void MaybeCorruptResultForTest(v1::CompleteChunkRequest* result) {
   std::string* png = result->mutable_frames(0)->mutable_png();
   if (png->empty()) return;
   (*png)[png->size() / 2] ^= 0x5a;  // after the sha256: the checksum no longer matches
-  std::cerr << "anifarm-node: TEST HOOK ANIFARM_TEST_CORRUPT_RESULTS: corrupted frame "
-            << result->frames(0).frame_index() << " of chunk " << result->chunk_index()
-            << std::endl;
+  spdlog::warn("TEST HOOK ANIFARM_TEST_CORRUPT_RESULTS: corrupted frame {} of chunk {}",
+               result->frames(0).frame_index(), result->chunk_index());
 }
 
 }  // namespace
@@ -172,12 +173,23 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     auto it = wanted.find(pts);
     if (it == wanted.end()) return absl::OkStatus();
     ASSIGN_OR_RETURN(RgbImage upscaled, FrameToRgb(frame));
+    // Post-processing comes after the last pass and the final resize. When
+    // no resize follows and the engine can, it runs on the device within the
+    // last pass (same bytes); otherwise the host reference does it below.
+    bool post_done = post.IsIdentity();
     for (int pass = 0; pass < plan.passes; ++pass) {
       if (control->Interrupted()) return absl::CancelledError("interrupted");
-      ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
+      const int s = upscaler->native_scale();
+      if (!post_done && pass + 1 == plan.passes && upscaler->post_processes_on_device() &&
+          upscaled.width * s == plan.output_width && upscaled.height * s == plan.output_height) {
+        ASSIGN_OR_RETURN(upscaled, upscaler->UpscaleAndPostProcess(upscaled, post));
+        post_done = true;
+      } else {
+        ASSIGN_OR_RETURN(upscaled, upscaler->Upscale(upscaled));
+      }
     }
     ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
-    RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
+    if (!post_done) RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
     ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
     v1::UpscaledFrame* out = result.add_frames();
     out->set_frame_index(it->second);
@@ -221,23 +233,22 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
   heartbeat.join();
   if (control.lease_lost) {
     // Someone else owns the chunk now; our result would be refused anyway.
-    std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
-              << ": lease lost, chunk abandoned" << std::endl;
+    spdlog::warn("job {} chunk {}: lease lost, chunk abandoned", chunk.job_id(),
+                 chunk.chunk_index());
     return true;
   }
   if (result.ok()) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
-              << ": " << result->frames_size() << " frames upscaled in " << seconds << " s"
-              << std::endl;
+    spdlog::info("job {} chunk {}: {} frames upscaled in {:.2f} s", chunk.job_id(),
+                 chunk.chunk_index(), result->frames_size(), seconds);
     result->set_busy_ms(static_cast<int64_t>(seconds * 1000));
     MaybeCorruptResultForTest(&*result);  // test-only hook, see above
     RETURN_IF_ERROR(source_->CompleteChunk(*result));
     return true;
   }
-  std::cerr << "anifarm-node: job " << chunk.job_id() << " chunk " << chunk.chunk_index()
-            << " failed: " << result.status().message() << std::endl;
+  spdlog::error("job {} chunk {} failed: {}", chunk.job_id(), chunk.chunk_index(),
+                std::string(result.status().message()));
   v1::FailChunkRequest failure;
   failure.set_node_id(node_id_);
   failure.set_job_id(chunk.job_id());
@@ -282,7 +293,7 @@ absl::Status NodeWorker::Run(const std::atomic<bool>& stop) {
   };
   auto report = [&](const absl::Status& status) {
     std::string message(status.message());
-    if (message != last_error) std::cerr << "anifarm-node: " << message << std::endl;
+    if (message != last_error) spdlog::warn("{}", message);
     last_error = message;
     backoff_ms = std::min(backoff_ms * 2, 5000);
     pause(backoff_ms);
@@ -297,8 +308,7 @@ absl::Status NodeWorker::Run(const std::atomic<bool>& stop) {
     if (!status.ok()) report(status);
   }
   if (!node_id_.empty()) {
-    std::cerr << "anifarm-node: registered as " << node_id_ << " on " << engine_->device_name()
-              << std::endl;
+    spdlog::info("registered as {} on {}", node_id_, engine_->device_name());
   }
   while (!stop) {
     absl::StatusOr<bool> worked = RunOnce(stop);

@@ -27,7 +27,12 @@
 // nothing to do here: callers that carry alpha keep it aside and put it back
 // unchanged (Pillow's enhancers also pass alpha through untouched).
 //
-// Torch-free: plain CPU code on common/image.h.
+// Torch-free: plain CPU code on common/image.h. This is the reference
+// implementation: the LibTorch engine runs the same arithmetic as tensor ops
+// on its device right after inference (node/engine/device_post_process.h,
+// Upscaler::UpscaleAndPostProcess), tested byte for byte against this code
+// and the Pillow fixtures; the node worker uses this one when the engine
+// cannot (an engine without it, or a resize after the last pass).
 #ifndef ANIFARM_NODE_POST_PROCESS_H_
 #define ANIFARM_NODE_POST_PROCESS_H_
 

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/image.h"
+#include "node/post_process.h"  // PostProcessOptions: plain factors, torch-free
 
 namespace anifarm {
 
@@ -36,6 +37,22 @@ class Upscaler {
   // Upscales one frame (tiled, blended); the result is native_scale() times
   // larger in both dimensions.
   virtual absl::StatusOr<RgbImage> Upscale(const RgbImage& input) = 0;
+
+  // True when UpscaleAndPostProcess is implemented: the engine applies the
+  // guide's post-processing itself, on its device, before the frame leaves
+  // it. Otherwise callers run ApplyPostProcess (node/post_process.h, the
+  // reference implementation) on the host.
+  virtual bool post_processes_on_device() const { return false; }
+  // Upscale(input), then `post` applied to the upscaled frame: byte-identical
+  // to ApplyPostProcess(post, *Upscale(input)). The caller validates `post`
+  // (ValidatePostProcess); non-finite factors are refused (InvalidArgument).
+  // Unimplemented unless post_processes_on_device().
+  virtual absl::StatusOr<RgbImage> UpscaleAndPostProcess(const RgbImage& input,
+                                                         const PostProcessOptions& post) {
+    (void)input;
+    (void)post;
+    return absl::UnimplementedError("this engine does not post-process on its device");
+  }
 };
 
 // What a device's memory holds now (upscaler-side twin of v1::DeviceMemory).

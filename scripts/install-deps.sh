@@ -12,7 +12,7 @@ packages=(
   libtorch-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsqlite3-dev
-  libcpp-httplib-dev libcli11-dev
+  libcpp-httplib-dev libcli11-dev libspdlog-dev
   libtomlplusplus-dev
   libgtest-dev libgmock-dev
 )

@@ -437,33 +437,63 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   net->num_blobs_ = static_cast<int>(graph.blob_names.size());
   net->input_blob_ = graph.input_blob;
   net->output_blob_ = graph.output_blob;
+  net->geometry_ = graph.geometry;
+  net->prepad_[0] = graph.prepad[0];
+  net->prepad_[1] = graph.prepad[1];
+  if (std::optional<NcnnFamily> family = MatchNcnnPaddedFamily(graph)) net->border_ = family->border;
+  if (graph.geometry.size() != graph.layers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(graph.source, ": graph shapes were not inferred"));
+  }
   std::vector<int> last_use(graph.blob_names.size(), -1);
+  const auto weights = [&](const NcnnLayer& layer, Op* op) -> absl::Status {
+    if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
+    op->weight = layer.weight.to(device, dtype).contiguous();
+    if (layer.bias.defined()) op->bias = layer.bias.to(device, dtype).contiguous();
+    return absl::OkStatus();
+  };
+  const auto activation = [](const NcnnLayer& layer, Op* op) {
+    op->activation = layer.IntParam(9, 0);
+    const auto it = layer.params.find(10);
+    if (it != layer.params.end() && !it->second.empty()) {
+      op->act_a = it->second[0];
+      if (it->second.size() > 1) op->act_b = it->second[1];
+    }
+  };
   try {
-    for (const NcnnLayer& layer : graph.layers) {
+    for (size_t i = 0; i < graph.layers.size(); ++i) {
+      const NcnnLayer& layer = graph.layers[i];
       if (layer.type == "Input") continue;
       Op op;
       op.bottoms = layer.bottoms;
       op.tops = layer.tops;
+      op.geometry = graph.geometry[i];
       const std::string& t = layer.type;
       if (t == "Split") {
         op.kind = Op::kSplit;
-      } else if (t == "Convolution") {
-        op.kind = Op::kConv;
-        if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
-        op.weight = layer.weight.to(device, dtype).contiguous();
-        if (layer.bias.defined()) op.bias = layer.bias.to(device, dtype).contiguous();
-        op.pad_w = layer.IntParam(4, 0);
-        op.pad_h = layer.IntParam(14, op.pad_w);
-        op.activation = layer.IntParam(9, 0);
-        const auto it = layer.params.find(10);
-        if (it != layer.params.end() && !it->second.empty()) {
-          op.act_a = it->second[0];
-          if (it->second.size() > 1) op.act_b = it->second[1];
-        }
+      } else if (t == "Convolution" || t == "Deconvolution") {
+        op.kind = t == "Convolution" ? Op::kConv : Op::kDeconv;
+        if (absl::Status s = weights(layer, &op); !s.ok()) return s;
+        // PyTorch's transposed convolution takes [in, out, kh, kw]; ncnn
+        // stores [out, in, kh, kw] and, like PyTorch, scatters each input
+        // pixel through the unflipped kernel.
+        if (op.kind == Op::kDeconv) op.weight = op.weight.transpose(0, 1).contiguous();
+        op.dilation_w = layer.IntParam(2, 1);
+        op.dilation_h = layer.IntParam(12, op.dilation_w);
+        activation(layer, &op);
+      } else if (t == "InnerProduct") {
+        op.kind = Op::kInnerProduct;
+        if (absl::Status s = weights(layer, &op); !s.ok()) return s;
+        activation(layer, &op);
       } else if (t == "PReLU") {
         op.kind = Op::kPRelu;
-        if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
-        op.weight = layer.weight.to(device, dtype).contiguous();
+        if (absl::Status s = weights(layer, &op); !s.ok()) return s;
+      } else if (t == "Sigmoid") {
+        op.kind = Op::kSigmoid;
+      } else if (t == "Crop") {
+        op.kind = Op::kCrop;
+      } else if (t == "Pooling") {
+        op.kind = Op::kPool;
+        op.pool_type = layer.IntParam(0, 0);
       } else if (t == "PixelShuffle") {
         op.kind = Op::kPixelShuffle;
         op.factor = layer.IntParam(0, 1);
@@ -504,37 +534,115 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   return net;
 }
 
+namespace {
+
+// ncnn's fused activations (activation_type 1-4).
+torch::Tensor Activate(torch::Tensor y, int activation, double a, double b) {
+  switch (activation) {
+    case 1:
+      return a == 0 ? at::relu_(y) : at::leaky_relu_(y, a);
+    case 2:
+      return at::leaky_relu_(y, a);
+    case 3:
+      return at::clamp_(y, a, b);
+    case 4:
+      return at::sigmoid_(y);
+    default:
+      return y;
+  }
+}
+
+// Rows [begin, size - end) and columns likewise.
+torch::Tensor CutBorder(const torch::Tensor& x, const int begin[2], const int end[2]) {
+  if (begin[0] == 0 && end[0] == 0 && begin[1] == 0 && end[1] == 0) return x;
+  return x.narrow(2, begin[0], x.size(2) - begin[0] - end[0])
+      .narrow(3, begin[1], x.size(3) - begin[1] - end[1]);
+}
+
+// Extends `x` by top/bottom/left/right pixels, reflecting (as ncnn's
+// BORDER_REFLECT, without repeating the edge) where the side is long enough
+// and replicating otherwise.
+torch::Tensor ExtendBorder(const torch::Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right,
+                           NcnnBorder border) {
+  if (top == 0 && bottom == 0 && left == 0 && right == 0) return x;
+  const bool reflect = border == NcnnBorder::kReflect && std::max(top, bottom) < x.size(2) &&
+                       std::max(left, right) < x.size(3);
+  // replication/reflection padding has no half-precision CPU kernel.
+  const torch::Tensor in = x.is_cuda() ? x : x.to(torch::kFloat32);
+  torch::Tensor y = reflect ? at::reflection_pad2d(in, {left, right, top, bottom})
+                            : at::replication_pad2d(in, {left, right, top, bottom});
+  return y.to(x.scalar_type());
+}
+
+}  // namespace
+
 torch::Tensor NcnnNet::Forward(const torch::Tensor& x) const {
+  // Extend by the border the graph eats, plus the fewest extra rows and
+  // columns at the bottom and right that let every strided layer divide
+  // evenly (Real-CUGAN: an even padded side), then crop to scale·input.
+  int64_t extra[2] = {0, 0};
+  for (int axis = 0; axis < 2; ++axis) {
+    const int64_t padded = x.size(2 + axis) + 2 * prepad_[axis];
+    constexpr int64_t kMaxExtra = 64;
+    int64_t e = 0;
+    while (e < kMaxExtra &&
+           !NcnnAxisOutput(geometry_, num_blobs_, input_blob_, output_blob_, axis, padded + e))
+      ++e;
+    TORCH_CHECK(e < kMaxExtra, description_, ": no padded size near ", padded, " runs through the graph");
+    extra[axis] = e;
+  }
+  if (prepad_[0] == 0 && prepad_[1] == 0 && extra[0] == 0 && extra[1] == 0) return RunGraph(x);
+  const torch::Tensor in =
+      ExtendBorder(x, prepad_[0], prepad_[0] + extra[0], prepad_[1], prepad_[1] + extra[1], border_);
+  torch::Tensor y = RunGraph(in);
+  return y.narrow(2, 0, x.size(2) * scale_).narrow(3, 0, x.size(3) * scale_);
+}
+
+torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x) const {
   std::vector<torch::Tensor> blobs(num_blobs_);
   blobs[input_blob_] = x;
   for (const Op& op : ops_) {
     const torch::Tensor& in = blobs[op.bottoms[0]];
+    const NcnnGeometry& g = op.geometry;
     torch::Tensor y;
     switch (op.kind) {
       case Op::kSplit:
         for (int top : op.tops) blobs[top] = in;
         break;
-      case Op::kConv:
-        y = at::conv2d(in, op.weight, op.bias, {1, 1}, {op.pad_h, op.pad_w});
-        switch (op.activation) {
-          case 1:
-            y = op.act_a == 0 ? at::relu_(y) : at::leaky_relu_(y, op.act_a);
-            break;
-          case 2:
-            y = at::leaky_relu_(y, op.act_a);
-            break;
-          case 3:
-            y = at::clamp_(y, op.act_a, op.act_b);
-            break;
-          case 4:
-            y = at::sigmoid_(y);
-            break;
-          default:
-            break;
-        }
+      case Op::kConv: {
+        const bool symmetric = g.pad_begin[0] == g.pad_end[0] && g.pad_begin[1] == g.pad_end[1];
+        // ncnn pads with zeros (pad_value 0 is the only one accepted).
+        const torch::Tensor padded =
+            symmetric ? in
+                      : at::constant_pad_nd(in, {g.pad_begin[1], g.pad_end[1], g.pad_begin[0], g.pad_end[0]});
+        const std::vector<int64_t> pad =
+            symmetric ? std::vector<int64_t>{g.pad_begin[0], g.pad_begin[1]} : std::vector<int64_t>{0, 0};
+        y = at::conv2d(padded, op.weight, op.bias, {g.stride, g.stride}, pad, {op.dilation_h, op.dilation_w});
+        y = Activate(y, op.activation, op.act_a, op.act_b);
+        break;
+      }
+      case Op::kDeconv:
+        // The full transposed convolution, then ncnn's pads cut off it.
+        y = at::conv_transpose2d(in, op.weight, op.bias, {g.stride, g.stride}, {0, 0}, {0, 0}, 1,
+                                 {op.dilation_h, op.dilation_w});
+        y = CutBorder(y, g.pad_begin, g.pad_end);
+        y = Activate(y, op.activation, op.act_a, op.act_b);
+        break;
+      case Op::kCrop:
+        y = CutBorder(in, g.pad_begin, g.pad_end);
+        break;
+      case Op::kPool:
+        y = op.pool_type == 1 ? in.mean({2, 3}, /*keepdim=*/true) : in.amax({2, 3}, /*keepdim=*/true);
+        break;
+      case Op::kInnerProduct:
+        y = at::linear(in.flatten(1), op.weight, op.bias).view({in.size(0), -1, 1, 1});
+        y = Activate(y, op.activation, op.act_a, op.act_b);
         break;
       case Op::kPRelu:
         y = at::prelu(in, op.weight);
+        break;
+      case Op::kSigmoid:
+        y = at::sigmoid(in);
         break;
       case Op::kPixelShuffle:
         if (op.mode == 0) {

@@ -37,7 +37,8 @@ struct Extent {
   bool global = false;
 
   bool operator==(const Extent& o) const {
-    return global == o.global && (global || (Near(scale, o.scale) && Near(off[0], o.off[0]) && Near(off[1], o.off[1])));
+    return global == o.global &&
+           (global || (Near(scale, o.scale) && Near(off[0], o.off[0]) && Near(off[1], o.off[1])));
   }
   std::string ToString() const {
     if (global) return "1x1 (global)";
@@ -72,13 +73,15 @@ absl::Status WindowGeometry(absl::string_view src, const NcnnLayer& layer, NcnnG
   if (dw < 1 || dh < 1 || dw > 8 || dh > 8) return BadLayer(src, layer, "unsupported dilation");
   // One scale per blob for both axes: strides must agree.
   if (sw < 1 || sw > kMaxStride || sh != sw) {
-    return BadLayer(src, layer, absl::StrCat("unsupported stride ", sw, "x", sh, " (equal strides 1 to 8 only)"));
+    return BadLayer(src, layer,
+                    absl::StrCat("unsupported stride ", sw, "x", sh, " (equal strides 1 to 8 only)"));
   }
   // Negative pads are ncnn's SAME modes (-233/-234), which depend on the
   // actual input size.
   for (int p : {pl, pr, pt, pb}) {
     if (p < 0 || p > kMaxPad) {
-      return BadLayer(src, layer, absl::StrCat("unsupported padding ", p, " (SAME padding modes are not supported)"));
+      return BadLayer(src, layer,
+                      absl::StrCat("unsupported padding ", p, " (SAME padding modes are not supported)"));
     }
   }
   g->kernel[0] = dh * (kh - 1) + 1;
@@ -99,8 +102,8 @@ absl::Status CheckWeights(absl::string_view src, const NcnnLayer& layer, int in_
   const double per_in = static_cast<double>(num_output) * kw * kh;
   if (!IsInt(weight_size) || weight_size < per_in || std::fmod(weight_size, per_in) != 0) {
     return BadLayer(src, layer,
-                    absl::StrCat("weight_data_size ", weight_size, " is not a multiple of ", num_output, "x", kw,
-                                 "x", kh));
+                    absl::StrCat("weight_data_size ", weight_size, " is not a multiple of ", num_output, "x",
+                                 kw, "x", kh));
   }
   const double in_ch = weight_size / per_in;
   if (in_channels != in_ch) {
@@ -125,7 +128,8 @@ absl::Status CropGeometry(absl::string_view src, const NcnnLayer& layer, NcnnGeo
     double start = starts->second[i], end = ends->second[i];
     // Axes of a [C, H, W] blob, negative from the back.
     const int a = axis == 1 || axis == -2 ? 0 : axis == 2 || axis == -1 ? 1 : -1;
-    if (a < 0) return BadLayer(src, layer, absl::StrCat("unsupported crop axis ", axis, " (height and width only)"));
+    if (a < 0)
+      return BadLayer(src, layer, absl::StrCat("unsupported crop axis ", axis, " (height and width only)"));
     if (start == -233) start = 0;
     if (end == -233 || end >= kCropToEnd) end = 0;
     // A negative start or a positive end would give a fixed size, not one
@@ -240,14 +244,16 @@ absl::Status InferNcnnShapes(NcnnGraph* graph) {
       if (absl::Status s = expect_io(1, 1); !s.ok()) return s;
       // On a [C, H, W] blob ncnn flattens; only the SE-block use (after
       // global pooling) keeps a size-independent weight count.
-      if (!extent[in].global) return BadLayer(src, layer, "only InnerProduct on a global pooling result is supported");
+      if (!extent[in].global)
+        return BadLayer(src, layer, "only InnerProduct on a global pooling result is supported");
       const int num_output = layer.IntParam(0, 0);
       if (num_output < 1 || num_output > kMaxChannels) return BadLayer(src, layer, "bad num_output");
       if (layer.IntParam(8, 0) != 0) return BadLayer(src, layer, "int8 weights are not supported");
       if (absl::Status s = CheckActivation(src, layer); !s.ok()) return s;
       if (layer.Param(2, 0) != static_cast<double>(num_output) * ch[in]) {
-        return BadLayer(src, layer, absl::StrCat("weight_data_size ", layer.Param(2, 0), " is not ", num_output,
-                                                 "x", ch[in]));
+        return BadLayer(
+            src, layer,
+            absl::StrCat("weight_data_size ", layer.Param(2, 0), " is not ", num_output, "x", ch[in]));
       }
       g.kind = NcnnGeometry::kGlobal;
       ch[out] = num_output;
@@ -317,13 +323,15 @@ absl::Status InferNcnnShapes(NcnnGraph* graph) {
       }
       // BinaryOp broadcasts a global [C] blob over a [C, H, W] one per
       // channel (the SE block's scaling); otherwise shapes must agree.
-      const bool broadcast = t == "BinaryOp" && !scalar && extent[layer.bottoms[0]].global != extent[layer.bottoms[1]].global;
+      const bool broadcast =
+          t == "BinaryOp" && !scalar && extent[layer.bottoms[0]].global != extent[layer.bottoms[1]].global;
       if (broadcast && extent[in].global) e = extent[layer.bottoms[1]];
       for (int b : layer.bottoms) {
         if (ch[b] != ch[in] || (!(extent[b] == extent[in]) && !broadcast)) {
-          return BadLayer(src, layer,
-                          absl::StrCat("inputs of different shapes (", ch[b], " channels of ", extent[b].ToString(),
-                                       " vs ", ch[in], " of ", extent[in].ToString(), ")"));
+          return BadLayer(
+              src, layer,
+              absl::StrCat("inputs of different shapes (", ch[b], " channels of ", extent[b].ToString(),
+                           " vs ", ch[in], " of ", extent[in].ToString(), ")"));
         }
       }
       g.kind = NcnnGeometry::kMerge;
@@ -380,8 +388,8 @@ absl::Status InferNcnnShapes(NcnnGraph* graph) {
   return absl::OkStatus();
 }
 
-std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry, int num_blobs, int input_blob,
-                                      int output_blob, int axis, int64_t n) {
+std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry, int num_blobs,
+                                      int input_blob, int output_blob, int axis, int64_t n) {
   constexpr int64_t kGlobal = 0;  // sizes are >= 1 otherwise
   std::vector<int64_t> size(num_blobs, -1);
   size[input_blob] = n;

@@ -58,8 +58,8 @@ absl::Status InferNcnnShapes(NcnnGraph* graph);
 // Along `axis`, the output size for an input of `n` px, or nullopt when `n`
 // does not run through exactly (a strided layer would drop pixels, merged
 // branches would differ, or a size would reach zero).
-std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry, int num_blobs, int input_blob,
-                                      int output_blob, int axis, int64_t n);
+std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry, int num_blobs,
+                                      int input_blob, int output_blob, int axis, int64_t n);
 
 }  // namespace anifarm::engine
 

@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "node/engine/device_post_process.h"
 #include "node/engine/ncnn_model.h"
 #include "node/engine/network.h"
 #include "node/engine/omnisr.h"
@@ -199,7 +201,25 @@ class TorchUpscaler : public Upscaler {
   int native_scale() const override { return model_->net->scale(); }
   std::string description() const override { return description_; }
 
-  absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override {
+  absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override { return Run(input, nullptr); }
+
+  // The post-processing runs as tensor ops on the network's device (CPU or
+  // CUDA alike) on the uint8 frame, before it is copied to the host.
+  bool post_processes_on_device() const override { return true; }
+  absl::StatusOr<RgbImage> UpscaleAndPostProcess(const RgbImage& input,
+                                                 const PostProcessOptions& post) override {
+    for (float factor : {post.sharpen, post.contrast, post.saturation}) {
+      if (!std::isfinite(factor)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("post-process factors must be finite, got ", factor));
+      }
+    }
+    return Run(input, &post);
+  }
+
+ private:
+  // `post` (may be null): applied on the device after inference.
+  absl::StatusOr<RgbImage> Run(const RgbImage& input, const PostProcessOptions* post) {
     if (input.width <= 0 || input.height <= 0 ||
         input.pixels.size() != static_cast<size_t>(input.width) * input.height * 3) {
       return absl::InvalidArgumentError(absl::StrCat("Upscale: bad image ", input.width, "x", input.height,
@@ -209,7 +229,7 @@ class TorchUpscaler : public Upscaler {
     // (the guide's rule), down to 32 px; later frames keep the smaller tile.
     while (true) {
       std::shared_ptr<TiledUpscaler> tiler = CurrentTiler();
-      absl::StatusOr<RgbImage> out = UpscaleWith(*tiler, input);
+      absl::StatusOr<RgbImage> out = UpscaleWith(*tiler, input, post);
       if (out.ok() || out.status().code() != absl::StatusCode::kResourceExhausted) return out;
       const int edge = tiler->tile() > 0 ? tiler->tile() : std::max(input.width, input.height);
       if (edge / 2 < 32) return out;
@@ -222,7 +242,6 @@ class TorchUpscaler : public Upscaler {
     }
   }
 
- private:
   std::shared_ptr<TiledUpscaler> CurrentTiler() {
     std::lock_guard<std::mutex> lock(mu_);
     return tiler_;
@@ -233,7 +252,8 @@ class TorchUpscaler : public Upscaler {
            message.find("CUDNN_STATUS_ALLOC_FAILED") != std::string::npos;
   }
 
-  absl::StatusOr<RgbImage> UpscaleWith(TiledUpscaler& tiler, const RgbImage& input) {
+  absl::StatusOr<RgbImage> UpscaleWith(TiledUpscaler& tiler, const RgbImage& input,
+                                       const PostProcessOptions* post) {
     const Network& net = *model_->net;
     const int s = net.scale();
     // Test-only hook: ANIFARM_TEST_OOM_ABOVE_TILE=N makes any pass with
@@ -258,13 +278,13 @@ class TorchUpscaler : public Upscaler {
                             .div_(255.0f)
                             .to(net.dtype());
       torch::Tensor y = tiler.Run(x, [&net](const torch::Tensor& t) { return net.Forward(t); });
-      torch::Tensor bytes = y[0].clamp(0.0f, 1.0f)
-                                .mul_(255.0f)
-                                .round_()
-                                .to(torch::kUInt8)
-                                .permute({1, 2, 0})
-                                .contiguous()
-                                .to(torch::kCPU);
+      torch::Tensor chw = y[0].clamp(0.0f, 1.0f).mul_(255.0f).round_().to(torch::kUInt8);
+      if (post != nullptr) {
+        // Pillow-exact sharpen -> contrast -> saturation on the device,
+        // byte-identical to the host's ApplyPostProcess.
+        chw = engine::DevicePostProcess(chw, post->sharpen, post->contrast, post->saturation);
+      }
+      torch::Tensor bytes = chw.permute({1, 2, 0}).contiguous().to(torch::kCPU);
       RgbImage out(input.width * s, input.height * s);
       std::memcpy(out.pixels.data(), bytes.data_ptr<uint8_t>(), out.pixels.size());
       return out;

@@ -3,6 +3,12 @@ if(TARGET anifarm_engine)
   add_executable(upscale_bench ${CMAKE_CURRENT_LIST_DIR}/upscale_bench.cc)
   target_link_libraries(upscale_bench PRIVATE anifarm_engine anifarm_util anifarm_common)
   set_target_properties(upscale_bench PROPERTIES BUILD_RPATH "$ORIGIN")
+
+  # post_process_bench: host post-processing against the engine's tensor ops.
+  add_executable(post_process_bench ${CMAKE_CURRENT_LIST_DIR}/post_process_bench.cc
+                                    ${CMAKE_SOURCE_DIR}/node/post_process.cc)
+  target_link_libraries(post_process_bench PRIVATE anifarm_engine anifarm_util anifarm_common torch)
+  set_target_properties(post_process_bench PROPERTIES BUILD_RPATH "$ORIGIN")
 endif()
 
 # farm_bench: coordinator + N nodes on loopback (docs/scaling.md). Needs no

@@ -120,10 +120,12 @@ std::vector<std::string> JobsInCompletionOrder(const std::string& log) {
   std::string line;
   const std::string prefix = "anifarm-node: job ";
   while (std::getline(lines, line)) {
-    if (line.rfind(prefix, 0) != 0 || line.find("frames upscaled in") == std::string::npos) {
+    // After the log line's time and level.
+    const size_t at = line.find(prefix);
+    if (at == std::string::npos || line.find("frames upscaled in") == std::string::npos) {
       continue;
     }
-    const size_t start = prefix.size();
+    const size_t start = at + prefix.size();
     jobs.push_back(line.substr(start, line.find(' ', start) - start));
   }
   return jobs;

@@ -331,7 +331,7 @@ TEST(NcnnModelTest, BadParamFilesAreRefused) {
   const std::string input = "Input in 0 1 data\n";
   ExpectError(parse_error("7767518\n1 1\n" + input), "model.param", "magic");
   ExpectError(parse_error(head + "2 2\n" + input), "model.param", "declares 2 layers");
-  ExpectError(parse_error(head + "2 3\n" + input + "Sigmoid s 1 1 data out\n"), "model.param",
+  ExpectError(parse_error(head + "2 3\n" + input + "Softmax s 1 1 data out\n"), "model.param",
               "unsupported layer type");
   ExpectError(parse_error(head + "2 3\n" + input + "PReLU p 1 1 nowhere out 0=3\n"), "model.param",
               "not produced before");
@@ -339,8 +339,9 @@ TEST(NcnnModelTest, BadParamFilesAreRefused) {
               "fixed or dynamic output sizes");
   ExpectError(parse_error(head + "2 3\n" + input + "Convolution c 1 1 data out 0=3 1=3 4=1 5=1 6=80\n"),
               "model.param", "not a multiple");
+  // A stride-2 conv runs, but halves the scale.
   ExpectError(parse_error(head + "2 3\n" + input + "Convolution c 1 1 data out 0=3 1=3 3=2 4=1 6=81\n"),
-              "model.param", "stride 1");
+              "model.param", "overall scale 0.5");
   ExpectError(parse_error(head + "2 3\n" + input + "Convolution c 1 1 data out 0=3 1=3 4=1 6=81 99=1\n"),
               "model.param", "unsupported param id 99");
   ExpectError(parse_error(head + "2 3\n" + input + "PReLU p 1 1 data out 0=3 -23310=3,1,2\n"), "model.param",

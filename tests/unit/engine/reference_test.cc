@@ -17,6 +17,10 @@
 //   reference/span_x2.pth (zip, fp16)       LoadPthCheckpoint + SpanNet
 //   reference/realplksr_x2.pth,             LoadPthCheckpoint + RealPlksrNet
 //     realplksr_ln_x3.pth (zip)
+//   waifu2x-upconv7-anime-noise0-x2 (ncnn,  LoadNcnnModel + NcnnNet (border
+//     fp16), realcugan-up2x-conservative    inferred from the graph; the
+//     (ncnn, fp16)                          script hard-codes the reference
+//                                           programs' 7 / 18 px)
 //
 // The reference/ models are small random-weight models written by the
 // script itself.
@@ -462,6 +466,29 @@ TEST(ReferenceTest, RealPlksrMatchesPyTorch) {
     ASSERT_EQ((*net)->scale(), fixture.scale);
     const double err = MaxAbsError(**net, fixture);
     Report(name + ".pth", **net, fixture, err);
+    EXPECT_LE(err, kTolerance);
+  }
+}
+
+// The ncnn graphs that eat a border: the executor, with the prepadding and
+// border mode it infers, against make_fixtures.py's own reading of the
+// .param/.bin with the reference programs' padding (waifu2x-ncnn-vulkan:
+// replicate 7 px; realcugan-ncnn-vulkan: reflect 18 px and even sides), on
+// odd-sized inputs.
+TEST(ReferenceTest, PaddedNcnnGraphsMatchPyTorch) {
+  for (const auto& [fixture_name, model] : std::vector<std::pair<std::string, std::string>>{
+           {"waifu2x_upconv7_fixture.bin", "waifu2x-upconv7-anime-noise0-x2"},
+           {"realcugan_up2x_fixture.bin", "realcugan-up2x-conservative"}}) {
+    SCOPED_TRACE(model);
+    Fixture fixture;
+    ASSERT_NO_FATAL_FAILURE(LoadFixture(fixture_name, &fixture));
+    absl::StatusOr<NcnnGraph> graph = LoadNcnnModel(kModelDir + "/" + model + ".param");
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    absl::StatusOr<std::unique_ptr<NcnnNet>> net = NcnnNet::Create(*graph, torch::kCPU, torch::kFloat32);
+    ASSERT_TRUE(net.ok()) << net.status();
+    ASSERT_EQ((*net)->scale(), fixture.scale);
+    const double err = MaxAbsError(**net, fixture);
+    Report(model, **net, fixture, err);
     EXPECT_LE(err, kTolerance);
   }
 }

@@ -37,12 +37,26 @@ And ESRGAN's RRDBNet, also with torch.nn.functional only:
   tiny_scripted_x2_fixture.bin its output (checked against the functional
                              computation here)
 
+And two ncnn graph families that eat a border of their input, read from
+the .param/.bin here by a small interpreter of their layers (Convolution and
+Deconvolution with fused leaky ReLU / ReLU / sigmoid, Crop, global average
+Pooling, InnerProduct, BinaryOp, Split) on torch.nn.functional, with the
+input extended the way the reference programs do it (waifu2x-ncnn-vulkan:
+replicate 7 px; realcugan-ncnn-vulkan: reflect 18 px for up2x, plus one more
+row/column at the bottom/right for odd sides; output cropped to 2x):
+
+  waifu2x_upconv7_fixture.bin  waifu2x-upconv7-anime-noise0-x2.param/.bin
+                               (fp16 weights), odd-sized input
+  realcugan_up2x_fixture.bin   realcugan-up2x-conservative.param/.bin (fp16
+                               weights, 4 SE blocks), odd-sized input
+
 The RRDBNet fixtures use a seeded random [1, 3, 24, 24] input in [0, 1).
 Fixtures of models written here name files of this folder; the others name
 files of MODEL_DIR.
 
-Usage: /usr/bin/python3 make_fixtures.py [MODEL_DIR] [OUT_DIR]
-  (defaults: /work/main/build/models and this script's folder)
+Usage: /usr/bin/python3 make_fixtures.py [MODEL_DIR] [OUT_DIR] [--only ncnn-padded]
+  (defaults: /work/main/build/models and this script's folder; --only
+  ncnn-padded writes just the waifu2x and Real-CUGAN fixtures)
 
 Fixture layout (little-endian):
   char[8]  magic "AFREF01\\0"
@@ -570,6 +584,145 @@ def tiny_functional(sd, x):
     return y + F.interpolate(x, scale_factor=2, mode="nearest")
 
 
+# ------------------------------------------- ncnn graphs with a border
+
+def read_ncnn_graph(param_path, bin_path):
+    """Layers of a text .param as (type, bottoms, tops, params, weights)."""
+    with open(param_path) as f:
+        lines = [l for l in f.read().split("\n") if l.strip()]
+    assert lines[0].strip() == "7767517"
+    data = open(bin_path, "rb").read()
+    pos = 0
+
+    def tagged(count):
+        nonlocal pos
+        (tag,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        if tag == 0x01306B47:
+            w = np.frombuffer(data, dtype="<f2", count=count, offset=pos).astype(np.float32)
+            pos += (count * 2 + 3) // 4 * 4
+        else:
+            assert tag == 0, hex(tag)
+            w = np.frombuffer(data, dtype="<f4", count=count, offset=pos).copy()
+            pos += count * 4
+        return torch.from_numpy(w.copy())
+
+    def raw(count):
+        nonlocal pos
+        b = np.frombuffer(data, dtype="<f4", count=count, offset=pos).copy()
+        pos += count * 4
+        return torch.from_numpy(b)
+
+    layers = []
+    for line in lines[2:]:
+        tok = line.split()
+        ltype, nin, nout = tok[0], int(tok[2]), int(tok[3])
+        bottoms, tops = tok[4:4 + nin], tok[4 + nin:4 + nin + nout]
+        params = {}
+        for kv in tok[4 + nin + nout:]:
+            k, v = kv.split("=")
+            k = int(k)
+            if k <= -23300:
+                params[-23300 - k] = [float(e) for e in v.split(",")[1:]]
+            else:
+                params[k] = float(v)
+        weights = {}
+        if ltype in ("Convolution", "Deconvolution"):
+            out, k = int(params[0]), int(params[1])
+            assert int(params.get(11, k)) == k
+            n = int(params[6])
+            weights["w"] = tagged(n).reshape(out, n // (out * k * k), k, k)
+            if int(params.get(5, 0)):
+                weights["b"] = raw(out)
+        elif ltype == "InnerProduct":
+            out, n = int(params[0]), int(params[2])
+            weights["w"] = tagged(n).reshape(out, n // out)
+            if int(params.get(1, 0)):
+                weights["b"] = raw(out)
+        layers.append((ltype, bottoms, tops, params, weights))
+    assert pos == len(data), (pos, len(data))
+    return layers
+
+
+def ncnn_activation(y, params):
+    act = int(params.get(9, 0))
+    if act == 1:
+        return F.relu(y)
+    if act == 2:
+        return F.leaky_relu(y, params[10][0])
+    if act == 4:
+        return torch.sigmoid(y)
+    assert act == 0, act
+    return y
+
+
+def ncnn_graph_forward(layers, x):
+    blobs = {}
+    for ltype, bottoms, tops, p, wts in layers:
+        if ltype == "Input":
+            blobs[tops[0]] = x
+            continue
+        a = blobs[bottoms[0]]
+        if ltype == "Split":
+            for t in tops:
+                blobs[t] = a
+            continue
+        if ltype == "Convolution":
+            assert int(p.get(3, 1)) == 1 or int(p.get(4, 0)) == 0
+            pad = int(p.get(4, 0))
+            y = F.conv2d(a, wts["w"], wts.get("b"), stride=int(p.get(3, 1)), padding=pad)
+            y = ncnn_activation(y, p)
+        elif ltype == "Deconvolution":
+            # ncnn keeps [out, in, kh, kw]; conv_transpose2d wants [in, out, ...].
+            y = F.conv_transpose2d(a, wts["w"].transpose(0, 1), wts.get("b"), stride=int(p.get(3, 1)),
+                                   padding=int(p.get(4, 0)))
+            y = ncnn_activation(y, p)
+        elif ltype == "Crop":
+            y = a
+            for start, end, axis in zip(p[9], p[10], p[11]):
+                dim = {-2: 2, -1: 3, 1: 2, 2: 3}[int(axis)]
+                n = y.shape[dim]
+                y = y.narrow(dim, int(start), n + int(end) - int(start))
+        elif ltype == "Pooling":
+            assert int(p[0]) == 1 and int(p[4]) == 1  # global average
+            y = a.mean(dim=(2, 3), keepdim=True)
+        elif ltype == "InnerProduct":
+            y = F.linear(a.flatten(1), wts["w"], wts.get("b"))
+            y = ncnn_activation(y, p).reshape(a.shape[0], -1, 1, 1)
+        elif ltype == "BinaryOp":
+            b = blobs[bottoms[1]]
+            op = int(p.get(0, 0))
+            assert op in (0, 2), op
+            y = a + b if op == 0 else a * b
+        else:
+            raise AssertionError("unexpected layer " + ltype)
+        blobs[tops[0]] = y
+    return blobs[layers[-1][2][0]]
+
+
+def padded_upscale(layers, x, prepad, mode, even):
+    """The reference programs' tile handling for one whole-frame tile."""
+    h, w = x.shape[2], x.shape[3]
+    extra_h = (h + 1) // 2 * 2 - h if even else 0
+    extra_w = (w + 1) // 2 * 2 - w if even else 0
+    xp = F.pad(x, (prepad, prepad + extra_w, prepad, prepad + extra_h), mode=mode)
+    y = ncnn_graph_forward(layers, xp)
+    return y[:, :, :2 * h, :2 * w].contiguous()
+
+
+def write_padded_ncnn_fixtures(model_dir, out_dir):
+    for name, fixture, prepad, mode, even, size in (
+            ("waifu2x-upconv7-anime-noise0-x2", "waifu2x_upconv7_fixture.bin", 7, "replicate", False, (19, 23)),
+            ("realcugan-up2x-conservative", "realcugan_up2x_fixture.bin", 18, "reflect", True, (21, 25))):
+        param = os.path.join(model_dir, name + ".param")
+        binf = os.path.join(model_dir, name + ".bin")
+        layers = read_ncnn_graph(param, binf)
+        x = make_input(*size)
+        y = padded_upscale(layers, x, prepad, mode, even)
+        write_fixture(os.path.join(out_dir, fixture),
+                      [(name + ".param", sha256_file(param)), (name + ".bin", sha256_file(binf))], 2, x, y)
+
+
 def write_fixture(path, files, scale, x, y):
     out = bytearray(MAGIC)
     out += struct.pack("<I", len(files))
@@ -590,10 +743,21 @@ def write_fixture(path, files, scale, x, y):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    model_dir = sys.argv[1] if len(sys.argv) > 1 else "/work/main/build/models"
-    out_dir = sys.argv[2] if len(sys.argv) > 2 else here
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        i = args.index("--only")
+        only = args[i + 1]
+        del args[i:i + 2]
+    model_dir = args[0] if len(args) > 0 else "/work/main/build/models"
+    out_dir = args[1] if len(args) > 1 else here
     torch.set_grad_enabled(False)
     print("torch", torch.__version__)
+
+    write_padded_ncnn_fixtures(model_dir, out_dir)
+    if only is not None:
+        assert only == "ncnn-padded", only
+        return
 
     pth = os.path.join(model_dir, "2x-AniScale.pth")
     layers = layers_from_state_dict(load_pth(pth))
