@@ -21,9 +21,9 @@ command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--tests" ]; then
   # chromium: the dashboard's browser test; systemd and python3-yaml: the
   # deployment tests (systemd-analyze verify, manifest checks).
-  # clang + libclang-rt-14-dev: the bounded libFuzzer runs.
+  # clang + libclang-rt-14-dev + lld: the bounded libFuzzer runs.
   # iproute2: `ip netns` for the network-fault test (tests/netns).
-  packages+=(chromium systemd python3-yaml clang libclang-rt-14-dev iproute2)
+  packages+=(chromium systemd python3-yaml clang libclang-rt-14-dev lld iproute2)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
 fi
 

@@ -3,7 +3,12 @@
 # Run by run_fuzzers.sh. The code under test is compiled with
 # -fsanitize=fuzzer-no-link,address,undefined (coverage + sanitizers); the
 # generated protobuf code is compiled without instrumentation (it is not
-# AniFarm's, and it compiles faster so). No LibTorch anywhere.
+# AniFarm's, and it compiles faster so). Only model_loader_fuzzer sees
+# LibTorch: Debian's headers and shared libraries, used as they are (not
+# instrumented); its own sources are compiled with -ffunction-sections and
+# linked by lld with --gc-sections, so that the engine code the parsers never
+# reach (NcnnNet::Create -> srvgg_compact.cc -> pth_checkpoint.cc) need not
+# be compiled.
 SRC ?= $(CURDIR)
 WORK ?= $(CURDIR)/fuzz
 CXX := clang++
@@ -19,6 +24,10 @@ ABSL_LIBS := $(shell pkg-config --libs absl_status absl_statusor absl_strings ab
 FFMPEG_LIBS := $(shell pkg-config --libs libavformat libavcodec libavutil libswscale libswresample)
 PROTO_LIBS := $(shell pkg-config --libs protobuf)
 SQLITE_LIBS := $(shell pkg-config --libs sqlite3)
+# coordinator/assembler.cc logs with spdlog (compiled library, on fmt).
+SPDLOG_LIBS := $(shell pkg-config --libs spdlog fmt)
+TORCH_INC := -isystem /usr/include/torch/csrc/api/include
+TORCH_LIBS := -ltorch -ltorch_cpu -lc10
 
 PICKLE_SRCS := tests/fuzz/pickle_reader_fuzzer.cc node/engine/pickle_reader.cc \
   node/engine/legacy_checkpoint.cc
@@ -32,11 +41,14 @@ COORD_LIB_SRCS := $(filter-out $(addprefix coordinator/,$(COORD_EXCLUDE)), \
   $(patsubst $(SRC)/%,%,$(wildcard $(SRC)/coordinator/*.cc))) \
   common/chunk_payload.cc common/model_catalog.cc
 COORD_FUZZ_SRCS := tests/fuzz/coordinator_rpc_fuzzer.cc $(MEDIA_SRCS) $(COORD_LIB_SRCS)
+LOADER_SRCS := tests/fuzz/model_loader_fuzzer.cc node/engine/safetensors.cc \
+  node/engine/ncnn_model.cc node/engine/ncnn_shapes.cc node/engine/ncnn_families.cc
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 .PHONY: all
-all: $(WORK)/pickle_reader_fuzzer $(WORK)/media_probe_fuzzer $(WORK)/coordinator_rpc_fuzzer
+all: $(WORK)/pickle_reader_fuzzer $(WORK)/media_probe_fuzzer $(WORK)/coordinator_rpc_fuzzer \
+  $(WORK)/model_loader_fuzzer
 
 $(GEN)/protos/anifarm.pb.cc $(GEN)/protos/anifarm.pb.h &: $(SRC)/protos/anifarm.proto
 	@mkdir -p $(GEN)
@@ -48,6 +60,18 @@ $(OBJ)/anifarm.pb.o: $(GEN)/protos/anifarm.pb.cc
 
 # Everything that includes the generated header waits for it.
 $(call objs,$(COORD_FUZZ_SRCS)): | $(GEN)/protos/anifarm.pb.h
+
+# The LibTorch users: torch headers, precompiled once (they are most of each
+# file's compile time; the .pch rule spells its flags out, since it would
+# inherit the objects' -include-pch), and sections the linker can drop.
+TORCH_PCH := $(OBJ)/torch_pch.pch
+$(TORCH_PCH): $(SRC)/tests/fuzz/torch_pch.h
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(SAN) -fsanitize=fuzzer-no-link $(TORCH_INC) -ffunction-sections \
+	  -x c++-header $< -o $@
+
+$(call objs,$(LOADER_SRCS)): INSTR += $(TORCH_INC) -ffunction-sections -include-pch $(TORCH_PCH)
+$(call objs,$(LOADER_SRCS)): $(TORCH_PCH)
 
 $(OBJ)/%.o: $(SRC)/%.cc
 	@mkdir -p $(@D)
@@ -64,6 +88,9 @@ $(WORK)/libcoordinator_fuzz.a: $(call objs,$(COORD_LIB_SRCS))
 
 $(WORK)/coordinator_rpc_fuzzer: $(call objs,tests/fuzz/coordinator_rpc_fuzzer.cc $(MEDIA_SRCS)) \
     $(WORK)/libcoordinator_fuzz.a $(OBJ)/anifarm.pb.o
-	$(CXX) $(LDFLAGS) $^ $(PROTO_LIBS) $(SQLITE_LIBS) $(FFMPEG_LIBS) $(ABSL_LIBS) -lpthread -o $@
+	$(CXX) $(LDFLAGS) $^ $(PROTO_LIBS) $(SQLITE_LIBS) $(FFMPEG_LIBS) $(SPDLOG_LIBS) $(ABSL_LIBS) -lpthread -o $@
+
+$(WORK)/model_loader_fuzzer: $(call objs,$(LOADER_SRCS))
+	$(CXX) $(LDFLAGS) -fuse-ld=lld -Wl,--gc-sections $^ $(TORCH_LIBS) $(ABSL_LIBS) -o $@
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

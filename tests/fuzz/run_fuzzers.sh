@@ -6,7 +6,8 @@
 #   pickle_reader_fuzzer    model checkpoint pickles (node/engine)
 #   media_probe_fuzzer      a submitted input file: probe, packets, decode
 #   coordinator_rpc_fuzzer  coordinator request handlers + chunk payloads
-# The three run side by side (SECONDS each, not one after the other) so the
+#   model_loader_fuzzer     safetensors and ncnn .param parsing (LibTorch)
+# The four run side by side (SECONDS each, not one after the other) so the
 # CTest entry stays short on a 2-core machine. A crash fails the test and
 # leaves its input in WORK_DIR as <fuzzer>-crash-*; keep it as a seed in the
 # fuzzer's *_seeds folder once fixed. tests/fuzz/README.md: longer runs.
@@ -22,11 +23,19 @@ if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned 
      clang++ -x c++ -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
   echo "SKIP: clang's libFuzzer runtime is missing (Debian: libclang-rt-14-dev)"; exit 77
 fi
+fuzzers=(pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer model_loader_fuzzer)
+# The loader harness links Debian's LibTorch with lld; without either it is
+# left out (the three others still run).
+if [ ! -f /usr/include/torch/csrc/api/include/torch/types.h ] || ! command -v ld.lld >/dev/null 2>&1; then
+  echo "NOTE: model_loader_fuzzer left out (needs LibTorch headers in /usr/include/torch and lld)"
+  fuzzers=(pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer)
+fi
 mkdir -p "$work"
 jobs=$(nproc 2>/dev/null || echo 2)
 build_start=$SECONDS
 if [ -z "${ANIFARM_FUZZ_NO_BUILD:-}" ]; then  # set it to rerun the binaries already in WORK_DIR
-  make -s -f "$src/tests/fuzz/fuzzers.mk" SRC="$src" WORK="$work" -j"$jobs"
+  make -s -f "$src/tests/fuzz/fuzzers.mk" SRC="$src" WORK="$work" -j"$jobs" \
+    "${fuzzers[@]/#/$work/}"
   echo "fuzzers built in $((SECONDS - build_start)) s"
 fi
 
@@ -37,6 +46,7 @@ fresh_corpus() {  # NAME SEED_DIR: a scratch copy, so runs do not grow the repo
 fresh_corpus pickle_corpus "$src/tests/fuzz/pickle_seeds"
 fresh_corpus media_corpus "$src/tests/fuzz/media_seeds"
 fresh_corpus coordinator_corpus "$src/tests/fuzz/coordinator_seeds"
+fresh_corpus loader_corpus "$src/tests/fuzz/loader_seeds"
 # The real checkpoint's pickle: the best seed there is (python3's zipfile
 # only reads the archive; nothing in it is executed).
 if [ -f "$models/2x-AniScale.pth" ]; then
@@ -51,18 +61,18 @@ fi
 cd "$work"
 rm -f ./*-crash-* ./*-leak-* ./*-timeout-* ./*-oom-*
 declare -A max_len=([pickle_reader_fuzzer]=65536 [media_probe_fuzzer]=32768
-                    [coordinator_rpc_fuzzer]=16384)
+                    [coordinator_rpc_fuzzer]=16384 [model_loader_fuzzer]=16384)
 declare -A corpus=([pickle_reader_fuzzer]=pickle_corpus [media_probe_fuzzer]=media_corpus
-                   [coordinator_rpc_fuzzer]=coordinator_corpus)
+                   [coordinator_rpc_fuzzer]=coordinator_corpus [model_loader_fuzzer]=loader_corpus)
 declare -A pid
-for fuzzer in pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer; do
+for fuzzer in "${fuzzers[@]}"; do
   ./"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len="${max_len[$fuzzer]}" -print_final_stats=1 -artifact_prefix="$work/$fuzzer-" \
     "${corpus[$fuzzer]}" >"$fuzzer.log" 2>&1 &
   pid[$fuzzer]=$!
 done
 failed=0
-for fuzzer in pickle_reader_fuzzer media_probe_fuzzer coordinator_rpc_fuzzer; do
+for fuzzer in "${fuzzers[@]}"; do
   if wait "${pid[$fuzzer]}"; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$fuzzer.log")
     echo "$fuzzer: no crash in ${seconds} s (${runs:-?} runs)"
