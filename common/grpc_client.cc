@@ -13,16 +13,6 @@
 namespace anifarm {
 namespace {
 
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  if (in) bytes << in.rdbuf();
-  if (!in || bytes.str().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot read the file"));
-  }
-  return bytes.str();
-}
-
 // Adds the bearer token to every call's initial metadata, so no call site
 // has to remember it (call credentials would refuse plaintext channels,
 // which the loopback default uses).
@@ -72,7 +62,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(
   if (tls) {
     grpc::SslCredentialsOptions options;
     if (!security.tls_ca_file.empty()) {
-      absl::StatusOr<std::string> ca = ReadPem(security.tls_ca_file, "--tls-ca");
+      absl::StatusOr<std::string> ca = ReadPemFile(security.tls_ca_file, "--tls-ca");
       if (!ca.ok()) return ca.status();
       options.pem_root_certs = *std::move(ca);
     }
@@ -80,9 +70,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(
       return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
     }
     if (!security.tls_cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(security.tls_cert_file, "--tls-cert");
+      absl::StatusOr<std::string> cert = ReadPemFile(security.tls_cert_file, "--tls-cert");
       if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPem(security.tls_key_file, "--tls-key");
+      absl::StatusOr<std::string> key = ReadPemFile(security.tls_key_file, "--tls-key");
       if (!key.ok()) return key.status();
       options.pem_cert_chain = *std::move(cert);
       options.pem_private_key = *std::move(key);
@@ -95,6 +85,17 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(
   interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(security.token));
   return grpc::experimental::CreateCustomChannelWithInterceptors(address, credentials, args,
                                                                  std::move(interceptors));
+}
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  if (in) bytes << in.rdbuf();
+  if (!in || bytes.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", path, ": cannot read a PEM file there"));
+  }
+  return bytes.str();
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {

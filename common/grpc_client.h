@@ -39,6 +39,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(
 // Plaintext, no credentials (tests, the loopback default).
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(const std::string& address);
 
+// The contents of a PEM file (certificate, key or CA), for the client's and
+// the coordinator's TLS credentials. InvalidArgument names `flag` and the
+// file when it cannot be read or holds no PEM block.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag);
+
 // The first line of `path`, trimmed: a token kept in a file (mode 0600)
 // rather than on a command line. InvalidArgument names an unreadable or
 // empty file.

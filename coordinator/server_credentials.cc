@@ -2,38 +2,22 @@
 
 #include <grpcpp/security/server_credentials.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_client.h"
 
 namespace anifarm {
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  if (in) bytes << in.rdbuf();
-  if (!in || !absl::StrContains(bytes.str(), "-----BEGIN ")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, " ", path, ": cannot read a PEM file there"));
-  }
-  return bytes.str();
-}
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
-  absl::StatusOr<std::string> cert = ReadPem(cert_file, "--tls-cert");
+  absl::StatusOr<std::string> cert = ReadPemFile(cert_file, "--tls-cert");
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(key_file, "--tls-key");
+  absl::StatusOr<std::string> key = ReadPemFile(key_file, "--tls-key");
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   options.pem_key_cert_pairs.push_back({*key, *cert});
   if (!client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem(client_ca_file, "--tls-client-ca");
+    absl::StatusOr<std::string> ca = ReadPemFile(client_ca_file, "--tls-client-ca");
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
     options.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;

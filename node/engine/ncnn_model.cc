@@ -27,16 +27,6 @@ constexpr int kArrayKeyBase = -23300;
 constexpr int64_t kMaxParamBytes = int64_t{16} << 20;
 constexpr int64_t kMaxBinBytes = int64_t{4} << 30;
 
-absl::Status Bad(absl::string_view source, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(source, ": ", what));
-}
-
-absl::Status BadLayer(absl::string_view source, const NcnnLayer& layer, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ": layer ", layer.type, " '", layer.name, "': ", what));
-}
-
-bool IsInt(double v) { return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15; }
 
 // Reads a whole file of at most `limit` bytes.
 absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t limit) {
@@ -83,7 +73,7 @@ absl::Status ParseParam(absl::string_view token, NcnnLayer* layer, absl::string_
   const size_t eq = token.find('=');
   int key;
   if (eq == absl::string_view::npos || !absl::SimpleAtoi(token.substr(0, eq), &key)) {
-    return BadLayer(source, *layer, absl::StrCat("bad param '", token, "'"));
+    return NcnnLayerError(source, *layer, absl::StrCat("bad param '", token, "'"));
   }
   std::vector<double> values;
   const absl::string_view value = token.substr(eq + 1);
@@ -94,26 +84,26 @@ absl::Status ParseParam(absl::string_view token, NcnnLayer* layer, absl::string_
     int n;
     if (parts.empty() || !absl::SimpleAtoi(parts[0], &n) || n < 0 || n > kMaxArray ||
         static_cast<size_t>(n) + 1 != parts.size()) {
-      return BadLayer(source, *layer, absl::StrCat("bad array param '", token, "'"));
+      return NcnnLayerError(source, *layer, absl::StrCat("bad array param '", token, "'"));
     }
     parts.erase(parts.begin());
     for (absl::string_view p : parts) {
       double v;
       if (!absl::SimpleAtod(p, &v) || !std::isfinite(v)) {
-        return BadLayer(source, *layer, absl::StrCat("bad array param '", token, "'"));
+        return NcnnLayerError(source, *layer, absl::StrCat("bad array param '", token, "'"));
       }
       values.push_back(v);
     }
   } else {
     double v;
     if (key < 0 || !absl::SimpleAtod(value, &v) || !std::isfinite(v)) {
-      return BadLayer(source, *layer, absl::StrCat("bad param '", token, "'"));
+      return NcnnLayerError(source, *layer, absl::StrCat("bad param '", token, "'"));
     }
     values.push_back(v);
   }
-  if (id > 1000) return BadLayer(source, *layer, absl::StrCat("bad param id in '", token, "'"));
+  if (id > 1000) return NcnnLayerError(source, *layer, absl::StrCat("bad param id in '", token, "'"));
   if (!layer->params.emplace(id, std::move(values)).second) {
-    return BadLayer(source, *layer, absl::StrCat("param ", id, " given twice"));
+    return NcnnLayerError(source, *layer, absl::StrCat("param ", id, " given twice"));
   }
   return absl::OkStatus();
 }
@@ -199,8 +189,22 @@ double NcnnLayer::Param(int id, double fallback) const {
 
 int NcnnLayer::IntParam(int id, int fallback) const {
   const double v = Param(id, fallback);
-  if (!IsInt(v) || std::fabs(v) > std::numeric_limits<int>::max()) return std::numeric_limits<int>::min();
+  if (!IsWholeNumber(v) || std::fabs(v) > std::numeric_limits<int>::max()) return std::numeric_limits<int>::min();
   return static_cast<int>(v);
+}
+
+absl::Status NcnnError(absl::string_view source, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": ", what));
+}
+
+absl::Status NcnnLayerError(absl::string_view source, const NcnnLayer& layer,
+                            absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": layer ", layer.type, " '", layer.name, "': ", what));
+}
+
+bool IsWholeNumber(double v) {
+  return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15;
 }
 
 absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_view source) {
@@ -213,7 +217,7 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
   }
   int magic = 0;
   if (lines.empty() || !absl::SimpleAtoi(lines[0], &magic) || magic != kMagic) {
-    return Bad(source, "not an ncnn text .param file (the first line is not the magic 7767517)");
+    return NcnnError(source, "not an ncnn text .param file (the first line is not the magic 7767517)");
   }
   std::vector<absl::string_view> counts =
       absl::StrSplit(lines.size() > 1 ? lines[1] : "", ' ', absl::SkipEmpty());
@@ -221,10 +225,10 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
   if (counts.size() != 2 || !absl::SimpleAtoi(counts[0], &layer_count) ||
       !absl::SimpleAtoi(counts[1], &blob_count) || layer_count < 1 || layer_count > kMaxLayers ||
       blob_count < 1 || blob_count > kMaxBlobs) {
-    return Bad(source, "bad layer/blob count line");
+    return NcnnError(source, "bad layer/blob count line");
   }
   if (static_cast<int>(lines.size()) - 2 != layer_count) {
-    return Bad(source, absl::StrCat("declares ", layer_count, " layers but has ", lines.size() - 2));
+    return NcnnError(source, absl::StrCat("declares ", layer_count, " layers but has ", lines.size() - 2));
   }
   std::map<std::string, int, std::less<>> blob_index;
   std::vector<bool> produced;
@@ -235,7 +239,7 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
     int nin = -1, nout = -1;
     if (tok.size() < 4 || !absl::SimpleAtoi(tok[2], &nin) || !absl::SimpleAtoi(tok[3], &nout) || nin < 0 ||
         nout < 0 || nin > kMaxLayerIo || nout > kMaxLayerIo || tok.size() < 4u + nin + nout) {
-      return Bad(source, absl::StrCat("malformed layer line ", l + 3));
+      return NcnnError(source, absl::StrCat("malformed layer line ", l + 3));
     }
     layer.type = std::string(tok[0]);
     layer.name = std::string(tok[1]);
@@ -243,23 +247,23 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
     if (supported == SupportedParams().end()) {
       std::vector<std::string> names;
       for (const auto& [name, ids] : SupportedParams()) names.push_back(name);
-      return BadLayer(source, layer,
+      return NcnnLayerError(source, layer,
                       absl::StrCat("unsupported layer type (supported: ", absl::StrJoin(names, ", "), ")"));
     }
     for (int i = 0; i < nin; ++i) {
       const auto it = blob_index.find(tok[4 + i]);
       if (it == blob_index.end() || !produced[it->second]) {
-        return BadLayer(source, layer, absl::StrCat("input blob '", tok[4 + i], "' is not produced before"));
+        return NcnnLayerError(source, layer, absl::StrCat("input blob '", tok[4 + i], "' is not produced before"));
       }
       layer.bottoms.push_back(it->second);
     }
     for (int i = 0; i < nout; ++i) {
       const std::string name(tok[4 + nin + i]);
       if (blob_index.count(name) != 0) {
-        return BadLayer(source, layer, absl::StrCat("blob '", name, "' is produced twice"));
+        return NcnnLayerError(source, layer, absl::StrCat("blob '", name, "' is produced twice"));
       }
       if (static_cast<int>(graph.blob_names.size()) == blob_count) {
-        return Bad(source, absl::StrCat("more blobs than the declared ", blob_count));
+        return NcnnError(source, absl::StrCat("more blobs than the declared ", blob_count));
       }
       blob_index.emplace(name, static_cast<int>(graph.blob_names.size()));
       graph.blob_names.push_back(name);
@@ -271,7 +275,7 @@ absl::StatusOr<NcnnGraph> ParseNcnnParam(absl::string_view text, absl::string_vi
     }
     for (const auto& [id, values] : layer.params) {
       if (supported->second.count(id) == 0) {
-        return BadLayer(source, layer, absl::StrCat("unsupported param id ", id));
+        return NcnnLayerError(source, layer, absl::StrCat("unsupported param id ", id));
       }
     }
     graph.layers.push_back(std::move(layer));
@@ -446,7 +450,7 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   }
   std::vector<int> last_use(graph.blob_names.size(), -1);
   const auto weights = [&](const NcnnLayer& layer, Op* op) -> absl::Status {
-    if (!layer.weight.defined()) return BadLayer(graph.source, layer, "weights not loaded");
+    if (!layer.weight.defined()) return NcnnLayerError(graph.source, layer, "weights not loaded");
     op->weight = layer.weight.to(device, dtype).contiguous();
     if (layer.bias.defined()) op->bias = layer.bias.to(device, dtype).contiguous();
     return absl::OkStatus();
@@ -517,7 +521,7 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
       } else if (t == "Concat") {
         op.kind = Op::kConcat;
       } else {
-        return BadLayer(graph.source, layer, "unsupported layer type");
+        return NcnnLayerError(graph.source, layer, "unsupported layer type");
       }
       for (int b : op.bottoms) last_use[b] = static_cast<int>(net->ops_.size());
       net->ops_.push_back(std::move(op));

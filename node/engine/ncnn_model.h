@@ -91,6 +91,14 @@ struct NcnnGraph {
   int prepad[2] = {0, 0};
 };
 
+// The errors of the .param reader and of shape inference (ncnn_shapes.h):
+// InvalidArgument naming the file, and the layer when there is one.
+absl::Status NcnnError(absl::string_view source, absl::string_view what);
+absl::Status NcnnLayerError(absl::string_view source, const NcnnLayer& layer,
+                            absl::string_view what);
+// ncnn writes integer parameters as numbers; true when `v` is a whole one.
+bool IsWholeNumber(double v);
+
 // Parses and validates the graph: supported layer types and options only,
 // each blob produced once before use, one Input and one output, channel
 // counts and sizes consistent, RGB in and out, an integer overall scale and
