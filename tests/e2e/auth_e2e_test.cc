@@ -22,6 +22,7 @@
 #include "common/grpc_client.h"
 #include "common/media/test_clip.h"
 #include "protos/anifarm.grpc.pb.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -44,20 +45,10 @@ constexpr char kWallViewer[] = "wall-viewer-93c7e1f5a2d80b46";
 constexpr char kDaveExpired[] = "dave-expired-4a8e2c6f1d3b7059";
 constexpr char kNodeEnrollment[] = "gpu-02-enroll-6e2b9d4f8a1c3570";
 
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anifarm-auth-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::FreshTestDir("auth");
     ASSERT_EQ(std::system(("sh " + kPkiScript + " " + Pki("")).c_str()), 0)
         << "making the test certificates failed (is openssl installed?)";
     address_ = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
@@ -116,16 +107,14 @@ class AuthTest : public ::testing::Test {
   }
   // `anifarm ARGS...` against the coordinator, over TLS, as `token`'s user
   // (none when empty).
-  CliResult Cli(std::vector<std::string> args, const std::string& token,
+  testing::CommandResult Cli(std::vector<std::string> args, const std::string& token,
                 bool tls = true) {
     std::vector<std::string> argv = {kBin + "/anifarm"};
     argv.insert(argv.end(), args.begin(), args.end());
     argv.insert(argv.end(), {"--coordinator", address_});
     if (tls) argv.insert(argv.end(), {"--tls-ca", Pki("ca.pem")});
     if (!token.empty()) argv.insert(argv.end(), {"--token-file", TokenFile(token)});
-    Subprocess cli(argv, Log("cli-" + std::to_string(++cli_runs_)));
-    const int code = cli.Wait(std::chrono::seconds(300));
-    return {code, cli.Stdout(), cli.Stderr()};
+    return testing::RunToEnd(argv, Log("cli-" + std::to_string(++cli_runs_)));
   }
   std::unique_ptr<v1::Coordinator::Stub> Stub(const ChannelSecurity& security) {
     auto channel = MakeCoordinatorChannel(address_, security);
@@ -207,7 +196,7 @@ TEST_F(AuthTest, TlsTokensAndNodeCertificatesRunOwnedJobs) {
   auto by_token = StartNode("node-token", {"--token-file", TokenFile(kNodeEnrollment)});
 
   const std::string output = (dir_ / "out.mp4").string();
-  CliResult submit = Cli({"submit", clip, "-o", output, "--wait"}, kBobSubmitter);
+  testing::CommandResult submit = Cli({"submit", clip, "-o", output, "--wait"}, kBobSubmitter);
   ASSERT_EQ(submit.code, 0) << submit.err << "\ncoordinator:\n" << coordinator->Stderr();
   const std::string job_id = submit.out.substr(0, submit.out.find('\n'));
   EXPECT_TRUE(fs::exists(output));
@@ -225,28 +214,28 @@ TEST_F(AuthTest, TlsTokensAndNodeCertificatesRunOwnedJobs) {
   EXPECT_EQ(JobsSeenBy(kAliceAdmin).size(), 1u);
 
   // Refusals through the CLI: exit 6, one line naming the reason.
-  CliResult missing = Cli({"jobs"}, "");
+  testing::CommandResult missing = Cli({"jobs"}, "");
   EXPECT_EQ(missing.code, 6) << missing.err;
   EXPECT_NE(missing.err.find("no credentials"), std::string::npos) << missing.err;
-  CliResult wrong = Cli({"jobs"}, "not-a-known-token-at-all");
+  testing::CommandResult wrong = Cli({"jobs"}, "not-a-known-token-at-all");
   EXPECT_EQ(wrong.code, 6) << wrong.err;
   EXPECT_NE(wrong.err.find("unknown token"), std::string::npos) << wrong.err;
-  CliResult expired = Cli({"jobs"}, kDaveExpired);
+  testing::CommandResult expired = Cli({"jobs"}, kDaveExpired);
   EXPECT_EQ(expired.code, 6) << expired.err;
   EXPECT_NE(expired.err.find("expired"), std::string::npos) << expired.err;
-  CliResult viewer_submit = Cli({"submit", clip, "-o", (dir_ / "v.mp4").string()}, kWallViewer);
+  testing::CommandResult viewer_submit = Cli({"submit", clip, "-o", (dir_ / "v.mp4").string()}, kWallViewer);
   EXPECT_EQ(viewer_submit.code, 6) << viewer_submit.err;
-  CliResult expired_submit = Cli({"submit", clip, "-o", (dir_ / "d.mp4").string()}, kDaveExpired);
+  testing::CommandResult expired_submit = Cli({"submit", clip, "-o", (dir_ / "d.mp4").string()}, kDaveExpired);
   EXPECT_EQ(expired_submit.code, 6) << expired_submit.err;
-  CliResult other_status = Cli({"status", job_id}, kCarolSubmitter);
+  testing::CommandResult other_status = Cli({"status", job_id}, kCarolSubmitter);
   EXPECT_EQ(other_status.code, 6) << other_status.err;
   EXPECT_NE(other_status.err.find("belongs to another user"), std::string::npos);
-  CliResult other_retry = Cli({"retry", job_id}, kCarolSubmitter);
+  testing::CommandResult other_retry = Cli({"retry", job_id}, kCarolSubmitter);
   EXPECT_EQ(other_retry.code, 6) << other_retry.err;
-  CliResult viewer_cancel = Cli({"cancel", job_id}, kWallViewer);
+  testing::CommandResult viewer_cancel = Cli({"cancel", job_id}, kWallViewer);
   EXPECT_EQ(viewer_cancel.code, 6) << viewer_cancel.err;
   // Plaintext to a TLS coordinator does not get through at all.
-  CliResult plaintext = Cli({"jobs"}, kAliceAdmin, /*tls=*/false);
+  testing::CommandResult plaintext = Cli({"jobs"}, kAliceAdmin, /*tls=*/false);
   EXPECT_EQ(plaintext.code, 5) << plaintext.err;
   // Nothing changed: still one job, done, bob's, and its output intact.
   ASSERT_EQ(JobsSeenBy(kAliceAdmin).size(), 1u);
@@ -254,7 +243,7 @@ TEST_F(AuthTest, TlsTokensAndNodeCertificatesRunOwnedJobs) {
   EXPECT_EQ(JobsSeenBy(kAliceAdmin)[0].job_id(), job_id);
   EXPECT_TRUE(fs::exists(output));
   // The owner and the admin may act on it.
-  CliResult own = Cli({"status", job_id, "--json"}, kBobSubmitter);
+  testing::CommandResult own = Cli({"status", job_id, "--json"}, kBobSubmitter);
   EXPECT_EQ(own.code, 0) << own.err;
   EXPECT_NE(own.out.find("\"owner\":\"bob\""), std::string::npos) << own.out;
 

@@ -10,6 +10,7 @@
 #include "common/media/media_info.h"
 #include "common/media/test_clip.h"
 #include "protos/anifarm.pb.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -26,11 +27,7 @@ constexpr int kFrames = 48;
 class FailureTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anifarm-fail-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::FreshTestDir("fail");
     ASSERT_TRUE(fs::exists(kModels + "/2x-AniScale.pth")) << "models missing in " << kModels;
     TestClipSpec spec;
     spec.width = 128;

@@ -19,6 +19,7 @@ extern "C" {
 #include "common/media/video_writer.h"
 #include "protos/anifarm.pb.h"
 #include "tests/unit/media/media_test_util.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -34,11 +35,7 @@ const std::string kModels = ANIFARM_TEST_MODEL_DIR;
 class FarmTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anifarm-e2e-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::FreshTestDir("e2e");
     ASSERT_TRUE(fs::exists(kModels + "/2x-AniScale.pth"))
         << "models missing in " << kModels << ": run `anifarm models fetch --models-dir "
         << kModels << "` (scripts/test.sh does)";
@@ -565,8 +562,7 @@ TEST_F(FarmTest, BadInputGetsOneClearLineAndExitCode) {
 
 // `anifarm COMMAND --help`: every command explains itself with an example.
 TEST(CliHelpTest, EveryCommandHasHelpWithExamples) {
-  const std::string dir = (fs::temp_directory_path() / ("anifarm-help-" + std::to_string(getpid()))).string();
-  fs::create_directories(dir);
+  const std::string dir = testing::FreshTestDir("help").string();
   for (const std::string command :
        {"run", "submit", "status", "jobs", "cancel", "pause", "resume", "retry", "nodes",
         "models", "presets", "sample", "download"}) {

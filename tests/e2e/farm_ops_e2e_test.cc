@@ -24,6 +24,7 @@ extern "C" {
 #include "common/media/test_clip.h"
 #include "common/media/video_decoder.h"
 #include "protos/anifarm.pb.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -134,11 +135,7 @@ std::vector<std::string> JobsInCompletionOrder(const std::string& log) {
 class FarmOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anifarm-ops-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::FreshTestDir("ops");
     ASSERT_TRUE(fs::exists(kModels + "/2x-AniScale.pth")) << "models missing in " << kModels;
     address_ = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
     http_port_ = FreeLoopbackPort();

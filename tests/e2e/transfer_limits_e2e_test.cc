@@ -11,6 +11,7 @@
 
 #include "common/media/media_info.h"
 #include "common/media/test_clip.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
 
 namespace anifarm {
@@ -25,19 +26,10 @@ const std::string kModels = ANIFARM_TEST_MODEL_DIR;
 constexpr char kBobToken[] = "bob-submitter-5d1e8a7c3f2b9046";
 constexpr char kCarolToken[] = "carol-submitter-0b6d4e2a8c1f7935";
 
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 class TransferLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anifarm-transfer-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = testing::FreshTestDir("transfer");
     fs::create_directories(dir_ / "client");  // the user's machine
     fs::create_directories(dir_ / "roots");   // what the coordinator may touch
     address_ = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
@@ -71,14 +63,12 @@ class TransferLimitsTest : public ::testing::Test {
                                  "--token-file", (dir_ / "node.token").string()},
         Log("node"));
   }
-  CliResult Cli(std::vector<std::string> args, const std::string& user = "bob") {
+  testing::CommandResult Cli(std::vector<std::string> args, const std::string& user = "bob") {
     std::vector<std::string> argv = {kBin + "/anifarm"};
     argv.insert(argv.end(), args.begin(), args.end());
     argv.insert(argv.end(), {"--coordinator", address_});
     if (!user.empty()) argv.insert(argv.end(), {"--token-file", (dir_ / (user + ".token")).string()});
-    Subprocess cli(argv, Log("cli-" + std::to_string(++runs_)));
-    const int code = cli.Wait(std::chrono::seconds(300));
-    return {code, cli.Stdout(), cli.Stderr()};
+    return testing::RunToEnd(argv, Log("cli-" + std::to_string(++runs_)));
   }
   std::string MakeClip(const fs::path& path, int frames) {
     TestClipSpec spec;
@@ -91,7 +81,7 @@ class TransferLimitsTest : public ::testing::Test {
     return path.string();
   }
   int JobCount() {
-    CliResult jobs = Cli({"jobs", "--json"});
+    testing::CommandResult jobs = Cli({"jobs", "--json"});
     EXPECT_EQ(jobs.code, 0) << jobs.err;
     int count = 0;
     for (size_t at = jobs.out.find("\"job_id\""); at != std::string::npos;
@@ -119,11 +109,11 @@ TEST_F(TransferLimitsTest, UploadedInputIsUpscaledAndDownloaded) {
   const std::string output = (dir_ / "client" / "episode-2x.mp4").string();
 
   // The client's files are outside the roots: naming them is refused...
-  CliResult named = Cli({"submit", clip, "-o", output});
+  testing::CommandResult named = Cli({"submit", clip, "-o", output});
   EXPECT_EQ(named.code, 3) << named.err;
   EXPECT_NE(named.err.find("outside the coordinator's roots"), std::string::npos) << named.err;
   // ...uploading them is how a remote client works.
-  CliResult submitted = Cli({"submit", clip, "-o", output, "--upload", "--wait"});
+  testing::CommandResult submitted = Cli({"submit", clip, "-o", output, "--upload", "--wait"});
   ASSERT_EQ(submitted.code, 0) << submitted.err << "\n" << coordinator->Stderr();
   EXPECT_NE(submitted.out.find(output), std::string::npos) << submitted.out;
   absl::StatusOr<MediaInfo> info = ProbeMedia(output);
@@ -137,16 +127,16 @@ TEST_F(TransferLimitsTest, UploadedInputIsUpscaledAndDownloaded) {
   // Downloading again gives the same bytes to the owner, nothing to others.
   const std::string job_id = submitted.out.substr(0, submitted.out.find('\n'));
   const std::string again = (dir_ / "client" / "again.mp4").string();
-  CliResult download = Cli({"download", job_id, "-o", again});
+  testing::CommandResult download = Cli({"download", job_id, "-o", again});
   ASSERT_EQ(download.code, 0) << download.err;
   EXPECT_EQ(Bytes(again), Bytes(output));
   const std::string stolen = (dir_ / "client" / "stolen.mp4").string();
-  CliResult other = Cli({"download", job_id, "-o", stolen}, "carol");
+  testing::CommandResult other = Cli({"download", job_id, "-o", stolen}, "carol");
   EXPECT_EQ(other.code, 6) << other.err;
   EXPECT_FALSE(fs::exists(stolen));
   EXPECT_FALSE(fs::exists(stolen + ".partial"));
   // Without a token nothing is uploaded at all.
-  CliResult anonymous = Cli({"submit", clip, "-o", output, "--upload"}, "");
+  testing::CommandResult anonymous = Cli({"submit", clip, "-o", output, "--upload"}, "");
   EXPECT_EQ(anonymous.code, 6) << anonymous.err;
   int uploads = 0;
   for (const auto& entry : fs::directory_iterator(dir_ / "state" / "uploads")) {
@@ -168,31 +158,31 @@ TEST_F(TransferLimitsTest, LimitsAreRefusedBeforeAnyWork) {
                                        "--max-jobs-per-user", "1", "--max-upload-size", "1K"});
   const std::string out = (dir_ / "roots").string();
 
-  CliResult too_big = Cli({"submit", eight, "-o", out + "/big.mp4", "--scale", "2"});
+  testing::CommandResult too_big = Cli({"submit", eight, "-o", out + "/big.mp4", "--scale", "2"});
   EXPECT_EQ(too_big.code, 3) << too_big.err;
   EXPECT_NE(too_big.err.find("output frame would be 128x96"), std::string::npos) << too_big.err;
   EXPECT_NE(too_big.err.find("--max-frame-side"), std::string::npos) << too_big.err;
 
-  CliResult too_long = Cli({"submit", twelve, "-o", out + "/long.mp4", "--scale", "1"});
+  testing::CommandResult too_long = Cli({"submit", twelve, "-o", out + "/long.mp4", "--scale", "1"});
   EXPECT_EQ(too_long.code, 3) << too_long.err;
   EXPECT_NE(too_long.err.find("--max-frames-per-job"), std::string::npos) << too_long.err;
 
-  CliResult upload = Cli({"submit", eight, "-o", out + "/up.mp4", "--scale", "1", "--upload"});
+  testing::CommandResult upload = Cli({"submit", eight, "-o", out + "/up.mp4", "--scale", "1", "--upload"});
   EXPECT_EQ(upload.code, 3) << upload.err;
   EXPECT_NE(upload.err.find("--max-upload-size"), std::string::npos) << upload.err;
   EXPECT_TRUE(fs::is_empty(dir_ / "state" / "uploads"));
 
   EXPECT_EQ(JobCount(), 0);
-  CliResult first = Cli({"submit", eight, "-o", out + "/first.mp4", "--scale", "1"});
+  testing::CommandResult first = Cli({"submit", eight, "-o", out + "/first.mp4", "--scale", "1"});
   EXPECT_EQ(first.code, 0) << first.err;
-  CliResult second = Cli({"submit", eight, "-o", out + "/second.mp4", "--scale", "1"});
+  testing::CommandResult second = Cli({"submit", eight, "-o", out + "/second.mp4", "--scale", "1"});
   EXPECT_EQ(second.code, 3) << second.err;
   EXPECT_NE(second.err.find("--max-jobs-per-user"), std::string::npos) << second.err;
-  CliResult carol = Cli({"submit", eight, "-o", out + "/carol.mp4", "--scale", "1"}, "carol");
+  testing::CommandResult carol = Cli({"submit", eight, "-o", out + "/carol.mp4", "--scale", "1"}, "carol");
   EXPECT_EQ(carol.code, 0) << carol.err << " (the limit is per user)";
   EXPECT_EQ(JobCount(), 1) << "bob sees only his one accepted job";
 
-  CliResult bad_flag = Cli({"jobs"});  // still serving after all of that
+  testing::CommandResult bad_flag = Cli({"jobs"});  // still serving after all of that
   EXPECT_EQ(bad_flag.code, 0) << bad_flag.err;
   coordinator->Terminate();
   EXPECT_EQ(coordinator->Wait(std::chrono::seconds(30)), 0);
