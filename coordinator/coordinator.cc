@@ -400,8 +400,8 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
     const v1::LeaseChunkRequest& request) {
   v1::LeaseChunkResponse response;
   const int64_t now = Now();
-  RETURN_IF_ERROR(store_->TouchNode(request.node_id(), now));
-  if (request.has_memory()) RETURN_IF_ERROR(store_->RecordNodeMemory(request.node_id(), request.memory()));
+  RETURN_IF_ERROR(store_->TouchNode(request.node_id(), now,
+                                    request.has_memory() ? &request.memory() : nullptr));
   ASSIGN_OR_RETURN(std::optional<ChunkRecord> chunk,
                    store_->LeaseNextChunk(request.node_id(), now, now + options_.lease_seconds));
   if (!chunk) return response;
@@ -533,9 +533,10 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
     const v1::HeartbeatRequest& request) {
   const int64_t now = Now();
   v1::HeartbeatResponse response;
-  if (request.has_memory()) {
-    store_->RecordNodeMemory(request.node_id(), request.memory()).IgnoreError();  // best effort
-  }
+  // A node busy on a long chunk is alive: capability matching and the
+  // dashboard go by last_seen. Best effort: the lease renewal is what counts.
+  store_->TouchNode(request.node_id(), now, request.has_memory() ? &request.memory() : nullptr)
+      .IgnoreError();
   ASSIGN_OR_RETURN(bool renewed,
                    store_->RenewLease(request.job_id(), request.chunk_index(), request.attempt(),
                                       request.node_id(), now, now + options_.lease_seconds));

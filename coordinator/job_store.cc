@@ -650,10 +650,23 @@ absl::Status JobStore::UpsertNode(const v1::NodeInfo& node) {
       .Run();
 }
 
-absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now) {
+absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now,
+                                 const v1::DeviceMemory* memory) {
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));
-  return touch.Bind(1, now).Bind(2, node_id).Run();
+  if (memory == nullptr) {
+    ASSIGN_OR_RETURN(Statement touch,
+                     db_->Prepare("UPDATE nodes SET last_seen = ? WHERE id = ?"));
+    return touch.Bind(1, now).Bind(2, node_id).Run();
+  }
+  ASSIGN_OR_RETURN(Statement touch,
+                   db_->Prepare("UPDATE nodes SET last_seen = ?, memory_in_use = ?,"
+                                " memory_free = ?, memory_total = ? WHERE id = ?"));
+  return touch.Bind(1, now)
+      .Bind(2, memory->in_use_bytes())
+      .Bind(3, memory->free_bytes())
+      .Bind(4, memory->total_bytes())
+      .Bind(5, node_id)
+      .Run();
 }
 
 absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
@@ -696,19 +709,6 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     SplitInto(query.Text(17), node.mutable_architectures());
     nodes.push_back(std::move(node));
   }
-}
-
-absl::Status JobStore::RecordNodeMemory(const std::string& node_id,
-                                        const v1::DeviceMemory& memory) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE nodes SET memory_in_use = ?, memory_free = ?,"
-                                " memory_total = ? WHERE id = ?"));
-  return update.Bind(1, memory.in_use_bytes())
-      .Bind(2, memory.free_bytes())
-      .Bind(3, memory.total_bytes())
-      .Bind(4, node_id)
-      .Run();
 }
 
 absl::StatusOr<std::map<int32_t, std::pair<int32_t, std::string>>> JobStore::ChunkFailures(

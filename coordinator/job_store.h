@@ -154,9 +154,10 @@ class JobStore {
 
   // Nodes.
   absl::Status UpsertNode(const v1::NodeInfo& node);
-  absl::Status TouchNode(const std::string& node_id, int64_t now);
-  // Stores what a node last said about its memory (shown by ListNodes).
-  absl::Status RecordNodeMemory(const std::string& node_id, const v1::DeviceMemory& memory);
+  // A node was heard from at `now` (a lease request or a heartbeat), with
+  // its memory figures when it sent them (shown by ListNodes). One write.
+  absl::Status TouchNode(const std::string& node_id, int64_t now,
+                         const v1::DeviceMemory* memory = nullptr);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
   // Failed attempts of each chunk of a job that has any: chunk index →
   // (count, the latest error).

@@ -229,7 +229,7 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
   memory.set_in_use_bytes(3 << 20);
   memory.set_free_bytes(int64_t{5} << 30);
   memory.set_total_bytes(int64_t{8} << 30);
-  ASSERT_TRUE(store_->RecordNodeMemory("node-a", memory).ok());
+  ASSERT_TRUE(store_->TouchNode("node-a", 999, &memory).ok());
   auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
   ASSERT_TRUE(lease.ok() && lease->has_value());
   auto nodes = store_->ListNodes();
@@ -240,6 +240,7 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
   EXPECT_EQ(a.memory_usage().in_use_bytes(), 3 << 20);
   EXPECT_EQ(a.memory_usage().free_bytes(), int64_t{5} << 30);
   EXPECT_EQ(a.memory_usage().total_bytes(), int64_t{8} << 30);
+  EXPECT_GE(a.last_seen(), 999) << "a report of memory is a sign of life";
   EXPECT_EQ(a.current_job_id(), "job-1");
   EXPECT_EQ(a.current_chunk_index(), (*lease)->index);
   const v1::NodeInfo& b = by_id["node-b"];
