@@ -10,6 +10,9 @@ target_include_directories(anifarm_util PUBLIC ${CMAKE_SOURCE_DIR})
 target_link_libraries(anifarm_util PUBLIC
   gRPC::grpc++ CLI11::CLI11 spdlog::spdlog absl::status absl::statusor absl::strings Threads::Threads)
 
-# Chunk payload decoding: media + the wire types, shared by node and coordinator.
-add_library(anifarm_chunk STATIC ${CMAKE_SOURCE_DIR}/common/chunk_payload.cc)
+# Chunk payloads (decoding) and encoded segments (encoding on the node,
+# joining at the coordinator): media + the wire types, shared by both.
+add_library(anifarm_chunk STATIC
+  ${CMAKE_SOURCE_DIR}/common/chunk_payload.cc
+  ${CMAKE_SOURCE_DIR}/common/encoded_segment.cc)
 target_link_libraries(anifarm_chunk PUBLIC anifarm_common anifarm_proto)

@@ -68,24 +68,19 @@ std::string StreamLabel(const AVStream& stream) {
   return label + ")";
 }
 
-// Resolves an optional colour field: `value` unless it is -1 or `unspecified`.
-int ColourOr(int value, int unspecified, int automatic) {
-  return value < 0 || value == unspecified ? automatic : value;
-}
-
 }  // namespace
 
 struct VideoWriter::State {
   VideoWriterOptions options;
-  EncoderPlan plan;
   std::string encoder_name;
   std::vector<std::string> notices;
   OutputFormatPtr output;
-  CodecContextPtr encoder;
+  // Encodes the frames of WriteFrame; null when the video arrives encoded
+  // (WritePacket), its packets then in `packet_time_base`.
+  std::unique_ptr<VideoEncoder> encoder;
+  AVRational packet_time_base{1, 1};
   AVStream* video_stream = nullptr;  // owned by `output`
-  SwsPtr sws;
-  FramePtr frame;    // the encoder's input picture, reused
-  PacketPtr packet;  // the encoder's output, reused
+  int64_t last_dts = AV_NOPTS_VALUE;  // of the video, in video_stream's time base
 
   // One stream of the source kept in the output.
   struct Side {
@@ -350,23 +345,28 @@ struct VideoWriter::State {
     return absl::OkStatus();
   }
 
-  // Moves every packet the encoder has ready into the file, the source's
-  // other streams first up to each video packet's decode time so that they
-  // stay interleaved.
-  absl::Status DrainEncoder() {
-    while (true) {
-      const int err = avcodec_receive_packet(encoder.get(), packet.get());
-      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return absl::OkStatus();
-      if (err < 0) {
-        return absl::InternalError(
-            absl::StrCat("encoding ", options.output_path, " failed: ", AvErrorString(err)));
+  // Writes one video packet (timestamps in `time_base`), the source's other
+  // streams first up to its decode time so that they stay interleaved.
+  absl::Status WriteVideoPacket(AVPacket& packet, AVRational time_base) {
+    RETURN_IF_ERROR(WriteSourceUntil(PacketSeconds(packet, time_base)));
+    packet.stream_index = video_stream->index;
+    packet.pos = -1;
+    av_packet_rescale_ts(&packet, time_base, video_stream->time_base);
+    // Joined segments: each encoder starts its decode times a reorder delay
+    // before its first picture. Where that reaches back into the previous
+    // segment's last decode time, move it just after (never past its pts).
+    if (last_dts != AV_NOPTS_VALUE && packet.dts != AV_NOPTS_VALUE && packet.dts <= last_dts) {
+      if (packet.pts != AV_NOPTS_VALUE && packet.pts <= last_dts) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "video packet at pts ", packet.pts, " cannot follow decode time ", last_dts, " in ",
+            options.output_path));
       }
-      RETURN_IF_ERROR(WriteSourceUntil(PacketSeconds(*packet, encoder->time_base)));
-      packet->stream_index = video_stream->index;
-      av_packet_rescale_ts(packet.get(), encoder->time_base, video_stream->time_base);
-      const int write_err = av_interleaved_write_frame(output.get(), packet.get());
-      if (write_err < 0) return WriteError("video", write_err);
+      packet.dts = last_dts + 1;
     }
+    if (packet.dts != AV_NOPTS_VALUE) last_dts = packet.dts;
+    const int write_err = av_interleaved_write_frame(output.get(), &packet);
+    if (write_err < 0) return WriteError("video", write_err);
+    return absl::OkStatus();
   }
 
   bool ContainerTakes(AVCodecID id) const {
@@ -616,64 +616,47 @@ struct VideoWriter::State {
     return absl::OkStatus();
   }
 
-  // Opens `name` for the plan's picture; the caller has set up nothing yet.
-  absl::StatusOr<CodecContextPtr> OpenVideoEncoder(
-      const std::string& name, AVPixelFormat pix_fmt,
-      const std::vector<std::pair<std::string, std::string>>& private_options) {
-    const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
-    if (!codec) {
-      return absl::UnimplementedError(
-          absl::StrCat("libavcodec was built without the ", name, " encoder"));
+  // The output context and its (empty) video stream.
+  absl::Status CreateMuxer() {
+    AVFormatContext* raw = nullptr;
+    const int err =
+        avformat_alloc_output_context2(&raw, nullptr, nullptr, options.output_path.c_str());
+    if (err < 0 || !raw) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot choose a container for ",
+                                                     options.output_path, " from its extension"));
     }
-    if (avformat_query_codec(output->oformat, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(options.encode.codec, " video cannot be stored in ", options.output_path));
-    }
-    CodecContextPtr context(avcodec_alloc_context3(codec));
-    AVCodecContext* enc = context.get();
-    if (!enc) return absl::ResourceExhaustedError("cannot allocate an encoder");
-    enc->width = options.width;
-    enc->height = options.height;
-    enc->pix_fmt = pix_fmt;
-    enc->sample_aspect_ratio = AVRational{1, 1};
-    // The source's time base, so source timestamps (VFR included) pass through.
-    enc->time_base = options.time_base;
-    if (options.frame_rate.num > 0 && options.frame_rate.den > 0) {
-      enc->framerate = options.frame_rate;
-    }
-    enc->thread_count = 0;
-    if (plan.bit_rate > 0) enc->bit_rate = plan.bit_rate;
+    output.reset(raw);
+    video_stream = avformat_new_stream(raw, nullptr);
+    if (!video_stream) return absl::ResourceExhaustedError("cannot add a video stream");
+    return absl::OkStatus();
+  }
 
-    const bool hd = options.height >= 720;
-    if (pix_fmt == AV_PIX_FMT_0RGB32) {
-      enc->colorspace = AVCOL_SPC_RGB;
-      enc->color_range = AVCOL_RANGE_JPEG;
-      enc->color_primaries = AVCOL_PRI_BT709;
-      enc->color_trc = AVCOL_TRC_IEC61966_2_1;
-    } else {
-      enc->colorspace = static_cast<AVColorSpace>(ColourOr(
-          options.color_space, AVCOL_SPC_UNSPECIFIED, hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M));
-      enc->color_primaries =
-          static_cast<AVColorPrimaries>(ColourOr(options.color_primaries, AVCOL_PRI_UNSPECIFIED,
-                                                 hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M));
-      enc->color_trc = static_cast<AVColorTransferCharacteristic>(ColourOr(
-          options.color_trc, AVCOL_TRC_UNSPECIFIED, hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M));
-      enc->color_range = static_cast<AVColorRange>(
-          ColourOr(options.color_range, AVCOL_RANGE_UNSPECIFIED, AVCOL_RANGE_MPEG));
+  // With the video stream's parameters set: its tag, the source's other
+  // streams, the file and the header.
+  absl::Status WriteHeader() {
+    const std::string muxer = output->oformat->name;
+    const bool quicktime = muxer == "mp4" || muxer == "mov";
+    AVCodecParameters* par = video_stream->codecpar;
+    // ProRes encoders set the profile's fourcc (apch, ap4h...), which says the
+    // profile (Matroska stores it too); elsewhere the container chooses its tag.
+    if (par->codec_id != AV_CODEC_ID_PRORES) par->codec_tag = 0;
+    // hvc1 (parameter sets in the sample description) is the HEVC tag Apple
+    // players require; libavformat's default hev1 does not play there.
+    if (par->codec_id == AV_CODEC_ID_HEVC && quicktime) par->codec_tag = MKTAG('h', 'v', 'c', '1');
+    if (!options.audio_source_path.empty()) RETURN_IF_ERROR(OpenSource());
+    if (!(output->oformat->flags & AVFMT_NOFILE)) {
+      const int err = avio_open(&output->pb, options.output_path.c_str(), AVIO_FLAG_WRITE);
+      if (err < 0) return OpenError("create", options.output_path, err);
     }
-    if (output->oformat->flags & AVFMT_GLOBALHEADER) {
-      enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    }
-    AvDictionary codec_options;
-    for (const auto& [key, value] : private_options) codec_options.Set(key, value);
-    const int err = avcodec_open2(enc, codec, codec_options.out());
+    AvDictionary muxer_options;
+    // Index up front, so players can start before the whole file is read.
+    if (quicktime) muxer_options.Set("movflags", "+faststart");
+    const int err = avformat_write_header(output.get(), muxer_options.out());
     if (err < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot open the ", name, " encoder for ", options.width, "x",
-                       options.height, " ", options.output_path, ": ", AvErrorString(err)));
+      return absl::InternalError(absl::StrCat("cannot write the header of ", options.output_path,
+                                              ": ", AvErrorString(err)));
     }
-    encoder_name = name;
-    return context;
+    return absl::OkStatus();
   }
 };
 
@@ -689,102 +672,58 @@ const std::vector<std::string>& VideoWriter::notices() const { return state_->no
 
 absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
     const VideoWriterOptions& options) {
-  if (options.time_base.num <= 0 || options.time_base.den <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid time base ", options.time_base.num, "/",
-                                                   options.time_base.den, " for ",
-                                                   options.output_path));
-  }
   auto state = std::make_unique<State>();
   state->options = options;
-  ASSIGN_OR_RETURN(state->plan, PlanEncoder(options.encode, options.output_path, options.width,
-                                            options.height, options.frame_rate));
-  const EncoderPlan& plan = state->plan;
-
-  AVFormatContext* raw = nullptr;
-  int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, options.output_path.c_str());
-  if (err < 0 || !raw) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot choose a container for ", options.output_path, " from its extension"));
-  }
-  state->output.reset(raw);
-  AVFormatContext* output = state->output.get();
-
-  AVPixelFormat pix_fmt = plan.pix_fmt;
-  absl::StatusOr<CodecContextPtr> encoder =
-      state->OpenVideoEncoder(plan.encoder, plan.pix_fmt, plan.options);
-  if (!encoder.ok() && !plan.fallback_encoder.empty()) {
-    state->Notice(absl::StrCat(plan.encoder, " is not available here (", encoder.status().message(),
-                               "); encoding with ", plan.fallback_encoder, " instead"));
-    pix_fmt = plan.fallback_pix_fmt;
-    encoder = state->OpenVideoEncoder(plan.fallback_encoder, pix_fmt, plan.fallback_options);
-  }
-  if (!encoder.ok()) return encoder.status();
-  state->encoder = *std::move(encoder);
-  AVCodecContext* enc = state->encoder.get();
-
-  state->video_stream = avformat_new_stream(output, nullptr);
-  if (!state->video_stream) return absl::ResourceExhaustedError("cannot add a video stream");
-  err = avcodec_parameters_from_context(state->video_stream->codecpar, enc);
+  VideoEncoderOptions encoder_options;
+  encoder_options.encode = options.encode;
+  encoder_options.container_path = options.output_path;
+  encoder_options.width = options.width;
+  encoder_options.height = options.height;
+  encoder_options.time_base = options.time_base;
+  encoder_options.frame_rate = options.frame_rate;
+  encoder_options.color_space = options.color_space;
+  encoder_options.color_range = options.color_range;
+  encoder_options.color_primaries = options.color_primaries;
+  encoder_options.color_trc = options.color_trc;
+  ASSIGN_OR_RETURN(state->encoder, VideoEncoder::Create(encoder_options));
+  for (const std::string& notice : state->encoder->notices()) state->notices.push_back(notice);
+  state->encoder_name = state->encoder->encoder_name();
+  const AVCodecContext& enc = state->encoder->context();
+  RETURN_IF_ERROR(state->CreateMuxer());
+  const int err = avcodec_parameters_from_context(state->video_stream->codecpar, &enc);
   if (err < 0) {
     return absl::InternalError(absl::StrCat("cannot set video parameters: ", AvErrorString(err)));
   }
-  const std::string muxer = output->oformat->name;
-  const bool quicktime = muxer == "mp4" || muxer == "mov";
-  // ProRes encoders set the profile's fourcc (apch, ap4h...), which says the
-  // profile (Matroska stores it too); elsewhere the container chooses its tag.
-  if (enc->codec_id != AV_CODEC_ID_PRORES) {
-    state->video_stream->codecpar->codec_tag = 0;
-  }
-  // hvc1 (parameter sets in the sample description) is the HEVC tag Apple
-  // players require; libavformat's default hev1 does not play there.
-  if (enc->codec_id == AV_CODEC_ID_HEVC && quicktime) {
-    state->video_stream->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
-  }
-  state->video_stream->time_base = enc->time_base;  // a hint; the muxer may change it
-  state->video_stream->avg_frame_rate = enc->framerate;
+  state->video_stream->time_base = enc.time_base;  // a hint; the muxer may change it
+  state->video_stream->avg_frame_rate = enc.framerate;
+  RETURN_IF_ERROR(state->WriteHeader());
+  return std::unique_ptr<VideoWriter>(new VideoWriter(std::move(state)));
+}
 
-  if (!options.audio_source_path.empty()) RETURN_IF_ERROR(state->OpenSource());
-
-  if (!(output->oformat->flags & AVFMT_NOFILE)) {
-    err = avio_open(&output->pb, options.output_path.c_str(), AVIO_FLAG_WRITE);
-    if (err < 0) return OpenError("create", options.output_path, err);
+absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::CreateForEncodedVideo(
+    const VideoWriterOptions& options, const AVCodecParameters& video, AVRational time_base) {
+  if (time_base.num <= 0 || time_base.den <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid time base ", time_base.num, "/",
+                                                   time_base.den, " for ", options.output_path));
   }
-  AvDictionary muxer_options;
-  // Index up front, so players can start before the whole file is read.
-  if (quicktime) muxer_options.Set("movflags", "+faststart");
-  err = avformat_write_header(output, muxer_options.out());
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->packet_time_base = time_base;
+  RETURN_IF_ERROR(state->CreateMuxer());
+  if (avformat_query_codec(state->output->oformat, video.codec_id, FF_COMPLIANCE_NORMAL) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(avcodec_get_name(video.codec_id),
+                                                   " video cannot be stored in ",
+                                                   options.output_path));
+  }
+  const int err = avcodec_parameters_copy(state->video_stream->codecpar, &video);
   if (err < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot write the header of ", options.output_path, ": ", AvErrorString(err)));
+    return absl::InternalError(absl::StrCat("cannot set video parameters: ", AvErrorString(err)));
   }
-
-  // RGB -> the encoder's format, with the matrix and range the stream is
-  // tagged with (RGB input is full range by definition).
-  state->sws.reset(sws_getContext(
-      options.width, options.height, AV_PIX_FMT_RGB24, options.width, options.height, pix_fmt,
-      SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr));
-  if (!state->sws) return absl::InternalError("cannot create the RGB converter");
-  if (pix_fmt != AV_PIX_FMT_0RGB32) {
-    // sws_getCoefficients takes AVColorSpace values (SWS_CS_ITU709 == 1, ...)
-    // and falls back to BT.601 for the ones it does not know.
-    const int* yuv = sws_getCoefficients(enc->colorspace);
-    sws_setColorspaceDetails(state->sws.get(), yuv, /*srcRange=*/1, yuv,
-                             /*dstRange=*/enc->color_range == AVCOL_RANGE_JPEG ? 1 : 0,
-                             /*brightness=*/0, /*contrast=*/1 << 16, /*saturation=*/1 << 16);
+  state->video_stream->time_base = time_base;
+  if (options.frame_rate.num > 0 && options.frame_rate.den > 0) {
+    state->video_stream->avg_frame_rate = options.frame_rate;
   }
-  state->frame = MakeFrame();
-  state->packet = MakePacket();
-  if (!state->frame || !state->packet) return absl::ResourceExhaustedError("out of memory");
-  state->frame->format = pix_fmt;
-  state->frame->width = options.width;
-  state->frame->height = options.height;
-  state->frame->colorspace = enc->colorspace;
-  state->frame->color_range = enc->color_range;
-  state->frame->color_primaries = enc->color_primaries;
-  state->frame->color_trc = enc->color_trc;
-  if (av_frame_get_buffer(state->frame.get(), 0) < 0) {
-    return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
-  }
+  RETURN_IF_ERROR(state->WriteHeader());
   return std::unique_ptr<VideoWriter>(new VideoWriter(std::move(state)));
 }
 
@@ -794,31 +733,26 @@ absl::Status VideoWriter::WriteFrame(const RgbImage& image, int64_t pts) {
     return absl::FailedPreconditionError(
         absl::StrCat("frame written to ", s.options.output_path, " after Finish()"));
   }
-  if (image.width != s.options.width || image.height != s.options.height ||
-      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frame of ", image.width, "x", image.height, " written to ",
-                     s.options.output_path, ", which is ", s.options.width, "x", s.options.height));
+  if (!s.encoder) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(s.options.output_path, " takes encoded packets, not frames"));
   }
-  if (s.last_pts != AV_NOPTS_VALUE && pts <= s.last_pts) {
-    return absl::InvalidArgumentError(absl::StrCat("frame pts ", pts, " is not after ", s.last_pts,
-                                                   " in ", s.options.output_path));
+  const AVRational time_base = s.encoder->time_base();
+  return s.encoder->Encode(image, pts,
+                           [&](AVPacket& packet) { return s.WriteVideoPacket(packet, time_base); });
+}
+
+absl::Status VideoWriter::WritePacket(AVPacket& packet) {
+  State& s = *state_;
+  if (s.finished) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("packet written to ", s.options.output_path, " after Finish()"));
   }
-  // The encoder may still reference the previous picture's buffer.
-  if (av_frame_make_writable(s.frame.get()) < 0) {
-    return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
+  if (s.encoder) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(s.options.output_path, " encodes frames itself; no packets"));
   }
-  const uint8_t* src[1] = {image.pixels.data()};
-  const int src_stride[1] = {image.width * 3};
-  sws_scale(s.sws.get(), src, src_stride, 0, image.height, s.frame->data, s.frame->linesize);
-  s.frame->pts = pts;
-  const int err = avcodec_send_frame(s.encoder.get(), s.frame.get());
-  if (err < 0) {
-    return absl::InternalError(absl::StrCat("encoding ", s.options.output_path, " failed at pts ",
-                                            pts, ": ", AvErrorString(err)));
-  }
-  s.last_pts = pts;
-  return s.DrainEncoder();
+  return s.WriteVideoPacket(packet, s.packet_time_base);
 }
 
 absl::Status VideoWriter::Finish() {
@@ -826,12 +760,11 @@ absl::Status VideoWriter::Finish() {
   if (s.finished) return s.finish_status;
   s.finished = true;
   s.finish_status = [&]() -> absl::Status {
-    const int err = avcodec_send_frame(s.encoder.get(), nullptr);
-    if (err < 0 && err != AVERROR_EOF) {
-      return absl::InternalError(absl::StrCat("cannot flush the encoder of ", s.options.output_path,
-                                              ": ", AvErrorString(err)));
+    if (s.encoder) {
+      const AVRational time_base = s.encoder->time_base();
+      RETURN_IF_ERROR(s.encoder->Flush(
+          [&](AVPacket& packet) { return s.WriteVideoPacket(packet, time_base); }));
     }
-    RETURN_IF_ERROR(s.DrainEncoder());
     RETURN_IF_ERROR(s.WriteSourceUntil(std::numeric_limits<double>::infinity()));
     const int trailer_err = av_write_trailer(s.output.get());
     if (trailer_err < 0) {

@@ -1,5 +1,7 @@
-// VideoWriter: the encoder end of the pipeline. RGB frames in (with their
-// source timestamps), an output file out, with the rest of the source kept:
+// VideoWriter: the muxing end of the pipeline. RGB frames in (with their
+// source timestamps, encoded by a VideoEncoder), or video packets already
+// encoded (segments encoded by nodes, joined without re-encoding), and an
+// output file out, with the rest of the source kept:
 //   - every audio stream, copied packet for packet where the container takes
 //     its codec, else transcoded to AAC (a notice says so);
 //   - subtitle streams: copied into MKV; into MP4/MOV text subtitles (ASS,
@@ -19,6 +21,7 @@
 #include "common/image.h"
 #include "common/media/encode_settings.h"
 #include "common/media/ffmpeg_ptr.h"
+#include "common/media/video_encoder.h"
 
 namespace anifarm {
 
@@ -53,11 +56,22 @@ struct VideoWriterOptions {
 
 class VideoWriter {
  public:
+  // A writer that encodes frames (WriteFrame) as `options.encode` says.
   static absl::StatusOr<std::unique_ptr<VideoWriter>> Create(const VideoWriterOptions& options);
+  // A writer for video that arrives encoded (WritePacket): `video` describes
+  // the stream (codec, extradata, size...), whose packets have timestamps in
+  // `time_base`. options.encode, width, height and colour are not used.
+  static absl::StatusOr<std::unique_ptr<VideoWriter>> CreateForEncodedVideo(
+      const VideoWriterOptions& options, const AVCodecParameters& video, AVRational time_base);
   ~VideoWriter();
 
   // Frames must come in presentation order.
   absl::Status WriteFrame(const RgbImage& image, int64_t pts);
+  // Packets must come in decode order. Where joined runs of packets overlap
+  // in decode time (each encoder starts its decode times a little before
+  // its first picture), a decode time is moved just after the previous one.
+  // The packet's data is consumed.
+  absl::Status WritePacket(AVPacket& packet);
   // Flushes the encoder, writes the remaining audio and the trailer.
   absl::Status Finish();
 

@@ -564,6 +564,326 @@ def random_realplksr_state_dict(seed, dim, n_blocks, scale, kernel, pdim, use_ea
     return sd
 
 
+# --------------------------------------------------------------------- DAT
+
+def dat_region_labels(n, split, shift):
+    """Per row (or column) of a padded frame of side n: which of the three
+    shifted-window regions it belongs to, by the definition DAT takes from
+    Swin (slices [0, -split), [-split, -shift), [-shift, end) assigned in
+    that order, a later slice overwriting an earlier one)."""
+    labels = [0] * n
+    for region, (start, stop) in enumerate(((0, -split), (-split, -shift), (-shift, None))):
+        for i in range(n)[slice(start, stop)]:
+            labels[i] = region
+    return labels
+
+
+def dat_position_table(sd, p, hs, ws):
+    """DynamicPosBias (residual=False) on every offset (dh, dw) of an hs x ws
+    window: {(dh, dw): tensor[heads]}."""
+    offsets = [(dh, dw) for dh in range(1 - hs, hs) for dw in range(1 - ws, ws)]
+    t = F.linear(torch.tensor(offsets, dtype=torch.float32), sd[p + ".pos_proj.weight"], sd[p + ".pos_proj.bias"])
+    for stage in ("pos1", "pos2", "pos3"):
+        q = "%s.%s." % (p, stage)
+        t = F.layer_norm(t, (t.shape[-1],), sd[q + "0.weight"], sd[q + "0.bias"], 1e-5)
+        t = F.linear(F.relu(t), sd[q + "2.weight"], sd[q + "2.bias"])
+    return {off: t[i] for i, off in enumerate(offsets)}
+
+
+def dat_window_attention(sd, p, q, k, v, hs, ws, heads, shift):
+    """One branch of DAT's spatial attention on q, k, v [B, Hp, Wp, c] (the
+    padded frame), window by window: each hs x ws window is sliced out of the
+    (rolled, when shifted) frame and attends within itself, with the dynamic
+    position bias and, when shifted, -100 between pixels of different
+    regions."""
+    b, hp, wp, c = q.shape
+    d = c // heads
+    table = dat_position_table(sd, p, hs, ws)
+    cells = [(y, x) for y in range(hs) for x in range(ws)]
+    bias = torch.stack([torch.stack([table[(yi - yj, xi - xj)] for (yj, xj) in cells]) for (yi, xi) in cells])
+    bias = bias.permute(2, 0, 1)  # [heads, N, N]
+    if shift is not None:
+        q, k, v = (torch.roll(t, shifts=(-shift[0], -shift[1]), dims=(1, 2)) for t in (q, k, v))
+        rows = dat_region_labels(hp, hs, shift[0])
+        cols = dat_region_labels(wp, ws, shift[1])
+    out = torch.zeros_like(q)
+    n = hs * ws
+    for y0 in range(0, hp, hs):
+        for x0 in range(0, wp, ws):
+            def heads_of(t):
+                return t[:, y0:y0 + hs, x0:x0 + ws].reshape(b, n, heads, d).transpose(1, 2)
+            logits = (heads_of(q) * d ** -0.5) @ heads_of(k).transpose(-2, -1) + bias
+            if shift is not None:
+                lab = torch.tensor([3 * rows[y0 + y] + cols[x0 + x] for (y, x) in cells])
+                logits = logits + (lab[:, None] != lab[None, :]).float() * -100.0
+            o = torch.softmax(logits, -1) @ heads_of(v)
+            out[:, y0:y0 + hs, x0:x0 + ws] = o.transpose(1, 2).reshape(b, hs, ws, c)
+    if shift is not None:
+        out = torch.roll(out, shifts=(shift[0], shift[1]), dims=(1, 2))
+    return out
+
+
+def dat_forward(sd, x, cfg):
+    """DAT (Chen et al. 2023, as Spandrel defines it) on x [1, 3, H, W] with
+    torch.nn.functional, given its hyper-parameters `cfg` (the ones the
+    state dict was made with, so the C++ detection is checked too). Tokens
+    are kept as [B, H, W, C]."""
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    mean = torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1)
+
+    def conv(t, p, groups=1):
+        w = sd[p + ".weight"]
+        return F.conv2d(t, w, sd[p + ".bias"], padding=w.shape[-1] // 2, groups=groups)
+
+    def bn(t, p):
+        return F.batch_norm(t, sd[p + ".running_mean"], sd[p + ".running_var"], sd[p + ".weight"],
+                            sd[p + ".bias"], False, 0.0, 1e-5)
+
+    def ln(t, p):
+        return F.layer_norm(t, (t.shape[-1],), sd[p + ".weight"], sd[p + ".bias"], 1e-5)
+
+    def lin(t, p):
+        return F.linear(t, sd[p + ".weight"], sd.get(p + ".bias"))
+
+    def nchw(t):
+        return t.permute(0, 3, 1, 2)
+
+    def nhwc(t):
+        return t.permute(0, 2, 3, 1)
+
+    def interaction(p, conv_in, attn_in, spatial):
+        """Depth-wise conv branch on v and the two interaction maps; the
+        spatial block takes the channel map from the conv branch and the
+        spatial map from attention, the channel block the other way round."""
+        conv_x = F.gelu(bn(conv(conv_in, p + ".dwconv.0", groups=conv_in.shape[1]), p + ".dwconv.1"))
+        ci_src = conv_x if spatial else attn_in
+        si_src = attn_in if spatial else conv_x
+        ci = F.adaptive_avg_pool2d(ci_src, 1)
+        ci = conv(F.gelu(bn(conv(ci, p + ".channel_interaction.1"), p + ".channel_interaction.2")),
+                  p + ".channel_interaction.4")
+        si = conv(F.gelu(bn(conv(si_src, p + ".spatial_interaction.0"), p + ".spatial_interaction.1")),
+                  p + ".spatial_interaction.3")
+        if spatial:
+            return nhwc(attn_in) * nhwc(torch.sigmoid(ci)) + nhwc(torch.sigmoid(si) * conv_x)
+        return nhwc(attn_in) * nhwc(torch.sigmoid(si)) + nhwc(conv_x * torch.sigmoid(ci))
+
+    def spatial_attention(t, p, heads, shifted):
+        b, h, w, c = t.shape
+        q, k, v = lin(t, p + ".qkv").chunk(3, -1)
+        m = max(cfg["split"])
+        ph, pw = (m - h % m) % m, (m - w % m) % m
+        qp, kp, vp = (F.pad(u, (0, 0, 0, pw, 0, ph)) for u in (q, k, v))
+        s0, s1 = cfg["split"]
+        halves = []
+        for i, (hs, ws) in enumerate(((s0, s1), (s1, s0))):
+            sl = slice(0, c // 2) if i == 0 else slice(c // 2, c)
+            shift = (hs // 2, ws // 2) if shifted else None
+            o = dat_window_attention(sd, "%s.attns.%d.pos" % (p, i), qp[..., sl], kp[..., sl], vp[..., sl],
+                                     hs, ws, heads // 2, shift)
+            halves.append(o[:, :h, :w])
+        attn = torch.cat(halves, -1)
+        return lin(interaction(p, nchw(v), nchw(attn), True), p + ".proj")
+
+    def channel_attention(t, p, heads):
+        b, h, w, c = t.shape
+        d = c // heads
+        q, k, v = lin(t, p + ".qkv").chunk(3, -1)
+        outs = []
+        for i in range(heads):  # each head: its d channels attend to each other over all pixels
+            sl = slice(i * d, (i + 1) * d)
+            qh = F.normalize(q[..., sl].reshape(b, h * w, d).transpose(1, 2), dim=-1)
+            kh = F.normalize(k[..., sl].reshape(b, h * w, d).transpose(1, 2), dim=-1)
+            a = torch.softmax((qh @ kh.transpose(1, 2)) * sd[p + ".temperature"][i], -1)
+            outs.append((a @ v[..., sl].reshape(b, h * w, d).transpose(1, 2)).transpose(1, 2).reshape(b, h, w, d))
+        attn = torch.cat(outs, -1)
+        return lin(interaction(p, nchw(v), nchw(attn), False), p + ".proj")
+
+    def sgfn(t, p):
+        t = F.gelu(lin(t, p + ".fc1"))
+        a, g = t.chunk(2, -1)
+        g = nhwc(conv(nchw(ln(g, p + ".sg.norm")), p + ".sg.conv", groups=g.shape[-1]))
+        return lin(a * g, p + ".fc2")
+
+    def resi(t, p):
+        if cfg["resi"] == "1conv":
+            return conv(t, p)
+        t = F.leaky_relu(conv(t, p + ".0"), 0.2)
+        t = F.leaky_relu(conv(t, p + ".2"), 0.2)
+        return conv(t, p + ".4")
+
+    x = x - mean
+    feat = conv(x, "conv_first")
+    t = ln(nhwc(feat), "before_RG.1")
+    for g, (depth, heads) in enumerate(zip(cfg["depth"], cfg["heads"])):
+        res = t
+        for bi in range(depth):
+            p = "layers.%d.blocks.%d" % (g, bi)
+            u = ln(t, p + ".norm1")
+            if bi % 2 == 0:
+                shifted = (g % 2 == 0 and bi % 4 == 2) or (g % 2 == 1 and bi % 4 == 0)
+                t = t + spatial_attention(u, p + ".attn", heads, shifted)
+            else:
+                t = t + channel_attention(u, p + ".attn", heads)
+            t = t + sgfn(ln(t, p + ".norm2"), p + ".ffn")
+        t = res + nhwc(resi(nchw(t), "layers.%d.conv" % g))
+    t = nchw(ln(t, "norm"))
+    t = resi(t, "conv_after_body") + feat
+    if cfg["upsampler"] == "pixelshuffle":
+        t = F.leaky_relu(conv(t, "conv_before_upsample.0"), 0.01)
+        i = 0
+        for r in cfg["upsample_steps"]:
+            t = F.pixel_shuffle(conv(t, "upsample.%d" % i), r)
+            i += 2
+        t = conv(t, "conv_last")
+    else:
+        t = F.pixel_shuffle(conv(t, "upsample.0"), cfg["scale"])
+    return t + mean
+
+
+def dat_shift_mask(n_h, n_w, hs, ws, sh, sw):
+    """The attn_mask buffer a shifted block saves for an n_h x n_w training
+    frame: [windows, N, N], 0 or -100."""
+    rows, cols = dat_region_labels(n_h, hs, sh), dat_region_labels(n_w, ws, sw)
+    masks = []
+    for y0 in range(0, n_h, hs):
+        for x0 in range(0, n_w, ws):
+            lab = torch.tensor([3 * rows[y0 + y] + cols[x0 + x] for y in range(hs) for x in range(ws)])
+            masks.append((lab[:, None] != lab[None, :]).float() * -100.0)
+    return torch.stack(masks)
+
+
+def random_dat_state_dict(seed, cfg):
+    """A DAT state dict with Spandrel's key names, random weights (BatchNorm
+    statistics too, so folding them matters) and the buffers a saved model
+    has: rpe_biases, relative_position_index, num_batches_tracked and, in
+    shifted blocks, the attention masks for an img_size x img_size frame."""
+    g = torch.Generator().manual_seed(seed)
+    sd = collections.OrderedDict()
+    c = cfg["embed_dim"]
+
+    def rnd(*shape, std=1.0):
+        return torch.randn(shape, generator=g) * std
+
+    def conv(name, cin, cout, k, groups=1, std=None):
+        sd[name + ".weight"] = rnd(cout, cin // groups, k, k, std=std or 1.0 / math.sqrt(cin // groups * k * k))
+        sd[name + ".bias"] = rnd(cout, std=0.05)
+
+    def linear(name, cin, cout, bias=True, std=None):
+        sd[name + ".weight"] = rnd(cout, cin, std=std or 1.0 / math.sqrt(cin))
+        if bias:
+            sd[name + ".bias"] = rnd(cout, std=0.05)
+
+    def norm(name, n):
+        sd[name + ".weight"] = 1.0 + rnd(n, std=0.2)
+        sd[name + ".bias"] = rnd(n, std=0.1)
+
+    def batch_norm(name, n):
+        norm(name, n)
+        sd[name + ".running_mean"] = rnd(n, std=0.1)
+        sd[name + ".running_var"] = 0.5 + torch.rand((n,), generator=g)
+        sd[name + ".num_batches_tracked"] = torch.tensor(100, dtype=torch.long)
+
+    def interaction(p, dim):
+        conv(p + ".dwconv.0", dim, dim, 3, groups=dim)
+        batch_norm(p + ".dwconv.1", dim)
+        conv(p + ".channel_interaction.1", dim, dim // 8, 1)
+        batch_norm(p + ".channel_interaction.2", dim // 8)
+        conv(p + ".channel_interaction.4", dim // 8, dim, 1)
+        conv(p + ".spatial_interaction.0", dim, dim // 16, 1)
+        batch_norm(p + ".spatial_interaction.1", dim // 16)
+        conv(p + ".spatial_interaction.3", dim // 16, 1, 1)
+
+    def resi(p, dim):
+        if cfg["resi"] == "1conv":
+            conv(p, dim, dim, 3)
+        else:
+            conv(p + ".0", dim, dim // 4, 3)
+            conv(p + ".2", dim // 4, dim // 4, 1)
+            conv(p + ".4", dim // 4, dim, 3)
+
+    s0, s1 = cfg["split"]
+    conv("conv_first", 3, c, 3)
+    norm("before_RG.1", c)
+    hidden = int(c * cfg["expansion"])
+    for gi, (depth, heads) in enumerate(zip(cfg["depth"], cfg["heads"])):
+        for bi in range(depth):
+            p = "layers.%d.blocks.%d." % (gi, bi)
+            norm(p + "norm1", c)
+            linear(p + "attn.qkv", c, 3 * c, bias=cfg["qkv_bias"])
+            linear(p + "attn.proj", c, c)
+            if bi % 2 == 0:
+                shifted = (gi % 2 == 0 and bi % 4 == 2) or (gi % 2 == 1 and bi % 4 == 0)
+                if shifted:
+                    n = cfg["img_size"]
+                    sd[p + "attn.attn_mask_0"] = dat_shift_mask(n, n, s0, s1, s0 // 2, s1 // 2)
+                    sd[p + "attn.attn_mask_1"] = dat_shift_mask(n, n, s1, s0, s1 // 2, s0 // 2)
+                pos_dim = c // 2 // 4 // 4
+                for i, (hs, ws) in enumerate(((s0, s1), (s1, s0))):
+                    q = p + "attn.attns.%d." % i
+                    sd[q + "rpe_biases"] = torch.tensor(
+                        [(dh, dw) for dh in range(1 - hs, hs) for dw in range(1 - ws, ws)], dtype=torch.float32)
+                    cells = [(y, x) for y in range(hs) for x in range(ws)]
+                    sd[q + "relative_position_index"] = torch.tensor(
+                        [[(yi - yj + hs - 1) * (2 * ws - 1) + (xi - xj + ws - 1) for (yj, xj) in cells]
+                         for (yi, xi) in cells], dtype=torch.long)
+                    linear(q + "pos.pos_proj", 2, pos_dim, std=0.5)
+                    for stage in ("pos1", "pos2"):
+                        norm(q + "pos.%s.0" % stage, pos_dim)
+                        linear(q + "pos.%s.2" % stage, pos_dim, pos_dim)
+                    norm(q + "pos.pos3.0", pos_dim)
+                    linear(q + "pos.pos3.2", pos_dim, heads // 2)
+            else:
+                sd[p + "attn.temperature"] = 0.5 + torch.rand((heads, 1, 1), generator=g)
+            interaction(p + "attn", c)
+            norm(p + "norm2", c)
+            linear(p + "ffn.fc1", c, hidden)
+            norm(p + "ffn.sg.norm", hidden // 2)
+            conv(p + "ffn.sg.conv", hidden // 2, hidden // 2, 3, groups=hidden // 2)
+            linear(p + "ffn.fc2", hidden // 2, c)
+        resi("layers.%d.conv" % gi, c)
+    norm("norm", c)
+    resi("conv_after_body", c)
+    if cfg["upsampler"] == "pixelshuffle":
+        nf = cfg["num_feat"]
+        conv("conv_before_upsample.0", c, nf, 3)
+        for i, r in enumerate(cfg["upsample_steps"]):
+            conv("upsample.%d" % (2 * i), nf, r * r * nf, 3)
+        conv("conv_last", nf, 3, 3, std=0.05)
+    else:
+        conv("upsample.0", c, 3 * cfg["scale"] ** 2, 3, std=0.05)
+    # Half-precision storage keeps the files small; the long buffers stay.
+    return collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in sd.items())
+
+
+# Two small DATs. dat_x2: DAT's own layout (1conv, pixelshuffle) with both
+# kinds of block and a shifted one (group 1, block 0), 32 wide, so its
+# position-bias MLP is 1 wide and gives a constant bias per head, as in
+# DAT-light. dat_direct_x2: DAT-light's layout (3conv, pixelshuffledirect),
+# 64 wide, so the MLP is 2 wide and the bias depends on the offset, with a
+# 4x8 window, no qkv bias and one block (its heads read from pos3). Inputs
+# are not multiples of the windows, so the padding is used. Kept small: the
+# .pth files are ~100 KB each.
+DAT_FIXTURES = (
+    ("dat_x2", 31, dict(embed_dim=32, depth=[2, 1], heads=[2, 4], split=[2, 4], expansion=2.0, qkv_bias=True,
+                        resi="1conv", upsampler="pixelshuffle", num_feat=8, upsample_steps=[2], scale=2,
+                        img_size=8), (11, 13)),
+    ("dat_direct_x2", 32, dict(embed_dim=64, depth=[1], heads=[4], split=[4, 8], expansion=1.0,
+                               qkv_bias=False, resi="3conv", upsampler="pixelshuffledirect", scale=2, img_size=8),
+     (10, 13)),
+)
+
+
+def write_dat_fixtures(out_dir):
+    for name, seed, cfg, size in DAT_FIXTURES:
+        sd = random_dat_state_dict(seed, cfg)
+        pth = os.path.join(out_dir, name + ".pth")
+        torch.save({"params": sd}, pth)
+        x = seeded_input(seed, *size)
+        y = dat_forward(load_pth(pth), x, cfg)
+        write_fixture(os.path.join(out_dir, name + "_fixture.bin"), [(name + ".pth", sha256_file(pth))],
+                      cfg["scale"], x, y)
+
+
 # ------------------------------------------------------------- TorchScript
 
 class TinyUpscaler(torch.nn.Module):
@@ -754,6 +1074,9 @@ def main():
     torch.set_grad_enabled(False)
     print("torch", torch.__version__)
 
+    if only == "dat":
+        write_dat_fixtures(out_dir)
+        return
     write_padded_ncnn_fixtures(model_dir, out_dir)
     if only is not None:
         assert only == "ncnn-padded", only
@@ -845,6 +1168,9 @@ def main():
         y, s = realplksr_forward(load_pth(pth), x)
         assert s == kwargs["scale"]
         write_fixture(os.path.join(out_dir, name + "_fixture.bin"), [(name + ".pth", sha256_file(pth))], s, x, y)
+
+    write_dat_fixtures(out_dir)
+
 
 if __name__ == "__main__":
     main()
