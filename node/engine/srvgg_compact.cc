@@ -32,7 +32,8 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
   }
   const std::string guess = GuessArchitecture(weights);
   std::string detected;
-  if (absl::StartsWith(guess, "ESRGAN/RRDBNet") || guess == "OmniSR" || guess == "SPAN" || guess == "RealPLKSR") {
+  if (absl::StartsWith(guess, "ESRGAN/RRDBNet") || guess == "OmniSR" || guess == "SPAN" || guess == "RealPLKSR" ||
+      guess == "DAT") {
     detected = absl::StrCat("detected architecture ", guess, ", which its own network runs, not CompactNet; ");
   } else if (!guess.empty() && guess != "SRVGGNetCompact") {
     detected = absl::StrCat("detected architecture ", guess, ", which this engine does not run yet; ");
@@ -42,7 +43,7 @@ absl::Status NotCompact(const TensorMap& weights, absl::string_view source, absl
       " tensors, keys: ", absl::StrJoin(keys, " "),
       ". Supported architectures: SRVGGNetCompact (Real-ESRGAN Compact: body.N.weight/bias with PReLU), "
       "ESRGAN RRDBNet (model.N.sub / conv_first + body.N.rdbK / RRDB_trunk key layouts), OmniSR, SPAN, "
-      "RealPLKSR (pixel-shuffle upsampler), and TorchScript archives"));
+      "RealPLKSR (pixel-shuffle upsampler), DAT, and TorchScript archives"));
 }
 
 bool HasShape(const torch::Tensor* t, std::initializer_list<int64_t> shape) {
@@ -70,7 +71,12 @@ std::string GuessArchitecture(const TensorMap& weights) {
   if (has_key("feats.0.weight") && any_key("channe_mixer")) return "PLKSR";
   if (has_key("feats.0.weight") && (any_key("channel_mixer") || any_key(".lk."))) return "RealPLKSR";
   if (any_key("block_1.c1_r")) return "SPAN";
-  if (any_key("before_RG")) return "DAT";
+  // DAT before SwinIR/HAT: both have layers.N...blocks.M, but only DAT has
+  // before_RG, the offset tables of its window branches (attns.N.rpe_biases)
+  // and the spatial gate of its feed-forward (ffn.sg).
+  if (any_key("before_RG") || (any_key("layers.") && (any_key(".attn.attns.0.rpe_biases") || any_key(".ffn.sg.")))) {
+    return "DAT";
+  }
   if (any_key("residual_group.")) return "SwinIR/HAT";
   if (any_key("unet1.")) return "Real-CUGAN";
   if (has_key("body.0.weight") && has_key("body.1.weight")) return "SRVGGNetCompact";

@@ -38,8 +38,8 @@ struct CompactConfig {
 
 // Names the architecture a state dict most likely holds, from its key names
 // alone ("ESRGAN/RRDBNet (old key layout)", "OmniSR", "SPAN", "RealPLKSR",
-// "PLKSR", ...), or "" when no known family matches. Used to route a state
-// dict to its network (RRDBNet, OmniSR, SPAN, RealPLKSR), whose detection
+// "DAT", "PLKSR", ...), or "" when no known family matches. Used to route a
+// state dict to its network (RRDBNet, OmniSR, SPAN, RealPLKSR, DAT), whose detection
 // then checks every shape, and to say what an unsupported file is.
 std::string GuessArchitecture(const TensorMap& weights);
 

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "node/engine/dat.h"
 #include "node/engine/device_post_process.h"
 #include "node/engine/ncnn_model.h"
 #include "node/engine/network.h"
@@ -184,10 +185,19 @@ absl::StatusOr<Precision> ResolvePrecision(const std::string& asked, const torch
       absl::StrCat("unknown precision '", asked, "' (expected fp16, bf16, fp32, auto)"));
 }
 
+std::string PrecisionName(torch::ScalarType dtype) {
+  if (dtype == torch::kFloat16) return "fp16";
+  if (dtype == torch::kBFloat16) return "bf16";
+  return "fp32";
+}
+
 // A cached network plus its description.
 struct LoadedModel {
   std::unique_ptr<Network> net;
   std::string description;
+  // Set when the network runs at another precision than the one asked for
+  // (an fp32-only architecture, whose description says so): "fp16 requested".
+  std::string precision_note;
 };
 
 class TorchUpscaler : public Upscaler {
@@ -328,7 +338,7 @@ class TorchEngine : public UpscalerEngine {
     return {"fp32"};
   }
   std::vector<std::string> architectures() const override {
-    return {"SRVGGNetCompact", "RRDBNet", "OmniSR", "SPAN", "RealPLKSR", "TorchScript",
+    return {"SRVGGNetCompact", "RRDBNet", "OmniSR", "SPAN", "RealPLKSR", "DAT", "TorchScript",
             "ncnn graph"};
   }
   DeviceMemoryUsage memory_usage() const override {
@@ -356,8 +366,9 @@ class TorchEngine : public UpscalerEngine {
                                                      " requested but only the model's native scale ",
                                                      model->net->scale(), " is supported"));
     }
-    return std::make_shared<TorchUpscaler>(
-        model, precision.note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap);
+    const std::string& note = precision.note.empty() ? model->precision_note : precision.note;
+    return std::make_shared<TorchUpscaler>(model, note, options.tile > 0 ? options.tile : AutoTile(),
+                                           options.tile_overlap);
   }
 
  private:
@@ -381,9 +392,16 @@ class TorchEngine : public UpscalerEngine {
       lru_.push_front(key);
       return it->second;
     }
-    ASSIGN_OR_RETURN(std::unique_ptr<Network> net, LoadNetwork(path, precision));
+    std::string fp32_only;  // why, for an architecture that runs in fp32 only
+    ASSIGN_OR_RETURN(std::unique_ptr<Network> net, LoadNetwork(path, precision, &fp32_only));
     auto model = std::make_shared<LoadedModel>();
-    model->description = absl::StrCat(net->ToString(), " ", precision.name, " on ", device_.str());
+    // The precision it runs at, which an fp32-only architecture decides;
+    // `models inspect` prints this description.
+    model->description = absl::StrCat(net->ToString(), " ", PrecisionName(net->dtype()), " on ", device_.str(),
+                                       fp32_only.empty() ? "" : absl::StrCat(" [fp32 only: ", fp32_only, "]"));
+    if (!fp32_only.empty() && net->dtype() != precision.dtype) {
+      model->precision_note = absl::StrCat(precision.name, " requested");
+    }
     model->net = std::move(net);
     cache_.emplace(key, model);
     lru_.push_front(key);
@@ -398,7 +416,10 @@ class TorchEngine : public UpscalerEngine {
   // (its .bin next to it), safetensors when named so or when its first bytes
   // say so, TorchScript when the zip holds code, a PyTorch checkpoint (zip
   // or legacy) otherwise (nodes store models as <sha>.pth).
-  absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision) {
+  // `fp32_only` is set to the reason when the architecture runs in fp32
+  // whatever precision is asked for.
+  absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision,
+                                                       std::string* fp32_only) {
     if (absl::EndsWith(path, ".param")) {
       ASSIGN_OR_RETURN(engine::NcnnGraph graph, engine::LoadNcnnModel(path));
       ASSIGN_OR_RETURN(std::unique_ptr<engine::NcnnNet> net,
@@ -434,16 +455,16 @@ class TorchEngine : public UpscalerEngine {
     } else {
       ASSIGN_OR_RETURN(weights, engine::LoadPthCheckpoint(path));
     }
-    return CreateFromStateDict(weights, path, precision);
+    return CreateFromStateDict(weights, path, precision, fp32_only);
   }
 
   // Picks the architecture from the state dict's key names (and then its
   // shapes), never from the file name. Anything not recognised as RRDBNet,
-  // OmniSR, SPAN or RealPLKSR goes to CompactNet, whose error lists the keys
-  // and the architectures that are supported.
+  // OmniSR, SPAN, RealPLKSR or DAT goes to CompactNet, whose error lists the
+  // keys and the architectures that are supported.
   absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const engine::TensorMap& weights,
-                                                               const std::string& path,
-                                                               const Precision& precision) {
+                                                               const std::string& path, const Precision& precision,
+                                                               std::string* fp32_only) {
     const std::string architecture = engine::GuessArchitecture(weights);
     if (absl::StartsWith(architecture, "ESRGAN/RRDBNet")) {
       return AsNetwork(engine::RrdbNet::Create(weights, path, device_, precision.dtype));
@@ -456,6 +477,17 @@ class TorchEngine : public UpscalerEngine {
     }
     if (architecture == "RealPLKSR") {
       return AsNetwork(engine::RealPlksrNet::Create(weights, path, device_, precision.dtype));
+    }
+    if (architecture == "DAT") {
+      // fp32 only (Spandrel marks DAT supports_half=False): half precision
+      // would overflow in its attention, so a farm-wide fp16 setting runs it
+      // in fp32 rather than failing or producing garbage.
+      *fp32_only = engine::kDatFp32OnlyReason;
+      if (precision.dtype != torch::kFloat32) {
+        std::cerr << "anifarm-engine: " << path << ": DAT runs in fp32 only (" << engine::kDatFp32OnlyReason
+                  << "); " << precision.name << " requested, using fp32\n";
+      }
+      return AsNetwork(engine::DatNet::Create(weights, path, device_, torch::kFloat32));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
                      CompactNet::Create(weights, path, device_, precision.dtype));

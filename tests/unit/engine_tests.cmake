@@ -1,5 +1,5 @@
 # Engine tests: the torch-free pickle reader and legacy checkpoint splitter,
-# the networks (RRDBNet, OmniSR, SPAN, RealPLKSR), the ncnn graph executor
+# the networks (RRDBNet, OmniSR, SPAN, RealPLKSR, DAT), the ncnn graph executor
 # (Real-ESRGAN, waifu2x upconv_7, Real-CUGAN graphs), and the LibTorch engine
 # on the real model files in ANIFARM_TEST_MODEL_DIR (and the small ones
 # written into engine/reference by make_fixtures.py), and the on-device
@@ -12,6 +12,7 @@ if(TARGET anifarm_engine)
     ${CMAKE_CURRENT_LIST_DIR}/engine/omnisr_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/span_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/realplksr_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/dat_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/torch_engine_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/ncnn_model_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/ncnn_padded_test.cc

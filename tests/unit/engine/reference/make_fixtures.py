@@ -54,9 +54,21 @@ The RRDBNet fixtures use a seeded random [1, 3, 24, 24] input in [0, 1).
 Fixtures of models written here name files of this folder; the others name
 files of MODEL_DIR.
 
-Usage: /usr/bin/python3 make_fixtures.py [MODEL_DIR] [OUT_DIR] [--only ncnn-padded]
+And DAT (the Dual Aggregation Transformer, as Spandrel defines it), with
+torch.nn.functional, every attention window sliced out of the frame and
+attended on its own, the position bias looked up by offset, and the shifted
+windows' region labels made by the slice definition; checked by
+tests/unit/engine/dat_test.cc:
+
+  dat_x2.pth, dat_direct_x2.pth      random-weight DATs ({"params": ...},
+                                     fp16 storage, with the buffers a saved
+                                     model has), see DAT_FIXTURES
+  dat_x2_fixture.bin, dat_direct_x2_fixture.bin   their outputs
+
+Usage: /usr/bin/python3 make_fixtures.py [MODEL_DIR] [OUT_DIR] [--only ncnn-padded|dat]
   (defaults: /work/main/build/models and this script's folder; --only
-  ncnn-padded writes just the waifu2x and Real-CUGAN fixtures)
+  ncnn-padded writes just the waifu2x and Real-CUGAN fixtures, --only dat
+  just the DAT ones)
 
 Fixture layout (little-endian):
   char[8]  magic "AFREF01\\0"
@@ -855,19 +867,25 @@ def random_dat_state_dict(seed, cfg):
     return collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in sd.items())
 
 
-# Two small DATs. dat_x2: DAT's own layout (1conv, pixelshuffle) with both
-# kinds of block and a shifted one (group 1, block 0), 32 wide, so its
-# position-bias MLP is 1 wide and gives a constant bias per head, as in
-# DAT-light. dat_direct_x2: DAT-light's layout (3conv, pixelshuffledirect),
-# 64 wide, so the MLP is 2 wide and the bias depends on the offset, with a
-# 4x8 window, no qkv bias and one block (its heads read from pos3). Inputs
-# are not multiples of the windows, so the padding is used. Kept small: the
-# .pth files are ~100 KB each.
+# Two small DATs, inputs not multiples of the windows (so the padding is
+# used), stored in fp16 (the .pth files are ~190 KB each; DAT's many small
+# tensors and its C x C Linears make smaller hard):
+#   dat_x2         DAT's own layout (1conv, pixelshuffle), both kinds of
+#                  block and a shifted one (group 1, block 0); 32 wide, so
+#                  the position-bias MLP is 1 wide and gives a constant bias
+#                  per head, as in DAT-light.
+#   dat_direct_x2  DAT-light's layout (3conv, pixelshuffledirect), 64 wide,
+#                  so the MLP is 2 wide and the bias of the 4x8 branch
+#                  depends on the offset (two values per head, either side
+#                  of a line through the offsets; the seed is one where the
+#                  MLP's 2-wide LayerNorms do not collapse to a constant,
+#                  and where a mirrored offset index moves the output by
+#                  > 0.1); no qkv bias, one block (heads read from pos3).
 DAT_FIXTURES = (
     ("dat_x2", 31, dict(embed_dim=32, depth=[2, 1], heads=[2, 4], split=[2, 4], expansion=2.0, qkv_bias=True,
                         resi="1conv", upsampler="pixelshuffle", num_feat=8, upsample_steps=[2], scale=2,
                         img_size=8), (11, 13)),
-    ("dat_direct_x2", 32, dict(embed_dim=64, depth=[1], heads=[4], split=[4, 8], expansion=1.0,
+    ("dat_direct_x2", 50, dict(embed_dim=64, depth=[1], heads=[4], split=[4, 8], expansion=1.0,
                                qkv_bias=False, resi="3conv", upsampler="pixelshuffledirect", scale=2, img_size=8),
      (10, 13)),
 )
