@@ -35,6 +35,10 @@ class InProcessWorkSource final : public WorkSource {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
     return coordinator_->Heartbeat(request);
   }
+  absl::StatusOr<v1::FetchFramesResponse> FetchFrames(
+      const v1::FetchFramesRequest& request) override {
+    return coordinator_->FetchFrames(request);
+  }
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request) override {
     return coordinator_->FetchModel(request);
   }

@@ -22,7 +22,7 @@ std::set<std::string> JobValueFlags() {
           "crf",   "preset", "o",        "output", "coordinator", "state-dir",
           "models-dir", "device", "priority", "frame-map", "size",
           "sharpen", "contrast", "saturation", "profile",
-          "fps", "dedup", "near-psnr", "cleanup", "job-preset",
+          "fps", "dedup", "near-psnr", "cleanup", "job-preset", "encode-at",
           "format", "quality", "compression"};
 }
 
@@ -110,6 +110,11 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
                                         {"input", v1::CLEANUP_INPUT},
                                         {"none", v1::CLEANUP_NONE}}));
   settings.set_cleanup(cleanup);
+  ASSIGN_OR_RETURN(v1::EncodeAt encode_at,
+                   Choice<v1::EncodeAt>(args, "encode-at", "nodes",
+                                        {{"nodes", v1::ENCODE_AT_NODES},
+                                         {"coordinator", v1::ENCODE_AT_COORDINATOR}}));
+  settings.set_encode_at(encode_at);
   if (args.Has("format")) {
     std::string format = args.Get("format");
     if (format == "jpg") format = "jpeg";

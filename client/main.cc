@@ -92,6 +92,9 @@ Job options (run, submit):
                            frames that differ only by noise (--near-psnr DB, default 45)
   --cleanup all|input|none delete after a verified output: everything but the video [all],
                            the source chunks only (keep upscaled frames), or nothing
+  --encode-at nodes|coordinator  who encodes the video: each node its chunks as closed-GOP
+                           segments, joined without re-encoding [nodes]; or the
+                           coordinator once, from lossless frames (one GOP structure)
   --job-preset NAME        the guide's settings for a kind of anime (anifarm presets)
   --priority N             higher runs first [0]
   --frame-map FILE         also write the guide's frame_mapping.json there

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/media/frame_convert.h"
+#include "common/media/video_decoder.h"
 #include "common/media/video_encoder.h"
 #include "common/status_macros.h"
 
@@ -14,6 +16,15 @@ extern "C" {
 }
 
 namespace anifarm {
+
+EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
+  EncodeSettings encode;
+  encode.codec = settings.codec();
+  encode.crf = settings.crf();
+  encode.preset = settings.preset();
+  encode.profile = settings.profile();
+  return encode;
+}
 
 SegmentEncoder::SegmentEncoder(std::unique_ptr<VideoEncoder> encoder, v1::EncodedSegment segment)
     : encoder_(std::move(encoder)), segment_(std::move(segment)) {}
@@ -214,6 +225,40 @@ absl::Status AppendSegment(const v1::EncodedSegment& segment, AVRational writer_
     RETURN_IF_ERROR(writer.WritePacket(*packet));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<RgbImage> DecodeSegmentKeyframe(const v1::EncodedSegment& segment) {
+  const v1::VideoStreamParams& stream = segment.stream();
+  DecoderParams params;
+  params.codec_id = stream.codec_id();
+  params.extradata.assign(stream.extradata().begin(), stream.extradata().end());
+  params.width = stream.width();
+  params.height = stream.height();
+  params.pixel_format = stream.pixel_format();
+  params.time_base = AVRational{stream.time_base_num(), stream.time_base_den()};
+  params.color_space = stream.color_space();
+  params.color_range = stream.color_range();
+  params.color_primaries = stream.color_primaries();
+  params.color_trc = stream.color_trc();
+  ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder, VideoDecoder::Create(params));
+  std::vector<FramePtr> frames;
+  PacketPtr packet = MakePacket();
+  if (!packet) return absl::ResourceExhaustedError("cannot allocate a packet");
+  for (const v1::EncodedPacket& in : segment.packets()) {
+    av_packet_unref(packet.get());
+    if (av_new_packet(packet.get(), static_cast<int>(in.data().size())) < 0) {
+      return absl::ResourceExhaustedError("cannot allocate a packet");
+    }
+    std::memcpy(packet->data, in.data().data(), in.data().size());
+    packet->pts = in.pts();
+    packet->dts = in.dts();
+    if (in.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
+    RETURN_IF_ERROR(decoder->Decode(*packet, &frames));
+    if (!frames.empty()) break;
+  }
+  if (frames.empty()) RETURN_IF_ERROR(decoder->Flush(&frames));
+  if (frames.empty()) return absl::NotFoundError("the segment decodes to no picture");
+  return FrameToRgb(*frames.front());
 }
 
 }  // namespace anifarm

@@ -31,6 +31,10 @@ namespace anifarm {
 
 class VideoEncoder;
 
+// The codec, CRF, preset and profile a job asked for, as the media layer
+// takes them.
+EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings);
+
 // Encodes one segment. Frames in output presentation order.
 class SegmentEncoder {
  public:
@@ -69,6 +73,10 @@ absl::Status CheckSegment(const v1::EncodedSegment& segment,
 // (timestamps rescaled from the segment's time base to the writer's).
 absl::Status AppendSegment(const v1::EncodedSegment& segment, AVRational writer_time_base,
                            VideoWriter& writer);
+
+// The segment's first picture (its keyframe), as RGB: the dashboard's
+// preview of a chunk encoded by a node.
+absl::StatusOr<RgbImage> DecodeSegmentKeyframe(const v1::EncodedSegment& segment);
 
 }  // namespace anifarm
 

@@ -1,7 +1,12 @@
-// Assembler: the last step of a job. Walks the frame map in presentation
-// order, takes each frame's upscaled picture from its first occurrence (so a
-// duplicate costs a PNG decode, never an upscale), encodes the video with the
-// job's codec at the source timestamps and copies the source's audio.
+// Assembler: the last step of a job. Either joins the segments the nodes
+// encoded (one per chunk, in chunk order, without re-encoding), or walks the
+// frame map in presentation order, takes each frame's upscaled picture from
+// its first occurrence (so a duplicate costs a PNG decode, never an upscale)
+// and encodes the video with the job's codec at the source timestamps. Both
+// then copy the source's audio, subtitles, fonts, chapters and metadata.
+//
+// The written file is read back before it is accepted: its video stream
+// must hold one packet per frame of the frame map.
 //
 // The output is written under a temporary name beside the target and renamed
 // only when complete, so a failed or interrupted encode never leaves a
@@ -23,8 +28,12 @@ namespace anifarm {
 struct AssemblyRequest {
   std::string source_path;
   std::string output_path;
-  // Holds <frame index>.png for every unique frame.
+  // Holds <frame index>.png for every unique frame (coordinator encode).
   std::string frames_dir;
+  // Set when nodes encoded the video: <chunk index>.segment for chunks
+  // 0 .. chunk_count - 1 (serialized v1::EncodedSegment).
+  std::string segments_dir;
+  int chunk_count = 0;
   std::vector<FrameRecord> frames;
   MediaInfo media;
   EncodeSettings encode;
@@ -45,6 +54,8 @@ struct AssemblyResult {
 
 // Path of the upscaled picture of frame `index`.
 std::string UpscaledFramePath(const std::string& frames_dir, int64_t index);
+// Path of the encoded segment of chunk `index`.
+std::string SegmentPath(const std::string& segments_dir, int64_t index);
 
 absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request);
 

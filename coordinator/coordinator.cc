@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/chunk_payload.h"
+#include "common/encoded_segment.h"
 #include "common/hashing.h"
 #include "common/media/encode_settings.h"
 #include "common/media/media_info.h"
@@ -341,17 +342,42 @@ absl::StatusOr<std::vector<v1::NodeInfo>> Coordinator::ListNodes() { return stor
 
 absl::StatusOr<std::string> Coordinator::Preview(const std::string& job_id, bool before) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  // The latest result: an upscaled frame (PNG), or the first picture of the
+  // latest segment when nodes encode; whichever shows the later frame.
+  auto latest_in = [](const fs::path& dir, const char* extension) {
+    int64_t latest = -1;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      int64_t index = 0;
+      if (it->path().extension() == extension &&
+          absl::SimpleAtoi(it->path().stem().string(), &index)) {
+        latest = std::max(latest, index);
+      }
+    }
+    return latest;
+  };
   const fs::path frames_dir = fs::path(JobDir(job_id)) / "frames";
-  int64_t latest = -1;
-  std::error_code ec;
-  for (fs::directory_iterator it(frames_dir, ec), end; !ec && it != end; it.increment(ec)) {
-    int64_t index = 0;
-    if (it->path().extension() == ".png" && absl::SimpleAtoi(it->path().stem().string(), &index)) {
-      latest = std::max(latest, index);
+  const fs::path segments_dir = fs::path(JobDir(job_id)) / "segments";
+  int64_t latest = latest_in(frames_dir, ".png");
+  const int64_t latest_segment = latest_in(segments_dir, ".segment");
+  std::optional<v1::EncodedSegment> segment;
+  if (latest_segment >= 0) {
+    ASSIGN_OR_RETURN(ChunkRecord chunk,
+                     store_->GetChunk(job_id, static_cast<int32_t>(latest_segment)));
+    if (chunk.first_frame > latest) {
+      ASSIGN_OR_RETURN(std::string bytes,
+                       ReadWholeFile(SegmentPath(segments_dir.string(), latest_segment)));
+      segment.emplace();
+      if (!segment->ParseFromString(bytes)) return absl::DataLossError("unreadable segment");
+      latest = chunk.first_frame;
     }
   }
   if (latest < 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no frame yet"));
-  if (!before) return ReadWholeFile(UpscaledFramePath(frames_dir.string(), latest));
+  if (!before) {
+    if (!segment) return ReadWholeFile(UpscaledFramePath(frames_dir.string(), latest));
+    ASSIGN_OR_RETURN(RgbImage picture, DecodeSegmentKeyframe(*segment));
+    return EncodePng(picture);
+  }
   ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->Frames(job_id));
   if (latest >= static_cast<int64_t>(frames.size())) return absl::NotFoundError("no such frame");
   const FrameRecord& frame = frames[latest];
@@ -424,35 +450,138 @@ absl::StatusOr<v1::LeaseChunkResponse> Coordinator::LeaseChunk(
   lease->set_model_name(fs::path(job.model_path).stem().string());
   lease->set_model_format(job.model_format);
   *lease->mutable_payload() = std::move(*payload);
+  if (EncodedByNodes(job.settings, job.output_path)) {
+    absl::StatusOr<v1::SegmentSpec> spec = SegmentSpecFor(job, chunk->index);
+    if (!spec.ok()) {
+      store_->SetJobState(job.id, v1::JOB_FAILED, std::string(spec.status().message()))
+          .IgnoreError();
+      return v1::LeaseChunkResponse();
+    }
+    *lease->mutable_segment() = *std::move(spec);
+  }
   lease->set_deadline(chunk->lease_deadline);
   lease->set_heartbeat_interval_seconds(std::max(1, options_.lease_seconds / 4));
   return response;
 }
 
-absl::Status Coordinator::CheckResult(const v1::CompleteChunkRequest& request) {
-  // A result must hold exactly the frames the payload asked for, each intact.
-  ASSIGN_OR_RETURN(v1::ChunkPayload payload,
-                   ReadChunkPayload(ChunkPayloadPath(JobDir(request.job_id()) + "/chunks",
-                                                     request.chunk_index())));
-  absl::Status verdict = [&]() -> absl::Status {
-    std::set<int64_t> expected;
+absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job,
+                                                            int32_t chunk_index) {
+  v1::SegmentSpec spec;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = segment_specs_.find(job.id); it != segment_specs_.end()) {
+      spec = it->second;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    // What every segment of the job shares: container, time base, rate and
+    // colour, as the assembler would set them for a single encode.
+    ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(job.input_path));
+    spec.set_container(fs::path(job.output_path).extension().string());
+    AVRational time_base = media.video.time_base;
+    AVRational frame_rate = media.frame_rate;
+    if (job.settings.fps() > 0) {
+      frame_rate = av_d2q(job.settings.fps(), 100000);
+      time_base = av_inv_q(frame_rate);
+    }
+    spec.set_time_base_num(time_base.num);
+    spec.set_time_base_den(time_base.den);
+    spec.set_frame_rate_num(frame_rate.num);
+    spec.set_frame_rate_den(frame_rate.den);
+    const DecoderParams& video = media.video;
+    spec.set_color_space(video.color_space != 2 ? video.color_space : -1);
+    spec.set_color_range(video.color_range != 0 ? video.color_range : -1);
+    spec.set_color_primaries(video.color_primaries != 2 ? video.color_primaries : -1);
+    spec.set_color_trc(video.color_trc != 2 ? video.color_trc : -1);
+    std::lock_guard<std::mutex> lock(mu_);
+    segment_specs_[job.id] = spec;
+  }
+  ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->ChunkFrames(job.id, chunk_index));
+  for (const FrameRecord& frame : frames) {
+    v1::ChunkFrame* out = spec.add_frames();
+    out->set_frame_index(frame.index);
+    out->set_pts(frame.pts);
+    out->set_source_index(frame.source_index);
+    // A fixed --fps renumbers frames at that rate (time base 1/fps).
+    out->set_output_pts(job.settings.fps() > 0 ? frame.index : frame.pts);
+  }
+  // Where the upscaled frames are to be kept (--cleanup input/none,
+  // --keep-intermediates: the guide's "re-encode later without upscaling
+  // again"), nodes return all of them; otherwise only those other chunks show.
+  const bool keep_frames =
+      options_.keep_intermediates || job.settings.cleanup() != v1::CLEANUP_ALL;
+  if (keep_frames) {
+    for (const FrameRecord& frame : frames) {
+      if (frame.source_index == frame.index) spec.add_shared_frames(frame.index);
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::vector<int64_t> shared, store_->SharedFrames(job.id, chunk_index));
+    for (int64_t index : shared) spec.add_shared_frames(index);
+  }
+  return spec;
+}
+
+absl::Status Coordinator::CheckResult(const JobRecord& job,
+                                      const v1::CompleteChunkRequest& request) {
+  // A result must hold exactly the frames asked for, each intact: the
+  // payload's unique frames, or for a chunk encoded by its node the segment
+  // (every frame at its timestamp) plus the frames other chunks show.
+  const bool by_nodes = EncodedByNodes(job.settings, job.output_path);
+  std::set<int64_t> expected;
+  std::vector<int64_t> output_pts;
+  if (by_nodes) {
+    ASSIGN_OR_RETURN(v1::SegmentSpec spec, SegmentSpecFor(job, request.chunk_index()));
+    expected.insert(spec.shared_frames().begin(), spec.shared_frames().end());
+    for (const v1::ChunkFrame& frame : spec.frames()) output_pts.push_back(frame.output_pts());
+  } else {
+    ASSIGN_OR_RETURN(v1::ChunkPayload payload,
+                     ReadChunkPayload(ChunkPayloadPath(JobDir(request.job_id()) + "/chunks",
+                                                       request.chunk_index())));
     for (const v1::FrameToUpscale& frame : payload.frames()) expected.insert(frame.frame_index());
+  }
+  absl::Status verdict = [&]() -> absl::Status {
+    const std::string chunk = absl::StrCat("chunk ", request.chunk_index());
+    if (by_nodes) {
+      if (Sha256Hex(request.segment()) != request.segment_sha256()) {
+        return absl::DataLossError(
+            absl::StrCat(chunk, " segment arrived corrupted (sha256 mismatch)"));
+      }
+      v1::EncodedSegment segment;
+      if (!segment.ParseFromString(request.segment())) {
+        return absl::InvalidArgumentError(absl::StrCat(chunk, " segment cannot be read"));
+      }
+      if (absl::Status s = CheckSegment(segment, output_pts); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(chunk, ": ", s.message()));
+      }
+      CodecParametersPtr params(avcodec_parameters_alloc());
+      if (!params) return absl::ResourceExhaustedError("out of memory");
+      if (absl::Status s = ToCodecParameters(segment.stream(), params.get()); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(chunk, ": ", s.message()));
+      }
+      if (std::optional<v1::VideoStreamParams> first = FirstSegmentStream(job.id)) {
+        if (absl::Status s = SameStream(*first, segment.stream()); !s.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(chunk, ": ", s.message()));
+        }
+      }
+    } else if (!request.segment().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(chunk, " result has a segment; this job is encoded by the coordinator"));
+    }
     for (const v1::UpscaledFrame& frame : request.frames()) {
       if (expected.erase(frame.frame_index()) == 0) {
-        return absl::InvalidArgumentError(absl::StrCat("chunk ", request.chunk_index(),
-                                                       " result has unexpected frame ",
-                                                       frame.frame_index()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(chunk, " result has unexpected frame ", frame.frame_index()));
       }
       if (Sha256Hex(frame.png()) != frame.sha256()) {
-        return absl::DataLossError(absl::StrCat("chunk ", request.chunk_index(), " frame ",
-                                                frame.frame_index(),
+        return absl::DataLossError(absl::StrCat(chunk, " frame ", frame.frame_index(),
                                                 " arrived corrupted (sha256 mismatch)"));
       }
     }
     if (!expected.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", request.chunk_index(),
-                                                     " result lacks ", expected.size(),
-                                                     " frame(s), e.g. ", *expected.begin()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          chunk, " result lacks ", expected.size(), " frame(s), e.g. ", *expected.begin()));
     }
     return absl::OkStatus();
   }();
@@ -469,13 +598,34 @@ absl::Status Coordinator::CheckResult(const v1::CompleteChunkRequest& request) {
   return verdict;
 }
 
+std::optional<v1::VideoStreamParams> Coordinator::FirstSegmentStream(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = segment_streams_.find(job_id); it != segment_streams_.end()) return it->second;
+  }
+  // After a restart: any accepted segment of the job says what the others
+  // must match.
+  std::error_code ec;
+  for (fs::directory_iterator it(JobDir(job_id) + "/segments", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().extension() != ".segment") continue;
+    absl::StatusOr<std::string> bytes = ReadWholeFile(it->path().string());
+    v1::EncodedSegment segment;
+    if (!bytes.ok() || !segment.ParseFromString(*bytes)) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    segment_streams_[job_id] = segment.stream();
+    return segment.stream();
+  }
+  return std::nullopt;
+}
+
 absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(request.job_id()));
   if (job.state != v1::JOB_RUNNING && job.state != v1::JOB_PAUSED) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job.id, " is not running; result ignored"));
   }
-  RETURN_IF_ERROR(CheckResult(request));
+  RETURN_IF_ERROR(CheckResult(job, request));
   // A late result (its lease expired and went to another node) is refused
   // before it touches the frames folder. The store's CompleteChunk below
   // stays the arbiter: a lease lost in between only rewrites identical,
@@ -496,10 +646,24 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
     RETURN_IF_ERROR(
         WriteFileAtomically(UpscaledFramePath(frames_dir, frame.frame_index()), frame.png()));
   }
+  int64_t frames_upscaled = request.frames_size();
+  if (EncodedByNodes(job.settings, job.output_path)) {
+    const std::string segments_dir = JobDir(job.id) + "/segments";
+    fs::create_directories(segments_dir, ec);
+    RETURN_IF_ERROR(WriteFileAtomically(SegmentPath(segments_dir, request.chunk_index()),
+                                        request.segment()));
+    ASSIGN_OR_RETURN(ChunkRecord chunk, store_->GetChunk(job.id, request.chunk_index()));
+    frames_upscaled = chunk.unique_count;
+    v1::EncodedSegment segment;
+    if (segment.ParseFromString(request.segment())) {
+      std::lock_guard<std::mutex> lock(mu_);
+      segment_streams_.emplace(job.id, segment.stream());
+    }
+  }
   bool all_done = false;
   RETURN_IF_ERROR(store_->CompleteChunk(request.job_id(), request.chunk_index(),
-                                        request.attempt(), request.node_id(),
-                                        request.frames_size(), &all_done, request.busy_ms()));
+                                        request.attempt(), request.node_id(), frames_upscaled,
+                                        &all_done, request.busy_ms()));
   if (all_done) Wake();
   return absl::OkStatus();
 }
@@ -570,6 +734,34 @@ absl::StatusOr<v1::FetchModelResponse> Coordinator::FetchModel(
   return response;
 }
 
+absl::StatusOr<v1::FetchFramesResponse> Coordinator::FetchFrames(
+    const v1::FetchFramesRequest& request) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(request.job_id()));
+  if (request.frame_indices_size() > kMaxFramesPerFetch) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxFramesPerFetch,
+                                                   " frames per FetchFrames call"));
+  }
+  const std::string frames_dir = JobDir(job.id) + "/frames";
+  v1::FetchFramesResponse response;
+  for (int64_t index : request.frame_indices()) {
+    if (index < 0 || index >= job.total_frames) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", job.id, " has no frame ", index));
+    }
+    absl::StatusOr<std::string> png = ReadWholeFile(UpscaledFramePath(frames_dir, index));
+    if (!png.ok()) {
+      // Its chunk is not done (or was redone after a restart): ask later.
+      return absl::UnavailableError(
+          absl::StrCat("frame ", index, " of job ", job.id, " is not upscaled yet"));
+    }
+    v1::UpscaledFrame* frame = response.add_frames();
+    frame->set_frame_index(index);
+    frame->set_sha256(Sha256Hex(*png));
+    frame->set_png(*std::move(png));
+  }
+  return response;
+}
+
 void Coordinator::RunLoop() {
   while (true) {
     {
@@ -624,7 +816,11 @@ void Coordinator::PlanJob(const std::string& job_id) {
         .IgnoreError();
     return;
   }
-  if (store_->SavePlan(job_id, plan->chunks, plan->frames).ok()) Wake();
+  if (store_->SavePlan(job_id, plan->chunks, plan->frames,
+                      EncodedByNodes(job->settings, job->output_path))
+          .ok()) {
+    Wake();
+  }
 }
 
 void Coordinator::AssembleJob(const std::string& job_id) {
@@ -642,6 +838,10 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.source_path = job->input_path;
   request.output_path = job->output_path;
   request.frames_dir = JobDir(job_id) + "/frames";
+  if (EncodedByNodes(job->settings, job->output_path)) {
+    request.segments_dir = JobDir(job_id) + "/segments";
+    request.chunk_count = job->chunks_total;
+  }
   request.frames = std::move(*frames);
   request.media = std::move(*media);
   request.encode = EncodeSettingsOf(job->settings);
@@ -668,7 +868,15 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   if (cleanup == v1::CLEANUP_ALL || cleanup == v1::CLEANUP_INPUT) {
     fs::remove_all(JobDir(job_id) + "/chunks", ec);
   }
-  if (cleanup == v1::CLEANUP_ALL) fs::remove_all(JobDir(job_id) + "/frames", ec);
+  if (cleanup == v1::CLEANUP_ALL) {
+    fs::remove_all(JobDir(job_id) + "/frames", ec);
+    fs::remove_all(JobDir(job_id) + "/segments", ec);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    segment_specs_.erase(job_id);
+    segment_streams_.erase(job_id);
+  }
   store_->SetJobState(job_id, v1::JOB_DONE).IgnoreError();
 }
 

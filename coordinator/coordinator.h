@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,10 @@ class Coordinator {
   absl::Status FailChunk(const v1::FailChunkRequest& request);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request);
+  // Upscaled pictures of finished chunks, for nodes encoding chunks that
+  // show them. Unavailable while a picture's chunk is not done.
+  absl::StatusOr<v1::FetchFramesResponse> FetchFrames(const v1::FetchFramesRequest& request);
+  static constexpr int kMaxFramesPerFetch = 16;
 
   // Event counts since start, for /metrics.
   struct Counters {
@@ -116,8 +121,15 @@ class Coordinator {
   void RunLoop();
   void Wake();
   // Verifies a node's result against the chunk's payload (frame set and
-  // per-frame sha256); a refused result puts the chunk back in the queue.
-  absl::Status CheckResult(const v1::CompleteChunkRequest& request);
+  // per-frame sha256) or, for a chunk encoded by its node, the segment
+  // (sha256, one packet per frame at the right timestamps, the same stream
+  // as the job's other segments); a refused result puts the chunk back in
+  // the queue.
+  absl::Status CheckResult(const JobRecord& job, const v1::CompleteChunkRequest& request);
+  // What a node needs to encode a chunk of a job encoded by nodes.
+  absl::StatusOr<v1::SegmentSpec> SegmentSpecFor(const JobRecord& job, int32_t chunk_index);
+  // The stream parameters of the job's first accepted segment, if any.
+  std::optional<v1::VideoStreamParams> FirstSegmentStream(const std::string& job_id);
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;
@@ -135,6 +147,10 @@ class Coordinator {
   bool stopping_ = false;
   bool work_pending_ = true;
   std::map<std::string, std::string> model_paths_;  // sha256 -> file
+  // Per job encoded by nodes: the SegmentSpec without its frames, and the
+  // stream its first accepted segment encodes.
+  std::map<std::string, v1::SegmentSpec> segment_specs_;
+  std::map<std::string, v1::VideoStreamParams> segment_streams_;
   std::atomic<int64_t> lease_expiries_{0};
   std::atomic<int64_t> chunk_failures_{0};
   std::atomic<int64_t> chunk_retries_{0};

@@ -106,6 +106,20 @@ ALTER TABLE nodes ADD COLUMN architectures TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN precision TEXT NOT NULL DEFAULT 'auto';
 )sql";
 
+// v7: chunks encoded by nodes show frames upscaled in other chunks; such a
+// chunk is leased only once those chunks are done (chunk_deps). Indexes for
+// a chunk's frames and for who shows a frame.
+constexpr char kSchemaV7[] = R"sql(
+CREATE TABLE IF NOT EXISTS chunk_deps (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  chunk_index INTEGER NOT NULL,
+  source_chunk INTEGER NOT NULL,
+  PRIMARY KEY (job_id, chunk_index, source_chunk)
+);
+CREATE INDEX IF NOT EXISTS frames_by_chunk ON frames(job_id, chunk_index);
+CREATE INDEX IF NOT EXISTS frames_by_source ON frames(job_id, source_index);
+)sql";
+
 // ',' + list + ',' contains ',' + item + ',': membership in a stored list.
 std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return absl::StrJoin(items, ",");
@@ -176,6 +190,7 @@ absl::Status JobStore::Migrate() {
   if (version < 4) RETURN_IF_ERROR(db_->Exec(kSchemaV4));
   if (version < 5) RETURN_IF_ERROR(db_->Exec(kSchemaV5));
   if (version < 6) RETURN_IF_ERROR(db_->Exec(kSchemaV6));
+  if (version < 7) RETURN_IF_ERROR(db_->Exec(kSchemaV7));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -331,11 +346,11 @@ absl::Status JobStore::RecordOutput(const std::string& id, int width, int height
 }
 
 absl::Status JobStore::SavePlan(const std::string& job_id, const std::vector<ChunkRecord>& chunks,
-                                const std::vector<FrameRecord>& frames) {
+                                const std::vector<FrameRecord>& frames, bool encoded_by_nodes) {
   std::lock_guard<std::mutex> lock(mu_);
   SqliteDb::Transaction tx(db_.get());
   RETURN_IF_ERROR(tx.status());
-  for (const char* table : {"chunks", "frames"}) {
+  for (const char* table : {"chunks", "frames", "chunk_deps"}) {
     ASSIGN_OR_RETURN(Statement clear,
                      db_->Prepare(absl::StrCat("DELETE FROM ", table, " WHERE job_id = ?")));
     RETURN_IF_ERROR(clear.Bind(1, job_id).Run());
@@ -344,7 +359,10 @@ absl::Status JobStore::SavePlan(const std::string& job_id, const std::vector<Chu
                    db_->Prepare("INSERT INTO chunks (job_id, chunk_index, state, first_frame,"
                                 " frame_count, unique_count) VALUES (?, ?, ?, ?, ?, ?)"));
   for (const ChunkRecord& chunk : chunks) {
-    const ChunkState state = chunk.unique_count == 0 ? ChunkState::kDone : ChunkState::kQueued;
+    // A chunk encoded by a node is work even when all its pictures come
+    // from elsewhere; one whose frames are only upscaled is not.
+    const ChunkState state = chunk.unique_count == 0 && !encoded_by_nodes ? ChunkState::kDone
+                                                                          : ChunkState::kQueued;
     RETURN_IF_ERROR(insert_chunk.Bind(1, job_id)
                         .Bind(2, int64_t{chunk.index})
                         .Bind(3, static_cast<int64_t>(state))
@@ -369,6 +387,25 @@ absl::Status JobStore::SavePlan(const std::string& job_id, const std::vector<Chu
                         .Run());
     insert_frame.Reset();
   }
+  if (encoded_by_nodes) {
+    // Frame indexes are positions in `frames` (presentation order).
+    ASSIGN_OR_RETURN(Statement insert_dep,
+                     db_->Prepare("INSERT OR IGNORE INTO chunk_deps (job_id, chunk_index,"
+                                  " source_chunk) VALUES (?, ?, ?)"));
+    for (const FrameRecord& frame : frames) {
+      if (frame.source_index < 0 || frame.source_index >= static_cast<int64_t>(frames.size())) {
+        return absl::InternalError(absl::StrCat("frame ", frame.index, " of job ", job_id,
+                                                " shows unknown frame ", frame.source_index));
+      }
+      const int32_t source_chunk = frames[frame.source_index].chunk_index;
+      if (source_chunk == frame.chunk_index) continue;
+      RETURN_IF_ERROR(insert_dep.Bind(1, job_id)
+                          .Bind(2, int64_t{frame.chunk_index})
+                          .Bind(3, int64_t{source_chunk})
+                          .Run());
+      insert_dep.Reset();
+    }
+  }
   ASSIGN_OR_RETURN(Statement update,
                    db_->Prepare("UPDATE jobs SET state = ?, total_frames = ?, unique_frames = ?,"
                                 " frames_upscaled = 0, frames_reused = 0"
@@ -384,6 +421,59 @@ absl::Status JobStore::SavePlan(const std::string& job_id, const std::vector<Chu
         absl::StrCat("job ", job_id, " is no longer being planned (cancelled?)"));
   }
   return tx.Commit();
+}
+
+absl::StatusOr<ChunkRecord> JobStore::GetChunk(const std::string& job_id, int32_t chunk_index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
+                                             " FROM chunks WHERE job_id = ? AND chunk_index = ?")));
+  query.Bind(1, job_id).Bind(2, int64_t{chunk_index});
+  ASSIGN_OR_RETURN(bool has_row, query.Step());
+  if (!has_row) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no chunk ", chunk_index));
+  }
+  return ReadChunk(query);
+}
+
+absl::StatusOr<std::vector<FrameRecord>> JobStore::ChunkFrames(const std::string& job_id,
+                                                               int32_t chunk_index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT frame_index, pts, md5, source_index, chunk_index FROM"
+                                " frames WHERE job_id = ? AND chunk_index = ? ORDER BY frame_index"));
+  query.Bind(1, job_id).Bind(2, int64_t{chunk_index});
+  std::vector<FrameRecord> frames;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) break;
+    FrameRecord frame;
+    frame.index = query.Int(0);
+    frame.pts = query.Int(1);
+    frame.md5 = query.Text(2);
+    frame.source_index = query.Int(3);
+    frame.chunk_index = static_cast<int32_t>(query.Int(4));
+    frames.push_back(std::move(frame));
+  }
+  return frames;
+}
+
+absl::StatusOr<std::vector<int64_t>> JobStore::SharedFrames(const std::string& job_id,
+                                                            int32_t chunk_index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement query,
+                   db_->Prepare("SELECT DISTINCT s.frame_index FROM frames s JOIN frames f ON"
+                                " f.job_id = s.job_id AND f.source_index = s.frame_index"
+                                " WHERE s.job_id = ? AND s.chunk_index = ? AND"
+                                " f.chunk_index != s.chunk_index ORDER BY s.frame_index"));
+  query.Bind(1, job_id).Bind(2, int64_t{chunk_index});
+  std::vector<int64_t> shared;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) break;
+    shared.push_back(query.Int(0));
+  }
+  return shared;
 }
 
 absl::StatusOr<std::vector<FrameRecord>> JobStore::Frames(const std::string& job_id) {
@@ -431,6 +521,12 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
       db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
                                 " FROM chunks WHERE state = 0 AND job_id IN"
                                 " (SELECT id FROM jobs WHERE state = ?)"
+                                // Chunks whose frames show pictures of other
+                                // chunks wait until those are done.
+                                " AND NOT EXISTS (SELECT 1 FROM chunk_deps d JOIN chunks s ON"
+                                " s.job_id = d.job_id AND s.chunk_index = d.source_chunk"
+                                " WHERE d.job_id = chunks.job_id AND d.chunk_index ="
+                                " chunks.chunk_index AND s.state != 2)"
                                 " AND job_id NOT IN (SELECT job_id FROM chunk_failures"
                                 " WHERE node_id = ? GROUP BY job_id HAVING COUNT(*) >= ?)"
                                 " AND job_id IN (SELECT id FROM jobs WHERE memory_bytes <="

@@ -78,7 +78,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -101,15 +101,26 @@ class JobStore {
 
   // Stores a finished plan (chunks and frame map) and moves the job from
   // PLANNING to RUNNING, all in one transaction (FailedPrecondition if the
-  // job left PLANNING meanwhile, e.g. it was cancelled). Chunks with nothing to upscale are
-  // stored as DONE. Replaces any earlier partial plan.
+  // job left PLANNING meanwhile, e.g. it was cancelled). Replaces any
+  // earlier partial plan. Frame indexes are positions in `frames`.
+  // `encoded_by_nodes` (EncodeAt): every chunk is queued (a node encodes
+  // it), and a chunk showing pictures of other chunks waits for them
+  // (LeaseNextChunk). Otherwise chunks with nothing to upscale are DONE.
   absl::Status SavePlan(const std::string& job_id, const std::vector<ChunkRecord>& chunks,
-                        const std::vector<FrameRecord>& frames);
+                        const std::vector<FrameRecord>& frames, bool encoded_by_nodes = false);
   absl::StatusOr<std::vector<FrameRecord>> Frames(const std::string& job_id);
+  absl::StatusOr<ChunkRecord> GetChunk(const std::string& job_id, int32_t chunk_index);
+  // The frames of one chunk, in presentation order.
+  absl::StatusOr<std::vector<FrameRecord>> ChunkFrames(const std::string& job_id,
+                                                       int32_t chunk_index);
+  // Frames of the chunk whose pictures frames of other chunks show.
+  absl::StatusOr<std::vector<int64_t>> SharedFrames(const std::string& job_id,
+                                                    int32_t chunk_index);
   absl::StatusOr<std::vector<ChunkRecord>> Chunks(const std::string& job_id);
 
   // Leases the next queued chunk of a RUNNING job (highest priority, then
-  // oldest job first) whose memory need fits the node's memory, to
+  // oldest job first) whose memory need fits the node's memory, and whose
+  // chunk_deps are done (SavePlan), to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
                                                             int64_t now, int64_t deadline);

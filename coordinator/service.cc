@@ -278,6 +278,15 @@ grpc::Status CoordinatorService::FetchModel(grpc::ServerContext* context,
   return Reply(coordinator_->FetchModel(*request),
                [&](v1::FetchModelResponse r) { *response = std::move(r); });
 }
+
+grpc::Status CoordinatorService::FetchFrames(grpc::ServerContext* context,
+                                             const v1::FetchFramesRequest* request,
+                                             v1::FetchFramesResponse* response) {
+  RpcTimer timer(coordinator_->rpc_stats(), "FetchFrames");
+  ANIFARM_CHECK_NODE(context, request->node_id());
+  return Reply(coordinator_->FetchFrames(*request),
+               [&](v1::FetchFramesResponse r) { *response = std::move(r); });
+}
 #undef ANIFARM_CHECK_NODE
 
 }  // namespace anifarm

@@ -67,6 +67,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::HeartbeatResponse* response) override;
   grpc::Status FetchModel(grpc::ServerContext*, const v1::FetchModelRequest* request,
                           v1::FetchModelResponse* response) override;
+  grpc::Status FetchFrames(grpc::ServerContext*, const v1::FetchFramesRequest* request,
+                           v1::FetchFramesResponse* response) override;
 
  private:
   // Unauthenticated when the call carries no valid credentials.

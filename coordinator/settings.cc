@@ -67,13 +67,8 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
   return absl::OkStatus();
 }
 
-EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
-  EncodeSettings encode;
-  encode.codec = settings.codec();
-  encode.crf = settings.crf();
-  encode.preset = settings.preset();
-  encode.profile = settings.profile();
-  return encode;
+bool EncodedByNodes(const v1::ProcessingSettings& settings, const std::string& output_path) {
+  return !IsImageOutputPath(output_path) && settings.encode_at() != v1::ENCODE_AT_COORDINATOR;
 }
 
 ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings) {

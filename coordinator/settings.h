@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "common/encoded_segment.h"
 #include "common/media/encode_settings.h"
 #include "common/media/image_writer.h"
 #include "common/media/media_info.h"
@@ -19,8 +20,13 @@ namespace anifarm {
 // of the farm can honour; InvalidArgument names the flag and the value.
 absl::Status NormalizeSettings(v1::ProcessingSettings* settings);
 
-// The media layer's view of a job's settings.
-EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings);
+// Whether nodes encode the job's video as segments (EncodeAt): yes for a
+// video output unless the job asks for the coordinator; image outputs are
+// always written by the coordinator.
+bool EncodedByNodes(const v1::ProcessingSettings& settings, const std::string& output_path);
+
+// The media layer's view of a job's settings (EncodeSettingsOf: see
+// common/encoded_segment.h, nodes need it too).
 ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings);
 
 // Refuses an output that cannot be written with these settings before any

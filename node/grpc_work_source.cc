@@ -72,4 +72,11 @@ absl::StatusOr<v1::FetchModelResponse> GrpcWorkSource::FetchModel(
   });
 }
 
+absl::StatusOr<v1::FetchFramesResponse> GrpcWorkSource::FetchFrames(
+    const v1::FetchFramesRequest& request) {
+  return Invoke<v1::FetchFramesResponse>(address_, kLongCall, [&](auto* ctx, auto* response) {
+    return stub_->FetchFrames(ctx, request, response);
+  });
+}
+
 }  // namespace anifarm

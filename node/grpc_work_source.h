@@ -23,6 +23,8 @@ class GrpcWorkSource final : public WorkSource {
   absl::Status FailChunk(const v1::FailChunkRequest& request) override;
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override;
   absl::StatusOr<v1::FetchModelResponse> FetchModel(const v1::FetchModelRequest& request) override;
+  absl::StatusOr<v1::FetchFramesResponse> FetchFrames(
+      const v1::FetchFramesRequest& request) override;
 
  private:
   std::string address_;

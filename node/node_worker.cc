@@ -11,12 +11,14 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <iterator>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/chunk_payload.h"
+#include "common/encoded_segment.h"
 #include "common/hashing.h"
 #include "common/media/frame_convert.h"
 #include "common/media/image_resize.h"
@@ -64,8 +66,9 @@ std::vector<fs::path> CachedModelFiles(const fs::path& dir, const std::string& s
 // TEST-ONLY FAULT INJECTION. Never set this in production.
 //
 // ANIFARM_TEST_CORRUPT_RESULTS=N makes this node corrupt the results of its
-// first N completed chunks: one byte of the PNG of the chunk's first frame is
-// flipped AFTER the frame's sha256 was computed, as a truncated or damaged
+// first N completed chunks: one byte of the chunk's segment (or, when the
+// coordinator encodes, of the PNG of its first frame) is flipped AFTER its
+// sha256 was computed, as a truncated or damaged
 // upload would arrive. The coordinator must refuse such a result (sha256
 // mismatch) and requeue the chunk; tests/e2e/farm_ops_e2e_test.cc relies on
 // this. Unset, empty or 0: no effect. The count is per process.
@@ -79,13 +82,16 @@ int CorruptResultsBudget() {
 std::atomic<int> corrupted_results{0};
 
 void MaybeCorruptResultForTest(v1::CompleteChunkRequest* result) {
-  if (result->frames_size() == 0 || corrupted_results >= CorruptResultsBudget()) return;
+  if (corrupted_results >= CorruptResultsBudget()) return;
+  // A chunk encoded here: its segment; otherwise its first frame's PNG.
+  std::string* bytes = !result->segment().empty() ? result->mutable_segment()
+                       : result->frames_size() > 0 ? result->mutable_frames(0)->mutable_png()
+                                                   : nullptr;
+  if (!bytes || bytes->empty()) return;
   ++corrupted_results;
-  std::string* png = result->mutable_frames(0)->mutable_png();
-  if (png->empty()) return;
-  (*png)[png->size() / 2] ^= 0x5a;  // after the sha256: the checksum no longer matches
-  spdlog::warn("TEST HOOK ANIFARM_TEST_CORRUPT_RESULTS: corrupted frame {} of chunk {}",
-               result->frames(0).frame_index(), result->chunk_index());
+  (*bytes)[bytes->size() / 2] ^= 0x5a;  // after the sha256: the checksum no longer matches
+  spdlog::warn("TEST HOOK ANIFARM_TEST_CORRUPT_RESULTS: corrupted the result of chunk {}",
+               result->chunk_index());
 }
 
 }  // namespace
@@ -155,23 +161,8 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   if (settings.has_contrast()) post.contrast = settings.contrast();
   if (settings.has_saturation()) post.saturation = settings.saturation();
   RETURN_IF_ERROR(ValidatePostProcess(post));
-  std::map<int64_t, int64_t> wanted;  // pts -> frame index
-  for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
-    wanted[frame.pts()] = frame.frame_index();
-  }
-  v1::CompleteChunkRequest result;
-  result.set_node_id(node_id_);
-  result.set_job_id(lease.job_id());
-  result.set_chunk_index(lease.chunk_index());
-  result.set_attempt(lease.attempt());
-
-  *permanent = false;
-  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& frame, int64_t pts) {
-    if (control->Interrupted()) {
-      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
-    }
-    auto it = wanted.find(pts);
-    if (it == wanted.end()) return absl::OkStatus();
+  // One decoded source frame through the scale plan and post-processing.
+  auto upscale = [&](const AVFrame& frame) -> absl::StatusOr<RgbImage> {
     ASSIGN_OR_RETURN(RgbImage upscaled, FrameToRgb(frame));
     // Post-processing comes after the last pass and the final resize. When
     // no resize follows and the engine can, it runs on the device within the
@@ -190,11 +181,40 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     }
     ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
     if (!post_done) RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
-    ASSIGN_OR_RETURN(std::string png, EncodePng(upscaled));
+    return upscaled;
+  };
+  v1::CompleteChunkRequest result;
+  result.set_node_id(node_id_);
+  result.set_job_id(lease.job_id());
+  result.set_chunk_index(lease.chunk_index());
+  result.set_attempt(lease.attempt());
+  auto add_png = [&](int64_t frame_index, const RgbImage& image) -> absl::Status {
+    ASSIGN_OR_RETURN(std::string png, EncodePng(image));
     v1::UpscaledFrame* out = result.add_frames();
-    out->set_frame_index(it->second);
+    out->set_frame_index(frame_index);
     out->set_sha256(Sha256Hex(png));
     out->set_png(std::move(png));
+    return absl::OkStatus();
+  };
+
+  *permanent = false;
+  if (lease.has_segment()) {
+    RETURN_IF_ERROR(EncodeSegment(lease, plan.output_width, plan.output_height, upscale, add_png,
+                                  control, permanent, &result));
+    return result;
+  }
+  std::map<int64_t, int64_t> wanted;  // pts -> frame index
+  for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
+    wanted[frame.pts()] = frame.frame_index();
+  }
+  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& frame, int64_t pts) {
+    if (control->Interrupted()) {
+      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
+    }
+    auto it = wanted.find(pts);
+    if (it == wanted.end()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(RgbImage upscaled, upscale(frame));
+    RETURN_IF_ERROR(add_png(it->second, upscaled));
     wanted.erase(it);
     ++control->frames_done;
     return absl::OkStatus();
@@ -206,6 +226,101 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
                                             wanted.begin()->first, ")"));
   }
   return result;
+}
+
+absl::Status NodeWorker::EncodeSegment(
+    const v1::ChunkLease& lease, int width, int height,
+    const std::function<absl::StatusOr<RgbImage>(const AVFrame&)>& upscale,
+    const std::function<absl::Status(int64_t, const RgbImage&)>& add_png, ChunkControl* control,
+    bool* permanent, v1::CompleteChunkRequest* result) {
+  const v1::SegmentSpec& spec = lease.segment();
+  std::map<int64_t, const v1::ChunkFrame*> by_pts;
+  std::map<int64_t, int> uses;  // source frame -> frames of this chunk still to show it
+  std::set<int64_t> local;      // frames of this chunk
+  for (const v1::ChunkFrame& frame : spec.frames()) {
+    by_pts[frame.pts()] = &frame;
+    ++uses[frame.source_index()];
+    local.insert(frame.frame_index());
+  }
+  const std::set<int64_t> shared(spec.shared_frames().begin(), spec.shared_frames().end());
+
+  // Pictures of earlier chunks that frames of this one show: fetched from
+  // the coordinator (it leased this chunk only once they were done).
+  std::vector<int64_t> external;
+  for (const auto& [source, count] : uses) {
+    if (!local.count(source)) external.push_back(source);
+  }
+  std::map<int64_t, std::string> fetched;  // frame index -> PNG
+  for (size_t i = 0; i < external.size(); i += kFramesPerFetch) {
+    v1::FetchFramesRequest request;
+    request.set_node_id(node_id_);
+    request.set_job_id(lease.job_id());
+    for (size_t k = i; k < std::min(external.size(), i + kFramesPerFetch); ++k) {
+      request.add_frame_indices(external[k]);
+    }
+    ASSIGN_OR_RETURN(v1::FetchFramesResponse response, source_->FetchFrames(request));
+    for (v1::UpscaledFrame& frame : *response.mutable_frames()) {
+      if (Sha256Hex(frame.png()) != frame.sha256()) {
+        return absl::DataLossError(absl::StrCat("upscaled frame ", frame.frame_index(),
+                                                " arrived corrupted (sha256 mismatch)"));
+      }
+      fetched[frame.frame_index()] = std::move(*frame.mutable_png());
+    }
+  }
+
+  *permanent = true;  // the job's settings, not this node, decide whether it can encode
+  ASSIGN_OR_RETURN(std::unique_ptr<SegmentEncoder> encoder,
+                   SegmentEncoder::Create(EncodeSettingsOf(lease.settings()), spec, width, height));
+  *permanent = false;
+  // Upscaled pictures that later frames of the chunk show again (held
+  // drawings), kept until their last use.
+  std::map<int64_t, RgbImage> pictures;
+  int64_t encoded = 0;
+  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& decoded, int64_t pts) {
+    if (control->Interrupted()) {
+      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
+    }
+    auto it = by_pts.find(pts);
+    if (it == by_pts.end()) return absl::OkStatus();
+    const v1::ChunkFrame& frame = *it->second;
+    const int64_t source = frame.source_index();
+    if (!pictures.count(source)) {
+      if (source == frame.frame_index()) {
+        ASSIGN_OR_RETURN(pictures[source], upscale(decoded));
+        if (shared.count(source)) RETURN_IF_ERROR(add_png(source, pictures[source]));
+      } else if (auto png = fetched.find(source); png != fetched.end()) {
+        ASSIGN_OR_RETURN(pictures[source], DecodePng(png->second));
+      } else {
+        return absl::InternalError(absl::StrCat("frame ", frame.frame_index(), " shows frame ",
+                                                source, ", which is neither in chunk ",
+                                                lease.chunk_index(), " before it nor fetched"));
+      }
+    }
+    const RgbImage& picture = pictures[source];
+    if (picture.width != width || picture.height != height) {
+      return absl::InternalError(absl::StrCat("picture of frame ", source, " is ", picture.width,
+                                              "x", picture.height, ", expected ", width, "x",
+                                              height));
+    }
+    RETURN_IF_ERROR(encoder->Add(picture, frame.output_pts()));
+    if (--uses[source] == 0) pictures.erase(source);
+    by_pts.erase(it);
+    ++encoded;
+    ++control->frames_done;
+    return absl::OkStatus();
+  }));
+  if (!by_pts.empty()) {
+    *permanent = true;
+    return absl::DataLossError(absl::StrCat("chunk ", lease.chunk_index(), " decoded without ",
+                                            by_pts.size(), " of its frames (first pts ",
+                                            by_pts.begin()->first, ")"));
+  }
+  ASSIGN_OR_RETURN(v1::EncodedSegment segment, encoder->Finish());
+  result->set_segment(segment.SerializeAsString());
+  result->set_segment_sha256(Sha256Hex(result->segment()));
+  spdlog::debug("job {} chunk {}: segment of {} frames, {} bytes", lease.job_id(),
+                lease.chunk_index(), encoded, result->segment().size());
+  return absl::OkStatus();
 }
 
 void NodeWorker::ReportMemory(v1::DeviceMemory* memory) const {

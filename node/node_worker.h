@@ -2,8 +2,12 @@
 //
 //   register -> lease a chunk -> make sure the model is cached on disk
 //   (fetched by content hash from the coordinator otherwise) -> decode the
-//   chunk's compressed packets -> upscale the frames it lists -> PNG-compress
-//   them -> complete (or fail) the chunk -> lease again.
+//   chunk's compressed packets -> upscale the frames it lists -> then
+//     either encode every frame of the chunk (duplicates from the pictures
+//     upscaled here or fetched from earlier chunks) into a segment in the
+//     job's codec, when the lease has a SegmentSpec,
+//     or PNG-compress the upscaled frames for the coordinator to encode
+//   -> complete (or fail) the chunk -> lease again.
 //
 // Failures that retrying elsewhere cannot fix (unreadable model, a setting
 // the model cannot honour) are reported as permanent so the job fails fast.
@@ -11,10 +15,13 @@
 #define ANIFARM_NODE_NODE_WORKER_H_
 
 #include <atomic>
+#include <functional>
 #include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/image.h"
+#include "common/media/ffmpeg_ptr.h"
 #include "node/upscaler.h"
 #include "node/work_source.h"
 
@@ -62,6 +69,16 @@ class NodeWorker {
   // Upscales the listed frames; a permanent error sets *permanent.
   absl::StatusOr<v1::CompleteChunkRequest> ProcessChunk(const v1::ChunkLease& lease,
                                                         ChunkControl* control, bool* permanent);
+  // Encodes every frame of a chunk into result->segment (lease.segment()
+  // says which picture each frame shows); shared frames also go to
+  // `add_png`. Frames come from `upscale` (this chunk's first occurrences)
+  // or FetchFrames (earlier chunks'). A permanent error sets *permanent.
+  absl::Status EncodeSegment(const v1::ChunkLease& lease, int width, int height,
+                             const std::function<absl::StatusOr<RgbImage>(const AVFrame&)>& upscale,
+                             const std::function<absl::Status(int64_t, const RgbImage&)>& add_png,
+                             ChunkControl* control, bool* permanent,
+                             v1::CompleteChunkRequest* result);
+  static constexpr size_t kFramesPerFetch = 8;
   // Renews the lease every interval until `done` is set.
   void SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* control,
                       const std::atomic<bool>& done);

@@ -23,6 +23,8 @@ class WorkSource {
       const v1::HeartbeatRequest& request) = 0;
   virtual absl::StatusOr<v1::FetchModelResponse> FetchModel(
       const v1::FetchModelRequest& request) = 0;
+  virtual absl::StatusOr<v1::FetchFramesResponse> FetchFrames(
+      const v1::FetchFramesRequest& request) = 0;
 };
 
 }  // namespace anifarm

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@ extern "C" {
 #include "common/media/frame_convert.h"
 #include "common/media/media_info.h"
 #include "common/media/png_codec.h"
+#include "common/media/source_reader.h"
 #include "common/media/test_clip.h"
 #include "common/media/video_writer.h"
 #include "protos/anifarm.pb.h"
@@ -106,6 +108,24 @@ double FirstFramePsnrAgainstBilinear(const std::string& source, const std::strin
   return 10 * std::log10(255.0 * 255.0 / std::max(mse, 1e-10));
 }
 
+// Whether each video frame of a file (in presentation order) is a keyframe.
+std::vector<bool> KeyframesInPresentationOrder(const std::string& path) {
+  std::vector<std::pair<int64_t, bool>> packets;
+  absl::StatusOr<std::unique_ptr<SourceReader>> reader = SourceReader::Open(path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return {};
+  while (true) {
+    absl::StatusOr<PacketPtr> packet = (*reader)->NextVideoPacket();
+    EXPECT_TRUE(packet.ok()) << packet.status();
+    if (!packet.ok() || !*packet) break;
+    packets.emplace_back((*packet)->pts, ((*packet)->flags & AV_PKT_FLAG_KEY) != 0);
+  }
+  std::sort(packets.begin(), packets.end());
+  std::vector<bool> keys;
+  for (const auto& [pts, key] : packets) keys.push_back(key);
+  return keys;
+}
+
 void ExpectUpscaledCopy(const std::string& input, const std::string& output, int frames) {
   auto source = ProbeMedia(input);
   auto result = ProbeMedia(output);
@@ -160,6 +180,12 @@ TEST_F(FarmTest, CoordinatorAndTwoNodesUpscaleEachDuplicateOnce) {
   EXPECT_EQ(job.frames_reused(), 48 - static_cast<int64_t>(distinct.size()));
   EXPECT_EQ(job.chunks_total(), 4);
   EXPECT_EQ(job.output_width(), 192);
+  // Each node encoded its chunks (the default, --encode-at nodes) and the
+  // coordinator joined the segments as they were: every chunk starts on a
+  // keyframe of its own encoder.
+  const std::vector<bool> keys = KeyframesInPresentationOrder(output);
+  ASSERT_EQ(keys.size(), 48u);
+  for (int chunk_start : {0, 12, 24, 36}) EXPECT_TRUE(keys[chunk_start]) << chunk_start;
 
   Subprocess nodes({kBin + "/anifarm", "nodes", "--json", "--coordinator", address},
                    Log("nodes"));
@@ -191,6 +217,36 @@ TEST_F(FarmTest, RunUpscalesInOneProcess) {
   ASSERT_EQ(run.Wait(), 0) << run.Stderr();
   EXPECT_NE(run.Stdout().find(output), std::string::npos);
   ExpectUpscaledCopy(input, output, 24);
+}
+
+// Segments encoded by the node and joined by the coordinator carry exactly
+// the pictures and timestamps of one encode at the coordinator: with the
+// lossless FFV1 codec the two outputs decode to identical frames.
+TEST_F(FarmTest, SegmentsFromNodesEqualOneEncodeAtTheCoordinator) {
+  std::vector<int> content;
+  const std::string input = MakeClip(60, &content);
+  std::vector<std::vector<FramePtr>> decoded;
+  for (const char* encode_at : {"nodes", "coordinator"}) {
+    const std::string output = (dir_ / (std::string(encode_at) + ".mkv")).string();
+    Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                    (dir_ / "state").string(), "--models-dir", kModels, "--codec", "ffv1",
+                    "--encode-at", encode_at},
+                   Log(std::string("run-") + encode_at));
+    ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(output);
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    ASSERT_EQ(frames->size(), 60u) << encode_at;
+    decoded.push_back(*std::move(frames));
+  }
+  for (size_t i = 0; i < 60; ++i) {
+    const AVFrame& a = *decoded[0][i];
+    const AVFrame& b = *decoded[1][i];
+    EXPECT_EQ(a.best_effort_timestamp, b.best_effort_timestamp) << "frame " << i;
+    absl::StatusOr<RgbImage> rgb_a = FrameToRgb(a);
+    absl::StatusOr<RgbImage> rgb_b = FrameToRgb(b);
+    ASSERT_TRUE(rgb_a.ok() && rgb_b.ok());
+    EXPECT_TRUE(rgb_a->pixels == rgb_b->pixels) << "frame " << i << " differs";
+  }
 }
 
 // Streams of each kind and chapters in a media file, read with libavformat.

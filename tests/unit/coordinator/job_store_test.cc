@@ -353,5 +353,54 @@ TEST_F(JobStoreTest, OnlyTheCurrentHolderHoldsALease) {
   EXPECT_FALSE(*store_->HoldsLease("job-1", chunk.index, chunk.attempt, "node-a"));
 }
 
+// A job encoded by its nodes: every chunk is work (a node encodes it, even
+// when all its pictures come from elsewhere), and a chunk showing pictures
+// of another chunk is leased only once that chunk is done.
+TEST_F(JobStoreTest, ChunksEncodedByNodesWaitForTheChunksWhosePicturesTheyShow) {
+  JobRecord job;
+  job.id = "job-2";
+  job.input_path = "/in.mp4";
+  job.output_path = "/out2.mp4";
+  job.settings.set_priority(10);  // ahead of job-1
+  job.model_path = "/models/2x-AniScale.pth";
+  job.model_sha256 = "abc";
+  job.model_format = "pytorch";
+  job.created_at = 100;
+  ASSERT_TRUE(store_->CreateJob(job).ok());
+  auto chunks = store_->Chunks("job-1");
+  auto frames = store_->Frames("job-1");
+  ASSERT_TRUE(chunks.ok() && frames.ok());
+  for (FrameRecord& frame : *frames) frame.index = &frame - frames->data();
+  ASSERT_TRUE(store_->SavePlan("job-2", *chunks, *frames, /*encoded_by_nodes=*/true).ok());
+  auto saved = store_->GetJob("job-2");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->chunks_done, 0) << "a duplicate-only chunk still has to be encoded";
+
+  // Chunk 2 shows frames 0 and 1 (chunk 0): those are the ones chunk 0
+  // returns as pictures; chunk 1 shares nothing.
+  auto shared = store_->SharedFrames("job-2", 0);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(*shared, (std::vector<int64_t>{0, 1}));
+  EXPECT_TRUE(store_->SharedFrames("job-2", 1)->empty());
+  auto chunk_frames = store_->ChunkFrames("job-2", 2);
+  ASSERT_TRUE(chunk_frames.ok());
+  ASSERT_EQ(chunk_frames->size(), 2u);
+  EXPECT_EQ((*chunk_frames)[0].source_index, 0);
+  EXPECT_EQ((*chunk_frames)[1].source_index, 1);
+
+  auto lease = [&]() {
+    auto chunk = store_->LeaseNextChunk("node-a", 1000, 1060);
+    EXPECT_TRUE(chunk.ok());
+    return chunk.ok() && *chunk ? (*chunk)->job_id + "/" + std::to_string((*chunk)->index)
+                                : std::string("none");
+  };
+  EXPECT_EQ(lease(), "job-2/0");
+  EXPECT_EQ(lease(), "job-2/1");
+  EXPECT_EQ(lease(), "job-1/0") << "job-2's chunk 2 must wait for its chunk 0";
+  bool all_done = false;
+  ASSERT_TRUE(store_->CompleteChunk("job-2", 0, 1, "node-a", 2, &all_done).ok());
+  EXPECT_EQ(lease(), "job-2/2");
+}
+
 }  // namespace
 }  // namespace anifarm
