@@ -11,6 +11,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <iterator>
 #include <thread>
@@ -24,6 +27,7 @@
 #include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
 #include "common/status_macros.h"
+#include "node/bounded_queue.h"
 #include "node/post_process.h"
 #include "node/scale_plan.h"
 
@@ -161,9 +165,8 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   if (settings.has_contrast()) post.contrast = settings.contrast();
   if (settings.has_saturation()) post.saturation = settings.saturation();
   RETURN_IF_ERROR(ValidatePostProcess(post));
-  // One decoded source frame through the scale plan and post-processing.
-  auto upscale = [&](const AVFrame& frame) -> absl::StatusOr<RgbImage> {
-    ASSIGN_OR_RETURN(RgbImage upscaled, FrameToRgb(frame));
+  // One source frame through the scale plan and post-processing.
+  auto upscale = [&](RgbImage upscaled) -> absl::StatusOr<RgbImage> {
     // Post-processing comes after the last pass and the final resize. When
     // no resize follows and the engine can, it runs on the device within the
     // last pass (same bytes); otherwise the host reference does it below.
@@ -183,72 +186,122 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     if (!post_done) RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
     return upscaled;
   };
+  *permanent = false;
+  return RunPipeline(lease, plan.output_width, plan.output_height, upscale, control, permanent);
+}
+
+namespace {
+
+// What becomes of one frame of a chunk.
+struct FrameTask {
+  int64_t frame_index = 0;
+  int64_t source_index = 0;  // the frame whose picture it shows
+  int64_t output_pts = 0;    // segments only
+  bool png = false;          // returned as PNG too
+};
+
+// Decode stage -> upscale stage: the frame, and its RGB picture when it is
+// a first occurrence (duplicates need no conversion).
+struct DecodedFrame {
+  FrameTask task;
+  RgbImage rgb;
+};
+
+// Upscale stage -> encode stage.
+struct UpscaledPicture {
+  FrameTask task;
+  std::shared_ptr<const RgbImage> picture;
+};
+
+// The first error of the pipeline's stages; the others stop when it is set.
+class FirstError {
+ public:
+  void Set(absl::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (status_.ok()) status_ = std::move(status);
+  }
+  absl::Status Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  absl::Status status_;
+};
+
+// Busy time of one stage (waiting on a queue excluded), for the stage rates.
+class StageClock {
+ public:
+  template <typename Work>
+  auto Time(Work&& work) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = work();
+    busy_ += std::chrono::steady_clock::now() - start;
+    return result;
+  }
+  double seconds() const { return std::chrono::duration<double>(busy_).count(); }
+
+ private:
+  std::chrono::steady_clock::duration busy_{};
+};
+
+double Rate(int64_t frames, double seconds) { return seconds > 0 ? frames / seconds : 0.0; }
+
+}  // namespace
+
+// Three stages with small bounded queues between them, so that decoding
+// and encoding (CPU) overlap the upscale (the GPU) and the node runs at the
+// speed of its slowest stage:
+//   decode thread:  packets -> frames of the chunk -> RGB (first occurrences)
+//   this thread:    upscale, or the picture of an earlier frame (kept until
+//                   its last use) or of an earlier chunk (FetchFrames)
+//   encode thread:  PNG + sha256 of the frames to return, and the segment
+absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
+    const v1::ChunkLease& lease, int width, int height,
+    const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, ChunkControl* control,
+    bool* permanent) {
   v1::CompleteChunkRequest result;
   result.set_node_id(node_id_);
   result.set_job_id(lease.job_id());
   result.set_chunk_index(lease.chunk_index());
   result.set_attempt(lease.attempt());
-  auto add_png = [&](int64_t frame_index, const RgbImage& image) -> absl::Status {
-    ASSIGN_OR_RETURN(std::string png, EncodePng(image));
-    v1::UpscaledFrame* out = result.add_frames();
-    out->set_frame_index(frame_index);
-    out->set_sha256(Sha256Hex(png));
-    out->set_png(std::move(png));
-    return absl::OkStatus();
-  };
 
-  *permanent = false;
-  if (lease.has_segment()) {
-    RETURN_IF_ERROR(EncodeSegment(lease, plan.output_width, plan.output_height, upscale, add_png,
-                                  control, permanent, &result));
-    return result;
-  }
-  std::map<int64_t, int64_t> wanted;  // pts -> frame index
-  for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
-    wanted[frame.pts()] = frame.frame_index();
-  }
-  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& frame, int64_t pts) {
-    if (control->Interrupted()) {
-      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
+  // Every frame the chunk must deliver, by source pts.
+  std::map<int64_t, FrameTask> by_pts;
+  std::map<int64_t, int> uses;  // picture -> frames of this chunk still to show it
+  std::set<int64_t> local;
+  const bool segment = lease.has_segment();
+  if (segment) {
+    const std::set<int64_t> shared(lease.segment().shared_frames().begin(),
+                                   lease.segment().shared_frames().end());
+    for (const v1::ChunkFrame& frame : lease.segment().frames()) {
+      FrameTask task;
+      task.frame_index = frame.frame_index();
+      task.source_index = frame.source_index();
+      task.output_pts = frame.output_pts();
+      task.png = task.source_index == task.frame_index && shared.count(task.frame_index);
+      by_pts[frame.pts()] = task;
+      ++uses[task.source_index];
+      local.insert(task.frame_index);
     }
-    auto it = wanted.find(pts);
-    if (it == wanted.end()) return absl::OkStatus();
-    ASSIGN_OR_RETURN(RgbImage upscaled, upscale(frame));
-    RETURN_IF_ERROR(add_png(it->second, upscaled));
-    wanted.erase(it);
-    ++control->frames_done;
-    return absl::OkStatus();
-  }));
-  if (!wanted.empty()) {
-    *permanent = true;
-    return absl::DataLossError(absl::StrCat("chunk ", lease.chunk_index(), " decoded without ",
-                                            wanted.size(), " of its frames (first pts ",
-                                            wanted.begin()->first, ")"));
+  } else {
+    for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
+      FrameTask task;
+      task.frame_index = task.source_index = frame.frame_index();
+      task.png = true;
+      by_pts[frame.pts()] = task;
+      ++uses[task.source_index];
+      local.insert(task.frame_index);
+    }
   }
-  return result;
-}
-
-absl::Status NodeWorker::EncodeSegment(
-    const v1::ChunkLease& lease, int width, int height,
-    const std::function<absl::StatusOr<RgbImage>(const AVFrame&)>& upscale,
-    const std::function<absl::Status(int64_t, const RgbImage&)>& add_png, ChunkControl* control,
-    bool* permanent, v1::CompleteChunkRequest* result) {
-  const v1::SegmentSpec& spec = lease.segment();
-  std::map<int64_t, const v1::ChunkFrame*> by_pts;
-  std::map<int64_t, int> uses;  // source frame -> frames of this chunk still to show it
-  std::set<int64_t> local;      // frames of this chunk
-  for (const v1::ChunkFrame& frame : spec.frames()) {
-    by_pts[frame.pts()] = &frame;
-    ++uses[frame.source_index()];
-    local.insert(frame.frame_index());
-  }
-  const std::set<int64_t> shared(spec.shared_frames().begin(), spec.shared_frames().end());
+  const int64_t total = static_cast<int64_t>(by_pts.size());
 
   // Pictures of earlier chunks that frames of this one show: fetched from
   // the coordinator (it leased this chunk only once they were done).
   std::vector<int64_t> external;
-  for (const auto& [source, count] : uses) {
-    if (!local.count(source)) external.push_back(source);
+  for (const auto& [picture, count] : uses) {
+    if (!local.count(picture)) external.push_back(picture);
   }
   std::map<int64_t, std::string> fetched;  // frame index -> PNG
   for (size_t i = 0; i < external.size(); i += kFramesPerFetch) {
@@ -268,59 +321,129 @@ absl::Status NodeWorker::EncodeSegment(
     }
   }
 
-  *permanent = true;  // the job's settings, not this node, decide whether it can encode
-  ASSIGN_OR_RETURN(std::unique_ptr<SegmentEncoder> encoder,
-                   SegmentEncoder::Create(EncodeSettingsOf(lease.settings()), spec, width, height));
-  *permanent = false;
-  // Upscaled pictures that later frames of the chunk show again (held
-  // drawings), kept until their last use.
-  std::map<int64_t, RgbImage> pictures;
-  int64_t encoded = 0;
-  RETURN_IF_ERROR(DecodeChunk(lease.payload(), [&](const AVFrame& decoded, int64_t pts) {
-    if (control->Interrupted()) {
-      return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
-    }
-    auto it = by_pts.find(pts);
-    if (it == by_pts.end()) return absl::OkStatus();
-    const v1::ChunkFrame& frame = *it->second;
-    const int64_t source = frame.source_index();
-    if (!pictures.count(source)) {
-      if (source == frame.frame_index()) {
-        ASSIGN_OR_RETURN(pictures[source], upscale(decoded));
-        if (shared.count(source)) RETURN_IF_ERROR(add_png(source, pictures[source]));
-      } else if (auto png = fetched.find(source); png != fetched.end()) {
-        ASSIGN_OR_RETURN(pictures[source], DecodePng(png->second));
-      } else {
-        return absl::InternalError(absl::StrCat("frame ", frame.frame_index(), " shows frame ",
-                                                source, ", which is neither in chunk ",
-                                                lease.chunk_index(), " before it nor fetched"));
+  std::unique_ptr<SegmentEncoder> encoder;
+  if (segment) {
+    *permanent = true;  // the job's settings, not this node, decide whether it can encode
+    ASSIGN_OR_RETURN(encoder, SegmentEncoder::Create(EncodeSettingsOf(lease.settings()),
+                                                     lease.segment(), width, height));
+    *permanent = false;
+  }
+
+  BoundedQueue<DecodedFrame> decoded(kQueueFrames);
+  BoundedQueue<UpscaledPicture> upscaled(kQueueFrames);
+  FirstError error;
+  auto fail = [&](absl::Status status) {
+    error.Set(std::move(status));
+    decoded.Cancel();
+    upscaled.Cancel();
+  };
+  StageClock decode_clock, upscale_clock, encode_clock;
+  std::atomic<int64_t> missing{0};
+  std::atomic<int64_t> first_missing_pts{0};
+
+  std::thread decode_thread([&] {
+    std::set<int64_t> seen;
+    absl::Status status = DecodeChunk(lease.payload(), [&](const AVFrame& frame, int64_t pts) {
+      if (control->Interrupted()) {
+        return absl::CancelledError(*control->stop ? "node stopping" : "lease lost");
+      }
+      auto it = by_pts.find(pts);
+      if (it == by_pts.end() || !seen.insert(pts).second) return absl::OkStatus();
+      DecodedFrame item;
+      item.task = it->second;
+      if (item.task.source_index == item.task.frame_index) {
+        ASSIGN_OR_RETURN(item.rgb, decode_clock.Time([&] { return FrameToRgb(frame); }));
+      }
+      if (!decoded.Push(std::move(item))) return absl::CancelledError("pipeline stopped");
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return fail(status);
+    for (const auto& [pts, task] : by_pts) {
+      if (!seen.count(pts)) {
+        if (missing++ == 0) first_missing_pts = pts;
       }
     }
-    const RgbImage& picture = pictures[source];
-    if (picture.width != width || picture.height != height) {
-      return absl::InternalError(absl::StrCat("picture of frame ", source, " is ", picture.width,
-                                              "x", picture.height, ", expected ", width, "x",
-                                              height));
+    decoded.Close();
+  });
+
+  std::thread encode_thread([&] {
+    while (std::optional<UpscaledPicture> item = upscaled.Pop()) {
+      absl::Status status = encode_clock.Time([&]() -> absl::Status {
+        if (item->task.png) {
+          ASSIGN_OR_RETURN(std::string png, EncodePng(*item->picture));
+          v1::UpscaledFrame* out = result.add_frames();
+          out->set_frame_index(item->task.frame_index);
+          out->set_sha256(Sha256Hex(png));
+          out->set_png(std::move(png));
+        }
+        if (encoder) RETURN_IF_ERROR(encoder->Add(*item->picture, item->task.output_pts));
+        return absl::OkStatus();
+      });
+      if (!status.ok()) return fail(status);
     }
-    RETURN_IF_ERROR(encoder->Add(picture, frame.output_pts()));
-    if (--uses[source] == 0) pictures.erase(source);
-    by_pts.erase(it);
-    ++encoded;
-    ++control->frames_done;
-    return absl::OkStatus();
-  }));
-  if (!by_pts.empty()) {
+  });
+
+  // The upscale stage, on this thread (the engine's device work stays on
+  // the worker's own thread).
+  std::map<int64_t, std::shared_ptr<const RgbImage>> pictures;
+  int64_t upscaled_frames = 0;
+  while (std::optional<DecodedFrame> item = decoded.Pop()) {
+    const FrameTask& task = item->task;
+    absl::Status status = upscale_clock.Time([&]() -> absl::Status {
+      std::shared_ptr<const RgbImage>& picture = pictures[task.source_index];
+      if (!picture) {
+        if (task.source_index == task.frame_index) {
+          ASSIGN_OR_RETURN(RgbImage image, upscale(std::move(item->rgb)));
+          picture = std::make_shared<const RgbImage>(std::move(image));
+          ++upscaled_frames;
+        } else if (auto png = fetched.find(task.source_index); png != fetched.end()) {
+          ASSIGN_OR_RETURN(RgbImage image, DecodePng(png->second));
+          picture = std::make_shared<const RgbImage>(std::move(image));
+        } else {
+          return absl::InternalError(absl::StrCat("frame ", task.frame_index, " shows frame ",
+                                                  task.source_index, ", which is neither in chunk ",
+                                                  lease.chunk_index(), " before it nor fetched"));
+        }
+        if (picture->width != width || picture->height != height) {
+          return absl::InternalError(absl::StrCat("picture of frame ", task.source_index, " is ",
+                                                  picture->width, "x", picture->height,
+                                                  ", expected ", width, "x", height));
+        }
+      }
+      UpscaledPicture out{task, picture};
+      if (--uses[task.source_index] == 0) pictures.erase(task.source_index);
+      if (!upscaled.Push(std::move(out))) return absl::CancelledError("pipeline stopped");
+      ++control->frames_done;
+      return absl::OkStatus();
+    });
+    if (!status.ok()) {
+      fail(status);
+      break;
+    }
+  }
+  upscaled.Close();
+  decode_thread.join();
+  encode_thread.join();
+  RETURN_IF_ERROR(error.Get());
+  if (missing > 0) {
     *permanent = true;
     return absl::DataLossError(absl::StrCat("chunk ", lease.chunk_index(), " decoded without ",
-                                            by_pts.size(), " of its frames (first pts ",
-                                            by_pts.begin()->first, ")"));
+                                            missing.load(), " of its frames (first pts ",
+                                            first_missing_pts.load(), ")"));
   }
-  ASSIGN_OR_RETURN(v1::EncodedSegment segment, encoder->Finish());
-  result->set_segment(segment.SerializeAsString());
-  result->set_segment_sha256(Sha256Hex(result->segment()));
-  spdlog::debug("job {} chunk {}: segment of {} frames, {} bytes", lease.job_id(),
-                lease.chunk_index(), encoded, result->segment().size());
-  return absl::OkStatus();
+  if (encoder) {
+    ASSIGN_OR_RETURN(v1::EncodedSegment encoded,
+                     encode_clock.Time([&] { return encoder->Finish(); }));
+    result.set_segment(encoded.SerializeAsString());
+    result.set_segment_sha256(Sha256Hex(result.segment()));
+  }
+  spdlog::info(
+      "job {} chunk {}: {} frames ({} upscaled); stage rates: decode {:.1f} fps, upscale {:.1f} "
+      "fps, {} {:.1f} fps",
+      lease.job_id(), lease.chunk_index(), total, upscaled_frames,
+      Rate(total, decode_clock.seconds()), Rate(upscaled_frames, upscale_clock.seconds()),
+      segment ? "encode" : "png", Rate(total, encode_clock.seconds()));
+  return result;
 }
 
 void NodeWorker::ReportMemory(v1::DeviceMemory* memory) const {
@@ -355,8 +478,8 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
   if (result.ok()) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    spdlog::info("job {} chunk {}: {} frames upscaled in {:.2f} s", chunk.job_id(),
-                 chunk.chunk_index(), result->frames_size(), seconds);
+    spdlog::info("job {} chunk {}: done in {:.2f} s", chunk.job_id(), chunk.chunk_index(),
+                 seconds);
     result->set_busy_ms(static_cast<int64_t>(seconds * 1000));
     MaybeCorruptResultForTest(&*result);  // test-only hook, see above
     RETURN_IF_ERROR(source_->CompleteChunk(*result));

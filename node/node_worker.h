@@ -69,16 +69,19 @@ class NodeWorker {
   // Upscales the listed frames; a permanent error sets *permanent.
   absl::StatusOr<v1::CompleteChunkRequest> ProcessChunk(const v1::ChunkLease& lease,
                                                         ChunkControl* control, bool* permanent);
-  // Encodes every frame of a chunk into result->segment (lease.segment()
-  // says which picture each frame shows); shared frames also go to
-  // `add_png`. Frames come from `upscale` (this chunk's first occurrences)
-  // or FetchFrames (earlier chunks'). A permanent error sets *permanent.
-  absl::Status EncodeSegment(const v1::ChunkLease& lease, int width, int height,
-                             const std::function<absl::StatusOr<RgbImage>(const AVFrame&)>& upscale,
-                             const std::function<absl::Status(int64_t, const RgbImage&)>& add_png,
-                             ChunkControl* control, bool* permanent,
-                             v1::CompleteChunkRequest* result);
+  // Decodes the chunk, upscales its first occurrences with `upscale` and
+  // returns the result: the upscaled frames as PNG, or, when the lease has
+  // a SegmentSpec, every frame of the chunk encoded into a segment (pictures
+  // of earlier chunks come from FetchFrames) plus the shared frames' PNGs.
+  // Decode, upscale and encode run on three threads. A permanent error sets
+  // *permanent.
+  absl::StatusOr<v1::CompleteChunkRequest> RunPipeline(
+      const v1::ChunkLease& lease, int width, int height,
+      const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, ChunkControl* control,
+      bool* permanent);
   static constexpr size_t kFramesPerFetch = 8;
+  // Frames waiting between two stages of the pipeline.
+  static constexpr size_t kQueueFrames = 3;
   // Renews the lease every interval until `done` is set.
   void SendHeartbeats(const v1::ChunkLease& lease, ChunkControl* control,
                       const std::atomic<bool>& done);

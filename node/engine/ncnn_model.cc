@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <utility>
 
@@ -449,6 +450,22 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
     return absl::InvalidArgumentError(absl::StrCat(graph.source, ": graph shapes were not inferred"));
   }
   std::vector<int> last_use(graph.blob_names.size(), -1);
+  const int num_blobs = static_cast<int>(graph.blob_names.size());
+  const std::vector<NcnnPlacement> place_h = NcnnBlobPlacements(graph.geometry, num_blobs, graph.input_blob, 0);
+  const std::vector<NcnnPlacement> place_w = NcnnBlobPlacements(graph.geometry, num_blobs, graph.input_blob, 1);
+  // Strided layers sample every (1/scale)-th input pixel: tiles must start
+  // on that grid to compute the frame's own feature pixels.
+  for (const std::vector<NcnnPlacement>* places : {&place_h, &place_w}) {
+    for (const NcnnPlacement& p : *places) {
+      if (p.scale <= 0 || p.scale >= 1) continue;
+      const int step = static_cast<int>(std::lround(1.0 / p.scale));
+      net->tile_alignment_ = std::lcm(net->tile_alignment_, std::max(step, 1));
+    }
+  }
+  net->tile_alignment_ = std::min(net->tile_alignment_, 64);
+  if (graph.prepad[0] > 0 || graph.prepad[1] > 0) {
+    net->tile_context_ = std::max(graph.prepad[0], graph.prepad[1]) + net->tile_alignment_ - 1;
+  }
   const auto weights = [&](const NcnnLayer& layer, Op* op) -> absl::Status {
     if (!layer.weight.defined()) return NcnnLayerError(graph.source, layer, "weights not loaded");
     op->weight = layer.weight.to(device, dtype).contiguous();
@@ -498,6 +515,16 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
       } else if (t == "Pooling") {
         op.kind = Op::kPool;
         op.pool_type = layer.IntParam(0, 0);
+        if (op.pool_type == 1) {
+          // A global average: a frame-wide statistic when tiled. The graph
+          // runs on the input extended by prepad, so the tile's coordinate
+          // u is the extended input's u + prepad.
+          const NcnnPlacement ph = place_h[layer.bottoms[0]];
+          const NcnnPlacement pw = place_w[layer.bottoms[0]];
+          op.place = {ph.scale, ph.offset + ph.scale * graph.prepad[0], pw.scale,
+                      pw.offset + pw.scale * graph.prepad[1]};
+          ++net->frame_statistics_;
+        }
       } else if (t == "PixelShuffle") {
         op.kind = Op::kPixelShuffle;
         op.factor = layer.IntParam(0, 1);
@@ -580,29 +607,46 @@ torch::Tensor ExtendBorder(const torch::Tensor& x, int64_t top, int64_t bottom, 
 
 }  // namespace
 
-torch::Tensor NcnnNet::Forward(const torch::Tensor& x) const {
+torch::Tensor NcnnNet::Forward(const torch::Tensor& x) const { return ForwardTile(x, Tile()); }
+
+torch::Tensor NcnnNet::ForwardTile(const torch::Tensor& x, const Tile& tile) const {
   // Extend by the border the graph eats, plus the fewest extra rows and
   // columns at the bottom and right that let every strided layer divide
   // evenly (Real-CUGAN: an even padded side), then crop to scale·input.
-  int64_t extra[2] = {0, 0};
+  // Context pixels stand in for that extension where the tile has them;
+  // what is left is extended from the edge, which is then the frame's.
+  const int64_t size[2] = {x.size(2) - tile.context[0] - tile.context[1],
+                           x.size(3) - tile.context[2] - tile.context[3]};
+  int64_t begin[2], end[2];  // rows / columns to add (> 0) or cut (< 0)
   for (int axis = 0; axis < 2; ++axis) {
-    const int64_t padded = x.size(2 + axis) + 2 * prepad_[axis];
+    const int64_t padded = size[axis] + 2 * prepad_[axis];
     constexpr int64_t kMaxExtra = 64;
     int64_t e = 0;
     while (e < kMaxExtra &&
            !NcnnAxisOutput(geometry_, num_blobs_, input_blob_, output_blob_, axis, padded + e))
       ++e;
     TORCH_CHECK(e < kMaxExtra, description_, ": no padded size near ", padded, " runs through the graph");
-    extra[axis] = e;
+    begin[axis] = prepad_[axis] - tile.context[2 * axis];
+    end[axis] = prepad_[axis] + e - tile.context[2 * axis + 1];
   }
-  if (prepad_[0] == 0 && prepad_[1] == 0 && extra[0] == 0 && extra[1] == 0) return RunGraph(x);
-  const torch::Tensor in =
-      ExtendBorder(x, prepad_[0], prepad_[0] + extra[0], prepad_[1], prepad_[1] + extra[1], border_);
-  torch::Tensor y = RunGraph(in);
-  return y.narrow(2, 0, x.size(2) * scale_).narrow(3, 0, x.size(3) * scale_);
+  torch::Tensor in = x;
+  if (begin[0] < 0 || end[0] < 0) {
+    const int64_t cut = std::max<int64_t>(-begin[0], 0);
+    in = in.narrow(2, cut, in.size(2) - cut - std::max<int64_t>(-end[0], 0));
+  }
+  if (begin[1] < 0 || end[1] < 0) {
+    const int64_t cut = std::max<int64_t>(-begin[1], 0);
+    in = in.narrow(3, cut, in.size(3) - cut - std::max<int64_t>(-end[1], 0));
+  }
+  in = ExtendBorder(in, std::max<int64_t>(begin[0], 0), std::max<int64_t>(end[0], 0),
+                    std::max<int64_t>(begin[1], 0), std::max<int64_t>(end[1], 0), border_);
+  torch::Tensor y = RunGraph(in, tile.stats);
+  if (!y.defined()) return y;  // stats->Done()
+  if (y.size(2) == size[0] * scale_ && y.size(3) == size[1] * scale_) return y;
+  return y.narrow(2, 0, size[0] * scale_).narrow(3, 0, size[1] * scale_);
 }
 
-torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x) const {
+torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x, FrameStats* stats) const {
   std::vector<torch::Tensor> blobs(num_blobs_);
   blobs[input_blob_] = x;
   for (const Op& op : ops_) {
@@ -636,7 +680,9 @@ torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x) const {
         y = CutBorder(in, g.pad_begin, g.pad_end);
         break;
       case Op::kPool:
-        y = op.pool_type == 1 ? in.mean({2, 3}, /*keepdim=*/true) : in.amax({2, 3}, /*keepdim=*/true);
+        y = op.pool_type == 1 ? FrameMean(in, stats, op.place) : in.amax({2, 3}, /*keepdim=*/true);
+        // The collected statistic was the last thing this pass needed.
+        if (stats != nullptr && stats->Done()) return torch::Tensor();
         break;
       case Op::kInnerProduct:
         y = at::linear(in.flatten(1), op.weight, op.bias).view({in.size(0), -1, 1, 1});

@@ -144,6 +144,15 @@ class NcnnNet : public Network {
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  // The global average Poolings (Real-CUGAN's squeeze-excitation blocks).
+  int frame_statistics() const override { return frame_statistics_; }
+  // The border the graph eats, plus the rows a strided graph may need at
+  // the bottom and right: a tile reads its neighbours' pixels there, where
+  // Forward extends a frame by reflecting or replicating its edge.
+  int tile_context() const override { return tile_context_; }
+  // What the strided layers subsample by (Real-CUGAN up2x: 4).
+  int tile_alignment() const override { return tile_alignment_; }
+  torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
  private:
   // One layer, resolved for execution.
@@ -172,11 +181,14 @@ class NcnnNet : public Network {
     bool with_scalar = false;
     double scalar = 0;
     std::vector<double> coeffs;
+    // Average Pooling: where its input lies over the unpadded input.
+    FeaturePlacement place;
   };
   NcnnNet(torch::Device device, torch::ScalarType dtype) : device_(device), dtype_(dtype) {}
 
-  // The graph itself on an already extended input.
-  torch::Tensor RunGraph(const torch::Tensor& x) const;
+  // The graph itself on an already extended input; undefined once
+  // stats->Done().
+  torch::Tensor RunGraph(const torch::Tensor& x, FrameStats* stats) const;
 
   torch::Device device_;
   torch::ScalarType dtype_;
@@ -189,6 +201,9 @@ class NcnnNet : public Network {
   std::vector<NcnnGeometry> geometry_;
   int prepad_[2] = {0, 0};
   NcnnBorder border_ = NcnnBorder::kReplicate;
+  int frame_statistics_ = 0;
+  int tile_context_ = 0;
+  int tile_alignment_ = 1;
 };
 
 }  // namespace anifarm::engine

@@ -428,4 +428,47 @@ std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry,
   return result >= 1 ? std::optional<int64_t>(result) : std::nullopt;
 }
 
+std::vector<NcnnPlacement> NcnnBlobPlacements(const std::vector<NcnnGeometry>& geometry, int num_blobs,
+                                              int input_blob, int axis) {
+  std::vector<NcnnPlacement> place(num_blobs);
+  place[input_blob] = {1, 0};
+  for (const NcnnGeometry& g : geometry) {
+    if (g.bottoms.empty()) continue;  // Input
+    const NcnnPlacement in = place[g.bottoms[0]];
+    NcnnPlacement out = in;
+    const double k = g.kernel[axis], s = g.stride, pad = g.pad_begin[axis];
+    switch (g.kind) {
+      case NcnnGeometry::kSame:
+        break;
+      case NcnnGeometry::kConv:  // output pixel j reads input [s·j - pad, s·j - pad + k)
+        out = {in.scale / s, (in.offset + pad - (k - s) / 2) / s};
+        break;
+      case NcnnGeometry::kDeconv:  // input pixel i writes [s·i, s·i + k), then pad cut
+        out = {in.scale * s, in.offset * s + (k - s) / 2 - pad};
+        break;
+      case NcnnGeometry::kCrop:
+        out = {in.scale, in.offset - pad};
+        break;
+      case NcnnGeometry::kResize:
+        out = {in.scale * g.factor[axis], in.offset * g.factor[axis]};
+        break;
+      case NcnnGeometry::kGlobal:
+        out = {0, 0};
+        break;
+      case NcnnGeometry::kMerge:
+        out = {0, 0};
+        for (int b : g.bottoms) {
+          if (place[b].scale != 0) {
+            out = place[b];
+            break;
+          }
+        }
+        break;
+    }
+    if (in.scale == 0 && g.kind != NcnnGeometry::kMerge) out = {0, 0};
+    for (int top : g.tops) place[top] = out;
+  }
+  return place;
+}
+
 }  // namespace anifarm::engine

@@ -14,6 +14,10 @@
 //                    merged branches would disagree (Real-CUGAN needs even
 //                    padded sides), so the caller can pad a few more rows.
 //
+//   NcnnBlobPlacements  where each blob's pixels lie in the input (for the
+//                    frame-wide statistics of tiled inference, which need
+//                    to know which of a feature map's pixels a tile owns).
+//
 // Global pooling yields a "global" 1x1 blob (ncnn's 1-D blob), which
 // InnerProduct consumes and BinaryOp broadcasts per channel.
 #ifndef ANIFARM_NODE_ENGINE_NCNN_SHAPES_H_
@@ -60,6 +64,17 @@ absl::Status InferNcnnShapes(NcnnGraph* graph);
 // branches would differ, or a size would reach zero).
 std::optional<int64_t> NcnnAxisOutput(const std::vector<NcnnGeometry>& geometry, int num_blobs,
                                       int input_blob, int output_blob, int axis, int64_t n);
+
+// Along `axis`, per blob: blob coordinate v = scale·u + offset for input
+// coordinate u (continuous, pixel i spans [i, i+1); pixel centres map to
+// pixel centres through convolutions, deconvolutions, crops and resizes).
+// scale 0 for global blobs and blobs the input does not reach.
+struct NcnnPlacement {
+  double scale = 0;
+  double offset = 0;
+};
+std::vector<NcnnPlacement> NcnnBlobPlacements(const std::vector<NcnnGeometry>& geometry, int num_blobs,
+                                              int input_blob, int axis);
 
 }  // namespace anifarm::engine
 

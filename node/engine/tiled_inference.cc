@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include "node/engine/frame_stats.h"
+#include "node/engine/network.h"
 
 namespace anifarm::engine {
 namespace {
@@ -11,17 +15,23 @@ constexpr float kMinWeight = 1e-6f;
 
 }  // namespace
 
-std::vector<TileSpan> SplitAxis(int length, int tile, int overlap) {
+std::vector<TileSpan> SplitAxis(int length, int tile, int overlap, int align) {
   if (tile <= 0 || tile >= length) return {{0, length}};
   overlap = std::clamp(overlap, 0, tile / 2);
+  align = std::max(align, 1);
   const int stride = tile - overlap;
   std::vector<TileSpan> spans;
   int start = 0;
   while (start + tile < length) {
-    spans.push_back({start, tile});
+    // Rounding down only widens the overlap with the previous span.
+    const int aligned = start / align * align;
+    if (spans.empty() || aligned > spans.back().start) spans.push_back({aligned, tile});
     start += stride;
   }
-  spans.push_back({length - tile, tile});
+  // The last span reaches the end, a little longer than `tile` if aligned.
+  const int last = (length - tile) / align * align;
+  if (!spans.empty() && spans.back().start == last) spans.pop_back();
+  spans.push_back({last, length - last});
   return spans;
 }
 
@@ -67,22 +77,85 @@ torch::Tensor TiledUpscaler::Weights(int h, int w, std::array<bool, 4> interior,
   return weights;
 }
 
+std::vector<std::pair<double, double>> AxisCores(const std::vector<TileSpan>& spans) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<std::pair<double, double>> cores;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const TileSpan& s = spans[i];
+    // Integer cuts, so that every tile's test of a feature pixel against
+    // them is exact and no pixel is counted twice or missed.
+    const double lo = i == 0 ? -kInf : (spans[i - 1].start + spans[i - 1].length + s.start) / 2 - s.start;
+    const double hi =
+        i + 1 == spans.size() ? kInf : (s.start + s.length + spans[i + 1].start) / 2 - s.start;
+    cores.emplace_back(lo, hi);
+  }
+  return cores;
+}
+
 torch::Tensor TiledUpscaler::Run(const torch::Tensor& input, const Network& network) {
+  const std::vector<TileSpan> rows = SplitAxis(static_cast<int>(input.size(2)), tile_, overlap_);
+  const std::vector<TileSpan> cols = SplitAxis(static_cast<int>(input.size(3)), tile_, overlap_);
+  if (rows.size() == 1 && cols.size() == 1) return network(input).to(torch::kFloat32);
+  return Blend(input, rows, cols, [&](size_t r, size_t c) {
+    return network(input.narrow(2, rows[r].start, rows[r].length).narrow(3, cols[c].start, cols[c].length));
+  });
+}
+
+torch::Tensor TiledUpscaler::Run(const torch::Tensor& input, const engine::Network& network) {
   const int h = static_cast<int>(input.size(2));
   const int w = static_cast<int>(input.size(3));
-  const std::vector<TileSpan> rows = SplitAxis(h, tile_, overlap_);
-  const std::vector<TileSpan> cols = SplitAxis(w, tile_, overlap_);
-  if (rows.size() == 1 && cols.size() == 1) return network(input).to(torch::kFloat32);
+  const int align = network.tile_alignment();
+  const std::vector<TileSpan> rows = SplitAxis(h, tile_, overlap_, align);
+  const std::vector<TileSpan> cols = SplitAxis(w, tile_, overlap_, align);
+  const int statistics = network.frame_statistics();
+  const int context = network.tile_context();
+  if ((rows.size() == 1 && cols.size() == 1) || (statistics == 0 && context == 0)) {
+    return Run(input, [&network](const torch::Tensor& t) { return network.Forward(t); });
+  }
+  const std::vector<std::pair<double, double>> row_cores = AxisCores(rows);
+  const std::vector<std::pair<double, double>> col_cores = AxisCores(cols);
+  FrameStats stats(statistics);
+  // A tile with up to `context` frame pixels on each side.
+  const auto run_tile = [&](size_t r, size_t c) {
+    const TileSpan& rs = rows[r];
+    const TileSpan& cs = cols[c];
+    engine::Network::Tile tile;
+    tile.stats = statistics > 0 ? &stats : nullptr;
+    tile.context[0] = std::min(context, rs.start);
+    tile.context[1] = std::min(context, h - rs.start - rs.length);
+    tile.context[2] = std::min(context, cs.start);
+    tile.context[3] = std::min(context, w - cs.start - cs.length);
+    stats.BeginTile(row_cores[r].first, row_cores[r].second, col_cores[c].first, col_cores[c].second);
+    const torch::Tensor x =
+        input.narrow(2, rs.start - tile.context[0], rs.length + tile.context[0] + tile.context[1])
+            .narrow(3, cs.start - tile.context[2], cs.length + tile.context[2] + tile.context[3]);
+    return network.ForwardTile(x, tile);
+  };
+  for (int pass = 0; pass < statistics; ++pass) {
+    stats.BeginPass(pass);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      for (size_t c = 0; c < cols.size(); ++c) run_tile(r, c);
+    }
+    stats.EndPass();
+  }
+  stats.BeginPass(statistics);
+  return Blend(input, rows, cols, run_tile);
+}
 
+torch::Tensor TiledUpscaler::Blend(const torch::Tensor& input, const std::vector<TileSpan>& rows,
+                                   const std::vector<TileSpan>& cols, const TileFn& tile_fn) {
+  const int h = static_cast<int>(input.size(2));
+  const int w = static_cast<int>(input.size(3));
   const int s = scale_;
   auto options = torch::TensorOptions().dtype(torch::kFloat32).device(input.device());
   torch::Tensor sum = torch::zeros({3, int64_t{h} * s, int64_t{w} * s}, options);
   torch::Tensor weight_sum = torch::zeros({1, int64_t{h} * s, int64_t{w} * s}, options);
-  for (const TileSpan& r : rows) {
-    for (const TileSpan& c : cols) {
-      torch::Tensor tile = input.narrow(2, r.start, r.length).narrow(3, c.start, c.length);
-      torch::Tensor out = network(tile).to(torch::kFloat32)[0];
-      const std::array<bool, 4> interior = {r.start > 0, r.start + r.length<h, c.start> 0,
+  for (size_t ri = 0; ri < rows.size(); ++ri) {
+    for (size_t ci = 0; ci < cols.size(); ++ci) {
+      const TileSpan& r = rows[ri];
+      const TileSpan& c = cols[ci];
+      torch::Tensor out = tile_fn(ri, ci).to(torch::kFloat32)[0];
+      const std::array<bool, 4> interior = {r.start > 0, r.start + r.length < h, c.start > 0,
                                             c.start + c.length < w};
       torch::Tensor weights = Weights(r.length, c.length, interior, input.device());
       sum.narrow(1, int64_t{r.start} * s, int64_t{r.length} * s)

@@ -9,6 +9,17 @@
 // whole frame is run, so nothing needs hiding. Near a shared edge the
 // network's output is wrong (it saw zero padding instead of the neighbour's
 // pixels); the steep profile makes the tile whose edge is farther dominate.
+// Networks that declare a tile context (graphs of valid convolutions that
+// eat a border) get the neighbours' pixels instead, and no tile is wrong.
+//
+// That makes a local network (every output pixel depends on a bounded
+// neighbourhood) give the whole-frame result. A network with frame-wide
+// statistics (Network::frame_statistics() > 0: Real-CUGAN's
+// squeeze-excitation, GroupNorm, channel attention) is run in k + 1 passes
+// over the tiles instead (frame_stats.h): k passes collect the statistics
+// over the tiles' cores, the last one runs with them and is blended. A tile's
+// core is the part of the frame it owns: its span cut in the middle of the
+// overlap with each neighbour, and open-ended at the frame border.
 #ifndef ANIFARM_NODE_ENGINE_TILED_INFERENCE_H_
 #define ANIFARM_NODE_ENGINE_TILED_INFERENCE_H_
 
@@ -20,9 +31,12 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace anifarm::engine {
+
+class Network;
 
 // One tile of a 1-D split: [start, start + length).
 struct TileSpan {
@@ -33,7 +47,9 @@ struct TileSpan {
 // Splits [0, length) into spans of `tile` with at least `overlap` shared
 // between neighbours; the last span is aligned to the end. tile <= 0 or
 // tile >= length gives one span. overlap is clamped to [0, tile / 2].
-std::vector<TileSpan> SplitAxis(int length, int tile, int overlap);
+// Every start is a multiple of `align` (rounded down: the last span is then
+// up to align - 1 longer than `tile`).
+std::vector<TileSpan> SplitAxis(int length, int tile, int overlap, int align = 1);
 
 class TiledUpscaler {
  public:
@@ -50,8 +66,20 @@ class TiledUpscaler {
   // input: [1, 3, H, W] on the network's device and dtype. Returns
   // [1, 3, H·s, W·s] float32 on the same device. Thread-safe.
   torch::Tensor Run(const torch::Tensor& input, const Network& network);
+  // The same with a Network: one pass for a local network (through
+  // Forward), k + 1 passes over the tiles for one with k frame-wide
+  // statistics (through ForwardTile), so that tiles give the whole frame.
+  // Tiles start on the network's tile_alignment() and carry its
+  // tile_context() of frame pixels.
+  torch::Tensor Run(const torch::Tensor& input, const engine::Network& network);
 
  private:
+  // Blends `tile_fn(row, col)`, the output of the tile rows[row] x
+  // cols[col], over all tiles.
+  using TileFn = std::function<torch::Tensor(size_t, size_t)>;
+  torch::Tensor Blend(const torch::Tensor& input, const std::vector<TileSpan>& rows,
+                      const std::vector<TileSpan>& cols, const TileFn& tile_fn);
+
   // Output-resolution weights [1, h·s, w·s] for a tile of h×w input pixels;
   // `interior` flags top, bottom, left, right edges shared with a neighbour.
   torch::Tensor Weights(int h, int w, std::array<bool, 4> interior, const torch::Device& device);
@@ -62,6 +90,11 @@ class TiledUpscaler {
   std::mutex mu_;
   std::map<std::tuple<int, int, std::array<bool, 4>, std::string>, torch::Tensor> weights_;  // guarded by mu_
 };
+
+// Per span, the part of the axis it owns, in the span's own coordinates:
+// neighbours split their overlap in the middle, and the first and last spans
+// reach to -/+infinity (frame-stats cores; exposed for tests).
+std::vector<std::pair<double, double>> AxisCores(const std::vector<TileSpan>& spans);
 
 // The 1-D weight profile in output pixels for a span of `length` input
 // pixels (exposed for tests).

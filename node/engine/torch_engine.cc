@@ -287,7 +287,8 @@ class TorchUpscaler : public Upscaler {
                             .to(torch::kFloat32)
                             .div_(255.0f)
                             .to(net.dtype());
-      torch::Tensor y = tiler.Run(x, [&net](const torch::Tensor& t) { return net.Forward(t); });
+      // Networks with frame-wide statistics take extra passes over the tiles.
+      torch::Tensor y = tiler.Run(x, net);
       torch::Tensor chw = y[0].clamp(0.0f, 1.0f).mul_(255.0f).round_().to(torch::kUInt8);
       if (post != nullptr) {
         // Pillow-exact sharpen -> contrast -> saturation on the device,

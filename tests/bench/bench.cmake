@@ -14,7 +14,7 @@ endif()
 # farm_bench: coordinator + N nodes on loopback (docs/scaling.md). Needs no
 # LibTorch itself; it runs the anifarm-coordinator and anifarm-node binaries.
 add_executable(farm_bench ${CMAKE_CURRENT_LIST_DIR}/farm_bench.cc)
-target_link_libraries(farm_bench PRIVATE anifarm_common anifarm_util anifarm_proto)
+target_link_libraries(farm_bench PRIVATE anifarm_chunk anifarm_common anifarm_util anifarm_proto)
 target_compile_definitions(farm_bench PRIVATE
   ANIFARM_TEST_MODEL_DIR="${ANIFARM_TEST_MODEL_DIR}")
 add_dependencies(farm_bench anifarm-coordinator)

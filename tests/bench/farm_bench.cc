@@ -2,7 +2,8 @@
 // the coordinator per frame. Not a test; run by hand (docs/scaling.md).
 //
 //   farm_bench [--nodes 1,2,4] [--frames 96] [--size 160x96] [--chunk-frames 12]
-//              [--fake-nodes 0] [--idle-nodes 0] [--models-dir DIR] [--work DIR]
+//              [--encode-at nodes|coordinator] [--fake-nodes 0] [--idle-nodes 0]
+//              [--models-dir DIR] [--work DIR]
 //
 // Real mode (default): for each N in --nodes, a fresh coordinator and N
 // anifarm-node processes (CPU inference) on 127.0.0.1; a warm-up job (so
@@ -13,11 +14,15 @@
 // RUNNING), serving leases and results (RUNNING -> ASSEMBLING), assembly
 // (ASSEMBLING -> DONE).
 //
+// --encode-at: who encodes the video (the job setting; nodes by default).
+//
 // --fake-nodes K: no inference. K in-process fake nodes lease chunks and
-// answer at once with the frames' PNGs, prepared beforehand (a bilinear 2x
-// of each source frame, so the PNGs have a real size and content). This
-// measures what one coordinator can serve: result checks (sha256), frame
-// writes, SQLite transactions and assembly, without nodes competing for CPU.
+// answer with results made from a bilinear 2x of each source frame,
+// prepared beforehand: the frames' PNGs (--encode-at coordinator), or a
+// segment they encode from those pictures when leased (nodes; that encode
+// is the bench's CPU, not the coordinator's). This measures what one
+// coordinator can serve: result checks (sha256, segment checks), writes,
+// SQLite transactions and assembly, without nodes competing for CPU.
 //
 // --idle-nodes K: K fake nodes poll LeaseChunk in a loop with no job for 3 s:
 // the coordinator's cost of one (empty) lease RPC.
@@ -44,6 +49,7 @@ extern "C" {
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/cli_args.h"
+#include "common/encoded_segment.h"
 #include "common/grpc_client.h"
 #include "common/hashing.h"
 #include "common/media/frame_convert.h"
@@ -156,12 +162,13 @@ struct JobRun {
 // phase and the coordinator's CPU time in it. Each poll is a GetJob RPC that
 // the coordinator pays for (about 0.5 ms CPU here): long runs poll slowly.
 absl::StatusOr<JobRun> RunJob(Farm& farm, const std::string& input, const std::string& output,
-                              int tile, int poll_ms) {
+                              int tile, int poll_ms, v1::EncodeAt encode_at) {
   JobRun run;
   v1::SubmitJobRequest submit;
   submit.set_input_path(input);
   submit.set_output_path(output);
   submit.mutable_settings()->set_tile(tile);
+  submit.mutable_settings()->set_encode_at(encode_at);
   const pid_t pid = farm.coordinator->pid();
   const double cpu0 = CpuSeconds(pid);
   const auto t0 = Clock::now();
@@ -248,8 +255,34 @@ absl::StatusOr<std::vector<RgbImage>> DecodeAll(const std::string& path) {
 }
 
 struct FakeFrame {
+  RgbImage picture;  // the "upscaled" frame
   std::string png, sha256;
 };
+
+// What a node would return for a chunk encoded by nodes: the segment of
+// every frame of the chunk and the PNGs of its shared frames.
+absl::Status FillSegment(const v1::ChunkLease& lease, const std::vector<FakeFrame>& results,
+                         v1::CompleteChunkRequest* complete) {
+  const RgbImage& first = results.front().picture;
+  auto encoder = SegmentEncoder::Create(EncodeSettingsOf(lease.settings()), lease.segment(),
+                                        first.width, first.height);
+  if (!encoder.ok()) return encoder.status();
+  for (const v1::ChunkFrame& frame : lease.segment().frames()) {
+    const RgbImage& picture = results[frame.source_index()].picture;
+    if (absl::Status s = (*encoder)->Add(picture, frame.output_pts()); !s.ok()) return s;
+  }
+  auto segment = (*encoder)->Finish();
+  if (!segment.ok()) return segment.status();
+  complete->set_segment(segment->SerializeAsString());
+  complete->set_segment_sha256(Sha256Hex(complete->segment()));
+  for (int64_t index : lease.segment().shared_frames()) {
+    v1::UpscaledFrame* out = complete->add_frames();
+    out->set_frame_index(index);
+    out->set_png(results[index].png);
+    out->set_sha256(results[index].sha256);
+  }
+  return absl::OkStatus();
+}
 
 // In-process nodes that answer every lease at once with prepared PNGs.
 struct FakeNodes {
@@ -288,14 +321,20 @@ struct FakeNodes {
           complete.set_job_id(lease.lease().job_id());
           complete.set_chunk_index(lease.lease().chunk_index());
           complete.set_attempt(lease.lease().attempt());
-          for (const v1::FrameToUpscale& frame : lease.lease().payload().frames()) {
-            const FakeFrame& result = (*results)[frame.frame_index()];
-            v1::UpscaledFrame* out = complete.add_frames();
-            out->set_frame_index(frame.frame_index());
-            out->set_png(result.png);
-            out->set_sha256(result.sha256);
+          if (lease.lease().has_segment()) {
+            if (absl::Status s = FillSegment(lease.lease(), *results, &complete); !s.ok()) {
+              std::cerr << "farm_bench: fake node: " << s.message() << "\n";
+            }
+          } else {
+            for (const v1::FrameToUpscale& frame : lease.lease().payload().frames()) {
+              const FakeFrame& result = (*results)[frame.frame_index()];
+              v1::UpscaledFrame* out = complete.add_frames();
+              out->set_frame_index(frame.frame_index());
+              out->set_png(result.png);
+              out->set_sha256(result.sha256);
+            }
           }
-          frames += complete.frames_size();
+          frames += lease.lease().payload().frames_size();
           grpc::ClientContext complete_context;
           v1::CompleteChunkResponse done;
           grpc::Status s = stub->CompleteChunk(&complete_context, complete, &done);
@@ -321,7 +360,7 @@ std::vector<int> ParseList(const std::string& text) {
 
 int Main(int argc, char** argv) {
   av_log_set_level(AV_LOG_WARNING);  // no encoder statistics in the table
-  CliArgs args({"nodes", "frames", "size", "chunk-frames", "fake-nodes", "idle-nodes",
+  CliArgs args({"nodes", "frames", "size", "chunk-frames", "fake-nodes", "idle-nodes", "encode-at",
                 "models-dir", "work", "tile"},
                {"help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
@@ -335,6 +374,9 @@ int Main(int argc, char** argv) {
   const int tile = *args.GetInt("tile", 0);
   const int fake_nodes = *args.GetInt("fake-nodes", 0);
   const int idle_nodes = *args.GetInt("idle-nodes", 0);
+  const v1::EncodeAt encode_at = args.Get("encode-at", "nodes") == "coordinator"
+                                     ? v1::ENCODE_AT_COORDINATOR
+                                     : v1::ENCODE_AT_NODES;
   int width = 0, height = 0;
   std::vector<std::string> size = absl::StrSplit(args.Get("size", "160x96"), 'x');
   if (size.size() != 2 || !absl::SimpleAtoi(size[0], &width) ||
@@ -411,7 +453,7 @@ int Main(int argc, char** argv) {
       sha_seconds += Seconds(b, c);
       decode_seconds += Seconds(c, d);
       png_bytes += png->size();
-      results.push_back({std::move(*png), std::move(sha)});
+      results.push_back({*std::move(upscaled), std::move(*png), std::move(sha)});
     }
     const double n = double(results.size());
     std::printf("Result PNG at %dx%d: %.2f MB/frame, encode %.1f ms, decode %.1f ms,"
@@ -426,7 +468,7 @@ int Main(int argc, char** argv) {
     }
     FakeNodes nodes;
     nodes.Start(farm.address, fake_nodes, &results);
-    auto run = RunJob(farm, input, work + "/fake-out.mp4", tile, 10);
+    auto run = RunJob(farm, input, work + "/fake-out.mp4", tile, 10, encode_at);
     if (!run.ok()) {
       std::cerr << "farm_bench: " << run.status().message() << "\n";
       return 4;
@@ -476,13 +518,13 @@ int Main(int argc, char** argv) {
       std::cerr << "farm_bench: " << s.message() << "\n";
       return 3;
     }
-    if (auto w = RunJob(farm, warm, dir + "/warm-out.mp4", tile, 100); !w.ok()) {
+    if (auto w = RunJob(farm, warm, dir + "/warm-out.mp4", tile, 100, encode_at); !w.ok()) {
       std::cerr << "farm_bench: warm-up: " << w.status().message() << "\n";
       return 4;
     }
     double nodes_cpu0 = 0;
     for (const auto& node : nodes) nodes_cpu0 += CpuSeconds(node->pid());
-    auto run = RunJob(farm, input, dir + "/out.mp4", tile, 250);
+    auto run = RunJob(farm, input, dir + "/out.mp4", tile, 250, encode_at);
     double nodes_cpu = -nodes_cpu0;
     for (const auto& node : nodes) nodes_cpu += CpuSeconds(node->pid());
     if (!run.ok()) {

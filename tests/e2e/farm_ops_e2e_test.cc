@@ -113,7 +113,7 @@ int64_t Metric(const std::string& body, const std::string& name) {
   return std::atoll(body.c_str() + at + key.size());
 }
 
-// The job ids of "job J chunk C: N frames upscaled" lines in a node's log,
+// The job ids of "job J chunk C: done in S s" lines in a node's log,
 // in the order the node finished (= leased: a node runs one chunk at a time).
 std::vector<std::string> JobsInCompletionOrder(const std::string& log) {
   std::vector<std::string> jobs;
@@ -123,7 +123,7 @@ std::vector<std::string> JobsInCompletionOrder(const std::string& log) {
   while (std::getline(lines, line)) {
     // After the log line's time and level.
     const size_t at = line.find(prefix);
-    if (at == std::string::npos || line.find("frames upscaled in") == std::string::npos) {
+    if (at == std::string::npos || line.find(": done in ") == std::string::npos) {
       continue;
     }
     const size_t start = at + prefix.size();
