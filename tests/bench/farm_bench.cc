@@ -349,6 +349,40 @@ struct FakeNodes {
   }
 };
 
+// The nodes' per-chunk stage rates for one job ("stage rates: decode X fps,
+// upscale Y fps, encode Z fps" in their logs), averaged over the chunks.
+struct StageRates {
+  double decode = 0, upscale = 0, encode = 0;
+  int chunks = 0;
+};
+StageRates ReadStageRates(const std::vector<std::string>& logs, const std::string& job_id) {
+  StageRates rates;
+  for (const std::string& log : logs) {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("job " + job_id + " ") == std::string::npos) continue;
+      const size_t at = line.find("stage rates: decode ");
+      if (at == std::string::npos) continue;
+      double decode = 0, upscale = 0, encode = 0;
+      char kind[16] = {0};
+      if (std::sscanf(line.c_str() + at, "stage rates: decode %lf fps, upscale %lf fps, %15s %lf",
+                      &decode, &upscale, kind, &encode) == 4) {
+        rates.decode += decode;
+        rates.upscale += upscale;
+        rates.encode += encode;
+        ++rates.chunks;
+      }
+    }
+  }
+  if (rates.chunks > 0) {
+    rates.decode /= rates.chunks;
+    rates.upscale /= rates.chunks;
+    rates.encode /= rates.chunks;
+  }
+  return rates;
+}
+
 std::vector<int> ParseList(const std::string& text) {
   std::vector<int> values;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
@@ -495,6 +529,7 @@ int Main(int argc, char** argv) {
       "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   double base_fps = 0;
+  std::vector<std::string> stage_rows;
   for (int count : node_counts) {
     const std::string dir = work + "/n" + std::to_string(count);
     fs::create_directories(dir);
@@ -539,8 +574,19 @@ int Main(int argc, char** argv) {
         run->wall, fps, fps / base_fps, run->plan, run->serve, run->assemble, run->cpu,
         1e3 * run->cpu / frames, 1e3 * nodes_cpu / frames);
     std::fflush(stdout);
+    std::vector<std::string> logs;
+    for (int i = 0; i < count; ++i) logs.push_back(dir + "/node-" + std::to_string(i) + ".err");
+    const StageRates rates = ReadStageRates(logs, run->final.job_id());
+    stage_rows.push_back(absl::StrFormat("| %d | %d | %.1f | %.1f | %.1f |", count, rates.chunks,
+                                         rates.decode, rates.upscale, rates.encode));
   }
   std::printf("\nspeedup: frames/s over the first row's frames/s per node\n");
+  // Each stage's own rate (its busy time only; the three overlap), as the
+  // nodes logged it per chunk: the slowest one bounds a node's throughput.
+  std::printf(
+      "\n| nodes | chunks | node decode (frames/s) | node upscale (frames/s) |"
+      " node encode or PNG (frames/s) |\n|---|---|---|---|---|\n");
+  for (const std::string& row : stage_rows) std::printf("%s\n", row.c_str());
   return 0;
 }
 
