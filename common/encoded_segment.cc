@@ -44,6 +44,7 @@ absl::StatusOr<std::unique_ptr<SegmentEncoder>> SegmentEncoder::Create(
   options.color_range = spec.color_range();
   options.color_primaries = spec.color_primaries();
   options.color_trc = spec.color_trc();
+  options.alpha = spec.alpha();
   ASSIGN_OR_RETURN(std::unique_ptr<VideoEncoder> encoder, VideoEncoder::Create(options));
   CodecParametersPtr params(avcodec_parameters_alloc());
   if (!params) return absl::ResourceExhaustedError("cannot allocate stream parameters");

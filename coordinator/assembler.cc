@@ -69,6 +69,7 @@ VideoWriterOptions WriterOptions(const AssemblyRequest& request, const std::stri
   if (video.color_range != 0) options.color_range = video.color_range;
   if (video.color_primaries != 2) options.color_primaries = video.color_primaries;
   if (video.color_trc != 2) options.color_trc = video.color_trc;
+  options.alpha = PixelFormatHasAlpha(video.pixel_format);
   return options;
 }
 

@@ -495,6 +495,7 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     spec.set_color_range(video.color_range != 0 ? video.color_range : -1);
     spec.set_color_primaries(video.color_primaries != 2 ? video.color_primaries : -1);
     spec.set_color_trc(video.color_trc != 2 ? video.color_trc : -1);
+    spec.set_alpha(PixelFormatHasAlpha(video.pixel_format));
     std::lock_guard<std::mutex> lock(mu_);
     segment_specs_[job.id] = spec;
   }

@@ -167,6 +167,11 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   RETURN_IF_ERROR(ValidatePostProcess(post));
   // One source frame through the scale plan and post-processing.
   auto upscale = [&](RgbImage upscaled) -> absl::StatusOr<RgbImage> {
+    // The network sees RGB; the alpha plane is resized to the result last
+    // (the guide's order: ... saturation -> alpha restore).
+    const std::vector<uint8_t> alpha = std::move(upscaled.alpha);
+    upscaled.alpha.clear();
+    const int source_width = upscaled.width, source_height = upscaled.height;
     // Post-processing comes after the last pass and the final resize. When
     // no resize follows and the engine can, it runs on the device within the
     // last pass (same bytes); otherwise the host reference does it below.
@@ -184,6 +189,10 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     }
     ASSIGN_OR_RETURN(upscaled, ResizeRgb(upscaled, plan.output_width, plan.output_height));
     if (!post_done) RETURN_IF_ERROR(ApplyPostProcess(post, upscaled));
+    if (!alpha.empty()) {
+      ASSIGN_OR_RETURN(upscaled.alpha, ResizePlane(alpha, source_width, source_height,
+                                                   upscaled.width, upscaled.height));
+    }
     return upscaled;
   };
   *permanent = false;

@@ -203,7 +203,8 @@ absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
     }
     plan.encoder = "prores_ks";
     plan.profile = profile;
-    // RgbImage carries no alpha, so 4444 is coded without an alpha plane.
+    // With a source alpha channel the encoder switches 4444 to yuva444p10le
+    // (VideoEncoder).
     plan.pix_fmt = full ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV422P10LE;
     plan.options = {{"profile", profile}};
     return plan;

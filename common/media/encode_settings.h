@@ -27,7 +27,8 @@
 // 23.976/24 fps, 120 at 25, 145 at 29.97, 240 at 50, 290 at 59.94).
 // 4:2:0 and 4:2:2 formats need an even width (4:2:0 also an even height).
 // DNxHD/HR go in .mov only: libavformat 5.1 has no Matroska mapping for them.
-// Alpha: frames are RGB (RgbImage), so ProRes 4444 / DNxHR 444 carry none.
+// Alpha: a source with an alpha channel keeps it in ProRes 4444 / 4444 XQ
+// (yuva444p10le) and FFV1 (bgra); other codecs drop it with a notice.
 // h264_nvenc/hevc_nvenc fall back to libx264/libx265 (same profile and CRF)
 // with a notice where no NVIDIA encoder can be opened.
 #ifndef ANIFARM_COMMON_MEDIA_ENCODE_SETTINGS_H_

@@ -61,8 +61,12 @@ absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame) {
                                                    frame.height, " frame of pixel format ",
                                                    desc ? desc->name : "none", " to RGB"));
   }
+  // Sources with an alpha channel (PNG, ProRes 4444, QuickTime RLE...) keep
+  // it: converted to RGBA, then split into the picture and its alpha plane.
+  const bool alpha = (desc->flags & AV_PIX_FMT_FLAG_ALPHA) != 0;
+  const AVPixelFormat target = alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24;
   SwsPtr sws(sws_getContext(frame.width, frame.height, format, frame.width, frame.height,
-                            AV_PIX_FMT_RGB24, kRgbFlags, nullptr, nullptr, nullptr));
+                            target, kRgbFlags, nullptr, nullptr, nullptr));
   if (!sws) {
     return absl::InvalidArgumentError(
         absl::StrCat("no conversion from pixel format ", desc->name, " to RGB"));
@@ -78,7 +82,7 @@ absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame) {
   // padded frame and the visible bytes are copied into the packed image.
   FramePtr rgb = MakeFrame();
   if (!rgb) return absl::ResourceExhaustedError("cannot allocate a frame");
-  rgb->format = AV_PIX_FMT_RGB24;
+  rgb->format = target;
   rgb->width = frame.width;
   rgb->height = frame.height;
   if (av_frame_get_buffer(rgb.get(), 0) < 0) {
@@ -86,10 +90,25 @@ absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame) {
   }
   sws_scale(sws.get(), frame.data, frame.linesize, 0, frame.height, rgb->data, rgb->linesize);
   RgbImage image(frame.width, frame.height);
-  const size_t row_bytes = static_cast<size_t>(frame.width) * 3;
+  if (!alpha) {
+    const size_t row_bytes = static_cast<size_t>(frame.width) * 3;
+    for (int y = 0; y < frame.height; ++y) {
+      std::memcpy(image.row(y), rgb->data[0] + static_cast<ptrdiff_t>(y) * rgb->linesize[0],
+                  row_bytes);
+    }
+    return image;
+  }
+  image.alpha.resize(static_cast<size_t>(frame.width) * frame.height);
   for (int y = 0; y < frame.height; ++y) {
-    std::memcpy(image.row(y), rgb->data[0] + static_cast<ptrdiff_t>(y) * rgb->linesize[0],
-                row_bytes);
+    const uint8_t* in = rgb->data[0] + static_cast<ptrdiff_t>(y) * rgb->linesize[0];
+    uint8_t* out = image.row(y);
+    uint8_t* a = image.alpha.data() + static_cast<size_t>(y) * frame.width;
+    for (int x = 0; x < frame.width; ++x, in += 4, out += 3) {
+      out[0] = in[0];
+      out[1] = in[1];
+      out[2] = in[2];
+      a[x] = in[3];
+    }
   }
   return image;
 }

@@ -12,6 +12,7 @@
 namespace anifarm {
 
 // Any decoded video frame -> packed RGB24.
+// Sources with an alpha channel also fill RgbImage::alpha.
 absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame);
 
 // MD5 (hex) of the frame's visible pixels, plane by plane, row by row

@@ -8,7 +8,13 @@
 
 namespace anifarm {
 
+// The picture and, when it has one, its alpha plane.
 absl::StatusOr<RgbImage> ResizeRgb(const RgbImage& image, int width, int height);
+
+// One 8-bit plane (an alpha channel) of `width` x `height` to `to_width` x
+// `to_height`, Lanczos: the guide's "alpha restore" after the RGB upscale.
+absl::StatusOr<std::vector<uint8_t>> ResizePlane(const std::vector<uint8_t>& plane, int width,
+                                                 int height, int to_width, int to_height);
 
 }  // namespace anifarm
 

@@ -21,6 +21,7 @@
 extern "C" {
 #include <libavutil/mem.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 }
 
 namespace anifarm {
@@ -207,20 +208,52 @@ absl::StatusOr<std::string> EncodeOnePicture(AVCodecContext* context, const AVCo
   return std::string(reinterpret_cast<const char*>(packet->data), packet->size);
 }
 
+// The picture into an RGB24 frame, or RGBA with its alpha plane.
+void CopyPixels(const RgbImage& image, bool alpha, AVFrame* frame) {
+  for (int y = 0; y < image.height; ++y) {
+    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
+    const uint8_t* in = image.row(y);
+    if (!alpha) {
+      std::memcpy(out, in, static_cast<size_t>(image.width) * 3);
+      continue;
+    }
+    const uint8_t* a = image.alpha.data() + static_cast<size_t>(y) * image.width;
+    for (int x = 0; x < image.width; ++x, in += 3, out += 4) {
+      out[0] = in[0];
+      out[1] = in[1];
+      out[2] = in[2];
+      out[3] = a[x];
+    }
+  }
+}
+
+// The guide's JPEG rule: a picture with alpha is composited on white.
+RgbImage OnWhite(const RgbImage& image) {
+  RgbImage out(image.width, image.height);
+  for (size_t i = 0; i < image.alpha.size(); ++i) {
+    const int a = image.alpha[i];
+    for (int c = 0; c < 3; ++c) {
+      const int v = image.pixels[3 * i + c];
+      out.pixels[3 * i + c] = static_cast<uint8_t>((v * a + 255 * (255 - a) + 127) / 255);
+    }
+  }
+  return out;
+}
+
 // RGB24 -> planar YUV with the BT.601 matrix (JFIF and VP8 both use it).
 // `sws_fmt` is what swscale is told, `frame_fmt` what the frame is tagged
 // for the encoder (yuvj* for JPEG: swscale warns on those, so it gets the
 // non-j twin with the range set explicitly).
+// With an alpha plane and a yuva format, the alpha goes along.
 absl::StatusOr<FramePtr> RgbToYuv(const RgbImage& image, AVPixelFormat sws_fmt,
                                   AVPixelFormat frame_fmt, bool full_range) {
-  ASSIGN_OR_RETURN(FramePtr rgb, AllocateFrame(AV_PIX_FMT_RGB24, image.width, image.height));
-  const size_t row_bytes = static_cast<size_t>(image.width) * 3;
-  for (int y = 0; y < image.height; ++y) {
-    std::memcpy(rgb->data[0] + static_cast<ptrdiff_t>(y) * rgb->linesize[0], image.row(y),
-                row_bytes);
-  }
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(sws_fmt);
+  const bool alpha = image.has_alpha() && desc && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
+  const AVPixelFormat rgb_fmt = alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24;
+  ASSIGN_OR_RETURN(FramePtr rgb, AllocateFrame(rgb_fmt, image.width, image.height));
+  CopyPixels(image, alpha, rgb.get());
   ASSIGN_OR_RETURN(FramePtr yuv, AllocateFrame(frame_fmt, image.width, image.height));
-  SwsPtr sws(sws_getContext(image.width, image.height, AV_PIX_FMT_RGB24, image.width, image.height,
+  SwsPtr sws(sws_getContext(image.width, image.height, rgb_fmt, image.width, image.height,
                             sws_fmt, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr,
                             nullptr, nullptr));
   if (!sws) return absl::InternalError("no RGB to YUV conversion");
@@ -242,7 +275,9 @@ absl::StatusOr<std::string> EncodePngFile(const RgbImage& image, const ImageWrit
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
   if (!codec) return absl::UnimplementedError("libavcodec has no PNG encoder");
   const bool deep = options.bit_depth == 16;
-  const AVPixelFormat pix_fmt = deep ? AV_PIX_FMT_RGB48BE : AV_PIX_FMT_RGB24;
+  const bool alpha = image.has_alpha();
+  const AVPixelFormat pix_fmt = alpha ? (deep ? AV_PIX_FMT_RGBA64BE : AV_PIX_FMT_RGBA)
+                                      : (deep ? AV_PIX_FMT_RGB48BE : AV_PIX_FMT_RGB24);
   ASSIGN_OR_RETURN(CodecContextPtr context, AllocateEncoder(codec, image, pix_fmt));
   context->compression_level =
       options.compression >= 0 ? options.compression : kDefaultPngCompression;
@@ -253,15 +288,22 @@ absl::StatusOr<std::string> EncodePngFile(const RgbImage& image, const ImageWrit
   }
 
   ASSIGN_OR_RETURN(FramePtr frame, AllocateFrame(pix_fmt, image.width, image.height));
-  const size_t row_bytes = static_cast<size_t>(image.width) * 3;
-  for (int y = 0; y < image.height; ++y) {
-    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
-    const uint8_t* in = image.row(y);
-    if (!deep) {
-      std::memcpy(out, in, row_bytes);
-    } else {
-      // v * 257 = (v << 8) | v: both big-endian bytes are v.
-      for (size_t i = 0; i < row_bytes; ++i) out[2 * i] = out[2 * i + 1] = in[i];
+  if (!deep) {
+    CopyPixels(image, alpha, frame.get());
+  } else {
+    const int channels = alpha ? 4 : 3;
+    for (int y = 0; y < image.height; ++y) {
+      uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
+      const uint8_t* in = image.row(y);
+      const uint8_t* a = alpha ? image.alpha.data() + static_cast<size_t>(y) * image.width
+                               : nullptr;
+      for (int x = 0; x < image.width; ++x) {
+        for (int c = 0; c < channels; ++c) {
+          const uint8_t v = c < 3 ? in[3 * x + c] : a[x];
+          // v * 257 = (v << 8) | v: both big-endian bytes are v.
+          out[2 * (channels * x + c)] = out[2 * (channels * x + c) + 1] = v;
+        }
+      }
     }
   }
   return EncodeOnePicture(context.get(), codec, *frame, Format::kPng);
@@ -336,7 +378,8 @@ absl::StatusOr<std::string> EncodeJpegFile(const RgbImage& image,
     return absl::ResourceExhaustedError("cannot allocate JPEG quantisation tables");
   }
 
-  ASSIGN_OR_RETURN(FramePtr yuv, RgbToYuv(image, sws_fmt, jpeg_fmt, /*full_range=*/true));
+  ASSIGN_OR_RETURN(FramePtr yuv, RgbToYuv(image.has_alpha() ? OnWhite(image) : image, sws_fmt,
+                                          jpeg_fmt, /*full_range=*/true));
   yuv->quality = context->global_quality;
   return EncodeOnePicture(context.get(), codec, *yuv, Format::kJpeg);
 }
@@ -353,7 +396,9 @@ absl::StatusOr<std::string> EncodeWebpFile(const RgbImage& image,
   // so the file is exact. Lossy: VP8 codes BT.601 limited-range 4:2:0, made
   // here with swscale (handing RGB to the wrapper works too, but it logs a
   // warning for every picture).
-  const AVPixelFormat pix_fmt = options.lossless ? AV_PIX_FMT_RGB32 : AV_PIX_FMT_YUV420P;
+  const AVPixelFormat pix_fmt = options.lossless      ? AV_PIX_FMT_RGB32
+                                : image.has_alpha() ? AV_PIX_FMT_YUVA420P
+                                                    : AV_PIX_FMT_YUV420P;
   ASSIGN_OR_RETURN(CodecContextPtr context, AllocateEncoder(codec, image, pix_fmt));
   context->compression_level = options.compression >= 0 ? options.compression : kDefaultWebpMethod;
   const int quality = options.quality >= 0 ? options.quality : kDefaultWebpQuality;
@@ -368,17 +413,19 @@ absl::StatusOr<std::string> EncodeWebpFile(const RgbImage& image,
       auto* out = reinterpret_cast<uint32_t*>(frame->data[0] +
                                               static_cast<ptrdiff_t>(y) * frame->linesize[0]);
       const uint8_t* in = image.row(y);
+      const uint8_t* a = image.has_alpha()
+                             ? image.alpha.data() + static_cast<size_t>(y) * image.width
+                             : nullptr;
       for (int x = 0; x < image.width; ++x, in += 3) {
-        // Opaque until RgbImage carries alpha.
-        out[x] = 0xFF000000u | (uint32_t{in[0]} << 16) | (uint32_t{in[1]} << 8) | in[2];
+        const uint32_t alpha = a ? a[x] : 0xFF;
+        out[x] = (alpha << 24) | (uint32_t{in[0]} << 16) | (uint32_t{in[1]} << 8) | in[2];
       }
     }
     return EncodeOnePicture(context.get(), codec, *frame, Format::kWebp);
   }
   context->color_range = AVCOL_RANGE_MPEG;
   context->colorspace = AVCOL_SPC_BT470BG;
-  ASSIGN_OR_RETURN(FramePtr yuv, RgbToYuv(image, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV420P,
-                                          /*full_range=*/false));
+  ASSIGN_OR_RETURN(FramePtr yuv, RgbToYuv(image, pix_fmt, pix_fmt, /*full_range=*/false));
   return EncodeOnePicture(context.get(), codec, *yuv, Format::kWebp);
 }
 

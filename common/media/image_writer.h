@@ -17,9 +17,9 @@
 //         is "quality 95, method 6" (6 = best compression). `lossless`
 //         switches to lossless WebP, where quality is libwebp's effort.
 //
-// Alpha: RgbImage is RGB8 without alpha today, so every file is opaque. When
-// RgbImage gains an alpha channel, PNG and WebP keep it, and JPEG composites
-// the image on a white background first (the guide's RGBA->RGB rule).
+// Alpha (RgbImage::alpha): PNG (8 or 16 bit) and WebP (lossy: VP8 + alpha,
+// lossless: exact) keep it; JPEG composites the image on a white background
+// first (the guide's RGBA->RGB rule).
 #ifndef ANIFARM_COMMON_MEDIA_IMAGE_WRITER_H_
 #define ANIFARM_COMMON_MEDIA_IMAGE_WRITER_H_
 

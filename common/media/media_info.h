@@ -52,6 +52,9 @@ absl::StatusOr<MediaInfo> ProbeMedia(const std::string& path);
 // unlike container metadata). Used by tests and the quick start check.
 absl::StatusOr<int64_t> CountVideoFrames(const std::string& path);
 
+// Whether decoded frames of this AVPixelFormat carry an alpha channel.
+bool PixelFormatHasAlpha(int pixel_format);
+
 }  // namespace anifarm
 
 #endif  // ANIFARM_COMMON_MEDIA_MEDIA_INFO_H_

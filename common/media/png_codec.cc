@@ -1,5 +1,6 @@
 #include "common/media/png_codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -9,8 +10,9 @@
 namespace anifarm {
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
-  if (image.width <= 0 || image.height <= 0 ||
-      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
+  const size_t area = static_cast<size_t>(std::max(image.width, 0)) * std::max(image.height, 0);
+  if (image.width <= 0 || image.height <= 0 || image.pixels.size() != area * 3 ||
+      (image.has_alpha() && image.alpha.size() != area)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot encode a ", image.width, "x",
                                                    image.height, " image of ",
                                                    image.pixels.size(), " bytes as PNG"));
@@ -21,7 +23,9 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   if (!context) return absl::ResourceExhaustedError("cannot allocate a PNG encoder");
   context->width = image.width;
   context->height = image.height;
-  context->pix_fmt = AV_PIX_FMT_RGB24;
+  // With an alpha plane: RGBA, so the transport keeps it.
+  const AVPixelFormat pix_fmt = image.has_alpha() ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24;
+  context->pix_fmt = pix_fmt;
   context->time_base = AVRational{1, 25};  // required by the API, unused by PNG
   int err = avcodec_open2(context.get(), codec, nullptr);
   if (err < 0) {
@@ -30,7 +34,7 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
 
   FramePtr frame = MakeFrame();
   if (!frame) return absl::ResourceExhaustedError("cannot allocate a frame");
-  frame->format = AV_PIX_FMT_RGB24;
+  frame->format = pix_fmt;
   frame->width = image.width;
   frame->height = image.height;
   if (av_frame_get_buffer(frame.get(), 0) < 0) {
@@ -38,8 +42,19 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   }
   const size_t row_bytes = static_cast<size_t>(image.width) * 3;
   for (int y = 0; y < image.height; ++y) {
-    std::memcpy(frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0], image.row(y),
-                row_bytes);
+    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
+    if (!image.has_alpha()) {
+      std::memcpy(out, image.row(y), row_bytes);
+      continue;
+    }
+    const uint8_t* in = image.row(y);
+    const uint8_t* a = image.alpha.data() + static_cast<size_t>(y) * image.width;
+    for (int x = 0; x < image.width; ++x, in += 3, out += 4) {
+      out[0] = in[0];
+      out[1] = in[1];
+      out[2] = in[2];
+      out[3] = a[x];
+    }
   }
   err = avcodec_send_frame(context.get(), frame.get());
   if (err >= 0) err = avcodec_send_frame(context.get(), nullptr);
@@ -89,7 +104,8 @@ absl::StatusOr<RgbImage> DecodePng(std::string_view png_bytes) {
     }
     return image;
   }
-  // RGBA, 16-bit, gray or palette PNGs: swscale brings them to RGB24.
+  // RGBA (alpha kept), 16-bit, gray or palette PNGs: swscale brings them to
+  // RGB24.
   return FrameToRgb(*frame);
 }
 

@@ -28,6 +28,8 @@ struct VideoEncoder::State {
   PacketPtr packet;  // the encoder's output, reused
   int64_t last_pts = AV_NOPTS_VALUE;
   bool flushed = false;
+  bool alpha = false;               // RGBA in, alpha coded
+  std::vector<uint8_t> rgba;        // the RGBA picture handed to swscale
 
   void Notice(std::string text) {
     std::fprintf(stderr, "notice: %s\n", text.c_str());
@@ -64,7 +66,7 @@ struct VideoEncoder::State {
     if (plan.bit_rate > 0) enc->bit_rate = plan.bit_rate;
 
     const bool hd = options.height >= 720;
-    if (pix_fmt == AV_PIX_FMT_0RGB32) {
+    if (pix_fmt == AV_PIX_FMT_0RGB32 || pix_fmt == AV_PIX_FMT_RGB32) {
       enc->colorspace = AVCOL_SPC_RGB;
       enc->color_range = AVCOL_RANGE_JPEG;
       enc->color_primaries = AVCOL_PRI_BT709;
@@ -117,6 +119,7 @@ const AVCodecContext& VideoEncoder::context() const { return *state_->encoder; }
 AVRational VideoEncoder::time_base() const { return state_->encoder->time_base; }
 const std::string& VideoEncoder::encoder_name() const { return state_->encoder_name; }
 const std::vector<std::string>& VideoEncoder::notices() const { return state_->notices; }
+bool VideoEncoder::keeps_alpha() const { return state_->alpha; }
 
 absl::StatusOr<std::unique_ptr<VideoEncoder>> VideoEncoder::Create(
     const VideoEncoderOptions& options) {
@@ -137,7 +140,22 @@ absl::StatusOr<std::unique_ptr<VideoEncoder>> VideoEncoder::Create(
                                             options.width, options.height, options.frame_rate));
   const EncoderPlan& plan = state->plan;
   AVPixelFormat pix_fmt = plan.pix_fmt;
-  absl::StatusOr<CodecContextPtr> encoder = state->Open(plan.encoder, plan.pix_fmt, plan.options);
+  if (options.alpha) {
+    // The alpha-carrying twin of the plan's format, where the codec has one.
+    if (plan.encoder == "prores_ks" && pix_fmt == AV_PIX_FMT_YUV444P10LE) {
+      pix_fmt = AV_PIX_FMT_YUVA444P10LE;
+    } else if (pix_fmt == AV_PIX_FMT_0RGB32) {
+      pix_fmt = AV_PIX_FMT_RGB32;
+    }
+    state->alpha = pix_fmt != plan.pix_fmt;
+    if (!state->alpha) {
+      state->Notice(absl::StrCat("the source's alpha channel cannot be stored in ",
+                                 plan.canonical_codec, plan.profile.empty() ? "" : " ",
+                                 plan.profile, "; dropped (use --codec prores --profile 4444, "
+                                 "4444xq or --codec ffv1 to keep it)"));
+    }
+  }
+  absl::StatusOr<CodecContextPtr> encoder = state->Open(plan.encoder, pix_fmt, plan.options);
   if (!encoder.ok() && !plan.fallback_encoder.empty()) {
     state->Notice(absl::StrCat(plan.encoder, " is not available here (", encoder.status().message(),
                                "); encoding with ", plan.fallback_encoder, " instead"));
@@ -150,11 +168,13 @@ absl::StatusOr<std::unique_ptr<VideoEncoder>> VideoEncoder::Create(
 
   // RGB -> the encoder's format, with the matrix and range the stream is
   // tagged with (RGB input is full range by definition).
-  state->sws.reset(sws_getContext(
-      options.width, options.height, AV_PIX_FMT_RGB24, options.width, options.height, pix_fmt,
-      SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr));
+  state->sws.reset(sws_getContext(options.width, options.height,
+                                  state->alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24, options.width,
+                                  options.height, pix_fmt,
+                                  SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr,
+                                  nullptr, nullptr));
   if (!state->sws) return absl::InternalError("cannot create the RGB converter");
-  if (pix_fmt != AV_PIX_FMT_0RGB32) {
+  if (pix_fmt != AV_PIX_FMT_0RGB32 && pix_fmt != AV_PIX_FMT_RGB32) {
     // sws_getCoefficients takes AVColorSpace values (SWS_CS_ITU709 == 1, ...)
     // and falls back to BT.601 for the ones it does not know.
     const int* yuv = sws_getCoefficients(enc->colorspace);
@@ -200,7 +220,20 @@ absl::Status VideoEncoder::Encode(const RgbImage& image, int64_t pts, const Pack
     return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
   }
   const uint8_t* src[1] = {image.pixels.data()};
-  const int src_stride[1] = {image.width * 3};
+  int src_stride[1] = {image.width * 3};
+  if (s.alpha) {
+    // RGBA for swscale; a frame without an alpha plane is opaque.
+    const size_t area = static_cast<size_t>(image.width) * image.height;
+    s.rgba.resize(area * 4);
+    for (size_t i = 0; i < area; ++i) {
+      s.rgba[4 * i] = image.pixels[3 * i];
+      s.rgba[4 * i + 1] = image.pixels[3 * i + 1];
+      s.rgba[4 * i + 2] = image.pixels[3 * i + 2];
+      s.rgba[4 * i + 3] = image.alpha.size() == area ? image.alpha[i] : 255;
+    }
+    src[0] = s.rgba.data();
+    src_stride[0] = image.width * 4;
+  }
   sws_scale(s.sws.get(), src, src_stride, 0, image.height, s.frame->data, s.frame->linesize);
   s.frame->pts = pts;
   const int err = avcodec_send_frame(s.encoder.get(), s.frame.get());

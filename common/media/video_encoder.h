@@ -43,6 +43,10 @@ struct VideoEncoderOptions {
   int color_range = -1;
   int color_primaries = -1;
   int color_trc = -1;
+  // The frames carry alpha planes (RgbImage::alpha): kept where the codec
+  // stores alpha (ProRes 4444 and 4444 XQ, FFV1), dropped with a notice
+  // elsewhere.
+  bool alpha = false;
 };
 
 class VideoEncoder {
@@ -70,7 +74,10 @@ class VideoEncoder {
   AVRational time_base() const;
   // The libavcodec encoder in use ("libx264" after an nvenc fallback).
   const std::string& encoder_name() const;
-  // Notices (also printed to stderr) about what was changed: nvenc fallback.
+  // Whether the stream keeps the frames' alpha.
+  bool keeps_alpha() const;
+  // Notices (also printed to stderr) about what was changed: nvenc
+  // fallback, alpha dropped.
   const std::vector<std::string>& notices() const;
 
  private:

@@ -685,6 +685,7 @@ absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
   encoder_options.color_range = options.color_range;
   encoder_options.color_primaries = options.color_primaries;
   encoder_options.color_trc = options.color_trc;
+  encoder_options.alpha = options.alpha;
   ASSIGN_OR_RETURN(state->encoder, VideoEncoder::Create(encoder_options));
   for (const std::string& notice : state->encoder->notices()) state->notices.push_back(notice);
   state->encoder_name = state->encoder->encoder_name();

@@ -52,6 +52,8 @@ struct VideoWriterOptions {
   int color_range = -1;
   int color_primaries = -1;
   int color_trc = -1;
+  // The frames carry alpha planes (see VideoEncoderOptions::alpha).
+  bool alpha = false;
 };
 
 class VideoWriter {

@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "common/media/frame_convert.h"
+#include "common/media/image_writer.h"
 #include "common/media/media_info.h"
 #include "common/media/png_codec.h"
 #include "common/media/source_reader.h"
@@ -246,6 +247,90 @@ TEST_F(FarmTest, SegmentsFromNodesEqualOneEncodeAtTheCoordinator) {
     absl::StatusOr<RgbImage> rgb_b = FrameToRgb(b);
     ASSERT_TRUE(rgb_a.ok() && rgb_b.ok());
     EXPECT_TRUE(rgb_a->pixels == rgb_b->pixels) << "frame " << i << " differs";
+  }
+}
+
+// A picture with a transparent border (alpha 0 within 8 px of the edge) and
+// an opaque centre.
+RgbImage FramedWithAlpha(int width, int height, int shade) {
+  RgbImage image(width, height);
+  image.alpha.resize(static_cast<size_t>(width) * height);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = image.row(y) + 3 * x;
+      p[0] = static_cast<uint8_t>(x * 255 / width);
+      p[1] = static_cast<uint8_t>(shade);
+      p[2] = static_cast<uint8_t>(y * 255 / height);
+      const int edge = std::min({x, y, width - 1 - x, height - 1 - y});
+      image.alpha[static_cast<size_t>(y) * width + x] = edge < 8 ? 0 : 255;
+    }
+  }
+  return image;
+}
+
+// An RGBA source keeps an upscaled alpha channel: an image to PNG, a ProRes
+// 4444 video with alpha to ProRes 4444 (encoded at the nodes); JPEG gets
+// the picture composited on white.
+TEST_F(FarmTest, AlphaChannelIsUpscaledAndKept) {
+  auto check_alpha = [](const RgbImage& out, int width, int height) {
+    ASSERT_EQ(out.width, width);
+    ASSERT_EQ(out.height, height);
+    ASSERT_TRUE(out.has_alpha());
+    auto at = [&](int x, int y) { return int(out.alpha[static_cast<size_t>(y) * width + x]); };
+    EXPECT_LE(at(2, 2), 2);                             // the border stays transparent
+    EXPECT_LE(at(width - 3, height / 2), 2);
+    EXPECT_GE(at(width / 2, height / 2), 253);          // the centre opaque
+    EXPECT_GE(at(24, height / 2), 253);                 // 2x of source x = 12
+    EXPECT_LE(at(8, height / 2), 2);                    // 2x of source x = 4
+  };
+  const fs::path image_in = dir_ / "sprite.png";
+  ASSERT_TRUE(WriteImageFile(FramedWithAlpha(96, 64, 100), image_in.string(),
+                             ImageWriteOptions()).ok());
+  for (const char* name : {"sprite-2x.png", "sprite-2x.jpg"}) {
+    const std::string output = (dir_ / name).string();
+    Subprocess run({kBin + "/anifarm", "run", image_in.string(), "-o", output, "--state-dir",
+                    (dir_ / "state").string(), "--models-dir", kModels},
+                   Log(name));
+    ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+    const RgbImage out = FirstFrame(output);
+    if (std::string(name).find(".png") != std::string::npos) {
+      check_alpha(out, 192, 128);
+    } else {
+      EXPECT_FALSE(out.has_alpha());
+      const uint8_t* corner = out.row(2) + 3 * 2;  // transparent: white
+      EXPECT_GE(std::min({corner[0], corner[1], corner[2]}), 245);
+    }
+  }
+
+  const std::string video_in = (dir_ / "alpha.mov").string();
+  {
+    VideoWriterOptions options;
+    options.output_path = video_in;
+    options.encode.codec = "prores";
+    options.encode.profile = "4444";
+    options.width = 96;
+    options.height = 64;
+    options.alpha = true;
+    auto writer = VideoWriter::Create(options);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE((*writer)->WriteFrame(FramedWithAlpha(96, 64, 40 * (i / 2)), i).ok());
+    }
+    ASSERT_TRUE((*writer)->Finish().ok());
+  }
+  const std::string video_out = (dir_ / "alpha-2x.mov").string();
+  Subprocess run({kBin + "/anifarm", "run", video_in, "-o", video_out, "--state-dir",
+                  (dir_ / "state").string(), "--models-dir", kModels, "--codec", "prores",
+                  "--profile", "4444"},
+                 Log("alpha-video"));
+  ASSERT_EQ(run.Wait(), 0) << run.Stderr();
+  absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(video_out);
+  ASSERT_TRUE(frames.ok()) << frames.status();
+  ASSERT_EQ(frames->size(), 6u);
+  for (const FramePtr& frame : *frames) {
+    absl::StatusOr<RgbImage> rgb = FrameToRgb(*frame);
+    ASSERT_TRUE(rgb.ok());
+    check_alpha(*rgb, 192, 128);
   }
 }
 
