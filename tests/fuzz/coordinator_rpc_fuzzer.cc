@@ -17,10 +17,12 @@
 //   selector % 8: 0 SubmitJob, 1 CompleteChunk, 2 FailChunk, 3 Heartbeat,
 //                 4 LeaseChunk, 5 JobActionRequest (flags >> 4 picks Get,
 //                 Cancel, Pause, Resume, Retry, ListChunks, Preview),
-//                 6 FetchModel, 7 ChunkPayload decoding (DecodeChunk and
+//                 6 FetchModel (flags >> 4 odd: FetchFrames), 7 ChunkPayload
+//                 decoding (DecodeChunk and
 //                 DecodeChunkFrame, capped).
 //   flags: 1 use the farm's job id, 2 use the farm's node id, 4 Submit: use
-//          the farm's clip as input / Complete: fix up every frame's sha256 /
+//          the farm's clip as input / Complete: fix up every frame's and the
+//          segment's sha256 /
 //          FetchModel: use the farm's model sha256, 8 Submit: output in the
 //          sandbox's out/ folder.
 // Ids are random, so without these substitutions a fuzzer would only ever
@@ -232,6 +234,7 @@ void RunRecord(Farm* farm, uint8_t selector, uint8_t flags, std::string_view byt
         for (v1::UpscaledFrame& frame : *request.mutable_frames()) {
           frame.set_sha256(anifarm::Sha256Hex(frame.png()));
         }
+        request.set_segment_sha256(anifarm::Sha256Hex(request.segment()));
       }
       farm->dirty = true;
       (void)c->CompleteChunk(request);
@@ -280,6 +283,14 @@ void RunRecord(Farm* farm, uint8_t selector, uint8_t flags, std::string_view byt
       }
     }
     case 6: {
+      if ((flags >> 4) % 2) {
+        v1::FetchFramesRequest request;
+        if (!Parse(bytes, &request)) return;
+        if (our_job) request.set_job_id(farm->job_id);
+        if (our_node) request.set_node_id(farm->node_id);
+        (void)c->FetchFrames(request);
+        return;
+      }
       v1::FetchModelRequest request;
       if (!Parse(bytes, &request)) return;
       if (fix) request.set_sha256(farm->model_sha256);

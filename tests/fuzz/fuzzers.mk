@@ -39,7 +39,7 @@ MEDIA_FUZZ_SRCS := tests/fuzz/media_probe_fuzzer.cc $(MEDIA_SRCS)
 COORD_EXCLUDE := main.cc service.cc dashboard.cc server_credentials.cc
 COORD_LIB_SRCS := $(filter-out $(addprefix coordinator/,$(COORD_EXCLUDE)), \
   $(patsubst $(SRC)/%,%,$(wildcard $(SRC)/coordinator/*.cc))) \
-  common/chunk_payload.cc common/model_catalog.cc
+  common/chunk_payload.cc common/encoded_segment.cc common/model_catalog.cc
 COORD_FUZZ_SRCS := tests/fuzz/coordinator_rpc_fuzzer.cc $(MEDIA_SRCS) $(COORD_LIB_SRCS)
 LOADER_SRCS := tests/fuzz/model_loader_fuzzer.cc node/engine/safetensors.cc \
   node/engine/ncnn_model.cc node/engine/ncnn_shapes.cc node/engine/ncnn_families.cc
