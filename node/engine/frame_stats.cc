@@ -88,4 +88,27 @@ torch::Tensor FrameMean(const torch::Tensor& x, FrameStats* stats, const Feature
   return x.mean({2, 3}, /*keepdim=*/true);
 }
 
+torch::Tensor FrameGroupNorm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                             const torch::Tensor& bias, double eps, FrameStats* stats,
+                             const FeaturePlacement& place) {
+  const FrameStats::Role role = stats != nullptr ? stats->Next() : FrameStats::Role::kLocal;
+  if (role == FrameStats::Role::kCollect) {
+    const int64_t n = x.size(0);
+    const torch::Tensor core = stats->Core(x, place).to(torch::kFloat64).reshape({n, groups, -1});
+    stats->Add({core.sum(-1), core.square().sum(-1),
+                torch::full({}, static_cast<double>(core.size(2)), core.options())});
+  }
+  if (role != FrameStats::Role::kUse) return at::group_norm(x, groups, weight, bias, eps);
+  const std::vector<torch::Tensor>& sums = stats->Frozen();
+  const torch::Tensor mean = sums[0] / sums[2];                        // [N, G] double
+  const torch::Tensor invstd = (sums[1] / sums[2] - mean.square()).clamp_min(0).add(eps).rsqrt();
+  const int64_t n = x.size(0), c = x.size(1);
+  const torch::Tensor shift = (-mean * invstd).to(x.scalar_type()).view({n, groups, 1, 1, 1});
+  const torch::Tensor y = (x.reshape({n, groups, c / groups, x.size(2), x.size(3)}) *
+                               invstd.to(x.scalar_type()).view({n, groups, 1, 1, 1}) +
+                           shift)
+                              .reshape_as(x);
+  return y * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+}
+
 }  // namespace anifarm::engine

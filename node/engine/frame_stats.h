@@ -95,6 +95,15 @@ class FrameStats {
 // pass. With stats == nullptr it is exactly x.mean({2, 3}, keepdim).
 torch::Tensor FrameMean(const torch::Tensor& x, FrameStats* stats, const FeaturePlacement& place = {});
 
+// GroupNorm of `x` [N, C, H, W] (`groups` groups of channels, biased
+// variance, eps inside the square root, per-channel affine), with each
+// group's mean and variance over the whole frame when `stats` drives a tiled
+// pass (sums of x and x² in double precision, so the variance does not
+// cancel). With stats == nullptr it is exactly at::group_norm.
+torch::Tensor FrameGroupNorm(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                             const torch::Tensor& bias, double eps, FrameStats* stats,
+                             const FeaturePlacement& place = {});
+
 }  // namespace anifarm::engine
 
 #endif  // ANIFARM_NODE_ENGINE_FRAME_STATS_H_

@@ -150,7 +150,7 @@ class NcnnNet : public Network {
   // the bottom and right: a tile reads its neighbours' pixels there, where
   // Forward extends a frame by reflecting or replicating its edge.
   int tile_context() const override { return tile_context_; }
-  // What the strided layers subsample by (Real-CUGAN up2x: 4).
+  // What the strided layers subsample by (Real-CUGAN up2x: 2).
   int tile_alignment() const override { return tile_alignment_; }
   torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 

@@ -41,7 +41,7 @@ class Network {
   // a frame; 0 when tiles are padded like frames.
   virtual int tile_context() const { return 0; }
   // What tile origins must be a multiple of for the network's strided
-  // layers to sample a tile on the frame's grid (Real-CUGAN: 4).
+  // layers to sample a tile on the frame's grid (Real-CUGAN up2x: 2).
   virtual int tile_alignment() const { return 1; }
 
   // One tile of a frame for ForwardTile.

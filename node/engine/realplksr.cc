@@ -116,7 +116,10 @@ absl::StatusOr<std::unique_ptr<RealPlksrNet>> RealPlksrNet::Create(const TensorM
   return std::unique_ptr<RealPlksrNet>(new RealPlksrNet(config, std::move(params), device, dtype));
 }
 
-torch::Tensor RealPlksrNet::Forward(const torch::Tensor& x) const {
+torch::Tensor RealPlksrNet::Forward(const torch::Tensor& x) const { return ForwardTile(x, Tile()); }
+
+torch::Tensor RealPlksrNet::ForwardTile(const torch::Tensor& x, const Tile& tile) const {
+  // Every convolution keeps the size (no context): x is the tile itself.
   const int64_t pdim = config_.partial_dim, s = config_.scale;
   torch::Tensor t = params_.first(x);
   for (const Block& b : params_.blocks) {
@@ -125,7 +128,11 @@ torch::Tensor RealPlksrNet::Forward(const torch::Tensor& x) const {
     u = at::cat({b.large_kernel(u.slice(1, 0, pdim)), u.slice(1, pdim)}, 1);
     if (b.attention.weight.defined()) u = u * at::sigmoid(b.attention(u));
     u = b.refine(u);
-    if (!config_.layer_norm) u = at::group_norm(u, kNormGroups, b.norm_weight, b.norm_bias, kGroupNormEps);
+    if (!config_.layer_norm) {
+      u = FrameGroupNorm(u, kNormGroups, b.norm_weight, b.norm_bias, kGroupNormEps, tile.stats);
+      // The collected statistic was the last thing this pass needed.
+      if (tile.stats != nullptr && tile.stats->Done()) return torch::Tensor();
+    }
     t = u + t;
   }
   t = params_.last(t) + x.repeat_interleave(s * s, 1);

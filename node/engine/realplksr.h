@@ -27,9 +27,9 @@
 // upsampler variant ("to_img.*" tensors) is refused by name. The original
 // PLKSR ("channe_mixer" keys) is a different network and is not run here.
 //
-// GroupNorm normalises over the whole frame, so tiled inference of the
-// GroupNorm variant is not exactly the whole-frame result (see
-// docs/models.md).
+// GroupNorm normalises over the whole frame: tiled, each block's GroupNorm
+// is a frame-wide statistic (frame_stats.h), n_blocks of them, so the tiler
+// makes n_blocks + 1 passes (the LayerNorm variant is local: one pass).
 #ifndef ANIFARM_NODE_ENGINE_REALPLKSR_H_
 #define ANIFARM_NODE_ENGINE_REALPLKSR_H_
 
@@ -84,6 +84,9 @@ class RealPlksrNet : public Network {
   // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
   // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  // One GroupNorm per block; none in the LayerNorm variant.
+  int frame_statistics() const override { return config_.layer_norm ? 0 : config_.num_blocks; }
+  torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
   struct Block {
     torch::Tensor norm_weight, norm_bias;  // the LayerNorm or the GroupNorm

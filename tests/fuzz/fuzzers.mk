@@ -42,7 +42,8 @@ COORD_LIB_SRCS := $(filter-out $(addprefix coordinator/,$(COORD_EXCLUDE)), \
   common/chunk_payload.cc common/encoded_segment.cc common/model_catalog.cc
 COORD_FUZZ_SRCS := tests/fuzz/coordinator_rpc_fuzzer.cc $(MEDIA_SRCS) $(COORD_LIB_SRCS)
 LOADER_SRCS := tests/fuzz/model_loader_fuzzer.cc node/engine/safetensors.cc \
-  node/engine/ncnn_model.cc node/engine/ncnn_shapes.cc node/engine/ncnn_families.cc
+  node/engine/ncnn_model.cc node/engine/ncnn_shapes.cc node/engine/ncnn_families.cc \
+  node/engine/frame_stats.cc
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 

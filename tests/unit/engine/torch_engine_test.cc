@@ -293,6 +293,30 @@ TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
   EXPECT_EQ(w[32], 1.0f);       // centre
 }
 
+// The cores of frame-wide statistics (frame_stats.h) partition the axis,
+// each inside its own span and cut in the middle of the overlap.
+TEST(TiledInferenceTest, CoresPartitionTheAxis) {
+  for (int length : {31, 33, 96, 100, 160}) {
+    for (int overlap : {0, 8, 13}) {
+      const std::vector<TileSpan> spans = SplitAxis(length, 32, overlap);
+      const std::vector<std::pair<double, double>> cores = AxisCores(spans);
+      ASSERT_EQ(cores.size(), spans.size());
+      std::vector<int> owners(length, 0);
+      for (size_t i = 0; i < spans.size(); ++i) {
+        for (int x = 0; x < length; ++x) {
+          const double u = x + 0.5 - spans[i].start;  // pixel centre, span coordinates
+          if (u >= cores[i].first && u < cores[i].second) {
+            ++owners[x];
+            EXPECT_GE(u, 0);
+            EXPECT_LT(u, spans[i].length);
+          }
+        }
+      }
+      for (int x = 0; x < length; ++x) EXPECT_EQ(owners[x], 1) << length << "/" << overlap << ": " << x;
+    }
+  }
+}
+
 TEST(TorchEngineTest, EngineTilingAndTiming) {
   std::unique_ptr<UpscalerEngine> engine = CpuEngine();
   ASSERT_NE(engine, nullptr);
