@@ -119,6 +119,7 @@ v1::JobStatus ToJobStatus(const JobRecord& job) {
   status.set_output_width(job.output_width);
   status.set_output_height(job.output_height);
   status.set_owner(job.owner);
+  status.set_model_architecture(job.architecture);
   return status;
 }
 
@@ -664,7 +665,8 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
   bool all_done = false;
   RETURN_IF_ERROR(store_->CompleteChunk(request.job_id(), request.chunk_index(),
                                         request.attempt(), request.node_id(), frames_upscaled,
-                                        &all_done, request.busy_ms()));
+                                        &all_done, request.busy_ms(),
+                                        request.model_architecture()));
   if (all_done) Wake();
   return absl::OkStatus();
 }

@@ -120,6 +120,12 @@ CREATE INDEX IF NOT EXISTS frames_by_chunk ON frames(job_id, chunk_index);
 CREATE INDEX IF NOT EXISTS frames_by_source ON frames(job_id, source_index);
 )sql";
 
+// v8: a job's model architecture family, learned from the first node that
+// loaded it, matched against nodes' architectures at lease time.
+constexpr char kSchemaV8[] = R"sql(
+ALTER TABLE jobs ADD COLUMN architecture TEXT NOT NULL DEFAULT '';
+)sql";
+
 // ',' + list + ',' contains ',' + item + ',': membership in a stored list.
 std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return absl::StrJoin(items, ",");
@@ -137,7 +143,7 @@ constexpr char kJobColumns[] =
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1),"
-    " memory_bytes, owner";
+    " memory_bytes, owner, architecture";
 
 constexpr char kChunkColumns[] =
     "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
@@ -191,6 +197,7 @@ absl::Status JobStore::Migrate() {
   if (version < 5) RETURN_IF_ERROR(db_->Exec(kSchemaV5));
   if (version < 6) RETURN_IF_ERROR(db_->Exec(kSchemaV6));
   if (version < 7) RETURN_IF_ERROR(db_->Exec(kSchemaV7));
+  if (version < 8) RETURN_IF_ERROR(db_->Exec(kSchemaV8));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -251,6 +258,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& wh
     job.chunks_running = static_cast<int32_t>(query.Int(19));
     job.memory_bytes = query.Int(20);
     job.owner = query.Text(21);
+    job.architecture = query.Text(22);
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -538,6 +546,10 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
                                 " ',', ',' || j.model_format || ',') > 0)"
                                 // ...and computes an fp16/bf16 job natively, unless no
                                 // live node does (then it runs in fp32 rather than never).
+                                // ...recognises the model's architecture, once known...
+                                " AND (j.architecture = '' OR n.architectures = '' OR"
+                                " instr(',' || n.architectures || ',', ',' || j.architecture ||"
+                                " ',') > 0)"
                                 " AND (j.precision NOT IN ('fp16', 'bf16') OR n.precisions = ''"
                                 " OR instr(',' || n.precisions || ',', ',' || j.precision ||"
                                 " ',') > 0 OR NOT EXISTS (SELECT 1 FROM nodes m WHERE"
@@ -592,7 +604,7 @@ absl::StatusOr<bool> JobStore::UpdateHeldLease(const char* set_clause,
 absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_index,
                                      int32_t attempt, const std::string& node_id,
                                      int64_t frames_upscaled, bool* all_done,
-                                     int64_t busy_ms) {
+                                     int64_t busy_ms, const std::string& architecture) {
   std::lock_guard<std::mutex> lock(mu_);
   SqliteDb::Transaction tx(db_.get());
   RETURN_IF_ERROR(tx.status());
@@ -607,6 +619,14 @@ absl::Status JobStore::CompleteChunk(const std::string& job_id, int32_t chunk_in
                    db_->Prepare("UPDATE jobs SET frames_upscaled = frames_upscaled + ?"
                                 " WHERE id = ?"));
   RETURN_IF_ERROR(count_job.Bind(1, frames_upscaled).Bind(2, job_id).Run());
+  if (!architecture.empty()) {
+    // The first node to load the model says what it is; later chunks go to
+    // nodes that recognise it (LeaseNextChunk).
+    ASSIGN_OR_RETURN(Statement learn,
+                     db_->Prepare("UPDATE jobs SET architecture = ? WHERE id = ? AND"
+                                  " architecture = ''"));
+    RETURN_IF_ERROR(learn.Bind(1, architecture).Bind(2, job_id).Run());
+  }
   ASSIGN_OR_RETURN(Statement count_node,
                    db_->Prepare("UPDATE nodes SET chunks_done = chunks_done + 1,"
                                 " frames_upscaled = frames_upscaled + ?, busy_ms = busy_ms + ?,"

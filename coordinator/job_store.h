@@ -39,6 +39,9 @@ struct JobRecord {
   std::string model_format;
   // Who submitted it (AccessControl's principal name; empty when off).
   std::string owner;
+  // The model's architecture family, learned from the first node that
+  // loaded it ("" before): leases then go only to nodes that advertise it.
+  std::string architecture;
   // Memory a node needs to run the job's model (EstimateModelMemory).
   int64_t memory_bytes = 0;
   int64_t total_frames = 0;
@@ -78,7 +81,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 
@@ -119,7 +122,8 @@ class JobStore {
   absl::StatusOr<std::vector<ChunkRecord>> Chunks(const std::string& job_id);
 
   // Leases the next queued chunk of a RUNNING job (highest priority, then
-  // oldest job first) whose memory need fits the node's memory, and whose
+  // oldest job first) whose memory need fits the node's memory, whose
+  // model's format and (once known) architecture the node runs, and whose
   // chunk_deps are done (SavePlan), to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
@@ -128,9 +132,11 @@ class JobStore {
   // counters. FailedPrecondition if the lease is not (or no longer) theirs.
   // *all_done tells whether that was the job's last chunk.
   // `busy_ms` (the node's time on the chunk) feeds the node's frame rate.
+  // `architecture` (the family the node recognised in the model) becomes
+  // the job's if it has none yet.
   absl::Status CompleteChunk(const std::string& job_id, int32_t chunk_index, int32_t attempt,
                              const std::string& node_id, int64_t frames_upscaled, bool* all_done,
-                             int64_t busy_ms = 0);
+                             int64_t busy_ms = 0, const std::string& architecture = "");
   // Whether `node_id` holds the lease of the chunk for `attempt` now.
   absl::StatusOr<bool> HoldsLease(const std::string& job_id, int32_t chunk_index, int32_t attempt,
                                   const std::string& node_id);

@@ -196,7 +196,11 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
     return upscaled;
   };
   *permanent = false;
-  return RunPipeline(lease, plan.output_width, plan.output_height, upscale, control, permanent);
+  ASSIGN_OR_RETURN(v1::CompleteChunkRequest result,
+                   RunPipeline(lease, plan.output_width, plan.output_height, upscale, control,
+                               permanent));
+  result.set_model_architecture(upscaler->architecture());
+  return result;
 }
 
 namespace {

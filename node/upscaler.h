@@ -34,6 +34,9 @@ class Upscaler {
   virtual int native_scale() const = 0;
   // "SRVGGNetCompact(num_feat=64, num_conv=16, scale=2) fp32 on cpu".
   virtual std::string description() const = 0;
+  // The architecture family the model was recognised as, one of
+  // UpscalerEngine::architectures() ("" when the engine does not say).
+  virtual std::string architecture() const { return ""; }
   // Upscales one frame (tiled, blended); the result is native_scale() times
   // larger in both dimensions.
   virtual absl::StatusOr<RgbImage> Upscale(const RgbImage& input) = 0;

@@ -198,6 +198,8 @@ struct LoadedModel {
   // Set when the network runs at another precision than the one asked for
   // (an fp32-only architecture, whose description says so): "fp16 requested".
   std::string precision_note;
+  // The family it was recognised as, one of the engine's architectures().
+  std::string architecture;
 };
 
 class TorchUpscaler : public Upscaler {
@@ -210,6 +212,7 @@ class TorchUpscaler : public Upscaler {
 
   int native_scale() const override { return model_->net->scale(); }
   std::string description() const override { return description_; }
+  std::string architecture() const override { return model_->architecture; }
 
   absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override { return Run(input, nullptr); }
 
@@ -394,8 +397,11 @@ class TorchEngine : public UpscalerEngine {
       return it->second;
     }
     std::string fp32_only;  // why, for an architecture that runs in fp32 only
-    ASSIGN_OR_RETURN(std::unique_ptr<Network> net, LoadNetwork(path, precision, &fp32_only));
+    std::string family;
+    ASSIGN_OR_RETURN(std::unique_ptr<Network> net,
+                     LoadNetwork(path, precision, &fp32_only, &family));
     auto model = std::make_shared<LoadedModel>();
+    model->architecture = family;
     // The precision it runs at, which an fp32-only architecture decides;
     // `models inspect` prints this description.
     model->description = absl::StrCat(net->ToString(), " ", PrecisionName(net->dtype()), " on ", device_.str(),
@@ -418,10 +424,12 @@ class TorchEngine : public UpscalerEngine {
   // say so, TorchScript when the zip holds code, a PyTorch checkpoint (zip
   // or legacy) otherwise (nodes store models as <sha>.pth).
   // `fp32_only` is set to the reason when the architecture runs in fp32
-  // whatever precision is asked for.
+  // whatever precision is asked for; `family` to the architecture family
+  // (one of architectures()).
   absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision,
-                                                       std::string* fp32_only) {
+                                                       std::string* fp32_only, std::string* family) {
     if (absl::EndsWith(path, ".param")) {
+      *family = "ncnn graph";
       ASSIGN_OR_RETURN(engine::NcnnGraph graph, engine::LoadNcnnModel(path));
       ASSIGN_OR_RETURN(std::unique_ptr<engine::NcnnNet> net,
                        engine::NcnnNet::Create(graph, device_, precision.dtype));
@@ -450,13 +458,14 @@ class TorchEngine : public UpscalerEngine {
     } else if (engine::IsTorchScriptArchive(path)) {
       // The one format whose code runs: the user's escape hatch, chosen by
       // the file's content (a scripted module), see torchscript_net.h.
+      *family = "TorchScript";
       ASSIGN_OR_RETURN(std::unique_ptr<engine::TorchScriptNet> net,
                        engine::TorchScriptNet::Load(path, device_, precision.dtype));
       return std::unique_ptr<Network>(std::move(net));
     } else {
       ASSIGN_OR_RETURN(weights, engine::LoadPthCheckpoint(path));
     }
-    return CreateFromStateDict(weights, path, precision, fp32_only);
+    return CreateFromStateDict(weights, path, precision, fp32_only, family);
   }
 
   // Picks the architecture from the state dict's key names (and then its
@@ -465,9 +474,13 @@ class TorchEngine : public UpscalerEngine {
   // keys and the architectures that are supported.
   absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const engine::TensorMap& weights,
                                                                const std::string& path, const Precision& precision,
-                                                               std::string* fp32_only) {
+                                                               std::string* fp32_only, std::string* family) {
     const std::string architecture = engine::GuessArchitecture(weights);
+    for (const char* name : {"OmniSR", "SPAN", "RealPLKSR", "DAT"}) {
+      if (architecture == name) *family = name;
+    }
     if (absl::StartsWith(architecture, "ESRGAN/RRDBNet")) {
+      *family = "RRDBNet";
       return AsNetwork(engine::RrdbNet::Create(weights, path, device_, precision.dtype));
     }
     if (architecture == "OmniSR") {
@@ -490,6 +503,7 @@ class TorchEngine : public UpscalerEngine {
       }
       return AsNetwork(engine::DatNet::Create(weights, path, device_, torch::kFloat32));
     }
+    *family = "SRVGGNetCompact";
     ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
                      CompactNet::Create(weights, path, device_, precision.dtype));
     return std::unique_ptr<Network>(std::move(net));

@@ -181,6 +181,8 @@ TEST_F(FarmTest, CoordinatorAndTwoNodesUpscaleEachDuplicateOnce) {
   EXPECT_EQ(job.frames_reused(), 48 - static_cast<int64_t>(distinct.size()));
   EXPECT_EQ(job.chunks_total(), 4);
   EXPECT_EQ(job.output_width(), 192);
+  // Learned from the nodes: later chunks go only to nodes that run it.
+  EXPECT_EQ(job.model_architecture(), "SRVGGNetCompact");
   // Each node encoded its chunks (the default, --encode-at nodes) and the
   // coordinator joined the segments as they were: every chunk starts on a
   // keyframe of its own encoder.

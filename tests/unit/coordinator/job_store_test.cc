@@ -402,5 +402,42 @@ TEST_F(JobStoreTest, ChunksEncodedByNodesWaitForTheChunksWhosePicturesTheyShow) 
   EXPECT_EQ(lease(), "job-2/2");
 }
 
+// The first node to load a job's model reports its architecture; from then
+// on only nodes that advertise it (or advertise nothing: older nodes) get
+// the job's chunks.
+TEST_F(JobStoreTest, OnceTheArchitectureIsKnownOnlyNodesThatRunItGetTheJob) {
+  v1::NodeInfo node;
+  node.set_node_id("node-dat");
+  node.add_architectures("DAT");
+  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  node.set_node_id("node-rrdb");
+  node.clear_architectures();
+  node.add_architectures("SRVGGNetCompact");
+  node.add_architectures("RRDBNet");
+  ASSERT_TRUE(store_->UpsertNode(node).ok());
+
+  auto first = store_->LeaseNextChunk("node-a", 1000, 1060);
+  ASSERT_TRUE(first.ok() && *first);
+  bool all_done = false;
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*first)->index, (*first)->attempt, "node-a", 2,
+                                    &all_done, 10, "RRDBNet")
+                  .ok());
+  EXPECT_EQ(store_->GetJob("job-1")->architecture, "RRDBNet");
+
+  auto none = store_->LeaseNextChunk("node-dat", 1001, 1061);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(*none) << "a node that does not run RRDBNet got chunk " << (*none)->index;
+  auto next = store_->LeaseNextChunk("node-rrdb", 1002, 1062);
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(*next);
+  EXPECT_EQ((*next)->job_id, "job-1");
+
+  // A later report does not change what the first node found.
+  ASSERT_TRUE(store_->CompleteChunk("job-1", (*next)->index, (*next)->attempt, "node-rrdb", 2,
+                                    &all_done, 10, "DAT")
+                  .ok());
+  EXPECT_EQ(store_->GetJob("job-1")->architecture, "RRDBNet");
+}
+
 }  // namespace
 }  // namespace anifarm
