@@ -17,6 +17,25 @@ extern "C" {
 
 namespace anifarm {
 
+namespace {
+
+// A segment's packet as libavcodec's (data copied with the padding decoders
+// may read into).
+absl::StatusOr<PacketPtr> ToAvPacket(const v1::EncodedPacket& in) {
+  PacketPtr packet = MakePacket();
+  if (!packet || av_new_packet(packet.get(), static_cast<int>(in.data().size())) < 0) {
+    return absl::ResourceExhaustedError("cannot allocate a packet");
+  }
+  std::memcpy(packet->data, in.data().data(), in.data().size());
+  packet->pts = in.pts();
+  packet->dts = in.dts();
+  packet->duration = in.duration();
+  if (in.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
+  return packet;
+}
+
+}  // namespace
+
 EncodeSettings EncodeSettingsOf(const v1::ProcessingSettings& settings) {
   EncodeSettings encode;
   encode.codec = settings.codec();
@@ -210,18 +229,8 @@ absl::Status CheckSegment(const v1::EncodedSegment& segment,
 absl::Status AppendSegment(const v1::EncodedSegment& segment, AVRational writer_time_base,
                            VideoWriter& writer) {
   const AVRational time_base{segment.stream().time_base_num(), segment.stream().time_base_den()};
-  PacketPtr packet = MakePacket();
-  if (!packet) return absl::ResourceExhaustedError("cannot allocate a packet");
   for (const v1::EncodedPacket& in : segment.packets()) {
-    av_packet_unref(packet.get());
-    if (av_new_packet(packet.get(), static_cast<int>(in.data().size())) < 0) {
-      return absl::ResourceExhaustedError("cannot allocate a packet");
-    }
-    std::memcpy(packet->data, in.data().data(), in.data().size());
-    packet->pts = in.pts();
-    packet->dts = in.dts();
-    packet->duration = in.duration();
-    if (in.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
+    ASSIGN_OR_RETURN(PacketPtr packet, ToAvPacket(in));
     av_packet_rescale_ts(packet.get(), time_base, writer_time_base);
     RETURN_IF_ERROR(writer.WritePacket(*packet));
   }
@@ -243,17 +252,8 @@ absl::StatusOr<RgbImage> DecodeSegmentKeyframe(const v1::EncodedSegment& segment
   params.color_trc = stream.color_trc();
   ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder, VideoDecoder::Create(params));
   std::vector<FramePtr> frames;
-  PacketPtr packet = MakePacket();
-  if (!packet) return absl::ResourceExhaustedError("cannot allocate a packet");
   for (const v1::EncodedPacket& in : segment.packets()) {
-    av_packet_unref(packet.get());
-    if (av_new_packet(packet.get(), static_cast<int>(in.data().size())) < 0) {
-      return absl::ResourceExhaustedError("cannot allocate a packet");
-    }
-    std::memcpy(packet->data, in.data().data(), in.data().size());
-    packet->pts = in.pts();
-    packet->dts = in.dts();
-    if (in.keyframe()) packet->flags |= AV_PKT_FLAG_KEY;
+    ASSIGN_OR_RETURN(PacketPtr packet, ToAvPacket(in));
     RETURN_IF_ERROR(decoder->Decode(*packet, &frames));
     if (!frames.empty()) break;
   }

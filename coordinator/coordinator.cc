@@ -526,7 +526,8 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
 }
 
 absl::Status Coordinator::CheckResult(const JobRecord& job,
-                                      const v1::CompleteChunkRequest& request) {
+                                      const v1::CompleteChunkRequest& request,
+                                      v1::VideoStreamParams* segment_stream) {
   // A result must hold exactly the frames asked for, each intact: the
   // payload's unique frames, or for a chunk encoded by its node the segment
   // (every frame at its timestamp) plus the frames other chunks show.
@@ -567,6 +568,7 @@ absl::Status Coordinator::CheckResult(const JobRecord& job,
           return absl::InvalidArgumentError(absl::StrCat(chunk, ": ", s.message()));
         }
       }
+      *segment_stream = std::move(*segment.mutable_stream());
     } else if (!request.segment().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(chunk, " result has a segment; this job is encoded by the coordinator"));
@@ -627,7 +629,8 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job.id, " is not running; result ignored"));
   }
-  RETURN_IF_ERROR(CheckResult(job, request));
+  v1::VideoStreamParams segment_stream;
+  RETURN_IF_ERROR(CheckResult(job, request, &segment_stream));
   // A late result (its lease expired and went to another node) is refused
   // before it touches the frames folder. The store's CompleteChunk below
   // stays the arbiter: a lease lost in between only rewrites identical,
@@ -656,11 +659,8 @@ absl::Status Coordinator::CompleteChunk(const v1::CompleteChunkRequest& request)
                                         request.segment()));
     ASSIGN_OR_RETURN(ChunkRecord chunk, store_->GetChunk(job.id, request.chunk_index()));
     frames_upscaled = chunk.unique_count;
-    v1::EncodedSegment segment;
-    if (segment.ParseFromString(request.segment())) {
-      std::lock_guard<std::mutex> lock(mu_);
-      segment_streams_.emplace(job.id, segment.stream());
-    }
+    std::lock_guard<std::mutex> lock(mu_);
+    segment_streams_.emplace(job.id, std::move(segment_stream));
   }
   bool all_done = false;
   RETURN_IF_ERROR(store_->CompleteChunk(request.job_id(), request.chunk_index(),

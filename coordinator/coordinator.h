@@ -124,8 +124,9 @@ class Coordinator {
   // per-frame sha256) or, for a chunk encoded by its node, the segment
   // (sha256, one packet per frame at the right timestamps, the same stream
   // as the job's other segments); a refused result puts the chunk back in
-  // the queue.
-  absl::Status CheckResult(const JobRecord& job, const v1::CompleteChunkRequest& request);
+  // the queue. For a segment, *segment_stream gets its stream parameters.
+  absl::Status CheckResult(const JobRecord& job, const v1::CompleteChunkRequest& request,
+                           v1::VideoStreamParams* segment_stream);
   // What a node needs to encode a chunk of a job encoded by nodes.
   absl::StatusOr<v1::SegmentSpec> SegmentSpecFor(const JobRecord& job, int32_t chunk_index);
   // The stream parameters of the job's first accepted segment, if any.

@@ -163,6 +163,18 @@ ChunkRecord ReadChunk(const Statement& row) {
   return chunk;
 }
 
+constexpr char kFrameColumns[] = "frame_index, pts, md5, source_index, chunk_index";
+
+FrameRecord ReadFrame(const Statement& row) {
+  FrameRecord frame;
+  frame.index = row.Int(0);
+  frame.pts = row.Int(1);
+  frame.md5 = row.Text(2);
+  frame.source_index = row.Int(3);
+  frame.chunk_index = static_cast<int32_t>(row.Int(4));
+  return frame;
+}
+
 bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_DONE || state == v1::JOB_FAILED || state == v1::JOB_CANCELLED;
 }
@@ -448,20 +460,15 @@ absl::StatusOr<std::vector<FrameRecord>> JobStore::ChunkFrames(const std::string
                                                                int32_t chunk_index) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
-                   db_->Prepare("SELECT frame_index, pts, md5, source_index, chunk_index FROM"
-                                " frames WHERE job_id = ? AND chunk_index = ? ORDER BY frame_index"));
+                   db_->Prepare(absl::StrCat("SELECT ", kFrameColumns,
+                                             " FROM frames WHERE job_id = ? AND chunk_index = ?"
+                                             " ORDER BY frame_index")));
   query.Bind(1, job_id).Bind(2, int64_t{chunk_index});
   std::vector<FrameRecord> frames;
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, query.Step());
     if (!has_row) break;
-    FrameRecord frame;
-    frame.index = query.Int(0);
-    frame.pts = query.Int(1);
-    frame.md5 = query.Text(2);
-    frame.source_index = query.Int(3);
-    frame.chunk_index = static_cast<int32_t>(query.Int(4));
-    frames.push_back(std::move(frame));
+    frames.push_back(ReadFrame(query));
   }
   return frames;
 }
@@ -487,20 +494,14 @@ absl::StatusOr<std::vector<int64_t>> JobStore::SharedFrames(const std::string& j
 absl::StatusOr<std::vector<FrameRecord>> JobStore::Frames(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,
-                   db_->Prepare("SELECT frame_index, pts, md5, source_index, chunk_index FROM"
-                                " frames WHERE job_id = ? ORDER BY frame_index"));
+                   db_->Prepare(absl::StrCat("SELECT ", kFrameColumns,
+                                             " FROM frames WHERE job_id = ? ORDER BY frame_index")));
   query.Bind(1, job_id);
   std::vector<FrameRecord> frames;
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, query.Step());
     if (!has_row) return frames;
-    FrameRecord frame;
-    frame.index = query.Int(0);
-    frame.pts = query.Int(1);
-    frame.md5 = query.Text(2);
-    frame.source_index = query.Int(3);
-    frame.chunk_index = static_cast<int32_t>(query.Int(4));
-    frames.push_back(std::move(frame));
+    frames.push_back(ReadFrame(query));
   }
 }
 

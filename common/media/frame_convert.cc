@@ -113,6 +113,25 @@ absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame) {
   return image;
 }
 
+void CopyImageToFrame(const RgbImage& image, bool with_alpha, AVFrame* frame) {
+  for (int y = 0; y < image.height; ++y) {
+    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
+    const uint8_t* in = image.row(y);
+    if (!with_alpha) {
+      std::memcpy(out, in, static_cast<size_t>(image.width) * 3);
+      continue;
+    }
+    const uint8_t* a =
+        image.has_alpha() ? image.alpha.data() + static_cast<size_t>(y) * image.width : nullptr;
+    for (int x = 0; x < image.width; ++x, in += 3, out += 4) {
+      out[0] = in[0];
+      out[1] = in[1];
+      out[2] = in[2];
+      out[3] = a ? a[x] : 255;
+    }
+  }
+}
+
 std::string FramePixelsMd5(const AVFrame& frame) {
   const AVPixelFormat format = static_cast<AVPixelFormat>(frame.format);
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(format);

@@ -15,6 +15,11 @@ namespace anifarm {
 // Sources with an alpha channel also fill RgbImage::alpha.
 absl::StatusOr<RgbImage> FrameToRgb(const AVFrame& frame);
 
+// The way back: packs `image` into `frame`, an allocated frame of its size
+// in RGB24, or in RGBA when `with_alpha` (an image without an alpha plane
+// is then opaque).
+void CopyImageToFrame(const RgbImage& image, bool with_alpha, AVFrame* frame);
+
 // MD5 (hex) of the frame's visible pixels, plane by plane, row by row
 // (padding excluded). Identical pictures hash identically whatever the
 // decoder's line sizes; this is the guide's duplicate detector.

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/media/ffmpeg_ptr.h"
+#include "common/media/frame_convert.h"
 #include "common/status_macros.h"
 
 extern "C" {
@@ -208,25 +209,6 @@ absl::StatusOr<std::string> EncodeOnePicture(AVCodecContext* context, const AVCo
   return std::string(reinterpret_cast<const char*>(packet->data), packet->size);
 }
 
-// The picture into an RGB24 frame, or RGBA with its alpha plane.
-void CopyPixels(const RgbImage& image, bool alpha, AVFrame* frame) {
-  for (int y = 0; y < image.height; ++y) {
-    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
-    const uint8_t* in = image.row(y);
-    if (!alpha) {
-      std::memcpy(out, in, static_cast<size_t>(image.width) * 3);
-      continue;
-    }
-    const uint8_t* a = image.alpha.data() + static_cast<size_t>(y) * image.width;
-    for (int x = 0; x < image.width; ++x, in += 3, out += 4) {
-      out[0] = in[0];
-      out[1] = in[1];
-      out[2] = in[2];
-      out[3] = a[x];
-    }
-  }
-}
-
 // The guide's JPEG rule: a picture with alpha is composited on white.
 RgbImage OnWhite(const RgbImage& image) {
   RgbImage out(image.width, image.height);
@@ -251,7 +233,7 @@ absl::StatusOr<FramePtr> RgbToYuv(const RgbImage& image, AVPixelFormat sws_fmt,
   const bool alpha = image.has_alpha() && desc && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
   const AVPixelFormat rgb_fmt = alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24;
   ASSIGN_OR_RETURN(FramePtr rgb, AllocateFrame(rgb_fmt, image.width, image.height));
-  CopyPixels(image, alpha, rgb.get());
+  CopyImageToFrame(image, alpha, rgb.get());
   ASSIGN_OR_RETURN(FramePtr yuv, AllocateFrame(frame_fmt, image.width, image.height));
   SwsPtr sws(sws_getContext(image.width, image.height, rgb_fmt, image.width, image.height,
                             sws_fmt, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr,
@@ -289,7 +271,7 @@ absl::StatusOr<std::string> EncodePngFile(const RgbImage& image, const ImageWrit
 
   ASSIGN_OR_RETURN(FramePtr frame, AllocateFrame(pix_fmt, image.width, image.height));
   if (!deep) {
-    CopyPixels(image, alpha, frame.get());
+    CopyImageToFrame(image, alpha, frame.get());
   } else {
     const int channels = alpha ? 4 : 3;
     for (int y = 0; y < image.height; ++y) {

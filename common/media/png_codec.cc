@@ -40,22 +40,7 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   if (av_frame_get_buffer(frame.get(), 0) < 0) {
     return absl::ResourceExhaustedError("cannot allocate a frame buffer");
   }
-  const size_t row_bytes = static_cast<size_t>(image.width) * 3;
-  for (int y = 0; y < image.height; ++y) {
-    uint8_t* out = frame->data[0] + static_cast<ptrdiff_t>(y) * frame->linesize[0];
-    if (!image.has_alpha()) {
-      std::memcpy(out, image.row(y), row_bytes);
-      continue;
-    }
-    const uint8_t* in = image.row(y);
-    const uint8_t* a = image.alpha.data() + static_cast<size_t>(y) * image.width;
-    for (int x = 0; x < image.width; ++x, in += 3, out += 4) {
-      out[0] = in[0];
-      out[1] = in[1];
-      out[2] = in[2];
-      out[3] = a[x];
-    }
-  }
+  CopyImageToFrame(image, image.has_alpha(), frame.get());
   err = avcodec_send_frame(context.get(), frame.get());
   if (err >= 0) err = avcodec_send_frame(context.get(), nullptr);
   if (err < 0) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/media/frame_convert.h"
 #include "common/status_macros.h"
 
 namespace anifarm {
@@ -28,8 +29,8 @@ struct VideoEncoder::State {
   PacketPtr packet;  // the encoder's output, reused
   int64_t last_pts = AV_NOPTS_VALUE;
   bool flushed = false;
-  bool alpha = false;               // RGBA in, alpha coded
-  std::vector<uint8_t> rgba;        // the RGBA picture handed to swscale
+  bool alpha = false;  // RGBA in, alpha coded
+  FramePtr rgba;       // alpha: the RGBA picture handed to swscale, reused
 
   void Notice(std::string text) {
     std::fprintf(stderr, "notice: %s\n", text.c_str());
@@ -195,6 +196,16 @@ absl::StatusOr<std::unique_ptr<VideoEncoder>> VideoEncoder::Create(
   if (av_frame_get_buffer(state->frame.get(), 0) < 0) {
     return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
   }
+  if (state->alpha) {
+    state->rgba = MakeFrame();
+    if (!state->rgba) return absl::ResourceExhaustedError("out of memory");
+    state->rgba->format = AV_PIX_FMT_RGBA;
+    state->rgba->width = options.width;
+    state->rgba->height = options.height;
+    if (av_frame_get_buffer(state->rgba.get(), 0) < 0) {
+      return absl::ResourceExhaustedError("cannot allocate the RGBA frame");
+    }
+  }
   return std::unique_ptr<VideoEncoder>(new VideoEncoder(std::move(state)));
 }
 
@@ -219,22 +230,16 @@ absl::Status VideoEncoder::Encode(const RgbImage& image, int64_t pts, const Pack
   if (av_frame_make_writable(s.frame.get()) < 0) {
     return absl::ResourceExhaustedError("cannot allocate the encoder's frame");
   }
-  const uint8_t* src[1] = {image.pixels.data()};
-  int src_stride[1] = {image.width * 3};
   if (s.alpha) {
     // RGBA for swscale; a frame without an alpha plane is opaque.
-    const size_t area = static_cast<size_t>(image.width) * image.height;
-    s.rgba.resize(area * 4);
-    for (size_t i = 0; i < area; ++i) {
-      s.rgba[4 * i] = image.pixels[3 * i];
-      s.rgba[4 * i + 1] = image.pixels[3 * i + 1];
-      s.rgba[4 * i + 2] = image.pixels[3 * i + 2];
-      s.rgba[4 * i + 3] = image.alpha.size() == area ? image.alpha[i] : 255;
-    }
-    src[0] = s.rgba.data();
-    src_stride[0] = image.width * 4;
+    CopyImageToFrame(image, /*with_alpha=*/true, s.rgba.get());
+    sws_scale(s.sws.get(), s.rgba->data, s.rgba->linesize, 0, image.height, s.frame->data,
+              s.frame->linesize);
+  } else {
+    const uint8_t* src[1] = {image.pixels.data()};
+    const int src_stride[1] = {image.width * 3};
+    sws_scale(s.sws.get(), src, src_stride, 0, image.height, s.frame->data, s.frame->linesize);
   }
-  sws_scale(s.sws.get(), src, src_stride, 0, image.height, s.frame->data, s.frame->linesize);
   s.frame->pts = pts;
   const int err = avcodec_send_frame(s.encoder.get(), s.frame.get());
   if (err < 0) {

@@ -40,6 +40,20 @@ RgbImage NumberedFrame(int width, int height, int i) {
   return image;
 }
 
+// A segment spec for `container` with timestamps in 1/`time_base_den`
+// seconds and automatic colour.
+v1::SegmentSpec Spec(const std::string& container, int time_base_den) {
+  v1::SegmentSpec spec;
+  spec.set_container(container);
+  spec.set_time_base_num(1);
+  spec.set_time_base_den(time_base_den);
+  spec.set_color_space(-1);
+  spec.set_color_range(-1);
+  spec.set_color_primaries(-1);
+  spec.set_color_trc(-1);
+  return spec;
+}
+
 double Psnr(const RgbImage& a, const RgbImage& b) {
   double sum = 0;
   for (size_t i = 0; i < a.pixels.size(); ++i) {
@@ -70,16 +84,9 @@ class SegmentJoinTest : public ::testing::TestWithParam<JoinCase> {};
 TEST_P(SegmentJoinTest, JoinedSegmentsDecodeToEveryFrameAtItsTimestamp) {
   const JoinCase& c = GetParam();
   const std::vector<int> lengths = {7, 9, 8};
-  v1::SegmentSpec spec;
-  spec.set_container(c.container);
-  spec.set_time_base_num(1);
-  spec.set_time_base_den(1000);
+  v1::SegmentSpec spec = Spec(c.container, 1000);
   spec.set_frame_rate_num(24);
   spec.set_frame_rate_den(1);
-  spec.set_color_space(-1);
-  spec.set_color_range(-1);
-  spec.set_color_primaries(-1);
-  spec.set_color_trc(-1);
   EncodeSettings encode;
   encode.codec = c.codec;
   encode.profile = c.profile;
@@ -183,14 +190,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 v1::EncodedSegment SmallSegment(int width, int frames, std::vector<int64_t>* pts) {
-  v1::SegmentSpec spec;
-  spec.set_container(".mkv");
-  spec.set_time_base_num(1);
-  spec.set_time_base_den(25);
-  spec.set_color_space(-1);
-  spec.set_color_range(-1);
-  spec.set_color_primaries(-1);
-  spec.set_color_trc(-1);
+  const v1::SegmentSpec spec = Spec(".mkv", 25);
   EncodeSettings encode;
   encode.preset = "ultrafast";
   auto encoder = SegmentEncoder::Create(encode, spec, width, 64);

@@ -22,16 +22,7 @@ class JobStoreTest : public ::testing::Test {
     auto store = JobStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    JobRecord job;
-    job.id = "job-1";
-    job.input_path = "/in.mp4";
-    job.output_path = "/out.mp4";
-    job.settings.set_model("2x-AniScale");
-    job.model_path = "/models/2x-AniScale.pth";
-    job.model_sha256 = "abc";
-    job.model_format = "pytorch";
-    job.created_at = 100;
-    ASSERT_TRUE(store_->CreateJob(job).ok());
+    ASSERT_TRUE(store_->CreateJob(TestJob("job-1", "/out.mp4")).ok());
     std::vector<ChunkRecord> chunks(3);
     std::vector<FrameRecord> frames;
     for (int c = 0; c < 3; ++c) {
@@ -56,6 +47,19 @@ class JobStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->UpsertNode(node).ok());
     node.set_node_id("node-b");
     ASSERT_TRUE(store_->UpsertNode(node).ok());
+  }
+  // A job on the 2x-AniScale model, submitted at t=100.
+  static JobRecord TestJob(const std::string& id, const std::string& output_path) {
+    JobRecord job;
+    job.id = id;
+    job.input_path = "/in.mp4";
+    job.output_path = output_path;
+    job.settings.set_model("2x-AniScale");
+    job.model_path = "/models/2x-AniScale.pth";
+    job.model_sha256 = "abc";
+    job.model_format = "pytorch";
+    job.created_at = 100;
+    return job;
   }
   void TearDown() override {
     store_.reset();
@@ -357,15 +361,8 @@ TEST_F(JobStoreTest, OnlyTheCurrentHolderHoldsALease) {
 // when all its pictures come from elsewhere), and a chunk showing pictures
 // of another chunk is leased only once that chunk is done.
 TEST_F(JobStoreTest, ChunksEncodedByNodesWaitForTheChunksWhosePicturesTheyShow) {
-  JobRecord job;
-  job.id = "job-2";
-  job.input_path = "/in.mp4";
-  job.output_path = "/out2.mp4";
+  JobRecord job = TestJob("job-2", "/out2.mp4");
   job.settings.set_priority(10);  // ahead of job-1
-  job.model_path = "/models/2x-AniScale.pth";
-  job.model_sha256 = "abc";
-  job.model_format = "pytorch";
-  job.created_at = 100;
   ASSERT_TRUE(store_->CreateJob(job).ok());
   auto chunks = store_->Chunks("job-1");
   auto frames = store_->Frames("job-1");
