@@ -65,6 +65,14 @@ struct DeviceMemoryUsage {
   int64_t total_bytes = 0;
 };
 
+// What an engine's model cache holds: loaded networks, least recently used
+// out first once their weights pass the budget.
+struct ModelCacheUsage {
+  int models = 0;
+  int64_t bytes = 0;         // their weights on the device
+  int64_t budget_bytes = 0;  // the most they may hold (the newest model always stays)
+};
+
 class UpscalerEngine {
  public:
   virtual ~UpscalerEngine() = default;
@@ -82,6 +90,7 @@ class UpscalerEngine {
   // Memory in use and free now: device-wide GPU memory from the driver, or
   // this process's resident memory and the host's available RAM on a CPU.
   virtual DeviceMemoryUsage memory_usage() const { return {}; }
+  virtual ModelCacheUsage model_cache() const { return {}; }
   // Returns the cached upscaler for (model_sha256, precision), loading the
   // file at `model_path` on first use. Errors name the file (InvalidArgument
   // for an unreadable or unrecognised model).

@@ -23,6 +23,9 @@ constexpr double kNormalizeEps = 1e-12;  // F.normalize
 constexpr double kMaskedLogit = -100.0;  // what the shifted windows add between regions
 constexpr double kBodyLeakySlope = 0.2;  // 3conv
 constexpr double kUpsampleLeakySlope = 0.01;  // nn.LeakyReLU() before the upsampler
+// Frame pixels a tile takes around itself, at least (rounded up to whole
+// windows): the windows of the blocks near the output reach this far.
+constexpr int kMinTileContext = 16;
 
 using Shape = std::vector<int64_t>;
 
@@ -418,33 +421,57 @@ torch::Tensor ApplyResidualConv(const torch::Tensor& x, const std::vector<Conv2d
 // The conv branch on v ([N, C, H, W]) mixed with the attention output
 // ([N, H, W, C]): the spatial block gates the attention by a channel map of
 // the conv branch and the conv branch by a spatial map of the attention;
-// the channel block the other way round. Returns [N, H, W, C].
+// the channel block the other way round. The channel map pools over the
+// frame (a frame statistic when tiled). Returns [N, H, W, C].
 torch::Tensor Interact(const DatNet::Interaction& m, const torch::Tensor& v, const torch::Tensor& attention,
-                       bool spatial) {
+                       bool spatial, FrameStats* stats, const FeaturePlacement& place) {
   const torch::Tensor conv = at::gelu(m.dwconv(v));
   const torch::Tensor attn = ToChannelsFirst(attention);
   const torch::Tensor& channel_source = spatial ? conv : attn;
   const torch::Tensor& spatial_source = spatial ? attn : conv;
   const torch::Tensor channel_map = at::sigmoid(
-      m.channel_expand(at::gelu(m.channel_reduce(channel_source.mean({2, 3}, /*keepdim=*/true)))));
+      m.channel_expand(at::gelu(m.channel_reduce(FrameMean(channel_source, stats, place)))));
   const torch::Tensor spatial_map = at::sigmoid(m.spatial_expand(at::gelu(m.spatial_reduce(spatial_source))));
   const torch::Tensor out =
       spatial ? attn * channel_map + spatial_map * conv : attn * spatial_map + conv * channel_map;
   return ToChannelsLast(out);
 }
 
-torch::Tensor ChannelAttention(const torch::Tensor& t, const DatNet::Block& b) {
+// The channel attention's logits q̂·k̂ᵀ, q̂ and k̂ L2-normalised over the
+// pixels, are sums over the pixels (Σ q², Σ k², Σ q kᵀ), so a tiled pass
+// collects them over the tiles' cores and uses the frame's.
+torch::Tensor ChannelAttention(const torch::Tensor& t, const DatNet::Block& b, FrameStats* stats,
+                               const FeaturePlacement& place) {
   const int64_t n = t.size(0), h = t.size(1), w = t.size(2), c = t.size(3), heads = b.heads, d = c / heads;
   const std::vector<torch::Tensor> qkv = ApplyLinear(t, b.qkv).chunk(3, -1);
   // Per head [N, heads, d, H·W]: each channel a vector over the pixels.
-  const auto per_head = [&](const torch::Tensor& u) { return u.reshape({n, h * w, heads, d}).permute({0, 2, 3, 1}); };
-  const auto normalize = [](const torch::Tensor& u) {
-    return u / u.norm(2, {-1}, /*keepdim=*/true).clamp_min(kNormalizeEps);
+  const auto per_head = [&](const torch::Tensor& u) {
+    return u.reshape({n, u.size(1) * u.size(2), heads, d}).permute({0, 2, 3, 1});
   };
-  const torch::Tensor q = normalize(per_head(qkv[0])), k = normalize(per_head(qkv[1]));
-  const torch::Tensor attn = at::softmax(at::matmul(q, k.transpose(-2, -1)) * b.temperature, -1);
+  const FrameStats::Role role = stats != nullptr ? stats->Next() : FrameStats::Role::kLocal;
+  torch::Tensor logits;
+  if (role == FrameStats::Role::kUse) {
+    const std::vector<torch::Tensor>& sums = stats->Frozen();  // Σq², Σk² [N, heads, d], Σ q kᵀ [N, heads, d, d]
+    const torch::Tensor q_norm = sums[0].sqrt().clamp_min(kNormalizeEps).unsqueeze(-1);
+    const torch::Tensor k_norm = sums[1].sqrt().clamp_min(kNormalizeEps).unsqueeze(-2);
+    logits = (sums[2] / (q_norm * k_norm)).to(t.scalar_type());
+  } else {
+    if (role == FrameStats::Role::kCollect) {
+      const auto core = [&](const torch::Tensor& u) {
+        return per_head(ToChannelsLast(stats->Core(ToChannelsFirst(u), place))).to(torch::kFloat64);
+      };
+      const torch::Tensor q = core(qkv[0]), k = core(qkv[1]);
+      stats->Add({q.square().sum(-1), k.square().sum(-1), at::matmul(q, k.transpose(-2, -1))});
+    }
+    const auto normalize = [](const torch::Tensor& u) {
+      return u / u.norm(2, {-1}, /*keepdim=*/true).clamp_min(kNormalizeEps);
+    };
+    logits = at::matmul(normalize(per_head(qkv[0])), normalize(per_head(qkv[1])).transpose(-2, -1));
+  }
+  const torch::Tensor attn = at::softmax(logits * b.temperature, -1);
   const torch::Tensor out = at::matmul(attn, per_head(qkv[2])).permute({0, 3, 1, 2}).reshape({n, h, w, c});
-  return ApplyLinear(Interact(b.interaction, ToChannelsFirst(qkv[2]), out, /*spatial=*/false), b.proj);
+  return ApplyLinear(Interact(b.interaction, ToChannelsFirst(qkv[2]), out, /*spatial=*/false, stats, place),
+                     b.proj);
 }
 
 torch::Tensor FeedForward(const torch::Tensor& t, const DatNet::Block& b) {
@@ -512,7 +539,8 @@ torch::Tensor DatNet::WindowAttention(const torch::Tensor& q_in, const torch::Te
   return roll(out.view({n, gh, gw, heads, hs, ws, d}).permute({0, 1, 4, 2, 5, 3, 6}).reshape({n, h, w, c}), 1);
 }
 
-torch::Tensor DatNet::SpatialAttention(const torch::Tensor& t, const Block& b) const {
+torch::Tensor DatNet::SpatialAttention(const torch::Tensor& t, const Block& b, FrameStats* stats,
+                                       const FeaturePlacement& place) const {
   const int64_t h = t.size(1), w = t.size(2), c = t.size(3);
   const std::vector<torch::Tensor> qkv = ApplyLinear(t, b.qkv).chunk(3, -1);
   // q, k and v (after the Linear, so padded pixels are zero vectors, which
@@ -532,18 +560,40 @@ torch::Tensor DatNet::SpatialAttention(const torch::Tensor& t, const Block& b) c
     return out.slice(1, 0, h).slice(2, 0, w);
   };
   const torch::Tensor attention = at::cat({branch(0, s0, s1), branch(1, s1, s0)}, -1);
-  return ApplyLinear(Interact(b.interaction, ToChannelsFirst(qkv[2]), attention, /*spatial=*/true), b.proj);
+  return ApplyLinear(Interact(b.interaction, ToChannelsFirst(qkv[2]), attention, /*spatial=*/true, stats, place),
+                     b.proj);
 }
 
-torch::Tensor DatNet::Forward(const torch::Tensor& x) const {
+int DatNet::frame_statistics() const {
+  int count = 0;
+  for (const Group& group : params_.groups) {
+    for (const Block& b : group.blocks) count += b.spatial ? 1 : 2;
+  }
+  return count;
+}
+
+int DatNet::tile_alignment() const { return std::max(config_.split_size[0], config_.split_size[1]); }
+
+int DatNet::tile_context() const {
+  const int m = tile_alignment();
+  return (std::max(kMinTileContext, m) + m - 1) / m * m;
+}
+
+torch::Tensor DatNet::Forward(const torch::Tensor& x) const { return ForwardTile(x, Tile()); }
+
+torch::Tensor DatNet::ForwardTile(const torch::Tensor& x, const Tile& tile) const {
   const Params& p = params_;
+  const FeaturePlacement place = ContextPlacement(tile);
   const torch::Tensor feat = p.conv_first(x - p.mean);
   torch::Tensor t = LayerNorm(ToChannelsLast(feat), p.before_rg);
   for (const Group& group : p.groups) {
     const torch::Tensor res = t;
     for (const Block& b : group.blocks) {
       const torch::Tensor normed = LayerNorm(t, b.norm1);
-      t = t + (b.spatial ? SpatialAttention(normed, b) : ChannelAttention(normed, b));
+      t = t + (b.spatial ? SpatialAttention(normed, b, tile.stats, place)
+                         : ChannelAttention(normed, b, tile.stats, place));
+      // The collected statistic was the last thing this pass needed.
+      if (tile.stats != nullptr && tile.stats->Done()) return torch::Tensor();
       t = t + FeedForward(LayerNorm(t, b.norm2), b);
     }
     t = res + ToChannelsLast(ApplyResidualConv(ToChannelsFirst(t), group.conv));
@@ -557,7 +607,7 @@ torch::Tensor DatNet::Forward(const torch::Tensor& x) const {
     for (size_t i = 0; i < p.upsample.size(); ++i) y = at::pixel_shuffle(p.upsample[i](y), config_.upsample_steps[i]);
     y = p.conv_last(y);
   }
-  return y + p.mean;
+  return CropContext(y + p.mean, tile, config_.scale);
 }
 
 }  // namespace anifarm::engine

@@ -46,9 +46,12 @@
 // fp16 (Spandrel marks it supports_half=False). Create runs any other dtype
 // asked for as fp32, and dtype() says so.
 //
-// The channel attention, the pooled channel map and the zero padding make
-// each output pixel depend on the whole frame: tiled inference is close to,
-// not equal to, the whole-frame result.
+// The channel attention and the pooled channel maps make each output pixel
+// depend on the whole frame. Tiled, they are frame statistics (frame_stats.h)
+// collected over the tiles in extra passes, tiles start on the window grid
+// and carry whole windows of frame pixels as context, so that tiles give the
+// whole frame (>= 50 dB). The cost: a pass per statistic, each stopping at
+// its layer (about half a forward pass each on average).
 #ifndef ANIFARM_NODE_ENGINE_DAT_H_
 #define ANIFARM_NODE_ENGINE_DAT_H_
 
@@ -113,6 +116,15 @@ class DatNet : public Network {
   // x: [N, 3, H, W] in [0, 1] on device(), fp32; returns [N, 3, H·s, W·s]
   // (not clamped). Any H, W. Call under c10::InferenceMode.
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  // Tiled: one statistic per spatial block (its pooled channel map), two per
+  // channel block (the channel attention's sums, then its pooled map).
+  int frame_statistics() const override;
+  // Tiles start on the window grid (the larger split side), so that their
+  // windows, shifted or not, are the frame's ...
+  int tile_alignment() const override;
+  // ... and carry whole windows of frame pixels around them.
+  int tile_context() const override;
+  torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
   // The parameters, by module (public for the loader in dat.cc).
   struct Linear {
@@ -159,7 +171,8 @@ class DatNet : public Network {
   DatNet(DatConfig config, Params params, torch::Device device)
       : config_(std::move(config)), params_(std::move(params)), device_(device) {}
 
-  torch::Tensor SpatialAttention(const torch::Tensor& t, const Block& block) const;
+  torch::Tensor SpatialAttention(const torch::Tensor& t, const Block& block, FrameStats* stats,
+                                 const FeaturePlacement& place) const;
   torch::Tensor WindowAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 int64_t hs, int64_t ws, int64_t heads, const torch::Tensor& position,
                                 bool shifted) const;

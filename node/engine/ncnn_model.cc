@@ -25,6 +25,8 @@ constexpr int kMaxBlobs = 1000000;
 constexpr int kMaxLayerIo = 4096;
 constexpr int kMaxArray = 65536;
 constexpr int kArrayKeyBase = -23300;
+// Context for graphs that pad each convolution (see NcnnNet::Create).
+constexpr int kPaddedGraphContext = 8;
 constexpr int64_t kMaxParamBytes = int64_t{16} << 20;
 constexpr int64_t kMaxBinBytes = int64_t{4} << 30;
 
@@ -465,6 +467,11 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   net->tile_alignment_ = std::min(net->tile_alignment_, 64);
   if (graph.prepad[0] > 0 || graph.prepad[1] > 0) {
     net->tile_context_ = std::max(graph.prepad[0], graph.prepad[1]) + net->tile_alignment_ - 1;
+  } else if (net->frame_statistics_ == 0 && net->tile_alignment_ == 1) {
+    // A graph whose convolutions pad themselves (Real-ESRGAN animevideov3)
+    // sees zeros past a tile's edge where the frame has pixels; a few
+    // context pixels, run through and cropped off, make seams exact.
+    net->tile_context_ = kPaddedGraphContext;
   }
   const auto weights = [&](const NcnnLayer& layer, Op* op) -> absl::Status {
     if (!layer.weight.defined()) return NcnnLayerError(graph.source, layer, "weights not loaded");
@@ -610,6 +617,13 @@ torch::Tensor ExtendBorder(const torch::Tensor& x, int64_t top, int64_t bottom, 
 torch::Tensor NcnnNet::Forward(const torch::Tensor& x) const { return ForwardTile(x, Tile()); }
 
 torch::Tensor NcnnNet::ForwardTile(const torch::Tensor& x, const Tile& tile) const {
+  const bool has_context = tile.context[0] + tile.context[1] + tile.context[2] + tile.context[3] > 0;
+  if (has_context && prepad_[0] == 0 && prepad_[1] == 0) {
+    // The graph pads itself: the context is input like any other pixel.
+    Tile whole;
+    whole.stats = tile.stats;
+    return CropContext(ForwardTile(x, whole), tile, scale_);
+  }
   // Extend by the border the graph eats, plus the fewest extra rows and
   // columns at the bottom and right that let every strided layer divide
   // evenly (Real-CUGAN: an even padded side), then crop to scale·input.

@@ -148,7 +148,8 @@ class NcnnNet : public Network {
   int frame_statistics() const override { return frame_statistics_; }
   // The border the graph eats, plus the rows a strided graph may need at
   // the bottom and right: a tile reads its neighbours' pixels there, where
-  // Forward extends a frame by reflecting or replicating its edge.
+  // Forward extends a frame by reflecting or replicating its edge. A graph
+  // that pads its own convolutions takes 8 pixels it runs and crops off.
   int tile_context() const override { return tile_context_; }
   // What the strided layers subsample by (Real-CUGAN up2x: 2).
   int tile_alignment() const override { return tile_alignment_; }

@@ -35,11 +35,18 @@ class Network {
   // average pools, GroupNorms, channel attentions), in the order they run;
   // 0 for a local network, which a tiler then runs in one pass.
   virtual int frame_statistics() const { return 0; }
-  // Input pixels beyond each side of a tile that the tile's output depends
-  // on and that ForwardTile takes from the frame (the border a graph of
-  // valid convolutions eats), rather than padding the tile as Forward pads
-  // a frame; 0 when tiles are padded like frames.
+  // Input pixels beyond each side of a tile that ForwardTile takes from the
+  // frame rather than padding the tile as Forward pads a frame: the border a
+  // graph of valid convolutions eats, or the reach of a padded network
+  // beyond what the blending overlap hides (then cropped off its output,
+  // CropContext); 0 when tiles are padded like frames.
   virtual int tile_context() const { return 0; }
+  // Why tiles cannot give this network's whole-frame output, for a network
+  // whose output at a pixel depends on the frame's size and on pixels far
+  // across it in ways no tile or frame statistic reproduces (OmniSR's grid
+  // attention mixes pixels a frame height / 8 apart): the tiler then runs
+  // frames whole, whatever the tile size. Empty for a tileable network.
+  virtual std::string whole_frame_reason() const { return ""; }
   // What tile origins must be a multiple of for the network's strided
   // layers to sample a tile on the frame's grid (Real-CUGAN up2x: 2).
   virtual int tile_alignment() const { return 1; }
@@ -57,11 +64,24 @@ class Network {
   // tile.stats instead of averaging over the tile; the result may be
   // undefined once stats->Done(). By default Forward(x), cropped.
   virtual torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const {
-    const torch::Tensor y = Forward(x);
-    const int s = scale();
+    return CropContext(Forward(x), tile, scale());
+  }
+
+ protected:
+  // `y`, the output of a tile with its context at `scale` output pixels per
+  // input pixel, without the context's part.
+  static torch::Tensor CropContext(const torch::Tensor& y, const Tile& tile, int scale) {
     const int* c = tile.context;
-    return y.narrow(2, int64_t{c[0]} * s, y.size(2) - int64_t{c[0] + c[1]} * s)
-        .narrow(3, int64_t{c[2]} * s, y.size(3) - int64_t{c[2] + c[3]} * s);
+    return y.narrow(2, int64_t{c[0]} * scale, y.size(2) - int64_t{c[0] + c[1]} * scale)
+        .narrow(3, int64_t{c[2]} * scale, y.size(3) - int64_t{c[2] + c[3]} * scale);
+  }
+  // Where a feature map at input resolution, computed over a tile with its
+  // context, lies over the tile proper (for FrameStats::Core).
+  static FeaturePlacement ContextPlacement(const Tile& tile) {
+    FeaturePlacement place;
+    place.offset_h = tile.context[0];
+    place.offset_w = tile.context[2];
+    return place;
   }
 };
 

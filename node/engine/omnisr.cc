@@ -289,6 +289,10 @@ torch::Tensor OmniSrNet::ApplyBlock(const torch::Tensor& x, const OsaBlock& b) c
   return FeedForward(t, b.ffn4);
 }
 
+std::string OmniSrNet::whole_frame_reason() const {
+  return "its grid attention mixes pixels across the whole frame";
+}
+
 torch::Tensor OmniSrNet::Forward(const torch::Tensor& x) const {
   const int64_t h = x.size(2), w = x.size(3), ws = config_.window_size;
   // Zero-pad to whole windows, as Spandrel does; frames smaller than ESA's

@@ -26,8 +26,13 @@
 // bias table ((2w-1)² rows), or 8 (Spandrel's default) without one. Every
 // tensor's shape is checked and a stray key is refused.
 //
-// The grid attention and ESA see the whole (padded) frame, so tiled
-// inference is not exactly the whole-frame result (see docs/models.md).
+// The grid attention and its channel attention mix pixels H/w and W/w apart
+// across the whole (padded) frame, and ESA upsamples by a ratio that
+// depends on the frame's size: a tile, seeing a smaller frame, computes a
+// different function (about 32 dB from the whole frame at its seams). So
+// OmniSR runs frames whole (whole_frame_reason); it is a lightweight
+// network (64 channels, 8x8 windows), whose whole-frame activations fit a
+// GPU at 1080p.
 #ifndef ANIFARM_NODE_ENGINE_OMNISR_H_
 #define ANIFARM_NODE_ENGINE_OMNISR_H_
 
@@ -80,6 +85,7 @@ class OmniSrNet : public Network {
   // [N, 3, H·s, W·s] (not clamped). Any H, W (padded internally). Call
   // under c10::InferenceMode.
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  std::string whole_frame_reason() const override;
 
   // The parameters, by module (public for the loader in omnisr.cc).
   struct Norm {

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -118,8 +119,12 @@ absl::StatusOr<std::unique_ptr<RealPlksrNet>> RealPlksrNet::Create(const TensorM
 
 torch::Tensor RealPlksrNet::Forward(const torch::Tensor& x) const { return ForwardTile(x, Tile()); }
 
+int RealPlksrNet::tile_context() const { return std::max(16, config_.kernel_size - 1); }
+
 torch::Tensor RealPlksrNet::ForwardTile(const torch::Tensor& x, const Tile& tile) const {
-  // Every convolution keeps the size (no context): x is the tile itself.
+  // Every convolution keeps the size: x is the tile with its context, whose
+  // pixels take no part in the statistics and are cropped off the output.
+  const FeaturePlacement place = ContextPlacement(tile);
   const int64_t pdim = config_.partial_dim, s = config_.scale;
   torch::Tensor t = params_.first(x);
   for (const Block& b : params_.blocks) {
@@ -129,14 +134,14 @@ torch::Tensor RealPlksrNet::ForwardTile(const torch::Tensor& x, const Tile& tile
     if (b.attention.weight.defined()) u = u * at::sigmoid(b.attention(u));
     u = b.refine(u);
     if (!config_.layer_norm) {
-      u = FrameGroupNorm(u, kNormGroups, b.norm_weight, b.norm_bias, kGroupNormEps, tile.stats);
+      u = FrameGroupNorm(u, kNormGroups, b.norm_weight, b.norm_bias, kGroupNormEps, tile.stats, place);
       // The collected statistic was the last thing this pass needed.
       if (tile.stats != nullptr && tile.stats->Done()) return torch::Tensor();
     }
     t = u + t;
   }
   t = params_.last(t) + x.repeat_interleave(s * s, 1);
-  return at::pixel_shuffle(t, s);
+  return CropContext(at::pixel_shuffle(t, s), tile, config_.scale);
 }
 
 }  // namespace anifarm::engine

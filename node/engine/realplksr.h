@@ -30,6 +30,9 @@
 // GroupNorm normalises over the whole frame: tiled, each block's GroupNorm
 // is a frame-wide statistic (frame_stats.h), n_blocks of them, so the tiler
 // makes n_blocks + 1 passes (the LayerNorm variant is local: one pass).
+// Either way tiles carry a border of frame pixels (tile_context) as wide as
+// a large kernel, so that tiles equal the whole frame (>= 50 dB) down to an
+// 8 px overlap.
 #ifndef ANIFARM_NODE_ENGINE_REALPLKSR_H_
 #define ANIFARM_NODE_ENGINE_REALPLKSR_H_
 
@@ -86,6 +89,10 @@ class RealPlksrNet : public Network {
   torch::Tensor Forward(const torch::Tensor& x) const override;
   // One GroupNorm per block; none in the LayerNorm variant.
   int frame_statistics() const override { return config_.layer_norm ? 0 : config_.num_blocks; }
+  // The large kernels reach farther than a narrow blending overlap hides:
+  // tiles take that much of the frame around them (kernel_size - 1, at
+  // least 16 px).
+  int tile_context() const override;
   torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
   struct Block {

@@ -65,6 +65,9 @@ class CompactNet : public Network {
   // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
   // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  // Every convolution zero-pads, so a tile's border pixels would see zeros
+  // where the frame has its neighbours: tiles take 8 pixels of context.
+  int tile_context() const override { return 8; }
 
  private:
   CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype)

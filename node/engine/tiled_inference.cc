@@ -102,6 +102,7 @@ torch::Tensor TiledUpscaler::Run(const torch::Tensor& input, const Network& netw
 }
 
 torch::Tensor TiledUpscaler::Run(const torch::Tensor& input, const engine::Network& network) {
+  if (!network.whole_frame_reason().empty()) return network.Forward(input).to(torch::kFloat32);
   const int h = static_cast<int>(input.size(2));
   const int w = static_cast<int>(input.size(3));
   const int align = network.tile_alignment();

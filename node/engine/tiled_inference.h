@@ -70,7 +70,8 @@ class TiledUpscaler {
   // Forward), k + 1 passes over the tiles for one with k frame-wide
   // statistics (through ForwardTile), so that tiles give the whole frame.
   // Tiles start on the network's tile_alignment() and carry its
-  // tile_context() of frame pixels.
+  // tile_context() of frame pixels. A network with a whole_frame_reason()
+  // runs whole.
   torch::Tensor Run(const torch::Tensor& input, const engine::Network& network);
 
  private:

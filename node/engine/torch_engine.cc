@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -26,30 +27,43 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
-#include "node/engine/dat.h"
 #include "node/engine/device_post_process.h"
-#include "node/engine/ncnn_model.h"
 #include "node/engine/network.h"
-#include "node/engine/omnisr.h"
-#include "node/engine/pth_checkpoint.h"
-#include "node/engine/realplksr.h"
-#include "node/engine/rrdbnet.h"
-#include "node/engine/safetensors.h"
-#include "node/engine/span.h"
-#include "node/engine/srvgg_compact.h"
+#include "node/engine/network_loader.h"
 #include "node/engine/tiled_inference.h"
-#include "node/engine/torchscript_net.h"
 
 namespace anifarm {
 namespace {
 
-using engine::CompactNet;
 using engine::Network;
 using engine::TiledUpscaler;
 
-// Loaded networks kept per engine; each Compact model is a few MB, the bound
-// only stops a long-running node from accumulating every model it ever saw.
-constexpr size_t kMaxCachedModels = 4;
+// The model cache's budget without ANIFARM_MODEL_CACHE: this share of the
+// device's memory (GPU memory, or host RAM on a CPU), leaving the rest to
+// the frames' activations.
+constexpr int64_t kModelCacheShare = 4;
+
+// ANIFARM_MODEL_CACHE: bytes, or a number with K, M or G (binary); 0 or
+// unset (or unreadable: a warning) gives the default.
+int64_t ModelCacheBudget(int64_t device_memory_bytes) {
+  const int64_t fallback = device_memory_bytes > 0 ? device_memory_bytes / kModelCacheShare : int64_t{1} << 30;
+  const char* env = std::getenv("ANIFARM_MODEL_CACHE");
+  if (env == nullptr || *env == '\0') return fallback;
+  absl::string_view text = env;
+  int64_t unit = 1;
+  const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+  if (last == 'K' || last == 'M' || last == 'G') {
+    unit = int64_t{1} << (last == 'K' ? 10 : last == 'M' ? 20 : 30);
+    text.remove_suffix(1);
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 0 || value > (int64_t{1} << 62) / unit) {
+    std::cerr << "anifarm-engine: ANIFARM_MODEL_CACHE='" << env << "' is not a size like 2G or 512M; using "
+              << fallback / (1 << 20) << " MiB\n";
+    return fallback;
+  }
+  return value == 0 ? fallback : value * unit;
+}
 // Largest frame side run in one pass on the CPU (memory stays ~100 MB).
 constexpr int kCpuWholeFrameMax = 512;
 
@@ -200,6 +214,7 @@ struct LoadedModel {
   std::string precision_note;
   // The family it was recognised as, one of the engine's architectures().
   std::string architecture;
+  int64_t weight_bytes = 0;  // its weights on the device
 };
 
 class TorchUpscaler : public Upscaler {
@@ -244,6 +259,8 @@ class TorchUpscaler : public Upscaler {
       std::shared_ptr<TiledUpscaler> tiler = CurrentTiler();
       absl::StatusOr<RgbImage> out = UpscaleWith(*tiler, input, post);
       if (out.ok() || out.status().code() != absl::StatusCode::kResourceExhausted) return out;
+      // A network that runs frames whole has no smaller tile to try.
+      if (!model_->net->whole_frame_reason().empty()) return out;
       const int edge = tiler->tile() > 0 ? tiler->tile() : std::max(input.width, input.height);
       if (edge / 2 < 32) return out;
       std::cerr << "anifarm-engine: out of memory with " << edge << " px tiles; retrying with "
@@ -330,7 +347,8 @@ class TorchEngine : public UpscalerEngine {
       : device_(device),
         device_name_(std::move(device_name)),
         cuda_free_bytes_(cuda_free_bytes),
-        memory_bytes_(memory_bytes) {}
+        memory_bytes_(memory_bytes),
+        cache_budget_bytes_(ModelCacheBudget(memory_bytes)) {}
 
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
@@ -344,6 +362,10 @@ class TorchEngine : public UpscalerEngine {
   std::vector<std::string> architectures() const override {
     return {"SRVGGNetCompact", "RRDBNet", "OmniSR", "SPAN", "RealPLKSR", "DAT", "TorchScript",
             "ncnn graph"};
+  }
+  ModelCacheUsage model_cache() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {static_cast<int>(cache_.size()), cache_bytes_, cache_budget_bytes_};
   }
   DeviceMemoryUsage memory_usage() const override {
     if (!device_.is_cuda()) return HostMemoryUsage();
@@ -396,131 +418,46 @@ class TorchEngine : public UpscalerEngine {
       lru_.push_front(key);
       return it->second;
     }
-    std::string fp32_only;  // why, for an architecture that runs in fp32 only
-    std::string family;
-    ASSIGN_OR_RETURN(std::unique_ptr<Network> net,
-                     LoadNetwork(path, precision, &fp32_only, &family));
+    engine::LoadedNetworkInfo info;
+    ASSIGN_OR_RETURN(std::unique_ptr<Network> net, engine::LoadNetwork(path, device_, precision.dtype, &info));
+    const std::string& fp32_only = info.fp32_only;
     auto model = std::make_shared<LoadedModel>();
-    model->architecture = family;
+    model->architecture = info.family;
     // The precision it runs at, which an fp32-only architecture decides;
     // `models inspect` prints this description.
     model->description = absl::StrCat(net->ToString(), " ", PrecisionName(net->dtype()), " on ", device_.str(),
                                        fp32_only.empty() ? "" : absl::StrCat(" [fp32 only: ", fp32_only, "]"));
+    if (const std::string whole = net->whole_frame_reason(); !whole.empty()) {
+      absl::StrAppend(&model->description, " [whole frames: ", whole, "]");
+    }
     if (!fp32_only.empty() && net->dtype() != precision.dtype) {
       model->precision_note = absl::StrCat(precision.name, " requested");
     }
     model->net = std::move(net);
+    model->weight_bytes = info.weight_bytes;
     cache_.emplace(key, model);
     lru_.push_front(key);
-    while (lru_.size() > kMaxCachedModels) {
-      cache_.erase(lru_.back());  // Upscalers still using it keep it alive
+    cache_bytes_ += model->weight_bytes;
+    // The newest model always stays, even alone over the budget.
+    while (lru_.size() > 1 && cache_bytes_ > cache_budget_bytes_) {
+      auto evicted = cache_.find(lru_.back());
+      cache_bytes_ -= evicted->second->weight_bytes;
+      std::cerr << "anifarm-engine: model cache over " << cache_budget_bytes_ / (1 << 20) << " MiB; unloading "
+                << evicted->second->description << "\n";
+      cache_.erase(evicted);  // Upscalers still using it keep it alive
       lru_.pop_back();
     }
     return std::shared_ptr<const LoadedModel>(model);
-  }
-
-  // Reads the model file in whichever format it is: ncnn when named .param
-  // (its .bin next to it), safetensors when named so or when its first bytes
-  // say so, TorchScript when the zip holds code, a PyTorch checkpoint (zip
-  // or legacy) otherwise (nodes store models as <sha>.pth).
-  // `fp32_only` is set to the reason when the architecture runs in fp32
-  // whatever precision is asked for; `family` to the architecture family
-  // (one of architectures()).
-  absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, const Precision& precision,
-                                                       std::string* fp32_only, std::string* family) {
-    if (absl::EndsWith(path, ".param")) {
-      *family = "ncnn graph";
-      ASSIGN_OR_RETURN(engine::NcnnGraph graph, engine::LoadNcnnModel(path));
-      ASSIGN_OR_RETURN(std::unique_ptr<engine::NcnnNet> net,
-                       engine::NcnnNet::Create(graph, device_, precision.dtype));
-      return std::unique_ptr<Network>(std::move(net));
-    }
-    if (absl::EndsWith(path, ".bin")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": an ncnn model is loaded from its .param file (the .bin is found next to it)"));
-    }
-    for (const char* ext : {".onnx", ".engine", ".xml"}) {
-      if (absl::EndsWith(path, ext)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": unsupported model format (", ext,
-            "); the LibTorch engine reads PyTorch .pth, .safetensors and ncnn .param/.bin models"));
-      }
-    }
-    std::string head(16, '\0');
-    {
-      std::ifstream in(path, std::ios::binary);
-      in.read(head.data(), head.size());
-      head.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-    }
-    engine::TensorMap weights;
-    if (absl::EndsWith(path, ".safetensors") || engine::LooksLikeSafetensors(head)) {
-      ASSIGN_OR_RETURN(weights, engine::LoadSafetensors(path));
-    } else if (engine::IsTorchScriptArchive(path)) {
-      // The one format whose code runs: the user's escape hatch, chosen by
-      // the file's content (a scripted module), see torchscript_net.h.
-      *family = "TorchScript";
-      ASSIGN_OR_RETURN(std::unique_ptr<engine::TorchScriptNet> net,
-                       engine::TorchScriptNet::Load(path, device_, precision.dtype));
-      return std::unique_ptr<Network>(std::move(net));
-    } else {
-      ASSIGN_OR_RETURN(weights, engine::LoadPthCheckpoint(path));
-    }
-    return CreateFromStateDict(weights, path, precision, fp32_only, family);
-  }
-
-  // Picks the architecture from the state dict's key names (and then its
-  // shapes), never from the file name. Anything not recognised as RRDBNet,
-  // OmniSR, SPAN, RealPLKSR or DAT goes to CompactNet, whose error lists the
-  // keys and the architectures that are supported.
-  absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const engine::TensorMap& weights,
-                                                               const std::string& path, const Precision& precision,
-                                                               std::string* fp32_only, std::string* family) {
-    const std::string architecture = engine::GuessArchitecture(weights);
-    for (const char* name : {"OmniSR", "SPAN", "RealPLKSR", "DAT"}) {
-      if (architecture == name) *family = name;
-    }
-    if (absl::StartsWith(architecture, "ESRGAN/RRDBNet")) {
-      *family = "RRDBNet";
-      return AsNetwork(engine::RrdbNet::Create(weights, path, device_, precision.dtype));
-    }
-    if (architecture == "OmniSR") {
-      return AsNetwork(engine::OmniSrNet::Create(weights, path, device_, precision.dtype));
-    }
-    if (architecture == "SPAN") {
-      return AsNetwork(engine::SpanNet::Create(weights, path, device_, precision.dtype));
-    }
-    if (architecture == "RealPLKSR") {
-      return AsNetwork(engine::RealPlksrNet::Create(weights, path, device_, precision.dtype));
-    }
-    if (architecture == "DAT") {
-      // fp32 only (Spandrel marks DAT supports_half=False): half precision
-      // would overflow in its attention, so a farm-wide fp16 setting runs it
-      // in fp32 rather than failing or producing garbage.
-      *fp32_only = engine::kDatFp32OnlyReason;
-      if (precision.dtype != torch::kFloat32) {
-        std::cerr << "anifarm-engine: " << path << ": DAT runs in fp32 only (" << engine::kDatFp32OnlyReason
-                  << "); " << precision.name << " requested, using fp32\n";
-      }
-      return AsNetwork(engine::DatNet::Create(weights, path, device_, torch::kFloat32));
-    }
-    *family = "SRVGGNetCompact";
-    ASSIGN_OR_RETURN(std::unique_ptr<CompactNet> net,
-                     CompactNet::Create(weights, path, device_, precision.dtype));
-    return std::unique_ptr<Network>(std::move(net));
-  }
-
-  template <typename Net>
-  static absl::StatusOr<std::unique_ptr<Network>> AsNetwork(absl::StatusOr<std::unique_ptr<Net>> net) {
-    if (!net.ok()) return net.status();
-    return std::unique_ptr<Network>(std::move(*net));
   }
 
   const torch::Device device_;
   const std::string device_name_;
   const int64_t cuda_free_bytes_;
   const int64_t memory_bytes_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  const int64_t cache_budget_bytes_;
   std::map<std::string, std::shared_ptr<const LoadedModel>> cache_;  // guarded by mu_
+  int64_t cache_bytes_ = 0;                                          // their weights; guarded by mu_
   std::list<std::string> lru_;                                       // most recent first; guarded by mu_
 };
 

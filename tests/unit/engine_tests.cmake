@@ -18,6 +18,7 @@ if(TARGET anifarm_engine)
     ${CMAKE_CURRENT_LIST_DIR}/engine/ncnn_padded_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/safetensors_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/reference_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/tile_seams_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/device_post_process_test.cc
     # The host reference the device post-processing is checked against
     # (torch-free; compiled in rather than linking the whole node library).

@@ -226,10 +226,11 @@ TEST(DatTest, RunsInFp32Only) {
   EXPECT_EQ((*fp32)->description(), expected);
 }
 
-// The channel attention (each channel over the whole frame), the pooled
-// channel maps and the zero padding of the windows make DAT non-local, so a
-// tiled frame is close to, not equal to, the whole frame. Measured.
-TEST(DatTest, TiledIsCloseToWholeFrame) {
+// The channel attention (each channel over the whole frame) and the pooled
+// channel maps come from frame statistics, and tiles take window-aligned
+// context, so a tiled frame equals the whole frame (131-135 dB measured;
+// 38-48 dB before the statistics).
+TEST(DatTest, TiledEqualsWholeFrame) {
   for (const char* model : {"dat_x2", "dat_direct_x2"}) {
     absl::StatusOr<std::unique_ptr<DatNet>> net =
         DatNet::Create(LoadReference(absl::StrCat(model, ".pth")), model, torch::kCPU, torch::kFloat32);
@@ -238,7 +239,7 @@ TEST(DatTest, TiledIsCloseToWholeFrame) {
     for (const auto& [tile, overlap] : {std::pair{32, 8}, std::pair{48, 16}}) {
       const double psnr = TiledVsWholeFramePsnr(**net, input, tile, overlap);
       std::printf("DAT %s tile %d overlap %d vs whole frame: %.2f dB\n", model, tile, overlap, psnr);
-      EXPECT_GE(psnr, 30.0) << model << " tile " << tile;
+      EXPECT_GE(psnr, 50.0) << model << " tile " << tile;
     }
   }
 }

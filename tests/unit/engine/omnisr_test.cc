@@ -57,7 +57,8 @@ TEST(OmniSrTest, EngineRunsTheRealModel) {
   ASSERT_TRUE(upscaler.ok()) << upscaler.status();
   EXPECT_EQ((*upscaler)->native_scale(), 4);
   EXPECT_EQ((*upscaler)->description(),
-            "OmniSR(num_feat=64, res_num=5, block_num=1, window_size=8, scale=4) fp32 on cpu");
+            "OmniSR(num_feat=64, res_num=5, block_num=1, window_size=8, scale=4) fp32 on cpu "
+            "[whole frames: its grid attention mixes pixels across the whole frame]");
   for (const auto& [w, h] : {std::pair{21, 13}, std::pair{5, 3}}) {
     absl::StatusOr<RgbImage> out = (*upscaler)->Upscale(testutil::SmoothImage(w, h));
     ASSERT_TRUE(out.ok()) << out.status();
@@ -66,18 +67,26 @@ TEST(OmniSrTest, EngineRunsTheRealModel) {
   }
 }
 
-// OmniSR's grid attention and ESA see the whole (padded) frame, so tiles
-// cannot reproduce the whole frame exactly; with a generous overlap the
-// tiled result stays close. Measured, not a seam-free guarantee.
-TEST(OmniSrTest, TiledIsCloseToWholeFrame) {
+// OmniSR's grid attention mixes pixels across the whole (padded) frame:
+// cut into tiles, the network computes something else (well under 50 dB
+// at the seams), so the tiler runs its frames whole, and whatever tile size
+// is asked for, the result is the whole frame's.
+TEST(OmniSrTest, TilesWouldChangeTheOutputSoFramesRunWhole) {
   absl::StatusOr<std::unique_ptr<OmniSrNet>> net =
       OmniSrNet::Create(LoadModel(), kModel, torch::kCPU, torch::kFloat32);
   ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ((*net)->whole_frame_reason(), "its grid attention mixes pixels across the whole frame");
+  c10::InferenceMode guard;
   const torch::Tensor input = TexturedInput(96, 72);
-  for (const auto& [tile, overlap] : {std::pair{48, 16}, std::pair{64, 24}}) {
-    const double psnr = TiledVsWholeFramePsnr(**net, input, tile, overlap);
-    std::printf("OmniSR tile %d overlap %d vs whole frame: %.2f dB\n", tile, overlap, psnr);
-    EXPECT_GE(psnr, 30.0) << "tile " << tile;
+  const torch::Tensor whole = (*net)->Forward(input).clamp(0, 1);
+  // Forced into tiles (one Forward per tile), the seams show.
+  TiledUpscaler forced((*net)->scale(), 48, 16);
+  const double forced_psnr = testutil::Psnr(
+      forced.Run(input, [&](const torch::Tensor& t) { return (*net)->Forward(t); }).clamp(0, 1), whole, 1.0);
+  std::printf("OmniSR forced into 48 px tiles (overlap 16) vs whole frame: %.2f dB\n", forced_psnr);
+  EXPECT_LT(forced_psnr, 45.0);
+  for (const auto& [tile, overlap] : {std::pair{48, 16}, std::pair{64, 8}}) {
+    EXPECT_EQ(TiledVsWholeFramePsnr(**net, input, tile, overlap), 200.0) << "tile " << tile;
   }
 }
 

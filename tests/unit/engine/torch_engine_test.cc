@@ -274,6 +274,46 @@ TEST(TorchEngineTest, OutOfMemoryHalvesTheTileAndRetries) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+// The model cache holds models by the size of their weights on the device:
+// past its budget (ANIFARM_MODEL_CACHE) the least recently used go first,
+// and a model that went is loaded again when asked for.
+TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
+  setenv("ANIFARM_MODEL_CACHE", "6M", 1);
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
+  unsetenv("ANIFARM_MODEL_CACHE");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ((*engine)->model_cache().budget_bytes, 6 << 20);
+  const std::string dir = ANIFARM_TEST_MODEL_DIR;
+  const auto load = [&](const std::string& name) {
+    absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = (*engine)->GetUpscaler(dir + "/" + name, name, {});
+    EXPECT_TRUE(upscaler.ok()) << upscaler.status();
+    return (*engine)->model_cache();
+  };
+  // animevideov3: 1.25 MB of fp16 weights in the .bin, 2.5 MB as fp32.
+  ModelCacheUsage usage = load("realesr-animevideov3-x2.param");
+  EXPECT_EQ(usage.models, 1);
+  EXPECT_GT(usage.bytes, 2400000);
+  EXPECT_LT(usage.bytes, 2600000);
+  EXPECT_EQ(load("realesr-animevideov3-x3.param").models, 2);
+  EXPECT_EQ(load("realesr-animevideov3-x2.param").models, 2);  // a hit: x2 is now the newest
+  usage = load("realesr-animevideov3-x4.param");               // 7.5 MB: x3 goes
+  EXPECT_EQ(usage.models, 2);
+  EXPECT_LE(usage.bytes, 6 << 20);
+  // 2x-AniScale: 1.2 M fp32 parameters, about its .pth's 4.8 MB; only it fits.
+  usage = load("2x-AniScale.pth");
+  EXPECT_EQ(usage.models, 1);
+  EXPECT_GT(usage.bytes, 4700000);
+  EXPECT_LT(usage.bytes, 4900000);
+  // An unloaded model is loaded again and still works.
+  absl::StatusOr<std::shared_ptr<Upscaler>> again =
+      (*engine)->GetUpscaler(dir + "/realesr-animevideov3-x3.param", "realesr-animevideov3-x3.param", {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  absl::StatusOr<RgbImage> out = (*again)->Upscale(SmoothImage(16, 12));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->width, 48);
+  EXPECT_EQ((*engine)->model_cache().models, 1);
+}
+
 TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
   for (int length : {1, 31, 32, 33, 96, 100}) {
     std::vector<TileSpan> spans = SplitAxis(length, 32, 8);
