@@ -640,6 +640,13 @@ int NodesCommand(const CliArgs& args) {
               << (node.memory_bytes() > 0 ? gib(node.memory_bytes()) : std::string("unknown"))
               << "  in use " << gib(usage.in_use_bytes())
               << (usage.free_bytes() >= 0 ? " (free " + gib(usage.free_bytes()) + ")" : "")
+              << (usage.allocated_bytes() >= 0
+                      ? "  allocated " + gib(usage.allocated_bytes()) + " reserved " + gib(usage.reserved_bytes())
+                      : "")
+              << "  models " << usage.models_cached() << " ("
+              << absl::StrFormat("%.0f MiB of %.0f MiB", usage.model_cache_bytes() / double(1 << 20),
+                                 usage.model_cache_budget_bytes() / double(1 << 20))
+              << ")"
               << absl::StrFormat("  %.2f fps", node.fps()) << "  chunks " << node.chunks_done()
               << "  frames " << node.frames_upscaled() << "  "
               << (node.current_job_id().empty()

@@ -122,6 +122,29 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
       absl::StrAppend(&out, "anifarm_node_memory_free_bytes{node=\"", node.node_id(), "\"} ",
                       node.memory_usage().free_bytes(), "\n");
     }
+    // The node's own share: LibTorch's caching allocator and its model cache.
+    const struct {
+      const char* name;
+      const char* help;
+      int64_t (*value)(const v1::DeviceMemory&);
+    } node_gauges[] = {
+        {"anifarm_node_memory_allocated_bytes", "Bytes in the node's live tensors (CUDA; -1 unknown).",
+         [](const v1::DeviceMemory& m) { return m.allocated_bytes(); }},
+        {"anifarm_node_memory_reserved_bytes",
+         "Bytes the node's caching allocator holds from the driver (CUDA; -1 unknown).",
+         [](const v1::DeviceMemory& m) { return m.reserved_bytes(); }},
+        {"anifarm_node_model_cache_bytes", "Weights of the models the node holds on its device.",
+         [](const v1::DeviceMemory& m) { return m.model_cache_bytes(); }},
+        {"anifarm_node_model_cache_budget_bytes", "The memory budget of the node's model cache.",
+         [](const v1::DeviceMemory& m) { return m.model_cache_budget_bytes(); }},
+    };
+    for (const auto& gauge : node_gauges) {
+      absl::StrAppend(&out, "# HELP ", gauge.name, " ", gauge.help, "\n# TYPE ", gauge.name, " gauge\n");
+      for (const v1::NodeInfo& node : *nodes) {
+        absl::StrAppend(&out, gauge.name, "{node=\"", node.node_id(), "\"} ", gauge.value(node.memory_usage()),
+                        "\n");
+      }
+    }
   }
   return out;
 }

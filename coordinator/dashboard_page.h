@@ -158,7 +158,8 @@ function renderNodes(nodes) {
   const now = Date.now() / 1000;
   document.querySelector('#nodes tbody').innerHTML = nodes.map(n => `<tr>
     <td>${esc(n.node_id)}</td><td>${esc(n.hostname)}</td><td>${esc(n.device)} <span class="dim">${esc(n.device_name)}</span></td>
-    <td>${gib(num((n.memory_usage || {}).in_use_bytes))} <span class="dim">/ ${gib(num(n.memory_bytes))}</span></td>
+    <td>${gib(num((n.memory_usage || {}).in_use_bytes))} <span class="dim">/ ${gib(num(n.memory_bytes))}</span>
+      <br><span class="dim">${num((n.memory_usage || {}).models_cached)} models, ${gib(num((n.memory_usage || {}).model_cache_bytes))}${num((n.memory_usage || {}).reserved_bytes) > 0 ? ', reserved ' + gib(num(n.memory_usage.reserved_bytes)) : ''}</span></td>
     <td>${n.current_job_id ? esc(n.current_job_id) + ' #' + num(n.current_chunk_index) : '<span class="dim">idle</span>'}</td>
     <td>${num(n.fps).toFixed(2)}</td>
     <td>${num(n.chunks_done)}</td><td>${num(n.frames_upscaled)}</td><td>${Math.max(0, Math.round(now - num(n.last_seen)))} s ago</td></tr>`).join('')

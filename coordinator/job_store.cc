@@ -126,6 +126,16 @@ constexpr char kSchemaV8[] = R"sql(
 ALTER TABLE jobs ADD COLUMN architecture TEXT NOT NULL DEFAULT '';
 )sql";
 
+// v9: the rest of a node's reported memory: its caching allocator's
+// allocated and reserved bytes (-1 unknown) and its model cache.
+constexpr char kSchemaV9[] = R"sql(
+ALTER TABLE nodes ADD COLUMN memory_allocated INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE nodes ADD COLUMN memory_reserved INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE nodes ADD COLUMN model_cache_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN model_cache_budget INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN models_cached INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // ',' + list + ',' contains ',' + item + ',': membership in a stored list.
 std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return absl::StrJoin(items, ",");
@@ -210,6 +220,7 @@ absl::Status JobStore::Migrate() {
   if (version < 6) RETURN_IF_ERROR(db_->Exec(kSchemaV6));
   if (version < 7) RETURN_IF_ERROR(db_->Exec(kSchemaV7));
   if (version < 8) RETURN_IF_ERROR(db_->Exec(kSchemaV8));
+  if (version < 9) RETURN_IF_ERROR(db_->Exec(kSchemaV9));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -777,12 +788,19 @@ absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now,
   }
   ASSIGN_OR_RETURN(Statement touch,
                    db_->Prepare("UPDATE nodes SET last_seen = ?, memory_in_use = ?,"
-                                " memory_free = ?, memory_total = ? WHERE id = ?"));
+                                " memory_free = ?, memory_total = ?, memory_allocated = ?,"
+                                " memory_reserved = ?, model_cache_bytes = ?, model_cache_budget = ?,"
+                                " models_cached = ? WHERE id = ?"));
   return touch.Bind(1, now)
       .Bind(2, memory->in_use_bytes())
       .Bind(3, memory->free_bytes())
       .Bind(4, memory->total_bytes())
-      .Bind(5, node_id)
+      .Bind(5, memory->allocated_bytes())
+      .Bind(6, memory->reserved_bytes())
+      .Bind(7, memory->model_cache_bytes())
+      .Bind(8, memory->model_cache_budget_bytes())
+      .Bind(9, int64_t{memory->models_cached()})
+      .Bind(10, node_id)
       .Run();
 }
 
@@ -796,7 +814,9 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
                                 "  ORDER BY lease_deadline DESC LIMIT 1),"
                                 " (SELECT chunk_index FROM chunks WHERE node_id = nodes.id AND"
                                 "  state = 1 ORDER BY lease_deadline DESC LIMIT 1),"
-                                " model_formats, precisions, architectures"
+                                " model_formats, precisions, architectures,"
+                                " memory_allocated, memory_reserved, model_cache_bytes,"
+                                " model_cache_budget, models_cached"
                                 " FROM nodes"
                                 " ORDER BY id"));
   std::vector<v1::NodeInfo> nodes;
@@ -824,6 +844,12 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     SplitInto(query.Text(15), node.mutable_model_formats());
     SplitInto(query.Text(16), node.mutable_precisions());
     SplitInto(query.Text(17), node.mutable_architectures());
+    v1::DeviceMemory* memory = node.mutable_memory_usage();
+    memory->set_allocated_bytes(query.Int(18));
+    memory->set_reserved_bytes(query.Int(19));
+    memory->set_model_cache_bytes(query.Int(20));
+    memory->set_model_cache_budget_bytes(query.Int(21));
+    memory->set_models_cached(static_cast<int32_t>(query.Int(22)));
     nodes.push_back(std::move(node));
   }
 }

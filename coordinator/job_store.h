@@ -81,7 +81,7 @@ struct FrameRecord {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 

@@ -43,6 +43,8 @@ constexpr char kUsage[] =
     "  --tls-cert/--tls-key: this node's client certificate (mutual TLS; its common\n"
     "  name is the node's name on the coordinator)\n"
     "  --token-file: file holding this node's enrollment token [$ANIFARM_NODE_TOKEN]\n"
+    "  $ANIFARM_MODEL_CACHE: memory budget of the model cache (e.g. 2G) [a quarter\n"
+    "  of the device's memory]\n"
     "Exit status: 0 stopped, 2 bad usage, 3 bad device, 6 credentials refused.\n";
 
 // "cuda:all" → every CUDA device; a comma-separated list → its items.

@@ -464,6 +464,11 @@ void NodeWorker::ReportMemory(v1::DeviceMemory* memory) const {
   memory->set_in_use_bytes(usage.in_use_bytes);
   memory->set_free_bytes(usage.free_bytes);
   memory->set_total_bytes(usage.total_bytes);
+  memory->set_allocated_bytes(usage.allocated_bytes);
+  memory->set_reserved_bytes(usage.reserved_bytes);
+  memory->set_model_cache_bytes(usage.model_cache.bytes);
+  memory->set_model_cache_budget_bytes(usage.model_cache.budget_bytes);
+  memory->set_models_cached(usage.model_cache.models);
 }
 
 absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {

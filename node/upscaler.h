@@ -59,18 +59,23 @@ class Upscaler {
 };
 
 // What a device's memory holds now (upscaler-side twin of v1::DeviceMemory).
-struct DeviceMemoryUsage {
-  int64_t in_use_bytes = 0;
-  int64_t free_bytes = -1;  // -1 = unknown
-  int64_t total_bytes = 0;
-};
-
 // What an engine's model cache holds: loaded networks, least recently used
 // out first once their weights pass the budget.
 struct ModelCacheUsage {
   int models = 0;
   int64_t bytes = 0;         // their weights on the device
   int64_t budget_bytes = 0;  // the most they may hold (the newest model always stays)
+};
+
+struct DeviceMemoryUsage {
+  int64_t in_use_bytes = 0;
+  int64_t free_bytes = -1;  // -1 = unknown
+  int64_t total_bytes = 0;
+  // LibTorch's CUDA caching allocator: live tensors, and what it holds from
+  // the driver (live + cached). -1 = unknown (CPU).
+  int64_t allocated_bytes = -1;
+  int64_t reserved_bytes = -1;
+  ModelCacheUsage model_cache;
 };
 
 class UpscalerEngine {

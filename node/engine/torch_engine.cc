@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "node/engine/cuda_allocator.h"
 #include "node/engine/device_post_process.h"
 #include "node/engine/network.h"
 #include "node/engine/network_loader.h"
@@ -265,6 +266,9 @@ class TorchUpscaler : public Upscaler {
       if (edge / 2 < 32) return out;
       std::cerr << "anifarm-engine: out of memory with " << edge << " px tiles; retrying with "
                 << edge / 2 << " px\n";
+      // The failed pass's cached blocks go back to the driver first, so the
+      // smaller tiles are not fighting the fragments of the larger ones.
+      if (model_->net->device().is_cuda()) ReleaseCachedCudaMemory();
       std::lock_guard<std::mutex> lock(mu_);
       if (tiler_ == tiler) {
         tiler_ = std::make_shared<TiledUpscaler>(tiler->scale(), edge / 2, tiler->overlap());
@@ -368,14 +372,22 @@ class TorchEngine : public UpscalerEngine {
     return {static_cast<int>(cache_.size()), cache_bytes_, cache_budget_bytes_};
   }
   DeviceMemoryUsage memory_usage() const override {
-    if (!device_.is_cuda()) return HostMemoryUsage();
-    // Device-wide, from the driver: what this process's cache holds plus
-    // anything else on the GPU, which is what decides whether work fits.
-    const CudaDriverInfo info = QueryCudaDriver(device_.index());
     DeviceMemoryUsage usage;
-    usage.free_bytes = info.free_bytes;
-    usage.total_bytes = info.total_bytes;
-    if (info.free_bytes >= 0) usage.in_use_bytes = info.total_bytes - info.free_bytes;
+    if (!device_.is_cuda()) {
+      usage = HostMemoryUsage();
+    } else {
+      // Device-wide, from the driver: what this process's cache holds plus
+      // anything else on the GPU, which is what decides whether work fits.
+      const CudaDriverInfo info = QueryCudaDriver(device_.index());
+      usage.free_bytes = info.free_bytes;
+      usage.total_bytes = info.total_bytes;
+      if (info.free_bytes >= 0) usage.in_use_bytes = info.total_bytes - info.free_bytes;
+      // This process's own share, from LibTorch's caching allocator.
+      const CudaAllocatorStats allocator = ReadCudaAllocatorStats(device_.index());
+      usage.allocated_bytes = allocator.allocated_bytes;
+      usage.reserved_bytes = allocator.reserved_bytes;
+    }
+    usage.model_cache = model_cache();
     return usage;
   }
 

@@ -497,6 +497,12 @@ TEST_F(FarmOpsTest, OneWorkerPerDeviceEachANode) {
     EXPECT_GT(worker.chunks_done(), 0) << worker.node_id() << " did no work";
     EXPECT_GT(worker.memory_usage().in_use_bytes(), 10 << 20) << "resident memory reported";
     EXPECT_GT(worker.memory_usage().free_bytes(), 0);
+    // The job's model stays in each worker's model cache, under its budget;
+    // a CPU has no caching allocator to report.
+    EXPECT_EQ(worker.memory_usage().models_cached(), 1) << worker.node_id();
+    EXPECT_GT(worker.memory_usage().model_cache_bytes(), 0);
+    EXPECT_GE(worker.memory_usage().model_cache_budget_bytes(), worker.memory_usage().model_cache_bytes());
+    EXPECT_EQ(worker.memory_usage().allocated_bytes(), -1);
     EXPECT_TRUE(worker.current_job_id().empty()) << "idle after the job";
     chunks += worker.chunks_done();
   }
@@ -510,6 +516,8 @@ TEST_F(FarmOpsTest, OneWorkerPerDeviceEachANode) {
   EXPECT_EQ(cached, 1);
   const std::string metrics = HttpGet(http_port_, "/metrics");
   EXPECT_NE(metrics.find("anifarm_node_memory_in_use_bytes{node="), std::string::npos);
+  EXPECT_NE(metrics.find("anifarm_node_model_cache_bytes{node="), std::string::npos);
+  EXPECT_NE(metrics.find("anifarm_node_memory_reserved_bytes{node="), std::string::npos);
 }
 
 }  // namespace

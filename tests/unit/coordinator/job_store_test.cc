@@ -233,6 +233,11 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
   memory.set_in_use_bytes(3 << 20);
   memory.set_free_bytes(int64_t{5} << 30);
   memory.set_total_bytes(int64_t{8} << 30);
+  memory.set_allocated_bytes(int64_t{1} << 30);
+  memory.set_reserved_bytes(int64_t{3} << 29);
+  memory.set_model_cache_bytes(5 << 20);
+  memory.set_model_cache_budget_bytes(int64_t{2} << 30);
+  memory.set_models_cached(2);
   ASSERT_TRUE(store_->TouchNode("node-a", 999, &memory).ok());
   auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
   ASSERT_TRUE(lease.ok() && lease->has_value());
@@ -244,6 +249,11 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
   EXPECT_EQ(a.memory_usage().in_use_bytes(), 3 << 20);
   EXPECT_EQ(a.memory_usage().free_bytes(), int64_t{5} << 30);
   EXPECT_EQ(a.memory_usage().total_bytes(), int64_t{8} << 30);
+  EXPECT_EQ(a.memory_usage().allocated_bytes(), int64_t{1} << 30);
+  EXPECT_EQ(a.memory_usage().reserved_bytes(), int64_t{3} << 29);
+  EXPECT_EQ(a.memory_usage().model_cache_bytes(), 5 << 20);
+  EXPECT_EQ(a.memory_usage().model_cache_budget_bytes(), int64_t{2} << 30);
+  EXPECT_EQ(a.memory_usage().models_cached(), 2);
   EXPECT_GE(a.last_seen(), 999) << "a report of memory is a sign of life";
   EXPECT_EQ(a.current_job_id(), "job-1");
   EXPECT_EQ(a.current_chunk_index(), (*lease)->index);
@@ -251,6 +261,8 @@ TEST_F(JobStoreTest, NodesShowTheirMemoryPrincipalAndCurrentChunk) {
   EXPECT_TRUE(b.current_job_id().empty());
   EXPECT_EQ(b.current_chunk_index(), -1);
   EXPECT_EQ(b.memory_usage().free_bytes(), -1) << "unknown until reported";
+  EXPECT_EQ(b.memory_usage().allocated_bytes(), -1) << "unknown until reported";
+  EXPECT_EQ(b.memory_usage().reserved_bytes(), -1) << "unknown until reported";
   // Done, the node is idle again.
   bool all_done = false;
   ASSERT_TRUE(store_->CompleteChunk("job-1", (*lease)->index, (*lease)->attempt, "node-a", 1,

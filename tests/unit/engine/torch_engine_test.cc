@@ -312,6 +312,14 @@ TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->width, 48);
   EXPECT_EQ((*engine)->model_cache().models, 1);
+  // The node reports the same figures with its memory (no caching
+  // allocator on a CPU).
+  const DeviceMemoryUsage memory = (*engine)->memory_usage();
+  EXPECT_EQ(memory.model_cache.models, 1);
+  EXPECT_EQ(memory.model_cache.bytes, (*engine)->model_cache().bytes);
+  EXPECT_EQ(memory.model_cache.budget_bytes, 6 << 20);
+  EXPECT_EQ(memory.allocated_bytes, -1);
+  EXPECT_EQ(memory.reserved_bytes, -1);
 }
 
 TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
