@@ -268,7 +268,7 @@ class TorchUpscaler : public Upscaler {
                 << edge / 2 << " px\n";
       // The failed pass's cached blocks go back to the driver first, so the
       // smaller tiles are not fighting the fragments of the larger ones.
-      if (model_->net->device().is_cuda()) ReleaseCachedCudaMemory();
+      if (model_->net->device().is_cuda()) engine::ReleaseCachedCudaMemory();
       std::lock_guard<std::mutex> lock(mu_);
       if (tiler_ == tiler) {
         tiler_ = std::make_shared<TiledUpscaler>(tiler->scale(), edge / 2, tiler->overlap());
@@ -383,7 +383,7 @@ class TorchEngine : public UpscalerEngine {
       usage.total_bytes = info.total_bytes;
       if (info.free_bytes >= 0) usage.in_use_bytes = info.total_bytes - info.free_bytes;
       // This process's own share, from LibTorch's caching allocator.
-      const CudaAllocatorStats allocator = ReadCudaAllocatorStats(device_.index());
+      const engine::CudaAllocatorStats allocator = engine::ReadCudaAllocatorStats(device_.index());
       usage.allocated_bytes = allocator.allocated_bytes;
       usage.reserved_bytes = allocator.reserved_bytes;
     }

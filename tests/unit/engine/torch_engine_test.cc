@@ -278,15 +278,20 @@ TEST(TorchEngineTest, OutOfMemoryHalvesTheTileAndRetries) {
 // past its budget (ANIFARM_MODEL_CACHE) the least recently used go first,
 // and a model that went is loaded again when asked for.
 TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
-  setenv("ANIFARM_MODEL_CACHE", "6M", 1);
+  setenv("ANIFARM_MODEL_CACHE", "5M", 1);
   absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
   unsetenv("ANIFARM_MODEL_CACHE");
   ASSERT_TRUE(engine.ok()) << engine.status();
-  EXPECT_EQ((*engine)->model_cache().budget_bytes, 6 << 20);
+  EXPECT_EQ((*engine)->model_cache().budget_bytes, 5 << 20);
   const std::string dir = ANIFARM_TEST_MODEL_DIR;
-  const auto load = [&](const std::string& name) {
+  // Loads `name` and returns what the cache holds then, and in `log` what
+  // the engine said (its eviction lines).
+  const auto load = [&](const std::string& name, std::string* log = nullptr) {
+    ::testing::internal::CaptureStderr();
     absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = (*engine)->GetUpscaler(dir + "/" + name, name, {});
+    const std::string said = ::testing::internal::GetCapturedStderr();
     EXPECT_TRUE(upscaler.ok()) << upscaler.status();
+    if (log != nullptr) *log = said;
     return (*engine)->model_cache();
   };
   // animevideov3: 1.25 MB of fp16 weights in the .bin, 2.5 MB as fp32.
@@ -294,16 +299,21 @@ TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
   EXPECT_EQ(usage.models, 1);
   EXPECT_GT(usage.bytes, 2400000);
   EXPECT_LT(usage.bytes, 2600000);
-  EXPECT_EQ(load("realesr-animevideov3-x3.param").models, 2);
+  EXPECT_EQ(load("realesr-animevideov3-x3.param").models, 2);  // 5.0 MB: both fit
   EXPECT_EQ(load("realesr-animevideov3-x2.param").models, 2);  // a hit: x2 is now the newest
-  usage = load("realesr-animevideov3-x4.param");               // 7.5 MB: x3 goes
+  std::string log;
+  usage = load("realesr-animevideov3-x4.param", &log);  // 7.5 MB: the least recent, x3, goes
   EXPECT_EQ(usage.models, 2);
-  EXPECT_LE(usage.bytes, 6 << 20);
-  // 2x-AniScale: 1.2 M fp32 parameters, about its .pth's 4.8 MB; only it fits.
-  usage = load("2x-AniScale.pth");
-  EXPECT_EQ(usage.models, 1);
-  EXPECT_GT(usage.bytes, 4700000);
-  EXPECT_LT(usage.bytes, 4900000);
+  EXPECT_LE(usage.bytes, 5 << 20);
+  EXPECT_NE(log.find("unloading"), std::string::npos) << log;
+  EXPECT_NE(log.find("(scale 3)"), std::string::npos) << "x3 was the least recently used: " << log;
+  // 2x-AniScale: 600 k fp32 parameters (its .pth holds them twice, params
+  // and params_ema), 2.4 MB on the device; x2 is now the least recent.
+  usage = load("2x-AniScale.pth", &log);
+  EXPECT_EQ(usage.models, 2);
+  EXPECT_GT(usage.bytes, 4800000);
+  EXPECT_LT(usage.bytes, 5000000);
+  EXPECT_NE(log.find("(scale 2)"), std::string::npos) << "x2 was the least recently used: " << log;
   // An unloaded model is loaded again and still works.
   absl::StatusOr<std::shared_ptr<Upscaler>> again =
       (*engine)->GetUpscaler(dir + "/realesr-animevideov3-x3.param", "realesr-animevideov3-x3.param", {});
@@ -311,15 +321,26 @@ TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
   absl::StatusOr<RgbImage> out = (*again)->Upscale(SmoothImage(16, 12));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->width, 48);
-  EXPECT_EQ((*engine)->model_cache().models, 1);
+  EXPECT_EQ((*engine)->model_cache().models, 2);
   // The node reports the same figures with its memory (no caching
   // allocator on a CPU).
   const DeviceMemoryUsage memory = (*engine)->memory_usage();
-  EXPECT_EQ(memory.model_cache.models, 1);
+  EXPECT_EQ(memory.model_cache.models, 2);
   EXPECT_EQ(memory.model_cache.bytes, (*engine)->model_cache().bytes);
-  EXPECT_EQ(memory.model_cache.budget_bytes, 6 << 20);
+  EXPECT_EQ(memory.model_cache.budget_bytes, 5 << 20);
   EXPECT_EQ(memory.allocated_bytes, -1);
   EXPECT_EQ(memory.reserved_bytes, -1);
+
+  // A model larger than the whole budget still loads, alone.
+  setenv("ANIFARM_MODEL_CACHE", "1M", 1);
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> small = CreateTorchEngine("cpu");
+  unsetenv("ANIFARM_MODEL_CACHE");
+  ASSERT_TRUE(small.ok()) << small.status();
+  for (const char* name : {"realesr-animevideov3-x2.param", "2x-AniScale.pth"}) {
+    absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = (*small)->GetUpscaler(dir + "/" + name, name, {});
+    ASSERT_TRUE(upscaler.ok()) << upscaler.status();
+    EXPECT_EQ((*small)->model_cache().models, 1) << name;
+  }
 }
 
 TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
