@@ -6,7 +6,9 @@
 //
 // Prints one line per run: model, device, precision, size, fps, and the
 // achieved TFLOP/s when the caller gives the model's cost in --gflop-per-mpx
-// (multiply-adds counted as 2 FLOP, per megapixel of input).
+// (multiply-adds counted as 2 FLOP, per megapixel of input); then the
+// memory figures a node reports (in use, free, the CUDA allocator's
+// allocated and reserved bytes, the model cache).
 #include <chrono>
 #include <thread>
 #include <cstdio>
@@ -90,5 +92,13 @@ int main(int argc, char** argv) {
     std::printf(" | %.2f TFLOP/s", fps * gflop_per_mpx * width * height / 1e6 / 1e3);
   }
   std::printf("\n");
+  // The VRAM figures a node reports, after the run.
+  const anifarm::DeviceMemoryUsage memory = (*engine)->memory_usage();
+  const auto mib = [](int64_t bytes) { return bytes < 0 ? -1.0 : bytes / double(1 << 20); };
+  std::printf("memory: in use %.0f MiB, free %.0f MiB, allocated %.0f MiB, reserved %.0f MiB (-1: unknown), "
+              "model cache %d model(s), %.1f MiB of %.0f MiB\n",
+              mib(memory.in_use_bytes), mib(memory.free_bytes), mib(memory.allocated_bytes),
+              mib(memory.reserved_bytes), memory.model_cache.models, mib(memory.model_cache.bytes),
+              mib(memory.model_cache.budget_bytes));
   return 0;
 }
