@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,9 @@ std::vector<Architecture> Architectures() {
       {"TorchScript", FixturePath("tiny_scripted_x2.pt")},
   };
 }
+
+// CTest and gtest name a case by its label, not by its bytes.
+void PrintTo(const Architecture& arch, std::ostream* os) { *os << arch.label; }
 
 class TileSeamsTest : public testing::TestWithParam<Architecture> {};
 
