@@ -142,12 +142,16 @@ absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::stri
 
 absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& weights,
                                                                absl::string_view source, torch::Device device,
-                                                               torch::ScalarType dtype) {
+                                                               torch::ScalarType dtype,
+                                                               std::optional<torch::MemoryFormat> memory_format) {
   absl::StatusOr<CompactConfig> config = DetectCompact(weights, source);
   if (!config.ok()) return config.status();
-  std::unique_ptr<CompactNet> net(new CompactNet(*config, device, dtype));
+  const torch::MemoryFormat format =
+      memory_format.value_or(device.is_cuda() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);
+  std::unique_ptr<CompactNet> net(new CompactNet(*config, device, dtype, format));
   const auto load = [&](int index, const char* what) {
-    return FindTensor(weights, absl::StrCat("body.", index, ".", what))->to(device, dtype).contiguous();
+    torch::Tensor t = FindTensor(weights, absl::StrCat("body.", index, ".", what))->to(device, dtype);
+    return t.dim() == 4 ? t.contiguous(format) : t.contiguous();
   };
   try {
     const int last = 2 * config->num_conv + 2;
@@ -164,7 +168,7 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
 }
 
 torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
-  torch::Tensor y = x;
+  torch::Tensor y = x.contiguous(memory_format_);
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     y = at::conv2d(y, conv_weight_[i], conv_bias_[i], /*stride=*/{1, 1}, /*padding=*/{1, 1});
     if (i < prelu_weight_.size()) y = at::prelu(y, prelu_weight_[i]);

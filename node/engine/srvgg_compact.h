@@ -15,6 +15,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,10 +52,13 @@ absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::stri
 // instance serves concurrent Forward calls.
 class CompactNet : public Network {
  public:
-  // Copies the weights to `device` converted to `dtype` (once).
-  static absl::StatusOr<std::unique_ptr<CompactNet>> Create(const TensorMap& weights,
-                                                            absl::string_view source, torch::Device device,
-                                                            torch::ScalarType dtype);
+  // Copies the weights to `device` converted to `dtype` (once), in
+  // `memory_format`: by default channels-last on CUDA, where cuDNN's NHWC
+  // convolutions are the fast ones for fp16/bf16 tensor cores, and
+  // contiguous (NCHW) elsewhere. Either gives the same output.
+  static absl::StatusOr<std::unique_ptr<CompactNet>> Create(
+      const TensorMap& weights, absl::string_view source, torch::Device device, torch::ScalarType dtype,
+      std::optional<torch::MemoryFormat> memory_format = std::nullopt);
 
   const CompactConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
@@ -70,12 +74,14 @@ class CompactNet : public Network {
   int tile_context() const override { return 8; }
 
  private:
-  CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype)
-      : config_(config), device_(device), dtype_(dtype) {}
+  CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype, torch::MemoryFormat memory_format)
+      : config_(config), device_(device), dtype_(dtype), memory_format_(memory_format) {}
 
   CompactConfig config_;
   torch::Device device_;
   torch::ScalarType dtype_;
+  // Of the convolution weights and of the activations inside Forward.
+  torch::MemoryFormat memory_format_;
   // conv_weight_[i] / conv_bias_[i] for the num_conv + 2 convolutions,
   // prelu_weight_[i] for the num_conv + 1 activations after conv i.
   std::vector<torch::Tensor> conv_weight_;

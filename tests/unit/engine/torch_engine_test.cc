@@ -203,6 +203,28 @@ TEST(TorchEngineTest, RestoresDownscaledCartoonBetterThanNearest) {
   EXPECT_GT(model_psnr, bicubic_psnr - 1.0);
 }
 
+// On CUDA the network runs channels-last (cuDNN's NHWC kernels); the
+// layout must not change the picture. Checked here on the CPU, which runs
+// both layouts.
+TEST(SrvggCompactTest, ChannelsLastGivesTheSameOutput) {
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(kModel);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  absl::StatusOr<std::unique_ptr<CompactNet>> nchw =
+      CompactNet::Create(*weights, kModel, torch::kCPU, torch::kFloat32, torch::MemoryFormat::Contiguous);
+  absl::StatusOr<std::unique_ptr<CompactNet>> nhwc =
+      CompactNet::Create(*weights, kModel, torch::kCPU, torch::kFloat32, torch::MemoryFormat::ChannelsLast);
+  ASSERT_TRUE(nchw.ok() && nhwc.ok());
+  c10::InferenceMode guard;
+  const torch::Tensor input = TexturedInput(40, 28);
+  const torch::Tensor a = (*nchw)->Forward(input);
+  const torch::Tensor b = (*nhwc)->Forward(input);
+  ASSERT_EQ(a.sizes(), b.sizes());
+  EXPECT_TRUE(b.is_contiguous(torch::MemoryFormat::ChannelsLast)) << "the layout really was channels-last";
+  const double max_error = (a - b).abs().max().item<double>();
+  std::printf("Compact channels-last vs NCHW: max abs error %.3g\n", max_error);
+  EXPECT_LT(max_error, 1e-4);
+}
+
 TEST(TorchEngineTest, TiledMatchesWholeFrame) {
   absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(kModel);
   ASSERT_TRUE(weights.ok()) << weights.status();
