@@ -74,19 +74,4 @@ absl::StatusOr<double> CliArgs::GetDouble(const std::string& name, double fallba
   return value;
 }
 
-int64_t ParseByteSize(const std::string& text) {
-  if (text.empty()) return -1;
-  int64_t unit = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 'G': case 'g': unit = int64_t{1} << 30; digits.pop_back(); break;
-    case 'M': case 'm': unit = int64_t{1} << 20; digits.pop_back(); break;
-    case 'K': case 'k': unit = int64_t{1} << 10; digits.pop_back(); break;
-    default: break;
-  }
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(digits, &value) || value <= 0) return -1;
-  return value * unit;
-}
-
 }  // namespace anifarm

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/byte_size.h"  // ParseByteSize, for size flags
 
 namespace anifarm {
 
@@ -44,9 +45,6 @@ class CliArgs {
   std::vector<std::string> positional_;
 };
 
-// A size flag's value: "6G", "512M", "100K" or plain bytes (powers of
-// 1024); -1 when it is none of these or not positive.
-int64_t ParseByteSize(const std::string& text);
 
 }  // namespace anifarm
 

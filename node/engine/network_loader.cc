@@ -48,12 +48,6 @@ int64_t GraphElements(const NcnnGraph& graph) {
   return elements;
 }
 
-const char* PrecisionName(torch::ScalarType dtype) {
-  if (dtype == torch::kFloat16) return "fp16";
-  if (dtype == torch::kBFloat16) return "bf16";
-  return "fp32";
-}
-
 // Anything not recognised as RRDBNet, OmniSR, SPAN, RealPLKSR or DAT goes to
 // CompactNet, whose error lists the keys and the supported architectures.
 absl::StatusOr<std::unique_ptr<Network>> CreateFromStateDict(const TensorMap& weights, const std::string& path,

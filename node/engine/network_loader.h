@@ -33,6 +33,13 @@ struct LoadedNetworkInfo {
   int64_t weight_bytes = 0;
 };
 
+// "fp16", "bf16" or "fp32": how descriptions and log lines name a dtype.
+inline const char* PrecisionName(torch::ScalarType dtype) {
+  if (dtype == torch::kFloat16) return "fp16";
+  if (dtype == torch::kBFloat16) return "bf16";
+  return "fp32";
+}
+
 // InvalidArgument naming `path` for an unreadable, unknown or malformed
 // model; `info` (may be null) tells what was loaded.
 absl::StatusOr<std::unique_ptr<Network>> LoadNetwork(const std::string& path, torch::Device device,

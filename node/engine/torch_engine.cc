@@ -9,7 +9,6 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/byte_size.h"
 #include "common/status_macros.h"
 #include "node/engine/cuda_allocator.h"
 #include "node/engine/device_post_process.h"
@@ -44,26 +44,17 @@ using engine::TiledUpscaler;
 // the frames' activations.
 constexpr int64_t kModelCacheShare = 4;
 
-// ANIFARM_MODEL_CACHE: bytes, or a number with K, M or G (binary); 0 or
-// unset (or unreadable: a warning) gives the default.
+// ANIFARM_MODEL_CACHE: a size (ParseByteSize); 0 or unset (or unreadable:
+// a warning) gives the default.
 int64_t ModelCacheBudget(int64_t device_memory_bytes) {
   const int64_t fallback = device_memory_bytes > 0 ? device_memory_bytes / kModelCacheShare : int64_t{1} << 30;
   const char* env = std::getenv("ANIFARM_MODEL_CACHE");
-  if (env == nullptr || *env == '\0') return fallback;
-  absl::string_view text = env;
-  int64_t unit = 1;
-  const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
-  if (last == 'K' || last == 'M' || last == 'G') {
-    unit = int64_t{1} << (last == 'K' ? 10 : last == 'M' ? 20 : 30);
-    text.remove_suffix(1);
-  }
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value) || value < 0 || value > (int64_t{1} << 62) / unit) {
-    std::cerr << "anifarm-engine: ANIFARM_MODEL_CACHE='" << env << "' is not a size like 2G or 512M; using "
-              << fallback / (1 << 20) << " MiB\n";
-    return fallback;
-  }
-  return value == 0 ? fallback : value * unit;
+  if (env == nullptr || *env == '\0' || std::string(env) == "0") return fallback;
+  const int64_t budget = ParseByteSize(env);
+  if (budget > 0) return budget;
+  std::cerr << "anifarm-engine: ANIFARM_MODEL_CACHE='" << env << "' is not a size like 2G or 512M; using "
+            << fallback / (1 << 20) << " MiB\n";
+  return fallback;
 }
 // Largest frame side run in one pass on the CPU (memory stays ~100 MB).
 constexpr int kCpuWholeFrameMax = 512;
@@ -198,12 +189,6 @@ absl::StatusOr<Precision> ResolvePrecision(const std::string& asked, const torch
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown precision '", asked, "' (expected fp16, bf16, fp32, auto)"));
-}
-
-std::string PrecisionName(torch::ScalarType dtype) {
-  if (dtype == torch::kFloat16) return "fp16";
-  if (dtype == torch::kBFloat16) return "bf16";
-  return "fp32";
 }
 
 // A cached network plus its description.
@@ -437,8 +422,9 @@ class TorchEngine : public UpscalerEngine {
     model->architecture = info.family;
     // The precision it runs at, which an fp32-only architecture decides;
     // `models inspect` prints this description.
-    model->description = absl::StrCat(net->ToString(), " ", PrecisionName(net->dtype()), " on ", device_.str(),
-                                       fp32_only.empty() ? "" : absl::StrCat(" [fp32 only: ", fp32_only, "]"));
+    model->description =
+        absl::StrCat(net->ToString(), " ", engine::PrecisionName(net->dtype()), " on ", device_.str(),
+                     fp32_only.empty() ? "" : absl::StrCat(" [fp32 only: ", fp32_only, "]"));
     if (const std::string whole = net->whole_frame_reason(); !whole.empty()) {
       absl::StrAppend(&model->description, " [whole frames: ", whole, "]");
     }

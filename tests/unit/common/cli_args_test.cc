@@ -76,6 +76,7 @@ TEST(ParseByteSizeTest, Units) {
   EXPECT_EQ(ParseByteSize("lots"), -1);
   EXPECT_EQ(ParseByteSize("0"), -1);
   EXPECT_EQ(ParseByteSize(""), -1);
+  EXPECT_EQ(ParseByteSize("99999999999G"), -1) << "over 64 bits";
 }
 
 }  // namespace
