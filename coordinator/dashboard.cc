@@ -99,50 +99,35 @@ std::string PrometheusMetrics(Coordinator* coordinator) {
     for (const v1::NodeInfo& node : *nodes) {
       absl::StrAppend(&out, "anifarm_node_fps{node=\"", node.node_id(), "\"} ", node.fps(), "\n");
     }
-    absl::StrAppend(&out,
-                    "# HELP anifarm_node_memory_bytes Memory the node advertised for models.\n"
-                    "# TYPE anifarm_node_memory_bytes gauge\n");
-    for (const v1::NodeInfo& node : *nodes) {
-      absl::StrAppend(&out, "anifarm_node_memory_bytes{node=\"", node.node_id(), "\"} ",
-                      node.memory_bytes(), "\n");
-    }
-    absl::StrAppend(&out,
-                    "# HELP anifarm_node_memory_in_use_bytes Device memory in use, as last "
-                    "reported (GPU: device-wide; CPU: the node's resident memory).\n"
-                    "# TYPE anifarm_node_memory_in_use_bytes gauge\n");
-    for (const v1::NodeInfo& node : *nodes) {
-      absl::StrAppend(&out, "anifarm_node_memory_in_use_bytes{node=\"", node.node_id(), "\"} ",
-                      node.memory_usage().in_use_bytes(), "\n");
-    }
-    absl::StrAppend(&out,
-                    "# HELP anifarm_node_memory_free_bytes Device memory free, as last reported "
-                    "(-1 unknown).\n"
-                    "# TYPE anifarm_node_memory_free_bytes gauge\n");
-    for (const v1::NodeInfo& node : *nodes) {
-      absl::StrAppend(&out, "anifarm_node_memory_free_bytes{node=\"", node.node_id(), "\"} ",
-                      node.memory_usage().free_bytes(), "\n");
-    }
-    // The node's own share: LibTorch's caching allocator and its model cache.
+    // Per-node byte gauges: what the node advertised, and its memory as last
+    // reported (device-wide, then its own share: LibTorch's caching
+    // allocator and its model cache).
     const struct {
       const char* name;
       const char* help;
-      int64_t (*value)(const v1::DeviceMemory&);
+      int64_t (*value)(const v1::NodeInfo&);
     } node_gauges[] = {
+        {"anifarm_node_memory_bytes", "Memory the node advertised for models.",
+         [](const v1::NodeInfo& n) { return n.memory_bytes(); }},
+        {"anifarm_node_memory_in_use_bytes",
+         "Device memory in use, as last reported (GPU: device-wide; CPU: the node's resident memory).",
+         [](const v1::NodeInfo& n) { return n.memory_usage().in_use_bytes(); }},
+        {"anifarm_node_memory_free_bytes", "Device memory free, as last reported (-1 unknown).",
+         [](const v1::NodeInfo& n) { return n.memory_usage().free_bytes(); }},
         {"anifarm_node_memory_allocated_bytes", "Bytes in the node's live tensors (CUDA; -1 unknown).",
-         [](const v1::DeviceMemory& m) { return m.allocated_bytes(); }},
+         [](const v1::NodeInfo& n) { return n.memory_usage().allocated_bytes(); }},
         {"anifarm_node_memory_reserved_bytes",
          "Bytes the node's caching allocator holds from the driver (CUDA; -1 unknown).",
-         [](const v1::DeviceMemory& m) { return m.reserved_bytes(); }},
+         [](const v1::NodeInfo& n) { return n.memory_usage().reserved_bytes(); }},
         {"anifarm_node_model_cache_bytes", "Weights of the models the node holds on its device.",
-         [](const v1::DeviceMemory& m) { return m.model_cache_bytes(); }},
+         [](const v1::NodeInfo& n) { return n.memory_usage().model_cache_bytes(); }},
         {"anifarm_node_model_cache_budget_bytes", "The memory budget of the node's model cache.",
-         [](const v1::DeviceMemory& m) { return m.model_cache_budget_bytes(); }},
+         [](const v1::NodeInfo& n) { return n.memory_usage().model_cache_budget_bytes(); }},
     };
     for (const auto& gauge : node_gauges) {
       absl::StrAppend(&out, "# HELP ", gauge.name, " ", gauge.help, "\n# TYPE ", gauge.name, " gauge\n");
       for (const v1::NodeInfo& node : *nodes) {
-        absl::StrAppend(&out, gauge.name, "{node=\"", node.node_id(), "\"} ", gauge.value(node.memory_usage()),
-                        "\n");
+        absl::StrAppend(&out, gauge.name, "{node=\"", node.node_id(), "\"} ", gauge.value(node), "\n");
       }
     }
   }

@@ -835,16 +835,16 @@ absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
     const int64_t busy_ms = query.Int(8);
     if (busy_ms > 0) node.set_fps(1000.0 * double(node.frames_upscaled()) / double(busy_ms));
     node.set_principal(query.Text(9));
-    node.mutable_memory_usage()->set_in_use_bytes(query.Int(10));
-    node.mutable_memory_usage()->set_free_bytes(query.Int(11));
-    node.mutable_memory_usage()->set_total_bytes(query.Int(12));
+    v1::DeviceMemory* memory = node.mutable_memory_usage();
+    memory->set_in_use_bytes(query.Int(10));
+    memory->set_free_bytes(query.Int(11));
+    memory->set_total_bytes(query.Int(12));
     node.set_current_job_id(query.Text(13));  // NULL reads as ""
     node.set_current_chunk_index(node.current_job_id().empty() ? -1
                                                                : static_cast<int32_t>(query.Int(14)));
     SplitInto(query.Text(15), node.mutable_model_formats());
     SplitInto(query.Text(16), node.mutable_precisions());
     SplitInto(query.Text(17), node.mutable_architectures());
-    v1::DeviceMemory* memory = node.mutable_memory_usage();
     memory->set_allocated_bytes(query.Int(18));
     memory->set_reserved_bytes(query.Int(19));
     memory->set_model_cache_bytes(query.Int(20));
