@@ -4,6 +4,11 @@ if(TARGET anifarm_engine)
   target_link_libraries(upscale_bench PRIVATE anifarm_engine anifarm_util anifarm_common)
   set_target_properties(upscale_bench PROPERTIES BUILD_RPATH "$ORIGIN")
 
+  # network_bench: inference only, the network's forward passes on the device.
+  add_executable(network_bench ${CMAKE_CURRENT_LIST_DIR}/network_bench.cc)
+  target_link_libraries(network_bench PRIVATE anifarm_engine anifarm_util anifarm_common torch)
+  set_target_properties(network_bench PROPERTIES BUILD_RPATH "$ORIGIN")
+
   # post_process_bench: host post-processing against the engine's tensor ops.
   add_executable(post_process_bench ${CMAKE_CURRENT_LIST_DIR}/post_process_bench.cc
                                     ${CMAKE_SOURCE_DIR}/node/post_process.cc)

@@ -52,8 +52,9 @@ inline RgbImage SmoothImage(int w, int h) {
   return img;
 }
 
-// Smooth content plus sharp edges and noise, [1, 3, h, w] float in [0, 1].
-inline torch::Tensor TexturedInput(int w, int h) {
+// Smooth content plus sharp edges and noise: what makes a network's seams
+// and rounding show.
+inline RgbImage TexturedImage(int w, int h) {
   RgbImage img = SmoothImage(w, h);
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> noise(-20, 20);
@@ -65,6 +66,12 @@ inline torch::Tensor TexturedInput(int w, int h) {
       }
     }
   }
+  return img;
+}
+
+// TexturedImage as [1, 3, h, w] float in [0, 1].
+inline torch::Tensor TexturedInput(int w, int h) {
+  RgbImage img = TexturedImage(w, h);
   return torch::from_blob(img.pixels.data(), {h, w, 3}, torch::kUInt8)
       .permute({2, 0, 1})
       .unsqueeze(0)

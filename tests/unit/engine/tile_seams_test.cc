@@ -27,48 +27,18 @@
 #include "node/engine/network.h"
 #include "node/engine/network_loader.h"
 #include "node/engine/tiled_inference.h"
+#include "tests/unit/engine/architectures.h"
 #include "tests/unit/engine/engine_test_util.h"
 
 namespace anifarm::engine {
 namespace {
 
+using testutil::Architecture;
+using testutil::Architectures;
 using testutil::TexturedInput;
 using testutil::Psnr;
 
 constexpr double kMinPsnr = 50.0;
-
-struct Architecture {
-  const char* label;
-  std::string path;
-};
-
-std::string ModelPath(const std::string& name) { return std::string(ANIFARM_TEST_MODEL_DIR) + "/" + name; }
-
-std::string FixturePath(const std::string& name) {
-  return (std::filesystem::path(__FILE__).parent_path() / "reference" / name).string();
-}
-
-// One network of each architecture and variant the engine routes to its
-// own code path.
-std::vector<Architecture> Architectures() {
-  return {
-      {"SRVGGNetCompact_AniScale", ModelPath("2x-AniScale.pth")},
-      {"Compact_ncnn_animevideov3", ModelPath("realesr-animevideov3-x2.param")},
-      {"RRDBNet_legacy_YandereNeo", ModelPath("4x-NMKD-YandereNeo-Superlite.pth")},
-      {"RRDBNet_new", FixturePath("rrdb_new_x2.pth")},
-      {"SPAN", FixturePath("span_x2.pth")},
-      {"RealPLKSR_LayerNorm", FixturePath("realplksr_ln_x3.pth")},
-      {"RealPLKSR_GroupNorm", FixturePath("realplksr_x2.pth")},
-      {"DAT", FixturePath("dat_x2.pth")},
-      {"DAT_pixelshuffledirect", FixturePath("dat_direct_x2.pth")},
-      {"waifu2x_upconv7_ncnn", ModelPath("waifu2x-upconv7-anime-noise0-x2.param")},
-      {"RealCUGAN_up2x_ncnn", ModelPath("realcugan-up2x-conservative.param")},
-      {"TorchScript", FixturePath("tiny_scripted_x2.pt")},
-  };
-}
-
-// CTest and gtest name a case by its label, not by its bytes.
-void PrintTo(const Architecture& arch, std::ostream* os) { *os << arch.label; }
 
 class TileSeamsTest : public testing::TestWithParam<Architecture> {};
 

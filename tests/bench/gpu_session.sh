@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one call: build the engine against the
+# host's CUDA LibTorch, run the CUDA tests, and measure — inference only for
+# the speed target, every architecture at 1080p in fp16 and fp32, and one
+# `anifarm run` end to end. Made for the device machine of docs/benchmarks.md
+# ("Running the GPU checks"): a GPU host with CUDA and PyTorch but no gRPC,
+# Abseil or FFmpeg, whose time is short, so every step has a deadline and
+# writes its log as it goes.
+#
+#   bash tests/bench/gpu_session.sh --prepare   # here: fill .deps/ to carry
+#   bash tests/bench/gpu_session.sh             # there, from the repository root
+#
+# --prepare copies the offline dependency prefix and the model files the
+# checks use into .deps/ (git-ignored; about 57 MB, under the device's 64 MiB
+# carry). The run unpacks the prefix into /opt/deps unless ANIFARM_DEPS_ENV
+# names an env.sh already set up, builds into build-gpu/, and writes one log
+# per step plus summary.txt into $OUT (./gpu-session-out without it). The
+# whole run stays under $ANIFARM_GPU_DEADLINE seconds (default 540).
+#
+# For a dry run of the script itself on a machine without a GPU:
+#   ANIFARM_DEPS_ENV=/dev/null ANIFARM_GPU_BUILD=build ANIFARM_GPU_GENERATOR="Unix Makefiles" \
+#   ANIFARM_GPU_DEVICE=cpu ANIFARM_GPU_SIZE=64x48 ANIFARM_GPU_MODELS=build/models bash tests/bench/gpu_session.sh
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+deps="$root/.deps"
+models="$(realpath -m "${ANIFARM_GPU_MODELS:-$deps/models}")"
+device="${ANIFARM_GPU_DEVICE:-cuda:0}"
+frame="${ANIFARM_GPU_SIZE:-1920x1080}"
+
+# The models the CUDA tests (tests/unit/engine/architectures.h) and
+# every_architecture.sh use; the largest RRDB (realesrgan-x4plus-anime) is
+# left out to stay under the carry limit (YandereNeo covers RRDBNet).
+carried_models=(
+  2x-AniScale.pth 4x-NMKD-YandereNeo-Superlite.pth 4x_WTP_descreenton.pth
+  realesr-animevideov3-x2.param realesr-animevideov3-x2.bin
+  realesr-animevideov3-x4.param realesr-animevideov3-x4.bin
+  waifu2x-upconv7-anime-noise0-x2.param waifu2x-upconv7-anime-noise0-x2.bin
+  realcugan-up2x-conservative.param realcugan-up2x-conservative.bin
+)
+
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  prefix="${ANIFARM_OFFLINE_PREFIX:-$root/../shared/offline-deps/prefix-ubuntu2404-cuda.tar.xz}"
+  from="${ANIFARM_MODELS_DIR:-$root/build/models}"
+  mkdir -p "$models"
+  cp "$prefix" "$deps/"
+  for m in "${carried_models[@]}"; do cp "$from/$m" "$models/"; done
+  du -sh "$deps"
+  echo "carry: [\".deps\"]; command: bash tests/bench/gpu_session.sh"
+  exit 0
+fi
+
+out="${OUT:-$root/gpu-session-out}"
+mkdir -p "$out"
+summary="$out/summary.txt"
+: >"$summary"
+started=$(date +%s)
+deadline=$((started + ${ANIFARM_GPU_DEADLINE:-540}))
+
+# step NAME SECONDS COMMAND...: runs COMMAND with its output in NAME.log, for
+# at most SECONDS and never past the deadline; records its exit status.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local left=$((deadline - $(date +%s)))
+  if [ "$left" -lt 15 ]; then
+    echo "$name: not run (deadline)" | tee -a "$summary"
+    return 1
+  fi
+  [ "$limit" -gt "$left" ] && limit="$left"
+  local t0=$(date +%s)
+  if declare -F "$1" >/dev/null; then  # a function of this script: timeout needs a program
+    timeout --kill-after=5 "$limit" bash -c "$(declare -f "$1"); \"\$@\"" "$name" "$@" >"$out/$name.log" 2>&1
+  else
+    timeout --kill-after=5 "$limit" "$@" >"$out/$name.log" 2>&1
+  fi
+  local rc=$?
+  echo "$name: rc $rc in $(($(date +%s) - t0)) s" | tee -a "$summary"
+  return "$rc"
+}
+
+if [ -n "${ANIFARM_DEPS_ENV:-}" ]; then
+  source "$ANIFARM_DEPS_ENV"
+else
+  step unpack 60 bash -c "mkdir -p /opt/deps && tar -xJf '$deps/prefix-ubuntu2404-cuda.tar.xz' -C /opt/deps"
+  source /opt/deps/env.sh
+fi
+{
+  nvidia-smi
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+  nproc
+} >"$out/machine.txt" 2>&1
+
+gpu_build="$(realpath -m "${ANIFARM_GPU_BUILD:-build-gpu}")"
+step configure 90 cmake -S . -B "$gpu_build" -G "${ANIFARM_GPU_GENERATOR:-Ninja}" -DCMAKE_BUILD_TYPE=Release -DANIFARM_BUILD_TESTS=ON \
+  -DANIFARM_TEST_MODEL_DIR="$models" || { cat "$summary"; exit 1; }
+step build 300 cmake --build "$gpu_build" -j"$(nproc)" --target engine_tests upscale_bench network_bench anifarm \
+  || { tail -40 "$out/build.log"; cat "$summary"; exit 1; }
+bin="$gpu_build/bin"
+export bin models device frame gpu_build out
+
+# The CUDA cases, then the engine's own cases on the GPU build.
+step cuda_tests 150 "$bin/engine_tests" --gtest_filter='*Cuda*'
+
+# The speed target's case: Compact 2x (AniScale: 64 features, 16 convs) at
+# 1080p, inference only; then what batches and tiles do to it.
+network_runs() {
+  local compact="$models/2x-AniScale.pth"
+  for args in "--precision fp16" "--precision fp16 --batch 2" "--precision fp16 --batch 4" \
+      "--precision fp16 --tile 512" "--precision fp16 --tile 256" "--precision bf16" "--precision fp32"; do
+    # shellcheck disable=SC2086
+    "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
+      --gflop-per-mpx 1197 $args || echo "network_bench $args: failed"
+  done
+}
+step network_bench 90 network_runs
+
+# Every architecture through the engine, copies included (upscale_bench).
+export ANIFARM_BIN="$bin" ANIFARM_MODELS_DIR="$models"
+step every_fp16 100 bash tests/bench/every_architecture.sh --size "$frame" --device "$device" --precision fp16 --frames 10
+
+# End to end on the GPU: decode, upscale, encode overlapping, 1080p in.
+e2e() {
+  local dir="$out/e2e"
+  mkdir -p "$dir"
+  local t0
+  "$bin/anifarm" sample "$dir/sample.mp4" --frames 96 --size "$frame" || return 1
+  t0=$(date +%s%3N)
+  "$bin/anifarm" run "$dir/sample.mp4" -o "$dir/sample-2x.mp4" --models-dir "$models" \
+    --state-dir "$gpu_build/e2e-state" --model 2x-AniScale --device "$device" --precision fp16 || return 1
+  echo "anifarm run: 96 frames in $(($(date +%s%3N) - t0)) ms"
+  ls -l "$dir/sample-2x.mp4"
+  rm -f "$dir/sample.mp4" "$dir/sample-2x.mp4"  # keep $OUT small: the log says enough
+}
+step e2e_run 90 e2e
+step engine_tests 120 "$bin/engine_tests" --gtest_filter='TorchEngineTest.*:SrvggCompactTest.*'
+step every_fp32 90 bash tests/bench/every_architecture.sh --size "$frame" --device "$device" --precision fp32 --frames 5
+
+echo "total: $(($(date +%s) - started)) s" | tee -a "$summary"
