@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "node/engine/nn_ops.h"
 
 namespace anifarm::engine {
 namespace {
@@ -685,8 +686,11 @@ torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x, FrameStats* stats) const
       }
       case Op::kDeconv:
         // The full transposed convolution, then ncnn's pads cut off it.
-        y = at::conv_transpose2d(in, op.weight, op.bias, {g.stride, g.stride}, {0, 0}, {0, 0}, 1,
-                                 {op.dilation_h, op.dilation_w});
+        y = InFloatOnCpu(in, [&](const torch::Tensor& v) {
+          const auto like = [&](const torch::Tensor& t) { return t.defined() ? t.to(v.scalar_type()) : t; };
+          return at::conv_transpose2d(v, like(op.weight), like(op.bias), {g.stride, g.stride}, {0, 0}, {0, 0}, 1,
+                                      {op.dilation_h, op.dilation_w});
+        });
         y = CutBorder(y, g.pad_begin, g.pad_end);
         y = Activate(y, op.activation, op.act_a, op.act_b);
         break;

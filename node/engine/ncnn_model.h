@@ -153,6 +153,7 @@ class NcnnNet : public Network {
   int tile_context() const override { return tile_context_; }
   // What the strided layers subsample by (Real-CUGAN up2x: 2).
   int tile_alignment() const override { return tile_alignment_; }
+  torch::MemoryFormat input_memory_format() const override { return torch::MemoryFormat::ChannelsLast; }
   torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
  private:

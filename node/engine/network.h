@@ -50,6 +50,13 @@ class Network {
   // What tile origins must be a multiple of for the network's strided
   // layers to sample a tile on the frame's grid (Real-CUGAN up2x: 2).
   virtual int tile_alignment() const { return 1; }
+  // The layout the engine hands Forward its frames in. Networks of
+  // convolutions take NHWC (channels-last), which their convolutions then
+  // keep throughout: oneDNN's CPU kernels ran 1.1-1.5x faster on it in fp32
+  // and 2-2.4x in bf16 (docs/benchmarks.md), and cuDNN's tensor-core kernels
+  // are NHWC. Networks of reshapes and attention (DAT, OmniSR) and opaque
+  // TorchScript keep the default NCHW. Forward accepts either.
+  virtual torch::MemoryFormat input_memory_format() const { return torch::MemoryFormat::Contiguous; }
 
   // One tile of a frame for ForwardTile.
   struct Tile {

@@ -1,6 +1,7 @@
 // Small functional building blocks shared by the networks that run a state
 // dict with LibTorch ops (OmniSR, SPAN, RealPLKSR): a convolution with its
-// weights, and the per-pixel channel LayerNorm those architectures use.
+// weights, the per-pixel channel LayerNorm those architectures use, and the
+// fp32 detour for ops that LibTorch's CPU kernels lack in bf16.
 #ifndef ANIFARM_NODE_ENGINE_NN_OPS_H_
 #define ANIFARM_NODE_ENGINE_NN_OPS_H_
 
@@ -34,6 +35,18 @@ inline torch::Tensor ChannelLayerNorm(const torch::Tensor& x, const torch::Tenso
   const torch::Tensor centered = x - mean;
   const torch::Tensor var = centered.pow(2).mean(1, /*keepdim=*/true);
   return centered.div_((var + eps).sqrt_()).mul_(weight.view({1, -1, 1, 1})).add_(bias.view({1, -1, 1, 1}));
+}
+
+// Runs `op` on `x` in fp32 when x is a reduced-precision CPU tensor, for the
+// few ops whose CPU kernels have no bf16 (mish) or a broken one (oneDNN's
+// bf16 transposed convolution in LibTorch 1.13 checks its weight as a plain
+// convolution's), and returns the result in x's dtype. `op` gets fp32
+// operands and converts any weights it uses itself. Elsewhere (CUDA, fp32),
+// `op` runs on x as it is.
+template <typename Op>
+torch::Tensor InFloatOnCpu(const torch::Tensor& x, const Op& op) {
+  if (x.is_cuda() || x.scalar_type() == torch::kFloat32) return op(x);
+  return op(x.to(torch::kFloat32)).to(x.scalar_type());
 }
 
 }  // namespace anifarm::engine

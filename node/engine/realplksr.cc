@@ -129,7 +129,7 @@ torch::Tensor RealPlksrNet::ForwardTile(const torch::Tensor& x, const Tile& tile
   torch::Tensor t = params_.first(x);
   for (const Block& b : params_.blocks) {
     torch::Tensor u = config_.layer_norm ? ChannelLayerNorm(t, b.norm_weight, b.norm_bias, kLayerNormEps) : t;
-    u = b.mixer_out(at::mish(b.mixer_in(u)));
+    u = b.mixer_out(InFloatOnCpu(b.mixer_in(u), [](const torch::Tensor& v) { return at::mish(v); }));
     u = at::cat({b.large_kernel(u.slice(1, 0, pdim)), u.slice(1, pdim)}, 1);
     if (b.attention.weight.defined()) u = u * at::sigmoid(b.attention(u));
     u = b.refine(u);

@@ -93,6 +93,7 @@ class RealPlksrNet : public Network {
   // tiles take that much of the frame around them (kernel_size - 1, at
   // least 16 px).
   int tile_context() const override;
+  torch::MemoryFormat input_memory_format() const override { return torch::MemoryFormat::ChannelsLast; }
   torch::Tensor ForwardTile(const torch::Tensor& x, const Tile& tile) const override;
 
   struct Block {

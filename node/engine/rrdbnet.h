@@ -80,6 +80,10 @@ class RrdbNet : public Network {
   // Dozens of zero-padded convolutions deep, the receptive field is wide:
   // tiles take 16 pixels of context so seams stay exact (above 50 dB).
   int tile_context() const override { return 16; }
+  // Pixel-unshuffled input: tiles on the d-pixel grid, so that they are cut
+  // into the same d x d cells as the frame and never padded inside it.
+  int tile_alignment() const override { return config_.unshuffle; }
+  torch::MemoryFormat input_memory_format() const override { return torch::MemoryFormat::ChannelsLast; }
 
  private:
   struct Conv {

@@ -70,6 +70,7 @@ class SpanNet : public Network {
   // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
   // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
   torch::Tensor Forward(const torch::Tensor& x) const override;
+  torch::MemoryFormat input_memory_format() const override { return torch::MemoryFormat::ChannelsLast; }
 
   // Each Conv3XC as its fused 3x3 conv.
   using Spab = std::array<Conv2d, 3>;

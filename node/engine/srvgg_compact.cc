@@ -146,8 +146,7 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
                                                                std::optional<torch::MemoryFormat> memory_format) {
   absl::StatusOr<CompactConfig> config = DetectCompact(weights, source);
   if (!config.ok()) return config.status();
-  const torch::MemoryFormat format =
-      memory_format.value_or(device.is_cuda() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);
+  const torch::MemoryFormat format = memory_format.value_or(torch::MemoryFormat::ChannelsLast);
   std::unique_ptr<CompactNet> net(new CompactNet(*config, device, dtype, format));
   const auto load = [&](int index, const char* what) {
     torch::Tensor t = FindTensor(weights, absl::StrCat("body.", index, ".", what))->to(device, dtype);

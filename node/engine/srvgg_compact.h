@@ -53,9 +53,9 @@ absl::StatusOr<CompactConfig> DetectCompact(const TensorMap& weights, absl::stri
 class CompactNet : public Network {
  public:
   // Copies the weights to `device` converted to `dtype` (once), in
-  // `memory_format`: by default channels-last on CUDA, where cuDNN's NHWC
-  // convolutions are the fast ones for fp16/bf16 tensor cores, and
-  // contiguous (NCHW) elsewhere. Either gives the same output.
+  // `memory_format`: by default channels-last, the faster layout for
+  // convolutions on every device (Network::input_memory_format). NCHW gives
+  // the same output.
   static absl::StatusOr<std::unique_ptr<CompactNet>> Create(
       const TensorMap& weights, absl::string_view source, torch::Device device, torch::ScalarType dtype,
       std::optional<torch::MemoryFormat> memory_format = std::nullopt);
@@ -72,6 +72,7 @@ class CompactNet : public Network {
   // Every convolution zero-pads, so a tile's border pixels would see zeros
   // where the frame has its neighbours: tiles take 8 pixels of context.
   int tile_context() const override { return 8; }
+  torch::MemoryFormat input_memory_format() const override { return memory_format_; }
 
  private:
   CompactNet(CompactConfig config, torch::Device device, torch::ScalarType dtype, torch::MemoryFormat memory_format)

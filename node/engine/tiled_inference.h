@@ -44,11 +44,12 @@ struct TileSpan {
   int length = 0;
 };
 
-// Splits [0, length) into spans of `tile` with at least `overlap` shared
-// between neighbours; the last span is aligned to the end. tile <= 0 or
+// Splits [0, length) into the fewest spans of at most `tile` that share at
+// least `overlap` with their neighbours, all of one length (as short as
+// that count allows), the last one aligned to the end. tile <= 0 or
 // tile >= length gives one span. overlap is clamped to [0, tile / 2].
-// Every start is a multiple of `align` (rounded down: the last span is then
-// up to align - 1 longer than `tile`).
+// Every start, and every length but the last, is a multiple of `align` (the
+// last span is then up to align - 1 longer than the others).
 std::vector<TileSpan> SplitAxis(int length, int tile, int overlap, int align = 1);
 
 class TiledUpscaler {

@@ -170,6 +170,14 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index));
 }
 
+// True when the CPU has bf16 arithmetic (AVX512-BF16 or AMX-BF16), where
+// oneDNN's bf16 convolutions ran 2-4x faster than fp32 (docs/benchmarks.md);
+// without it they are emulated and slower than fp32.
+bool CpuHasNativeBf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+}
+
 struct Precision {
   torch::ScalarType dtype;
   std::string name;  // fp32, fp16, bf16
@@ -182,10 +190,14 @@ absl::StatusOr<Precision> ResolvePrecision(const std::string& asked, const torch
   if (asked == "auto")
     return cuda ? Precision{torch::kFloat16, "fp16", ""} : Precision{torch::kFloat32, "fp32", ""};
   if (asked == "fp16" || asked == "bf16") {
-    // Half-precision convolutions on the CPU are missing or far slower than
-    // fp32 in LibTorch; a farm-wide fp16 setting must not fail CPU nodes.
-    if (!cuda) return Precision{torch::kFloat32, "fp32", absl::StrCat(asked, " requested, not used on CPU")};
-    return Precision{asked == "fp16" ? torch::kFloat16 : torch::kBFloat16, asked, ""};
+    if (cuda) return Precision{asked == "fp16" ? torch::kFloat16 : torch::kBFloat16, asked, ""};
+    // LibTorch has no fp16 convolutions on the CPU, and bf16 ones are only
+    // fast where the CPU computes bf16 itself (AVX512-BF16, AMX); a
+    // farm-wide half-precision setting must not fail or slow CPU nodes.
+    if (asked == "bf16" && CpuHasNativeBf16()) return Precision{torch::kBFloat16, "bf16", ""};
+    return Precision{torch::kFloat32, "fp32",
+                     absl::StrCat(asked, " requested, not used on ",
+                                  asked == "bf16" ? "this CPU (no native bf16)" : "CPU")};
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown precision '", asked, "' (expected fp16, bf16, fp32, auto)"));
@@ -295,7 +307,8 @@ class TorchUpscaler : public Upscaler {
                             .unsqueeze(0)
                             .to(torch::kFloat32)
                             .div_(255.0f)
-                            .to(net.dtype());
+                            .to(net.dtype())
+                            .contiguous(net.input_memory_format());
       // Networks with frame-wide statistics take extra passes over the tiles.
       torch::Tensor y = tiler.Run(x, net);
       torch::Tensor chw = y[0].clamp(0.0f, 1.0f).mul_(255.0f).round_().to(torch::kUInt8);
@@ -343,9 +356,11 @@ class TorchEngine : public UpscalerEngine {
   std::string device_name() const override { return device_name_; }
   int64_t memory_bytes() const override { return memory_bytes_; }
   std::vector<std::string> model_formats() const override { return {"pytorch", "ncnn"}; }
-  // A CPU runs fp16/bf16 requests in fp32 (ResolvePrecision).
+  // A CPU runs fp16 requests in fp32, and bf16 ones too unless it has
+  // native bf16 (ResolvePrecision).
   std::vector<std::string> precisions() const override {
     if (device_.is_cuda()) return {"fp16", "bf16", "fp32"};
+    if (CpuHasNativeBf16()) return {"bf16", "fp32"};
     return {"fp32"};
   }
   std::vector<std::string> architectures() const override {

@@ -113,8 +113,14 @@ network_runs() {
     "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
       --gflop-per-mpx 1197 $args || echo "network_bench $args: failed"
   done
+  # The same through the engine (copies, 8-bit conversion): --tile auto (the
+  # guide's table: 1024 px on a 16 GB+ card) against the whole frame.
+  for tile in 0 2048; do
+    "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" --precision fp16 --frames 20 \
+      --tile "$tile" --gflop-per-mpx 1197 || echo "upscale_bench --tile $tile: failed"
+  done
 }
-step network_bench 90 network_runs
+step network_bench 120 network_runs
 
 # Every architecture through the engine, copies included (upscale_bench).
 export ANIFARM_BIN="$bin" ANIFARM_MODELS_DIR="$models"

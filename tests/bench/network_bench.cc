@@ -6,12 +6,13 @@
 //
 //   network_bench --model FILE [--size 1920x1080] [--device cpu|cuda:0]
 //                 [--precision fp32|fp16|bf16] [--frames N] [--batch B]
-//                 [--tile T] [--overlap O] [--gflop-per-mpx G] [--channels-last]
+//                 [--tile T] [--overlap O] [--gflop-per-mpx G] [--layout nchw|nhwc]
 //
 // --batch B runs B frames per forward pass (whole frames only); --tile T
 // runs each frame through the engine's tiler in T px tiles instead of one
-// pass. --channels-last hands the network its input in NHWC order (what the
-// convolutions then keep; Compact networks choose their own layout). Prints one line: the network, device, dtype, layout, size, frames
+// pass. The input is in the layout the engine hands the network
+// (Network::input_memory_format), or the one --layout names (an experiment:
+// Compact networks convert to their own). Prints one line: the network, device, dtype, layout, size, frames
 // per second, milliseconds per frame and, given the model's cost per input
 // megapixel, the achieved TFLOP/s.
 #include <c10/core/InferenceMode.h>
@@ -49,7 +50,7 @@ void Sync(const torch::Device& device) {
 
 int main(int argc, char** argv) {
   anifarm::CliArgs args(
-      {"model", "size", "device", "precision", "frames", "batch", "tile", "overlap", "gflop-per-mpx"}, {"channels-last"});
+      {"model", "size", "device", "precision", "frames", "batch", "tile", "overlap", "gflop-per-mpx", "layout"}, {});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || !args.Has("model")) {
     std::cerr << "usage: network_bench --model FILE [--size WxH] [--device D] [--precision P] [--frames N]"
                  " [--batch B] [--tile T] [--overlap O] [--gflop-per-mpx G]\n";
@@ -84,7 +85,14 @@ int main(int argc, char** argv) {
       return 3;
     }
     c10::InferenceMode guard;
-    const bool channels_last = args.Has("channels-last");
+    const std::string layout = args.Get("layout", "");
+    if (!layout.empty() && layout != "nchw" && layout != "nhwc") {
+      std::cerr << "network_bench: bad --layout '" << layout << "' (expected nchw or nhwc)\n";
+      return 2;
+    }
+    const bool channels_last = layout.empty()
+                                   ? (*net)->input_memory_format() == torch::MemoryFormat::ChannelsLast
+                                   : layout == "nhwc";
     const torch::Tensor input =
         torch::rand({batch, 3, height, width}, torch::TensorOptions().device(device).dtype((*net)->dtype()))
             .contiguous(channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);

@@ -1,7 +1,7 @@
 // One network of each architecture and variant the engine routes to its own
 // code path: the real model files of `anifarm models fetch` where the npm
 // package has one, the committed random-weight fixtures of engine/reference
-// otherwise. The tile-seam test and the CUDA test run every one of them.
+// otherwise. The tile-seam, precision and CUDA tests run every one of them.
 #ifndef ANIFARM_TESTS_UNIT_ENGINE_ARCHITECTURES_H_
 #define ANIFARM_TESTS_UNIT_ENGINE_ARCHITECTURES_H_
 
@@ -42,6 +42,14 @@ inline std::vector<Architecture> Architectures() {
       {"RealCUGAN_up2x_ncnn", ModelPath("realcugan-up2x-conservative.param")},
       {"TorchScript", FixturePath("tiny_scripted_x2.pt")},
   };
+}
+
+// Every architecture, OmniSR included: for the tests that compare whole
+// frames (precisions, devices).
+inline std::vector<Architecture> AllArchitectures() {
+  std::vector<Architecture> all = Architectures();
+  all.push_back({"OmniSR_WTP_descreenton", ModelPath("4x_WTP_descreenton.pth")});
+  return all;
 }
 
 // CTest and gtest name a case by its label, not by its bytes.

@@ -8,13 +8,8 @@
 // runs them on a GPU host. They print their PSNR figures so that a GPU run
 // also records how close each precision came.
 //
-// Bounds (PSNR of the 8-bit output frames, peak 255):
-//   fp32 on the GPU vs fp32 on the CPU   >= 50 dB  (cuDNN may use TF32)
-//   fp16 vs fp32 on the CPU              >= 40 dB
-//   bf16 vs fp32 on the CPU              >= 32 dB  (8 mantissa bits)
-//   tiles vs the whole frame on the GPU  >= 50 dB in fp32, 40 dB in fp16
-// An fp32-only architecture (DAT) runs fp32 whatever is asked, and must then
-// meet the fp32 bound.
+// Bounds: precision_bounds.h against fp32 on the CPU; tiles against the
+// whole frame on the GPU >= 50 dB in fp32 and the precision's bound in fp16.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -22,53 +17,24 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "node/engine/torch_engine.h"
 #include "node/post_process.h"
 #include "tests/unit/engine/architectures.h"
 #include "tests/unit/engine/engine_test_util.h"
+#include "tests/unit/engine/precision_bounds.h"
 
 namespace anifarm::engine {
 namespace {
 
+using testutil::AllArchitectures;
 using testutil::Architecture;
 using testutil::Architectures;
-using testutil::Psnr;
+using testutil::BytePsnr;
+using testutil::kFp32MinPsnr;
+using testutil::MinPsnrFor;
 using testutil::TexturedImage;
-using testutil::ToTensor;
-
-constexpr double kFp32MinPsnr = 50.0;
-constexpr double kFp16MinPsnr = 40.0;
-constexpr double kBf16MinPsnr = 32.0;
-
-double BytePsnr(const RgbImage& a, const RgbImage& b) {
-  EXPECT_EQ(a.width, b.width);
-  EXPECT_EQ(a.height, b.height);
-  if (a.width != b.width || a.height != b.height) return 0;
-  return Psnr(ToTensor(a), ToTensor(b), 255.0);
-}
-
-// `path` upscaled by `engine` at `precision` in tiles of `tile` px (0 =
-// the engine's automatic tile, which covers these small frames whole).
-absl::StatusOr<RgbImage> UpscaleWith(UpscalerEngine& engine, const std::string& path,
-                                     const std::string& precision, const RgbImage& input, int tile = 0,
-                                     int overlap = 16, std::string* description = nullptr) {
-  UpscaleOptions options;
-  options.precision = precision;
-  options.tile = tile;
-  options.tile_overlap = overlap;
-  absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = engine.GetUpscaler(path, "", options);
-  if (!upscaler.ok()) return upscaler.status();
-  if (description != nullptr) *description = (*upscaler)->description();
-  return (*upscaler)->Upscale(input);
-}
-
-// An fp32-only architecture says so in its description ("[fp32 only: …]").
-double BoundFor(const std::string& precision, const std::string& description) {
-  if (precision == "fp32" || absl::StrContains(description, "fp32 only")) return kFp32MinPsnr;
-  return precision == "fp16" ? kFp16MinPsnr : kBf16MinPsnr;
-}
+using testutil::UpscaleFrame;
 
 class CudaEngineTest : public testing::Test {
  protected:
@@ -84,47 +50,50 @@ class CudaEngineTest : public testing::Test {
   std::unique_ptr<UpscalerEngine> cuda_;
 };
 
-class CudaArchitectureTest : public CudaEngineTest, public testing::WithParamInterface<Architecture> {};
+class CudaPrecisionTest : public CudaEngineTest, public testing::WithParamInterface<Architecture> {};
+class CudaTileTest : public CudaEngineTest, public testing::WithParamInterface<Architecture> {};
 
-TEST_P(CudaArchitectureTest, MatchesTheCpuInEveryPrecision) {
+TEST_P(CudaPrecisionTest, MatchesTheCpuInEveryPrecision) {
   const Architecture& arch = GetParam();
   std::unique_ptr<UpscalerEngine> cpu = testutil::CpuEngine();
   ASSERT_NE(cpu, nullptr);
   const RgbImage input = TexturedImage(96, 80);
-  absl::StatusOr<RgbImage> reference = UpscaleWith(*cpu, arch.path, "fp32", input);
+  absl::StatusOr<RgbImage> reference = UpscaleFrame(*cpu, arch.path, "fp32", input);
   ASSERT_TRUE(reference.ok()) << reference.status();
   for (const std::string precision : {"fp32", "fp16", "bf16"}) {
     std::string description;
-    absl::StatusOr<RgbImage> out = UpscaleWith(*cuda_, arch.path, precision, input, 0, 16, &description);
+    absl::StatusOr<RgbImage> out = UpscaleFrame(*cuda_, arch.path, precision, input, 0, 16, &description);
     ASSERT_TRUE(out.ok()) << arch.label << " " << precision << ": " << out.status();
     const double psnr = BytePsnr(*out, *reference);
     std::printf("%s %s on %s vs fp32 on the CPU: %.2f dB (%s)\n", arch.label, precision.c_str(),
                 cuda_->device_name().c_str(), psnr, description.c_str());
-    EXPECT_GE(psnr, BoundFor(precision, description)) << arch.label << " " << precision;
+    EXPECT_GE(psnr, MinPsnrFor(precision, description)) << arch.label << " " << precision;
   }
 }
 
-TEST_P(CudaArchitectureTest, TilesEqualTheWholeFrame) {
+TEST_P(CudaTileTest, TilesEqualTheWholeFrame) {
   const Architecture& arch = GetParam();
   const RgbImage input = TexturedImage(160, 136);
   for (const std::string precision : {"fp32", "fp16"}) {
     std::string description;
-    absl::StatusOr<RgbImage> whole = UpscaleWith(*cuda_, arch.path, precision, input, 0, 16, &description);
+    absl::StatusOr<RgbImage> whole = UpscaleFrame(*cuda_, arch.path, precision, input, 0, 16, &description);
     ASSERT_TRUE(whole.ok()) << whole.status();
     for (const auto& [tile, overlap] : {std::pair{64, 8}, std::pair{64, 32}, std::pair{128, 64}}) {
-      absl::StatusOr<RgbImage> tiled = UpscaleWith(*cuda_, arch.path, precision, input, tile, overlap);
+      absl::StatusOr<RgbImage> tiled = UpscaleFrame(*cuda_, arch.path, precision, input, tile, overlap);
       ASSERT_TRUE(tiled.ok()) << tiled.status();
       const double psnr = BytePsnr(*tiled, *whole);
       std::printf("%s %s on the GPU, tile %d overlap %d vs whole frame: %.2f dB\n", arch.label,
                   precision.c_str(), tile, overlap, psnr);
-      EXPECT_GE(psnr, precision == "fp32" ? kFp32MinPsnr : BoundFor(precision, description))
+      EXPECT_GE(psnr, precision == "fp32" ? kFp32MinPsnr : MinPsnrFor(precision, description))
           << arch.label << " " << precision << " tile " << tile << " overlap " << overlap;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryArchitecture, CudaArchitectureTest, testing::ValuesIn(Architectures()),
-                         [](const testing::TestParamInfo<Architecture>& info) { return info.param.label; });
+const auto kLabel = [](const testing::TestParamInfo<Architecture>& info) { return info.param.label; };
+INSTANTIATE_TEST_SUITE_P(EveryArchitecture, CudaPrecisionTest, testing::ValuesIn(AllArchitectures()), kLabel);
+// OmniSR runs frames whole: it has no tiles to compare.
+INSTANTIATE_TEST_SUITE_P(EveryArchitecture, CudaTileTest, testing::ValuesIn(Architectures()), kLabel);
 
 // The device's post-processing promises the host's bytes exactly
 // (node/upscaler.h); on a GPU that rules out fused multiply-adds and
@@ -155,7 +124,7 @@ TEST_F(CudaEngineTest, PostProcessingOnTheGpuIsByteIdenticalToTheHost) {
 // reserved bytes, the driver's free and total, and the loaded model.
 TEST_F(CudaEngineTest, ReportsTheAllocatorsFigures) {
   absl::StatusOr<RgbImage> out =
-      UpscaleWith(*cuda_, testutil::ModelPath("2x-AniScale.pth"), "fp16", TexturedImage(64, 48));
+      UpscaleFrame(*cuda_, testutil::ModelPath("2x-AniScale.pth"), "fp16", TexturedImage(64, 48));
   ASSERT_TRUE(out.ok()) << out.status();
   const DeviceMemoryUsage memory = cuda_->memory_usage();
   std::printf("allocated %lld, reserved %lld, free %lld, total %lld, model cache %lld bytes in %d model(s)\n",

@@ -109,6 +109,30 @@ inline std::unique_ptr<UpscalerEngine> CpuEngine() {
   return engine.ok() ? std::move(*engine) : nullptr;
 }
 
+// PSNR of two 8-bit frames (peak 255); 0 when their sizes differ.
+inline double BytePsnr(const RgbImage& a, const RgbImage& b) {
+  EXPECT_EQ(a.width, b.width);
+  EXPECT_EQ(a.height, b.height);
+  if (a.width != b.width || a.height != b.height) return 0;
+  return Psnr(ToTensor(a), ToTensor(b), 255.0);
+}
+
+// The model at `path` upscaling `input` through `engine` at `precision`, in
+// tiles of `tile` px (0: the engine's automatic tile, which covers small
+// frames whole); `description` (may be null) gets the upscaler's.
+inline absl::StatusOr<RgbImage> UpscaleFrame(UpscalerEngine& engine, const std::string& path,
+                                             const std::string& precision, const RgbImage& input, int tile = 0,
+                                             int overlap = 16, std::string* description = nullptr) {
+  UpscaleOptions options;
+  options.precision = precision;
+  options.tile = tile;
+  options.tile_overlap = overlap;
+  absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = engine.GetUpscaler(path, "", options);
+  if (!upscaler.ok()) return upscaler.status();
+  if (description != nullptr) *description = (*upscaler)->description();
+  return (*upscaler)->Upscale(input);
+}
+
 // PSNR (peak 1, outputs clamped to [0, 1]) of `net` run on `input` in
 // tiles of `tile` px overlapping by `overlap` against the whole frame.
 inline double TiledVsWholeFramePsnr(const Network& net, const torch::Tensor& input, int tile, int overlap) {

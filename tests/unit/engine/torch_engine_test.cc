@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "node/engine/pth_checkpoint.h"
 #include "node/engine/srvgg_compact.h"
@@ -382,6 +383,45 @@ TEST(TiledInferenceTest, SpansCoverAndWeightsArePositive) {
   EXPECT_LT(w.front(), 0.05f);  // ramped edge
   EXPECT_EQ(w.back(), 1.0f);    // frame-border edge: not attenuated
   EXPECT_EQ(w[32], 1.0f);       // centre
+}
+
+// Tiles are balanced: the fewest that fit, all of one length, so that no
+// pixel is computed more often than the overlap needs. A 640 px side in
+// tiles of 512 was 512 + 512 (1.6x the pixels); it is 336 + 336.
+TEST(TiledInferenceTest, SpansAreTheFewestAndEvenlySized) {
+  EXPECT_EQ(SplitAxis(640, 512, 32).size(), 2u);
+  EXPECT_EQ(SplitAxis(640, 512, 32)[0].length, 336);
+  EXPECT_EQ(SplitAxis(640, 512, 32)[1].start, 304);
+  EXPECT_EQ(SplitAxis(1080, 1024, 32)[0].length, 556);
+  for (int length : {33, 100, 360, 640, 1080, 1920}) {
+    for (int tile : {32, 64, 256, 512}) {
+      for (int overlap : {0, 8, 32}) {
+        for (int align : {1, 2, 8}) {
+          if (tile >= length) continue;
+          const std::vector<TileSpan> spans = SplitAxis(length, tile, overlap, align);
+          const std::string where = absl::StrCat(length, "/", tile, "/", overlap, "/", align);
+          const int wanted = std::min(overlap, tile / 2);
+          if (align == 1) {
+            EXPECT_EQ(spans.size(), static_cast<size_t>((length - wanted + tile - wanted - 1) / (tile - wanted)))
+                << where;
+          }
+          ASSERT_EQ(spans.front().start, 0) << where;
+          ASSERT_EQ(spans.back().start + spans.back().length, length) << where;
+          for (size_t i = 0; i < spans.size(); ++i) {
+            EXPECT_EQ(spans[i].start % align, 0) << where;
+            EXPECT_LE(spans[i].length, tile + align - 1) << where;
+            if (i + 1 < spans.size()) {
+              EXPECT_EQ(spans[i].length, spans[0].length) << where;
+              // Neighbours share at least the overlap (the grid allowing).
+              if (tile - wanted >= align) {
+                EXPECT_GE(spans[i].start + spans[i].length - spans[i + 1].start, wanted) << where;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 // The cores of frame-wide statistics (frame_stats.h) partition the axis,
