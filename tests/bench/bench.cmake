@@ -9,6 +9,13 @@ if(TARGET anifarm_engine)
   target_link_libraries(network_bench PRIVATE anifarm_engine anifarm_util anifarm_common torch)
   set_target_properties(network_bench PROPERTIES BUILD_RPATH "$ORIGIN")
 
+  # tests/bench/gpu_session.sh is what a GPU host runs; this dry run on the
+  # CPU (built binaries, tiny frames, fp32 for the inference-only runs) keeps
+  # the script itself working between GPU sessions.
+  add_test(NAME gpu_session_dry_run_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/gpu_session.sh)
+  set_tests_properties(gpu_session_dry_run_test PROPERTIES TIMEOUT 300 ENVIRONMENT
+    "OUT=${CMAKE_BINARY_DIR}/gpu-session-dry-run;ANIFARM_DEPS_ENV=/dev/null;ANIFARM_GPU_BIN=${CMAKE_BINARY_DIR}/bin;ANIFARM_GPU_DEVICE=cpu;ANIFARM_GPU_HALF=fp32;ANIFARM_GPU_SIZE=48x32;ANIFARM_GPU_MODELS=${ANIFARM_TEST_MODEL_DIR}")
+
   # post_process_bench: host post-processing against the engine's tensor ops.
   add_executable(post_process_bench ${CMAKE_CURRENT_LIST_DIR}/post_process_bench.cc
                                     ${CMAKE_SOURCE_DIR}/node/post_process.cc)

@@ -17,9 +17,13 @@
 # per step plus summary.txt into $OUT (./gpu-session-out without it). The
 # whole run stays under $ANIFARM_GPU_DEADLINE seconds (default 540).
 #
-# For a dry run of the script itself on a machine without a GPU:
-#   ANIFARM_DEPS_ENV=/dev/null ANIFARM_GPU_BUILD=build ANIFARM_GPU_GENERATOR="Unix Makefiles" \
-#   ANIFARM_GPU_DEVICE=cpu ANIFARM_GPU_SIZE=64x48 ANIFARM_GPU_MODELS=build/models bash tests/bench/gpu_session.sh
+# A dry run of the script itself on a machine without a GPU, with binaries
+# already built (CTest's gpu_session_dry_run_test does this; fp16 has no CPU
+# kernels, so the inference-only runs use fp32 there):
+#   ANIFARM_DEPS_ENV=/dev/null ANIFARM_GPU_BIN=build/bin ANIFARM_GPU_DEVICE=cpu ANIFARM_GPU_HALF=fp32 \
+#   ANIFARM_GPU_SIZE=64x48 ANIFARM_GPU_MODELS=build/models bash tests/bench/gpu_session.sh
+# Every step's status is in summary.txt; the script exits non-zero when one
+# failed.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -92,12 +96,19 @@ fi
   nproc
 } >"$out/machine.txt" 2>&1
 
-gpu_build="$(realpath -m "${ANIFARM_GPU_BUILD:-build-gpu}")"
-step configure 90 cmake -S . -B "$gpu_build" -G "${ANIFARM_GPU_GENERATOR:-Ninja}" -DCMAKE_BUILD_TYPE=Release -DANIFARM_BUILD_TESTS=ON \
-  -DANIFARM_TEST_MODEL_DIR="$models" || { cat "$summary"; exit 1; }
-step build 300 cmake --build "$gpu_build" -j"$(nproc)" --target engine_tests upscale_bench network_bench anifarm \
-  || { tail -40 "$out/build.log"; cat "$summary"; exit 1; }
-bin="$gpu_build/bin"
+if [ -n "${ANIFARM_GPU_BIN:-}" ]; then
+  # Binaries already built (the dry run in CTest): no configure, no build.
+  bin="$(realpath -m "$ANIFARM_GPU_BIN")"
+  gpu_build="$out/build"
+  mkdir -p "$gpu_build"
+else
+  gpu_build="$(realpath -m "${ANIFARM_GPU_BUILD:-build-gpu}")"
+  step configure 90 cmake -S . -B "$gpu_build" -G "${ANIFARM_GPU_GENERATOR:-Ninja}" -DCMAKE_BUILD_TYPE=Release \
+    -DANIFARM_BUILD_TESTS=ON -DANIFARM_TEST_MODEL_DIR="$models" || { cat "$summary"; exit 1; }
+  step build 300 cmake --build "$gpu_build" -j"$(nproc)" --target engine_tests upscale_bench network_bench anifarm \
+    || { tail -40 "$out/build.log"; cat "$summary"; exit 1; }
+  bin="$gpu_build/bin"
+fi
 export bin models device frame gpu_build out
 
 # The CUDA cases, then the engine's own cases on the GPU build.
@@ -106,19 +117,22 @@ step cuda_tests 150 "$bin/engine_tests" --gtest_filter='*Cuda*'
 # The speed target's case: Compact 2x (AniScale: 64 features, 16 convs) at
 # 1080p, inference only; then what batches and tiles do to it.
 network_runs() {
-  local compact="$models/2x-AniScale.pth"
-  for args in "--precision fp16" "--precision fp16 --batch 2" "--precision fp16 --batch 4" \
-      "--precision fp16 --tile 512" "--precision fp16 --tile 256" "--precision bf16" "--precision fp32"; do
+  local compact="$models/2x-AniScale.pth" half="${ANIFARM_GPU_HALF:-fp16}" failed=0 args tile
+  local runs=("--precision $half" "--precision $half --batch 2" "--precision $half --batch 4"
+              "--precision $half --tile 512" "--precision $half --tile 256" "--precision fp32")
+  [ "$half" = fp16 ] && runs+=("--precision bf16")
+  for args in "${runs[@]}"; do
     # shellcheck disable=SC2086
     "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
-      --gflop-per-mpx 1197 $args || echo "network_bench $args: failed"
+      --gflop-per-mpx 1197 $args || { echo "network_bench $args: failed"; failed=1; }
   done
   # The same through the engine (copies, 8-bit conversion): --tile auto (the
   # guide's table: 1024 px on a 16 GB+ card) against the whole frame.
   for tile in 0 2048; do
-    "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" --precision fp16 --frames 20 \
-      --tile "$tile" --gflop-per-mpx 1197 || echo "upscale_bench --tile $tile: failed"
+    "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" --precision "$half" --frames 20 \
+      --tile "$tile" --gflop-per-mpx 1197 || { echo "upscale_bench --tile $tile: failed"; failed=1; }
   done
+  return "$failed"
 }
 step network_bench 120 network_runs
 
@@ -131,6 +145,7 @@ e2e() {
   local dir="$out/e2e"
   mkdir -p "$dir"
   local t0
+  rm -rf "$gpu_build/e2e-state"  # a fresh job each run, not a resumed one
   "$bin/anifarm" sample "$dir/sample.mp4" --frames 96 --size "$frame" || return 1
   t0=$(date +%s%3N)
   "$bin/anifarm" run "$dir/sample.mp4" -o "$dir/sample-2x.mp4" --models-dir "$models" \
@@ -144,3 +159,5 @@ step engine_tests 120 "$bin/engine_tests" --gtest_filter='TorchEngineTest.*:Srvg
 step every_fp32 90 bash tests/bench/every_architecture.sh --size "$frame" --device "$device" --precision fp32 --frames 5
 
 echo "total: $(($(date +%s) - started)) s" | tee -a "$summary"
+# Non-zero when a step failed or was cut by the deadline (the logs say which).
+! grep -qv ': rc 0 in\|^total:' "$summary"
