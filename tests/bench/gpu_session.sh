@@ -10,9 +10,11 @@
 #   bash tests/bench/gpu_session.sh --prepare   # here: fill .deps/ to carry
 #   bash tests/bench/gpu_session.sh             # there, from the repository root
 #
-# --prepare copies the offline dependency prefix and the model files the
-# checks use into .deps/ (git-ignored; about 57 MB, under the device's 64 MiB
-# carry). The run unpacks the prefix into /opt/deps unless ANIFARM_DEPS_ENV
+# --prepare copies the offline dependency prefix, packs the project's other
+# build dependencies (scripts/make-gpu-extras.sh: the prefix has no spdlog,
+# CLI11, cpp-httplib, toml++ or OpenSSL headers) and copies the model files
+# the checks use into .deps/ (git-ignored; about 58 MB, under the device's
+# 64 MiB carry). The run unpacks the prefix into /opt/deps unless ANIFARM_DEPS_ENV
 # names an env.sh already set up, builds into build-gpu/, and writes one log
 # per step plus summary.txt into $OUT (./gpu-session-out without it). The
 # whole run stays under $ANIFARM_GPU_DEADLINE seconds (default 540).
@@ -49,6 +51,9 @@ if [ "${1:-}" = "--prepare" ]; then
   from="${ANIFARM_MODELS_DIR:-$root/build/models}"
   mkdir -p "$models"
   cp "$prefix" "$deps/"
+  # What the project builds with beyond that prefix (spdlog, CLI11, httplib,
+  # toml++, OpenSSL headers): packed from Debian 12 packages here.
+  bash "$root/scripts/make-gpu-extras.sh" "$deps/anifarm-extras.tar.xz"
   for m in "${carried_models[@]}"; do cp "$from/$m" "$models/"; done
   du -sh "$deps"
   echo "carry: [\".deps\"]; command: bash tests/bench/gpu_session.sh"
@@ -87,7 +92,8 @@ step() {
 if [ -n "${ANIFARM_DEPS_ENV:-}" ]; then
   source "$ANIFARM_DEPS_ENV"
 else
-  step unpack 60 bash -c "mkdir -p /opt/deps && tar -xJf '$deps/prefix-ubuntu2404-cuda.tar.xz' -C /opt/deps"
+  step unpack 60 bash -c "mkdir -p /opt/deps && tar -xJf '$deps/prefix-ubuntu2404-cuda.tar.xz' -C /opt/deps &&
+    tar -xJf '$deps/anifarm-extras.tar.xz' -C /opt/deps"
   source /opt/deps/env.sh
 fi
 {
