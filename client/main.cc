@@ -637,7 +637,11 @@ int NodesCommand(const CliArgs& args) {
   for (const v1::NodeInfo& node : nodes->nodes()) {
     const v1::DeviceMemory& usage = node.memory_usage();
     std::cout << node.node_id() << "  " << node.hostname() << "  " << node.device() << " ("
-              << node.device_name() << ")  memory "
+              << node.device_name() << ")"
+              // What it computes natively (a CPU node: fp32, and bf16 where
+              // the CPU has it); other requests run in fp32 there.
+              << (node.precisions().empty() ? "" : "  precisions " + absl::StrJoin(node.precisions(), ","))
+              << "  memory "
               << (node.memory_bytes() > 0 ? gib(node.memory_bytes()) : std::string("unknown"))
               << "  in use " << gib(usage.in_use_bytes())
               << (usage.free_bytes() >= 0 ? " (free " + gib(usage.free_bytes()) + ")" : "")

@@ -197,8 +197,19 @@ TEST_F(FarmTest, CoordinatorAndTwoNodesUpscaleEachDuplicateOnce) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(nodes.Stdout(), &node_list).ok());
   ASSERT_EQ(node_list.nodes_size(), 2);
   int64_t node_frames = 0;
-  for (const v1::NodeInfo& node : node_list.nodes()) node_frames += node.frames_upscaled();
+  for (const v1::NodeInfo& node : node_list.nodes()) {
+    node_frames += node.frames_upscaled();
+    // A CPU node computes fp32, and bf16 only where the CPU has it.
+    ASSERT_GE(node.precisions_size(), 1);
+    EXPECT_EQ(node.precisions(node.precisions_size() - 1), "fp32");
+    EXPECT_LE(node.precisions_size(), 2);
+  }
   EXPECT_EQ(node_frames, job.frames_upscaled());
+  // The text view says the same.
+  Subprocess nodes_text({kBin + "/anifarm", "nodes", "--coordinator", address}, Log("nodes-text"));
+  ASSERT_EQ(nodes_text.Wait(), 0);
+  EXPECT_NE(nodes_text.Stdout().find("  precisions "), std::string::npos) << nodes_text.Stdout();
+  EXPECT_NE(nodes_text.Stdout().find("fp32  memory "), std::string::npos) << nodes_text.Stdout();
 
   // The state is a real SQLite file, and everything stops cleanly.
   EXPECT_TRUE(fs::exists(dir_ / "state" / "anifarm.db"));
