@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "node/engine/fused_epilogue.h"
 #include "node/engine/nn_ops.h"
 
 namespace anifarm::engine {
@@ -488,10 +489,28 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
       if (it->second.size() > 1) op->act_b = it->second[1];
     }
   };
+  // How many layers read each blob: a convolution's PReLU folds into it
+  // only when nothing else reads the convolution's own output.
+  std::vector<int> readers(graph.blob_names.size(), 0);
+  for (const NcnnLayer& layer : graph.layers) {
+    for (int b : layer.bottoms) ++readers[b];
+  }
   try {
     for (size_t i = 0; i < graph.layers.size(); ++i) {
       const NcnnLayer& layer = graph.layers[i];
       if (layer.type == "Input") continue;
+      if (layer.type == "PReLU" && layer.weight.defined() && !net->ops_.empty() && layer.bottoms.size() == 1 &&
+          layer.tops.size() == 1) {
+        Op& producer = net->ops_.back();
+        const int blob = layer.bottoms[0];
+        if (producer.kind == Op::kConv && producer.activation == 0 && !producer.prelu.defined() &&
+            producer.tops.size() == 1 && producer.tops[0] == blob && readers[blob] == 1 &&
+            blob != graph.output_blob) {
+          producer.prelu = layer.weight.to(device, dtype).contiguous();
+          producer.tops = layer.tops;
+          continue;
+        }
+      }
       Op op;
       op.bottoms = layer.bottoms;
       op.tops = layer.tops;
@@ -564,6 +583,21 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat(graph.source, ": cannot move weights to ", device.str(), ": ",
                                             e.what_without_backtrace()));
+  }
+  if (FusedEpilogueEnabled(device)) {
+    bool fused = false;
+    for (Op& op : net->ops_) {
+      // ncnn's activation_type 1 is ReLU with an optional slope, 2 LeakyReLU.
+      const bool leaky = op.activation == 1 || op.activation == 2;
+      if (op.kind != Op::kConv || (!op.prelu.defined() && !leaky)) continue;
+      const int64_t channels = op.weight.size(0);
+      const auto fp32 = torch::TensorOptions().device(device).dtype(torch::kFloat32);
+      op.bias_fp32 = op.bias.defined() ? op.bias.to(torch::kFloat32).contiguous() : torch::zeros({channels}, fp32);
+      op.slope_fp32 = op.prelu.defined() ? op.prelu.to(torch::kFloat32).expand({channels}).contiguous()
+                                         : torch::full({channels}, op.act_a, fp32);
+      fused = true;
+    }
+    if (fused) absl::StrAppend(&net->description_, " fused-epilogue");
   }
   for (size_t b = 0; b < last_use.size(); ++b) {
     if (last_use[b] >= 0 && static_cast<int>(b) != net->output_blob_) {
@@ -680,8 +714,13 @@ torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x, FrameStats* stats) const
                       : at::constant_pad_nd(in, {g.pad_begin[1], g.pad_end[1], g.pad_begin[0], g.pad_end[0]});
         const std::vector<int64_t> pad =
             symmetric ? std::vector<int64_t>{g.pad_begin[0], g.pad_begin[1]} : std::vector<int64_t>{0, 0};
+        if (op.slope_fp32.defined()) {
+          y = at::conv2d(padded, op.weight, /*bias=*/{}, {g.stride, g.stride}, pad, {op.dilation_h, op.dilation_w});
+          y = FusedBiasPrelu(std::move(y), op.bias_fp32, op.slope_fp32);
+          break;
+        }
         y = at::conv2d(padded, op.weight, op.bias, {g.stride, g.stride}, pad, {op.dilation_h, op.dilation_w});
-        y = Activate(y, op.activation, op.act_a, op.act_b);
+        y = op.prelu.defined() ? at::prelu(y, op.prelu) : Activate(y, op.activation, op.act_a, op.act_b);
         break;
       }
       case Op::kDeconv:

@@ -174,6 +174,14 @@ class NcnnNet : public Network {
     int pool_type = 0;   // 0 max, 1 average
     int activation = 0;  // ncnn activation_type
     double act_a = 0, act_b = 0;
+    // A convolution whose only reader was a PReLU layer runs it itself
+    // (folded at load): its slopes, [C] or [1].
+    torch::Tensor prelu;
+    // With the fused epilogue (CUDA, fused_epilogue.h), for a convolution
+    // followed by a PReLU or ncnn's ReLU/LeakyReLU: the bias and one slope
+    // per channel in fp32; the convolution then runs without its bias.
+    torch::Tensor bias_fp32;
+    torch::Tensor slope_fp32;
     int factor = 0;  // PixelShuffle upscale factor
     int mode = 0;    // PixelShuffle mode
     int resize_type = 0;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "node/engine/fused_epilogue.h"
 
 namespace anifarm::engine {
 namespace {
@@ -258,9 +259,15 @@ absl::StatusOr<std::unique_ptr<RrdbNet>> RrdbNet::Create(const TensorMap& weight
   std::string layout;
   if (absl::Status s = Canonicalize(weights, source, &c, &layout); !s.ok()) return s;
   std::unique_ptr<RrdbNet> net(new RrdbNet(*config, device, dtype));
+  const bool fused = FusedEpilogueEnabled(device);
   const auto load = [&](const std::string& name) {
-    return Conv{c.at(name + ".weight")->to(device, dtype).contiguous(),
-                c.at(name + ".bias")->to(device, dtype).contiguous()};
+    Conv conv{c.at(name + ".weight")->to(device, dtype).contiguous(),
+              c.at(name + ".bias")->to(device, dtype).contiguous()};
+    if (fused) {
+      conv.bias_fp32 = conv.bias.to(torch::kFloat32).contiguous();
+      conv.slope_fp32 = torch::full_like(conv.bias_fp32, kSlope);
+    }
+    return conv;
   };
   try {
     net->first_ = load("conv_first");
@@ -287,12 +294,18 @@ torch::Tensor RrdbNet::Apply(const torch::Tensor& x, const Conv& conv) {
   return at::conv2d(x, conv.weight, conv.bias, /*stride=*/{1, 1}, /*padding=*/{1, 1});
 }
 
+torch::Tensor RrdbNet::ApplyLeaky(const torch::Tensor& x, const Conv& conv) {
+  if (!conv.slope_fp32.defined()) return LeakyRelu(Apply(x, conv));
+  torch::Tensor y = at::conv2d(x, conv.weight, /*bias=*/{}, /*stride=*/{1, 1}, /*padding=*/{1, 1});
+  return FusedBiasPrelu(std::move(y), conv.bias_fp32, conv.slope_fp32);
+}
+
 torch::Tensor RrdbNet::ApplyRdb(const torch::Tensor& x, const Rdb& rdb) {
   // Dense connections: conv j sees the input and every earlier output.
   std::vector<torch::Tensor> features = {x};
   for (int j = 0; j < 4; ++j) {
     torch::Tensor in = j == 0 ? x : at::cat(features, 1);
-    features.push_back(LeakyRelu(Apply(in, rdb[j])));
+    features.push_back(ApplyLeaky(in, rdb[j]));
   }
   return Apply(at::cat(features, 1), rdb[4]).mul_(kResidualScale).add_(x);
 }
@@ -320,9 +333,9 @@ torch::Tensor RrdbNet::Forward(const torch::Tensor& x) const {
   feat = feat + Apply(trunk, body_);
   for (const Conv& up : up_) {
     feat = at::upsample_nearest2d(feat, {feat.size(2) * 2, feat.size(3) * 2});
-    feat = LeakyRelu(Apply(feat, up));
+    feat = ApplyLeaky(feat, up);
   }
-  torch::Tensor out = Apply(LeakyRelu(Apply(feat, hr_)), last_);
+  torch::Tensor out = Apply(ApplyLeaky(feat, hr_), last_);
   const int s = config_.scale;
   if (out.size(2) != h * s || out.size(3) != w * s) {
     out = out.slice(2, 0, h * s).slice(3, 0, w * s);  // drop the padding

@@ -68,7 +68,11 @@ class RrdbNet : public Network {
 
   const RrdbConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
-  std::string ToString() const override { return config_.ToString(); }
+  // The configuration, and " fused-epilogue" where FusedBiasPrelu runs the
+  // activations.
+  std::string ToString() const override {
+    return first_.slope_fp32.defined() ? config_.ToString() + " fused-epilogue" : config_.ToString();
+  }
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
 
@@ -89,6 +93,10 @@ class RrdbNet : public Network {
   struct Conv {
     torch::Tensor weight;
     torch::Tensor bias;
+    // Defined with the fused epilogue (CUDA, node/engine/fused_epilogue.h):
+    // fp32 copies of the bias and the leaky ReLU's slope per channel.
+    torch::Tensor bias_fp32;
+    torch::Tensor slope_fp32;
   };
   using Rdb = std::array<Conv, 5>;
   using Rrdb = std::array<Rdb, 3>;
@@ -97,6 +105,8 @@ class RrdbNet : public Network {
       : config_(std::move(config)), device_(device), dtype_(dtype) {}
 
   static torch::Tensor Apply(const torch::Tensor& x, const Conv& conv);
+  // Apply, then the leaky ReLU: one fused pass where the epilogue is on.
+  static torch::Tensor ApplyLeaky(const torch::Tensor& x, const Conv& conv);
   static torch::Tensor ApplyRdb(const torch::Tensor& x, const Rdb& rdb);
 
   RrdbConfig config_;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "node/engine/fused_epilogue.h"
 
 namespace anifarm::engine {
 namespace {
@@ -159,6 +160,13 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
       net->conv_bias_.push_back(load(i, "bias"));
       if (i < last) net->prelu_weight_.push_back(load(i + 1, "weight"));
     }
+    net->fused_epilogue_ = FusedEpilogueEnabled(device);
+    if (net->fused_epilogue_) {
+      for (size_t i = 0; i < net->prelu_weight_.size(); ++i) {
+        net->conv_bias_fp32_.push_back(net->conv_bias_[i].to(torch::kFloat32).contiguous());
+        net->prelu_weight_fp32_.push_back(net->prelu_weight_[i].to(torch::kFloat32).contiguous());
+      }
+    }
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat(source, ": cannot move weights to ", device.str(), ": ", e.what_without_backtrace()));
@@ -166,11 +174,21 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
   return net;
 }
 
+std::string CompactNet::ToString() const {
+  return fused_epilogue_ ? absl::StrCat(config_.ToString(), " fused-epilogue") : config_.ToString();
+}
+
 torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
   torch::Tensor y = x.contiguous(memory_format_);
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
+    const bool activated = i < prelu_weight_.size();
+    if (activated && fused_epilogue_) {
+      y = at::conv2d(y, conv_weight_[i], /*bias=*/{}, /*stride=*/{1, 1}, /*padding=*/{1, 1});
+      y = FusedBiasPrelu(std::move(y), conv_bias_fp32_[i], prelu_weight_fp32_[i]);
+      continue;
+    }
     y = at::conv2d(y, conv_weight_[i], conv_bias_[i], /*stride=*/{1, 1}, /*padding=*/{1, 1});
-    if (i < prelu_weight_.size()) y = at::prelu(y, prelu_weight_[i]);
+    if (activated) y = at::prelu(y, prelu_weight_[i]);
   }
   y = at::pixel_shuffle(y, config_.scale);
   const int64_t h = x.size(2) * config_.scale;

@@ -62,7 +62,9 @@ class CompactNet : public Network {
 
   const CompactConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
-  std::string ToString() const override { return config_.ToString(); }
+  // The configuration, and " fused-epilogue" when FusedBiasPrelu runs the
+  // activations (CUDA; node/engine/fused_epilogue.h).
+  std::string ToString() const override;
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
 
@@ -88,6 +90,11 @@ class CompactNet : public Network {
   std::vector<torch::Tensor> conv_weight_;
   std::vector<torch::Tensor> conv_bias_;
   std::vector<torch::Tensor> prelu_weight_;
+  // With the fused epilogue: the convolutions run without their bias, and
+  // FusedBiasPrelu adds it with the activation, from these fp32 copies.
+  bool fused_epilogue_ = false;
+  std::vector<torch::Tensor> conv_bias_fp32_;
+  std::vector<torch::Tensor> prelu_weight_fp32_;
 };
 
 }  // namespace anifarm::engine

@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
-#include <cstring>
 #include <fstream>
 #include <list>
 #include <map>
@@ -317,9 +316,11 @@ class TorchUpscaler : public Upscaler {
         // byte-identical to the host's ApplyPostProcess.
         chw = engine::DevicePostProcess(chw, post->sharpen, post->contrast, post->saturation);
       }
-      torch::Tensor bytes = chw.permute({1, 2, 0}).contiguous().to(torch::kCPU);
+      // Straight into the frame's own buffer: one host write of the bytes
+      // (the interleave on the CPU, the device-to-host copy on a GPU), not
+      // a temporary tensor and then a memcpy of it.
       RgbImage out(input.width * s, input.height * s);
-      std::memcpy(out.pixels.data(), bytes.data_ptr<uint8_t>(), out.pixels.size());
+      torch::from_blob(out.pixels.data(), {out.height, out.width, 3}, torch::kUInt8).copy_(chw.permute({1, 2, 0}));
       return out;
     } catch (const c10::Error& e) {
       const std::string message = e.what_without_backtrace();

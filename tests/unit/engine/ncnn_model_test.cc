@@ -146,6 +146,47 @@ TEST(NcnnModelTest, ExecutorMatchesCompactNet) {
   EXPECT_LT((a - b).abs().max().item<float>(), 1e-5f);
 }
 
+// A PReLU folds into the convolution before it only when nothing else reads
+// that convolution's output: here the sum reads it too, so both the
+// activation and the sum must still see the bare convolution.
+TEST(NcnnModelTest, PreluReadBesideItsInputIsNotFolded) {
+  torch::manual_seed(5);
+  const torch::Tensor w0 = torch::randn({3, 3, 3, 3}) * 0.3;
+  const torch::Tensor b0 = torch::randn({3}) * 0.1;
+  const torch::Tensor p0 = torch::rand({3}) * 0.3;
+  const torch::Tensor w1 = torch::randn({12, 3, 3, 3}) * 0.3;
+  const torch::Tensor b1 = torch::randn({12}) * 0.1;
+  const std::string param =
+      "7767517\n"
+      "6 6\n"
+      "Input            in       0 1 data\n"
+      "Convolution      conv0    1 1 data a 0=3 1=3 4=1 5=1 6=81\n"
+      "PReLU            prelu0   1 1 a b 0=3\n"
+      "BinaryOp         add      2 1 b a c 0=0\n"
+      "Convolution      conv1    1 1 c d 0=12 1=3 4=1 5=1 6=324\n"
+      "PixelShuffle     shuffle  1 1 d output 0=2\n";
+  std::string bin;
+  AppendTagged(&bin, w0, false);
+  AppendF32(&bin, b0);
+  AppendF32(&bin, p0);
+  AppendTagged(&bin, w1, false);
+  AppendF32(&bin, b1);
+  const std::string path = WriteModel("prelu_beside", param, bin);
+  absl::StatusOr<NcnnGraph> graph = LoadNcnnModel(path);
+  RemoveModel(path);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  absl::StatusOr<std::unique_ptr<NcnnNet>> net = NcnnNet::Create(*graph, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(net.ok()) << net.status();
+  c10::InferenceMode guard;
+  const torch::Tensor x = testutil::TexturedInput(12, 10);
+  const torch::Tensor a = at::conv2d(x, w0, b0, {1, 1}, {1, 1});
+  const torch::Tensor expected =
+      at::pixel_shuffle(at::conv2d(at::prelu(a, p0) + a, w1, b1, {1, 1}, {1, 1}), 2);
+  const torch::Tensor got = (*net)->Forward(x);
+  ASSERT_EQ(got.sizes(), expected.sizes());
+  EXPECT_LT((got - expected).abs().max().item<float>(), 1e-5f);
+}
+
 // Upscales a smooth image with the engine; returns the PSNR against bicubic.
 double UpscaleVsBicubic(UpscalerEngine& engine, const std::string& path, int scale, const std::string& desc) {
   absl::StatusOr<std::shared_ptr<Upscaler>> up = engine.GetUpscaler(path, "sha-" + path, {});
