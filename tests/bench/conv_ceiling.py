@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Where the time of SRVGGNetCompact goes on a GPU, measured with PyTorch.
+
+A reference for network_bench on the device machine (gpu_session.sh runs
+it): the same network shape (3->F, N x F->F, F->3*s*s, PReLU after all but
+the last convolution, pixel shuffle, nearest-upsampled residual) with random
+weights, run three ways at one frame size:
+
+  eager      convolutions with bias, then PReLU (what LibTorch does)
+  conv+bias  the same without the activations
+  conv only  no bias and no activations: the convolutions' own ceiling
+
+The gap between "eager" and "conv only" is what a fused epilogue can win;
+AniFarm's C++ figure sits between them. Not part of the product (the node
+has no Python): a measuring tool for the GPU host, which has PyTorch.
+
+  python3 tests/bench/conv_ceiling.py [--size 1920x1080] [--features 64]
+      [--convs 16] [--scale 2] [--dtype fp16] [--frames 20]
+"""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--convs", type=int, default=16)
+    parser.add_argument("--scale", type=int, default=2)
+    parser.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
+    parser.add_argument("--frames", type=int, default=20)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    torch.backends.cudnn.benchmark = True
+    device = torch.device("cuda")
+    options = dict(device=device, dtype=dtype)
+    f, s = args.features, args.scale
+    shapes = [(f, 3)] + [(f, f)] * args.convs + [(3 * s * s, f)]
+    weights = [(torch.randn(o, i, 3, 3, **options) * (2.0 / (9 * i)) ** 0.5).contiguous(
+        memory_format=torch.channels_last) for o, i in shapes]
+    biases = [torch.randn(o, **options) * 0.01 for o, _ in shapes]
+    slopes = [torch.full((f,), 0.25, **options) for _ in shapes[:-1]]
+    x = torch.rand(1, 3, height, width, **options).contiguous(memory_format=torch.channels_last)
+    gflop = sum(2 * o * i * 9 for o, i in shapes) * width * height / 1e9
+
+    def network(bias, activation):
+        y = x
+        for k, w in enumerate(weights):
+            y = F.conv2d(y, w, biases[k] if bias else None, padding=1)
+            if activation and k < len(slopes):
+                y = F.prelu(y, slopes[k])
+        y = F.pixel_shuffle(y, s)
+        return y + F.interpolate(x, scale_factor=s, mode="nearest")
+
+    with torch.inference_mode():
+        for name, bias, activation in (("eager", True, True), ("conv+bias", True, False),
+                                       ("conv only", False, False)):
+            for _ in range(3):
+                network(bias, activation)
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(args.frames):
+                network(bias, activation)
+            torch.cuda.synchronize()
+            seconds = (time.perf_counter() - start) / args.frames
+            print(f"conv_ceiling | {name:9} | {args.dtype} | {width}x{height} | {1 / seconds:.2f} fps | "
+                  f"{seconds * 1e3:.2f} ms/frame | {gflop / seconds / 1e3:.1f} TFLOP/s")
+    print(f"conv_ceiling | torch {torch.__version__} | {torch.cuda.get_device_name(0)}")
+
+
+if __name__ == "__main__":
+    main()
