@@ -11,7 +11,8 @@ weights, run three ways at one frame size:
   conv only  no bias and no activations: the convolutions' own ceiling
 
 The gap between "eager" and "conv only" is what a fused epilogue can win;
-AniFarm's C++ figure sits between them. Not part of the product (the node
+AniFarm's C++ figure sits between them. Then what the engine's copies of a
+frame (8-bit in, 8-bit out) cost, pageable against pinned host memory. Not part of the product (the node
 has no Python): a measuring tool for the GPU host, which has PyTorch.
 
   python3 tests/bench/conv_ceiling.py [--size 1920x1080] [--features 64]
@@ -69,6 +70,25 @@ def main():
             seconds = (time.perf_counter() - start) / args.frames
             print(f"conv_ceiling | {name:9} | {args.dtype} | {width}x{height} | {1 / seconds:.2f} fps | "
                   f"{seconds * 1e3:.2f} ms/frame | {gflop / seconds / 1e3:.1f} TFLOP/s")
+        # What the engine's copies of one frame cost beside that: the 8-bit
+        # input up, the 8-bit output (s times the size) down, into pageable
+        # memory (a frame's own buffer, what the engine does) or pinned.
+        frame_in = torch.randint(0, 255, (height, width, 3), dtype=torch.uint8)
+        frame_out = torch.zeros((height * s, width * s, 3), dtype=torch.uint8, device=device)
+        pageable = torch.empty_like(frame_out, device="cpu")
+        pinned = pageable.pin_memory()
+        copies = (("upload, pageable", lambda: frame_in.to(device)),
+                  ("download, pageable", lambda: pageable.copy_(frame_out)),
+                  ("download, pinned", lambda: pinned.copy_(frame_out)))
+        for name, copy in copies:
+            copy()
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(args.frames):
+                copy()
+            torch.cuda.synchronize()
+            seconds = (time.perf_counter() - start) / args.frames
+            print(f"conv_ceiling | {name:18} | {seconds * 1e3:.2f} ms/frame")
     print(f"conv_ceiling | torch {torch.__version__} | {torch.cuda.get_device_name(0)}")
 
 

@@ -16,7 +16,8 @@
 # the checks use into .deps/ (git-ignored; about 58 MB, under the device's
 # 64 MiB carry). The run unpacks the prefix into /opt/deps unless ANIFARM_DEPS_ENV
 # names an env.sh already set up, builds into build-gpu/, and writes one log
-# per step plus summary.txt into $OUT (./gpu-session-out without it). The
+# per step plus summary.txt into $OUT (./gpu-session-out without it; the logs
+# end up in one logs.tar.gz, as the device returns only a few files). The
 # whole run stays under $ANIFARM_GPU_DEADLINE seconds (default 540).
 #
 # A dry run of the script itself on a machine without a GPU, with binaries
@@ -194,9 +195,14 @@ if [ -n "${cli_build:-}" ]; then
   echo "build_cli: rc $(cat "$out/build_cli.rc" 2>/dev/null || echo '?') in the background" | tee -a "$summary"
 fi
 step e2e_run 90 e2e
-step engine_tests 120 "$bin/engine_tests" --gtest_filter='TorchEngineTest.*:SrvggCompactTest.*'
+# (Less the model-cache case: it needs realesr-animevideov3-x3, which the
+# carry leaves out; the CPU suite runs it.)
+step engine_tests 120 "$bin/engine_tests" \
+  --gtest_filter='TorchEngineTest.*:SrvggCompactTest.*:-TorchEngineTest.ModelCacheStaysWithinItsMemoryBudget'
 step every_fp32 90 bash tests/bench/every_architecture.sh --size "$frame" --device "$device" --precision fp32 --frames 5
 
 echo "total: $(($(date +%s) - started)) s" | tee -a "$summary"
+# The device brings back only a few files from $OUT: the logs travel as one.
+(cd "$out" && tar -czf logs.tar.gz --remove-files -- *.log machine.txt build_cli.rc 2>/dev/null)
 # Non-zero when a step failed or was cut by the deadline (the logs say which).
 ! grep -qv ': rc 0 in\|^total:\|^info:' "$summary"
