@@ -133,25 +133,6 @@ DeviceMemoryUsage HostMemoryUsage() {
   return usage;
 }
 
-// Tile edge for a GPU with `free_bytes` available (about fp16 Compact-64):
-// the guide's table (4 GB -> 256 px ... 16 GB+ -> 1024 px), and above it
-// 2048 px for data-centre cards (40 GB+: A100, H100, H200), where a whole
-// 1080p frame is one tile. 1024 px tiles cut a 1080p frame into four with
-// overlaps, which ran at 47 frames/s on an H200 against 77 whole
-// (docs/benchmarks.md); RRDB-sized models that do not fit halve the tile on
-// their first out-of-memory error, as everywhere.
-int CudaTileForFreeMemory(int64_t free_bytes) {
-  constexpr int64_t kGiB = int64_t{1} << 30;
-  if (free_bytes < 0) return 512;  // unknown: a middle value
-  if (free_bytes >= 40 * kGiB) return 2048;
-  if (free_bytes >= 16 * kGiB) return 1024;
-  if (free_bytes >= 12 * kGiB) return 768;
-  if (free_bytes >= 8 * kGiB) return 512;
-  if (free_bytes >= 6 * kGiB) return 384;
-  if (free_bytes >= 4 * kGiB) return 256;
-  return 128;
-}
-
 absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
   if (spec == "cpu") return torch::Device(torch::kCPU);
   absl::string_view rest = spec;
@@ -420,7 +401,7 @@ class TorchEngine : public UpscalerEngine {
  private:
   // 0 = whole frame. The CPU's tile only bounds memory for big frames.
   int AutoTile() const {
-    if (device_.is_cuda()) return CudaTileForFreeMemory(cuda_free_bytes_);
+    if (device_.is_cuda()) return AutoTileForFreeGpuMemory(cuda_free_bytes_);
     return kCpuWholeFrameMax;  // frames up to 512 px a side are one tile
   }
 
@@ -483,6 +464,22 @@ class TorchEngine : public UpscalerEngine {
 };
 
 }  // namespace
+
+// Sized for about fp16 Compact-64. 1024 px tiles cut a 1080p frame into
+// four with overlaps, which ran at 47-58 frames/s on an H200 against 88
+// whole (docs/benchmarks.md); RRDB-sized models that do not fit halve the
+// tile on their first out-of-memory error, as everywhere.
+int AutoTileForFreeGpuMemory(int64_t free_bytes) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  if (free_bytes < 0) return 512;  // unknown: a middle value
+  if (free_bytes >= 40 * kGiB) return 2048;
+  if (free_bytes >= 16 * kGiB) return 1024;
+  if (free_bytes >= 12 * kGiB) return 768;
+  if (free_bytes >= 8 * kGiB) return 512;
+  if (free_bytes >= 6 * kGiB) return 384;
+  if (free_bytes >= 4 * kGiB) return 256;
+  return 128;
+}
 
 int CudaDeviceCount() {
   try {

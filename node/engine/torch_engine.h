@@ -4,6 +4,7 @@
 #ifndef ANIFARM_NODE_ENGINE_TORCH_ENGINE_H_
 #define ANIFARM_NODE_ENGINE_TORCH_ENGINE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,12 @@ absl::StatusOr<std::unique_ptr<UpscalerEngine>> CreateTorchEngine(const std::str
 
 // CUDA devices this process can use (0 without CUDA or with a CPU LibTorch).
 int CudaDeviceCount();
+
+// The tile edge `--tile auto` gives a GPU with `free_bytes` of free memory:
+// the guide's table (4 GB -> 256 px, 6 -> 384, 8 -> 512, 12 -> 768, 16+ ->
+// 1024; 128 below 4 GB), then 2048 px from 40 GB (A100, H100, H200), where a
+// 1080p frame runs whole. 512 when the free memory is unknown (< 0).
+int AutoTileForFreeGpuMemory(int64_t free_bytes);
 
 }  // namespace anifarm
 

@@ -686,5 +686,22 @@ TEST(TorchEngineTest, DeviceParsing) {
   EXPECT_EQ(cpu->device(), "cpu");
 }
 
+// `--tile auto` on a GPU: the guide's table, then whole 1080p frames on
+// 40 GB+ cards, where 1024 px tiles ran at two thirds of the speed.
+TEST(TorchEngineTest, AutoTileFollowsTheGuidesTableThenGoesWholeOnBigGpus) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  EXPECT_EQ(AutoTileForFreeGpuMemory(-1), 512);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(2 * kGiB), 128);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(4 * kGiB), 256);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(6 * kGiB), 384);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(8 * kGiB), 512);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(12 * kGiB), 768);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(16 * kGiB), 1024);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(24 * kGiB), 1024);  // an RTX 4090
+  EXPECT_EQ(AutoTileForFreeGpuMemory(40 * kGiB), 2048);
+  EXPECT_EQ(AutoTileForFreeGpuMemory(139 * kGiB), 2048);  // the H200 of docs/benchmarks.md
+  EXPECT_GE(AutoTileForFreeGpuMemory(80 * kGiB), 1920);  // a 1080p frame is one tile
+}
+
 }  // namespace
 }  // namespace anifarm::engine
