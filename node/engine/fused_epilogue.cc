@@ -73,4 +73,9 @@ torch::Tensor FusedBiasPrelu(torch::Tensor y, const torch::Tensor& bias, const t
 #endif
 }
 
+torch::Tensor PerChannelFp32(const torch::Tensor& values, double fill, int64_t channels, const torch::Device& device) {
+  if (!values.defined()) return torch::full({channels}, fill, torch::TensorOptions().device(device).dtype(torch::kFloat32));
+  return values.to(torch::kFloat32).reshape({-1}).expand({channels}).contiguous();
+}
+
 }  // namespace anifarm::engine

@@ -1,9 +1,10 @@
 // Bias + PReLU after a convolution as one pass over the activations on CUDA
 // (AniFarm's kernel, node/engine/cuda/epilogue_kernels.h) instead of
 // LibTorch's separate bias add and PReLU, each a full read and write of a
-// memory-bound tensor. The Compact family spends about half its eager time
-// on CUDA in those passes (issue 4's reference figures); the convolutions
-// themselves are cuDNN's.
+// memory-bound tensor. The Compact family spent half its eager time on CUDA
+// in those passes: fused, Compact 2x at 1080p fp16 went from 55 to 115
+// frames/s on an H200 (docs/benchmarks.md); the convolutions themselves are
+// cuDNN's.
 //
 // Enabled where FusedEpilogueEnabled says so: a CUDA device, the kernels
 // built in (a CUDA LibTorch and nvcc at configure time), and not turned off
@@ -39,6 +40,12 @@ int64_t DenseChannelStride(const torch::Tensor& x);
 // runs the same with LibTorch ops (any device). Throws c10::Error on a
 // kernel launch failure.
 torch::Tensor FusedBiasPrelu(torch::Tensor y, const torch::Tensor& bias, const torch::Tensor& slope);
+
+// One of FusedBiasPrelu's operands, made once at load: `values` ([C], or
+// [1] for one value shared by every channel) as `channels` contiguous fp32
+// values on its device; `fill` repeated on `device` where `values` is
+// undefined (no bias: 0; a LeakyReLU: its slope).
+torch::Tensor PerChannelFp32(const torch::Tensor& values, double fill, int64_t channels, const torch::Device& device);
 
 }  // namespace anifarm::engine
 

@@ -591,10 +591,8 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
       const bool leaky = op.activation == 1 || op.activation == 2;
       if (op.kind != Op::kConv || (!op.prelu.defined() && !leaky)) continue;
       const int64_t channels = op.weight.size(0);
-      const auto fp32 = torch::TensorOptions().device(device).dtype(torch::kFloat32);
-      op.bias_fp32 = op.bias.defined() ? op.bias.to(torch::kFloat32).contiguous() : torch::zeros({channels}, fp32);
-      op.slope_fp32 = op.prelu.defined() ? op.prelu.to(torch::kFloat32).expand({channels}).contiguous()
-                                         : torch::full({channels}, op.act_a, fp32);
+      op.bias_fp32 = PerChannelFp32(op.bias, 0.0, channels, device);
+      op.slope_fp32 = PerChannelFp32(op.prelu, op.act_a, channels, device);
       fused = true;
     }
     if (fused) absl::StrAppend(&net->description_, " fused-epilogue");

@@ -264,8 +264,9 @@ absl::StatusOr<std::unique_ptr<RrdbNet>> RrdbNet::Create(const TensorMap& weight
     Conv conv{c.at(name + ".weight")->to(device, dtype).contiguous(),
               c.at(name + ".bias")->to(device, dtype).contiguous()};
     if (fused) {
-      conv.bias_fp32 = conv.bias.to(torch::kFloat32).contiguous();
-      conv.slope_fp32 = torch::full_like(conv.bias_fp32, kSlope);
+      const int64_t channels = conv.weight.size(0);
+      conv.bias_fp32 = PerChannelFp32(conv.bias, 0.0, channels, device);
+      conv.slope_fp32 = PerChannelFp32(/*values=*/{}, kSlope, channels, device);
     }
     return conv;
   };

@@ -163,8 +163,9 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
     net->fused_epilogue_ = FusedEpilogueEnabled(device);
     if (net->fused_epilogue_) {
       for (size_t i = 0; i < net->prelu_weight_.size(); ++i) {
-        net->conv_bias_fp32_.push_back(net->conv_bias_[i].to(torch::kFloat32).contiguous());
-        net->prelu_weight_fp32_.push_back(net->prelu_weight_[i].to(torch::kFloat32).contiguous());
+        const int64_t channels = net->conv_weight_[i].size(0);
+        net->conv_bias_fp32_.push_back(PerChannelFp32(net->conv_bias_[i], 0.0, channels, device));
+        net->prelu_weight_fp32_.push_back(PerChannelFp32(net->prelu_weight_[i], 0.0, channels, device));
       }
     }
   } catch (const c10::Error& e) {

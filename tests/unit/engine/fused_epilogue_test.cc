@@ -103,6 +103,19 @@ TEST(FusedEpilogueTest, WithoutTheKernelsItRunsTheEagerOps) {
   EXPECT_THROW(FusedBiasPrelu(torch::zeros({1, 4, 2, 2}), torch::zeros({3}), torch::zeros({4})), c10::Error);
 }
 
+TEST(FusedEpilogueTest, PerChannelOperandsAreFp32ForEveryChannel) {
+  const torch::Device cpu("cpu");
+  const torch::Tensor bias = torch::arange(4, torch::kFloat32).to(torch::kBFloat16);
+  const torch::Tensor per_channel = PerChannelFp32(bias, 0.0, 4, cpu);
+  EXPECT_EQ(per_channel.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(per_channel, torch::arange(4, torch::kFloat32)));
+  // One PReLU slope for all channels, and a LeakyReLU's constant slope.
+  EXPECT_TRUE(torch::equal(PerChannelFp32(torch::full({1}, 0.25f), 0.0, 3, cpu), torch::full({3}, 0.25f)));
+  const torch::Tensor filled = PerChannelFp32(/*values=*/{}, 0.2, 5, cpu);
+  EXPECT_TRUE(filled.is_contiguous());
+  EXPECT_TRUE(torch::equal(filled, torch::full({5}, 0.2f)));
+}
+
 // On a GPU: the kernels against the eager ops, through the packed path
 // (channels-last, C a multiple of 8), the element-wise path (NCHW; C = 3)
 // and a strided view made channels-last first.
