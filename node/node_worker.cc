@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -28,6 +30,7 @@
 #include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
 #include "common/status_macros.h"
+#include "node/worker_threads.h"
 #include "node/bounded_queue.h"
 #include "node/post_process.h"
 #include "node/scale_plan.h"
@@ -202,8 +205,8 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
   };
   *permanent = false;
   ASSIGN_OR_RETURN(v1::CompleteChunkRequest result,
-                   RunPipeline(lease, plan.output_width, plan.output_height, upscale, control,
-                               permanent));
+                   RunPipeline(lease, plan.output_width, plan.output_height, upscale,
+                               upscaler->frames_in_flight(), control, permanent));
   result.set_model_architecture(upscaler->architecture());
   return result;
 }
@@ -258,6 +261,7 @@ class StageClock {
     busy_ += std::chrono::steady_clock::now() - start;
     return result;
   }
+  void Add(std::chrono::steady_clock::duration busy) { busy_ += busy; }
   double seconds() const { return std::chrono::duration<double>(busy_).count(); }
 
  private:
@@ -272,13 +276,15 @@ double Rate(int64_t frames, double seconds) { return seconds > 0 ? frames / seco
 // and encoding (CPU) overlap the upscale (the GPU) and the node runs at the
 // speed of its slowest stage:
 //   decode thread:  packets -> frames of the chunk -> RGB (first occurrences)
-//   this thread:    upscale, or the picture of an earlier frame (kept until
-//                   its last use) or of an earlier chunk (FetchFrames)
+//   this thread:    upscale (itself, or on frames_in_flight worker threads,
+//                   taking their results in frame order), or the picture of
+//                   an earlier frame (kept until its last use) or of an
+//                   earlier chunk (FetchFrames)
 //   encode thread:  PNG + sha256 of the frames to return, and the segment
 absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
     const v1::ChunkLease& lease, int width, int height,
-    const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, ChunkControl* control,
-    bool* permanent) {
+    const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, int frames_in_flight,
+    ChunkControl* control, bool* permanent) {
   v1::CompleteChunkRequest result;
   result.set_node_id(node_id_);
   result.set_job_id(lease.job_id());
@@ -401,19 +407,41 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
     }
   });
 
-  // The upscale stage, on this thread (the engine's device work stays on
-  // the worker's own thread).
+  // The upscale stage: this thread takes the decoded frames in order and
+  // hands the pictures on in order. With one frame in flight it upscales
+  // them itself; with more, `workers` upscale first occurrences side by side
+  // (on a GPU one frame's copies overlap another's kernels) and this thread
+  // waits for them in frame order. Duplicates and fetched pictures resolve
+  // here, behind the frames they show.
+  std::optional<WorkerThreads> workers;
+  if (frames_in_flight > 1) workers.emplace(frames_in_flight);
+  struct InFlight {
+    DecodedFrame frame;
+    std::future<absl::StatusOr<RgbImage>> upscaled;  // valid while a worker has it
+  };
+  std::deque<InFlight> in_flight;
+  int upscales_in_flight = 0;
   std::map<int64_t, std::shared_ptr<const RgbImage>> pictures;
   int64_t upscaled_frames = 0;
-  while (std::optional<DecodedFrame> item = decoded.Pop()) {
-    const FrameTask& task = item->task;
+  // The front frame's picture, passed on to the encode stage.
+  auto resolve_front = [&]() -> absl::Status {
+    InFlight front = std::move(in_flight.front());
+    in_flight.pop_front();
+    const FrameTask& task = front.frame.task;
     std::optional<UpscaledPicture> ready;
-    absl::Status status = upscale_clock.Time([&]() -> absl::Status {
+    RETURN_IF_ERROR(upscale_clock.Time([&]() -> absl::Status {
       std::shared_ptr<const RgbImage>& picture = pictures[task.source_index];
       if (!picture) {
         if (task.source_index == task.frame_index) {
-          ASSIGN_OR_RETURN(RgbImage image, upscale(std::move(item->rgb)));
-          picture = std::make_shared<const RgbImage>(std::move(image));
+          absl::StatusOr<RgbImage> image;
+          if (front.upscaled.valid()) {
+            --upscales_in_flight;
+            image = front.upscaled.get();
+          } else {
+            image = upscale(std::move(front.frame.rgb));
+          }
+          RETURN_IF_ERROR(image.status());
+          picture = std::make_shared<const RgbImage>(*std::move(image));
           ++upscaled_frames;
         } else if (auto png = fetched.find(task.source_index); png != fetched.end()) {
           ASSIGN_OR_RETURN(RgbImage image, DecodePng(png->second));
@@ -432,16 +460,37 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
       ready = UpscaledPicture{task, picture};
       if (--uses[task.source_index] == 0) pictures.erase(task.source_index);
       return absl::OkStatus();
-    });
+    }));
     // Outside the clock: a full queue is the encoder's slowness, not this
     // stage's (on a GPU the upscale stage otherwise reads as slow as encode).
-    if (status.ok() && !upscaled.Push(std::move(*ready))) status = absl::CancelledError("pipeline stopped");
-    if (status.ok()) ++control->frames_done;
-    if (!status.ok()) {
-      fail(status);
-      break;
+    if (!upscaled.Push(std::move(*ready))) return absl::CancelledError("pipeline stopped");
+    ++control->frames_done;
+    return absl::OkStatus();
+  };
+  absl::Status stage_status;
+  while (stage_status.ok()) {
+    // Waiting for input while workers upscale is the device's busy time.
+    const auto wait_start = std::chrono::steady_clock::now();
+    std::optional<DecodedFrame> item = decoded.Pop();
+    if (upscales_in_flight > 0) upscale_clock.Add(std::chrono::steady_clock::now() - wait_start);
+    if (!item) break;
+    InFlight entry{std::move(*item), {}};
+    if (workers && entry.frame.task.source_index == entry.frame.task.frame_index) {
+      entry.upscaled = workers->Submit(
+          [&upscale, rgb = std::move(entry.frame.rgb)]() mutable { return upscale(std::move(rgb)); });
+      ++upscales_in_flight;
+    }
+    in_flight.push_back(std::move(entry));
+    // The front goes on once it is not an upscale still running, or once
+    // more frames are in flight than the engine asked for.
+    while (stage_status.ok() && !in_flight.empty() &&
+           (!in_flight.front().upscaled.valid() || upscales_in_flight > frames_in_flight)) {
+      stage_status = resolve_front();
     }
   }
+  while (stage_status.ok() && !in_flight.empty()) stage_status = resolve_front();
+  if (!stage_status.ok()) fail(stage_status);
+  workers.reset();  // unstarted upscales are dropped, running ones finish
   upscaled.Close();
   decode_thread.join();
   encode_thread.join();
@@ -459,9 +508,9 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
     result.set_segment_sha256(Sha256Hex(result.segment()));
   }
   spdlog::info(
-      "job {} chunk {}: {} frames ({} upscaled); stage rates: decode {:.1f} fps, upscale {:.1f} "
-      "fps, {} {:.1f} fps",
-      lease.job_id(), lease.chunk_index(), total, upscaled_frames,
+      "job {} chunk {}: {} frames ({} upscaled, {} at a time); stage rates: decode {:.1f} fps, "
+      "upscale {:.1f} fps, {} {:.1f} fps",
+      lease.job_id(), lease.chunk_index(), total, upscaled_frames, std::max(1, frames_in_flight),
       Rate(total, decode_clock.seconds()), Rate(upscaled_frames, upscale_clock.seconds()),
       segment ? "encode" : "png", Rate(total, encode_clock.seconds()));
   return result;

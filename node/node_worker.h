@@ -73,12 +73,13 @@ class NodeWorker {
   // returns the result: the upscaled frames as PNG, or, when the lease has
   // a SegmentSpec, every frame of the chunk encoded into a segment (pictures
   // of earlier chunks come from FetchFrames) plus the shared frames' PNGs.
-  // Decode, upscale and encode run on three threads. A permanent error sets
-  // *permanent.
+  // Decode, upscale and encode run on three threads; with
+  // frames_in_flight > 1, that many threads call `upscale` at once
+  // (Upscaler::frames_in_flight). A permanent error sets *permanent.
   absl::StatusOr<v1::CompleteChunkRequest> RunPipeline(
       const v1::ChunkLease& lease, int width, int height,
-      const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, ChunkControl* control,
-      bool* permanent);
+      const std::function<absl::StatusOr<RgbImage>(RgbImage)>& upscale, int frames_in_flight,
+      ChunkControl* control, bool* permanent);
   static constexpr size_t kFramesPerFetch = 8;
   // Frames waiting between two stages of the pipeline.
   static constexpr size_t kQueueFrames = 3;

@@ -56,6 +56,11 @@ class Upscaler {
     (void)post;
     return absl::UnimplementedError("this engine does not post-process on its device");
   }
+  // How many frames the node may give this upscaler at once, each from its
+  // own thread: more than 1 where one frame's copies and host work overlap
+  // another's device work (a GPU). Upscale and UpscaleAndPostProcess are
+  // thread-safe whatever this says.
+  virtual int frames_in_flight() const { return 1; }
 };
 
 // What a device's memory holds now (upscaler-side twin of v1::DeviceMemory).

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -160,6 +161,20 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
       net->conv_bias_.push_back(load(i, "bias"));
       if (i < last) net->prelu_weight_.push_back(load(i + 1, "weight"));
     }
+    if (PadsChannelsFromEnvironment()) {
+      // Zero weights for the extra channels: constant_pad_nd pads from the
+      // last dimension backwards, so {.., 0, k} on dim 1 (inputs) of the
+      // first weight and on dim 0 (outputs) of the last.
+      const auto to_multiple_of_8 = [](int64_t n) { return (n + 7) / 8 * 8; };
+      torch::Tensor& first = net->conv_weight_.front();
+      net->pad_input_to_ = static_cast<int>(to_multiple_of_8(first.size(1)));
+      first = at::constant_pad_nd(first, {0, 0, 0, 0, 0, net->pad_input_to_ - first.size(1)}).contiguous(format);
+      torch::Tensor& last_weight = net->conv_weight_.back();
+      torch::Tensor& last_bias = net->conv_bias_.back();
+      const int64_t extra = to_multiple_of_8(last_weight.size(0)) - last_weight.size(0);
+      last_weight = at::constant_pad_nd(last_weight, {0, 0, 0, 0, 0, 0, 0, extra}).contiguous(format);
+      last_bias = at::constant_pad_nd(last_bias, {0, extra}).contiguous();
+    }
     net->fused_epilogue_ = FusedEpilogueEnabled(device);
     if (net->fused_epilogue_) {
       for (size_t i = 0; i < net->prelu_weight_.size(); ++i) {
@@ -175,12 +190,20 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
   return net;
 }
 
+bool CompactNet::PadsChannelsFromEnvironment() {
+  const char* value = std::getenv("ANIFARM_PAD_CHANNELS");
+  return value != nullptr && std::string(value) == "1";
+}
+
 std::string CompactNet::ToString() const {
-  return fused_epilogue_ ? absl::StrCat(config_.ToString(), " fused-epilogue") : config_.ToString();
+  return absl::StrCat(config_.ToString(), fused_epilogue_ ? " fused-epilogue" : "",
+                      pad_input_to_ > 0 ? " padded-ends" : "");
 }
 
 torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
-  torch::Tensor y = x.contiguous(memory_format_);
+  torch::Tensor y = pad_input_to_ > 0 ? at::constant_pad_nd(x, {0, 0, 0, 0, 0, pad_input_to_ - x.size(1)})
+                                      : x;
+  y = y.contiguous(memory_format_);
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     const bool activated = i < prelu_weight_.size();
     if (activated && fused_epilogue_) {
@@ -191,6 +214,7 @@ torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
     y = at::conv2d(y, conv_weight_[i], conv_bias_[i], /*stride=*/{1, 1}, /*padding=*/{1, 1});
     if (activated) y = at::prelu(y, prelu_weight_[i]);
   }
+  if (pad_input_to_ > 0) y = y.narrow(1, 0, 3 * config_.scale * config_.scale);
   y = at::pixel_shuffle(y, config_.scale);
   const int64_t h = x.size(2) * config_.scale;
   const int64_t w = x.size(3) * config_.scale;

@@ -63,10 +63,19 @@ class CompactNet : public Network {
   const CompactConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
   // The configuration, and " fused-epilogue" when FusedBiasPrelu runs the
-  // activations (CUDA; node/engine/fused_epilogue.h).
+  // activations (CUDA; node/engine/fused_epilogue.h), " padded-ends" with
+  // PadsChannelsFromEnvironment.
   std::string ToString() const override;
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
+
+  // ANIFARM_PAD_CHANNELS=1: the first convolution reads the input padded
+  // from 3 to 8 channels and the last writes 16 instead of 3·s² (s = 2),
+  // with zero weights, so the output is the same. An experiment, off by
+  // default: tensor-core kernels want channel counts that are multiples of
+  // 8, and whether cuDNN's kernels for 3 and 12 channels cost a GPU more
+  // than the padding is measured by tests/bench/gpu_session.sh.
+  static bool PadsChannelsFromEnvironment();
 
   // x: [N, 3, H, W] in [0, 1] on device() with dtype(); returns
   // [N, 3, H·s, W·s] (not clamped). Call under c10::InferenceMode.
@@ -95,6 +104,10 @@ class CompactNet : public Network {
   bool fused_epilogue_ = false;
   std::vector<torch::Tensor> conv_bias_fp32_;
   std::vector<torch::Tensor> prelu_weight_fp32_;
+  // PadsChannelsFromEnvironment: conv_weight_.front() reads pad_input_to_
+  // channels and conv_weight_.back() / conv_bias_.back() write more than
+  // 3·s² (the extra ones are zero and dropped).
+  int pad_input_to_ = 0;
 };
 
 }  // namespace anifarm::engine

@@ -4,6 +4,8 @@
 #include "node/engine/torch_engine.h"
 
 #include <c10/core/InferenceMode.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <dlfcn.h>
 #include <unistd.h>
 #include <torch/cuda.h>
@@ -17,6 +19,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -165,6 +168,22 @@ bool CpuHasNativeBf16() {
   return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
 }
 
+// This thread's stream on a CUDA `device`, from LibTorch's pool (through the
+// device-generic guard, so this file needs no CUDA headers). Frames upscaled
+// from different threads then queue on different streams, and one frame's
+// copies overlap another's kernels; on the one default stream they would
+// run in turn. Every op of a frame runs on the stream current when it is
+// issued, the fused epilogue's kernel included.
+c10::Stream ThreadStream(const torch::Device& device) {
+  thread_local std::map<int, c10::Stream> streams;
+  auto it = streams.find(device.index());
+  if (it == streams.end()) {
+    c10::impl::VirtualGuardImpl guard(device.type());
+    it = streams.emplace(device.index(), guard.getStreamFromGlobalPool(device)).first;
+  }
+  return it->second;
+}
+
 struct Precision {
   torch::ScalarType dtype;
   std::string name;  // fp32, fp16, bf16
@@ -205,14 +224,17 @@ struct LoadedModel {
 class TorchUpscaler : public Upscaler {
  public:
   // `note` qualifies the description (a precision fallback).
-  TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap)
+  TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap,
+                int frames_in_flight)
       : model_(std::move(model)),
+        frames_in_flight_(frames_in_flight),
         description_(note.empty() ? model_->description : absl::StrCat(model_->description, " (", note, ")")),
         tiler_(std::make_shared<TiledUpscaler>(model_->net->scale(), tile, overlap)) {}
 
   int native_scale() const override { return model_->net->scale(); }
   std::string description() const override { return description_; }
   std::string architecture() const override { return model_->architecture; }
+  int frames_in_flight() const override { return frames_in_flight_; }
 
   absl::StatusOr<RgbImage> Upscale(const RgbImage& input) override { return Run(input, nullptr); }
 
@@ -285,6 +307,8 @@ class TorchUpscaler : public Upscaler {
     }
     try {
       c10::InferenceMode guard;
+      std::optional<c10::StreamGuard> stream;
+      if (net.device().is_cuda() && frames_in_flight_ > 1) stream.emplace(ThreadStream(net.device()));
       // from_blob does not take ownership; the const_cast is safe as the
       // tensor is only read (copied by .to()).
       torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(input.pixels.data()),
@@ -326,6 +350,7 @@ class TorchUpscaler : public Upscaler {
   }
 
   std::shared_ptr<const LoadedModel> model_;
+  const int frames_in_flight_;
   const std::string description_;
   std::mutex mu_;
   std::shared_ptr<TiledUpscaler> tiler_;  // guarded by mu_; shrinks after out-of-memory
@@ -394,8 +419,9 @@ class TorchEngine : public UpscalerEngine {
                                                      model->net->scale(), " is supported"));
     }
     const std::string& note = precision.note.empty() ? model->precision_note : precision.note;
-    return std::make_shared<TorchUpscaler>(model, note, options.tile > 0 ? options.tile : AutoTile(),
-                                           options.tile_overlap);
+    return std::make_shared<TorchUpscaler>(
+        model, note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap,
+        FramesInFlightFor(device_.is_cuda(), cuda_free_bytes_, std::getenv("ANIFARM_FRAMES_IN_FLIGHT")));
   }
 
  private:
@@ -479,6 +505,17 @@ int AutoTileForFreeGpuMemory(int64_t free_bytes) {
   if (free_bytes >= 6 * kGiB) return 384;
   if (free_bytes >= 4 * kGiB) return 256;
   return 128;
+}
+
+int FramesInFlightFor(bool cuda, int64_t free_bytes, const char* env) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  const int fallback = cuda && free_bytes >= 16 * kGiB ? 2 : 1;
+  if (env == nullptr || *env == '\0') return fallback;
+  int frames = 0;
+  if (absl::SimpleAtoi(env, &frames) && frames >= 1 && frames <= kMaxFramesInFlight) return frames;
+  std::cerr << "anifarm-engine: ANIFARM_FRAMES_IN_FLIGHT='" << env << "' is not a number from 1 to "
+            << kMaxFramesInFlight << "; using " << fallback << "\n";
+  return fallback;
 }
 
 int CudaDeviceCount() {

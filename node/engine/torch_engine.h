@@ -26,6 +26,16 @@ int CudaDeviceCount();
 // 1080p frame runs whole. 512 when the free memory is unknown (< 0).
 int AutoTileForFreeGpuMemory(int64_t free_bytes);
 
+// Frames a node keeps in flight on one upscaler (Upscaler::frames_in_flight),
+// each upscaled from its own thread on its own CUDA stream. `env` is
+// ANIFARM_FRAMES_IN_FLIGHT (may be null): a number from 1 to
+// kMaxFramesInFlight wins; anything else is reported on stderr and ignored.
+// Otherwise 2 on a GPU with 16 GB or more free (one frame's copies and host
+// work overlap the other's kernels, and two frames' activations fit), and 1
+// on a CPU, whose convolutions already use every core, or a smaller GPU.
+inline constexpr int kMaxFramesInFlight = 8;
+int FramesInFlightFor(bool cuda, int64_t free_bytes, const char* env);
+
 }  // namespace anifarm
 
 // C entry point for dlopen: returns a new engine or nullptr with *error set.

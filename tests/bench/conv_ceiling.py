@@ -11,7 +11,11 @@ weights, run three ways at one frame size:
   conv only  no bias and no activations: the convolutions' own ceiling
 
 The gap between "eager" and "conv only" is what a fused epilogue can win;
-AniFarm's C++ figure sits between them. Then what the engine's copies of a
+AniFarm's C++ figure sits between them. Then the first (3->F), a middle
+(F->F) and the last (F->3*s*s) convolution timed alone, and the first and
+last with their channels zero-padded to multiples of 8 (the same result:
+the padded weights are zero), which tells whether cuDNN's kernels for the
+odd channel counts are what keeps "conv only" under the target. Then what the engine's copies of a
 frame (8-bit in, 8-bit out) cost, pageable against pinned host memory. Not part of the product (the node
 has no Python): a measuring tool for the GPU host, which has PyTorch.
 
@@ -70,6 +74,36 @@ def main():
             seconds = (time.perf_counter() - start) / args.frames
             print(f"conv_ceiling | {name:9} | {args.dtype} | {width}x{height} | {1 / seconds:.2f} fps | "
                   f"{seconds * 1e3:.2f} ms/frame | {gflop / seconds / 1e3:.1f} TFLOP/s")
+        # Layer by layer: is a 3- or 12-channel end slower per FLOP than the
+        # F->F body, and does padding its channels to 8/16 fix that?
+        def pad8(n):
+            return (n + 7) // 8 * 8
+
+        o_last = 3 * s * s
+        x_pad = torch.zeros(1, pad8(3), height, width, **options).contiguous(memory_format=torch.channels_last)
+        x_pad[:, :3] = x
+        body_in = torch.rand(1, f, height, width, **options).contiguous(memory_format=torch.channels_last)
+        w_first_pad = torch.zeros(f, pad8(3), 3, 3, **options).contiguous(memory_format=torch.channels_last)
+        w_first_pad[:, :3] = weights[0]
+        w_last_pad = torch.zeros(pad8(o_last), f, 3, 3, **options).contiguous(memory_format=torch.channels_last)
+        w_last_pad[:o_last] = weights[-1]
+        layers = (("first 3->%d" % f, x, weights[0], 3, f),
+                  ("first padded %d->%d" % (pad8(3), f), x_pad, w_first_pad, 3, f),
+                  ("middle %d->%d" % (f, f), body_in, weights[1], f, f),
+                  ("last %d->%d" % (f, o_last), body_in, weights[-1], f, o_last),
+                  ("last padded %d->%d" % (f, pad8(o_last)), body_in, w_last_pad, f, o_last))
+        for name, inp, w, useful_in, useful_out in layers:
+            for _ in range(3):
+                F.conv2d(inp, w, padding=1)
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(args.frames):
+                F.conv2d(inp, w, padding=1)
+            torch.cuda.synchronize()
+            seconds = (time.perf_counter() - start) / args.frames
+            useful = 2 * useful_in * useful_out * 9 * width * height / 1e12
+            print(f"conv_ceiling | layer {name:20} | {seconds * 1e3:.3f} ms | "
+                  f"{useful / seconds:.1f} useful TFLOP/s")
         # What the engine's copies of one frame cost beside that: the 8-bit
         # input up, the 8-bit output (s times the size) down, into pageable
         # memory (a frame's own buffer, what the engine does) or pinned.

@@ -155,11 +155,22 @@ network_runs() {
   # LibTorch's separate bias add and PReLU.
   ANIFARM_FUSED_EPILOGUE=0 "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
     --gflop-per-mpx 1197 --precision "$half" || { echo "network_bench eager epilogue: failed"; failed=1; }
+  # The first and last convolutions' channels padded to multiples of 8
+  # (conv_ceiling.py times those layers alone, padded and not).
+  ANIFARM_PAD_CHANNELS=1 "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
+    --gflop-per-mpx 1197 --precision "$half" || { echo "network_bench padded ends: failed"; failed=1; }
   # The same through the engine (copies, 8-bit conversion): --tile auto
   # (2048 px, the whole frame, on a 40 GB+ card) against the guide's 1024 px.
   for tile in 0 1024; do
     "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" --precision "$half" --frames 20 \
       --tile "$tile" --gflop-per-mpx 1197 || { echo "upscale_bench --tile $tile: failed"; failed=1; }
+  done
+  # Frames in flight, each on its own thread and CUDA stream: one frame's
+  # copies under another's kernels (the engine's default is 2 on 16 GB+).
+  local n
+  for n in 1 3; do
+    "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" --precision "$half" --frames 30 \
+      --in-flight "$n" --gflop-per-mpx 1197 || { echo "upscale_bench --in-flight $n: failed"; failed=1; }
   done
   return "$failed"
 }

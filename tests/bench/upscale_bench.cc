@@ -3,15 +3,23 @@
 //
 //   upscale_bench --model FILE [--size 1920x1080] [--device cpu|cuda:0]
 //                 [--precision fp32|fp16|bf16] [--frames N] [--tile N]
+//                 [--in-flight N]
+//
+// --in-flight N: frames upscaled at once, each from its own thread, as the
+// node does (default: what the engine chooses, Upscaler::frames_in_flight).
 //
 // Prints one line per run: model, device, precision, size, fps, and the
 // achieved TFLOP/s when the caller gives the model's cost in --gflop-per-mpx
 // (multiply-adds counted as 2 FLOP, per megapixel of input); then the
 // memory figures a node reports (in use, free, the CUDA allocator's
 // allocated and reserved bytes, the model cache).
+#include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdio>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <iostream>
 
 #include "absl/strings/numbers.h"
@@ -21,11 +29,12 @@
 #include "node/engine/torch_engine.h"
 
 int main(int argc, char** argv) {
-  anifarm::CliArgs args({"model", "size", "device", "precision", "frames", "tile", "gflop-per-mpx"},
+  anifarm::CliArgs args({"model", "size", "device", "precision", "frames", "tile", "in-flight",
+                         "gflop-per-mpx"},
                         {});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || !args.Has("model")) {
     std::cerr << "usage: upscale_bench --model FILE [--size WxH] [--device D] [--precision P]"
-                 " [--frames N] [--tile N] [--gflop-per-mpx G]\n";
+                 " [--frames N] [--tile N] [--in-flight N] [--gflop-per-mpx G]\n";
     return 2;
   }
   int width = 0, height = 0;
@@ -61,33 +70,44 @@ int main(int argc, char** argv) {
       p[2] = static_cast<uint8_t>(((x / 32 + y / 32) % 2) * 200);
     }
   }
-  // The node upscales on its worker thread, so the benchmark does too
+  const int in_flight = *args.GetInt("in-flight", (*upscaler)->frames_in_flight());
+  if (in_flight < 1) {
+    std::cerr << "upscale_bench: --in-flight must be at least 1\n";
+    return 2;
+  }
+  // The node upscales on worker threads, so the benchmark does too
   // (LibTorch's CPU kernels run measurably slower from the main thread).
-  // One warm-up frame first: allocation and kernel selection.
-  double seconds = 0;
+  // One warm-up frame per thread first: allocation, kernel selection, and
+  // each thread's CUDA stream.
+  std::mutex failure_mu;
   absl::Status failure;
-  std::thread worker([&] {
-    if (auto warm = (*upscaler)->Upscale(frame); !warm.ok()) {
-      failure = warm.status();
-      return;
-    }
+  auto upscale_one = [&]() -> bool {
+    absl::StatusOr<anifarm::RgbImage> out = (*upscaler)->Upscale(frame);
+    if (out.ok()) return true;
+    std::lock_guard<std::mutex> lock(failure_mu);
+    failure = out.status();
+    return false;
+  };
+  auto run_threads = [&](const std::function<void()>& body) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < in_flight; ++t) threads.emplace_back(body);
+    for (std::thread& thread : threads) thread.join();
+  };
+  run_threads([&] { upscale_one(); });
+  double seconds = 0;
+  if (failure.ok()) {
+    std::atomic<int> next{0};
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < frames; ++i) {
-      if (auto out = (*upscaler)->Upscale(frame); !out.ok()) {
-        failure = out.status();
-        return;
+    run_threads([&] {
+      while (next++ < frames && upscale_one()) {
       }
-    }
+    });
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  });
-  worker.join();
-  if (!failure.ok()) {
-    std::cerr << "upscale_bench: " << failure.message() << "\n";
-    return 4;
   }
   const double fps = frames / seconds;
-  std::printf("%s | %s | %s | %dx%d | %.3f fps", (*upscaler)->description().c_str(),
-              (*engine)->device_name().c_str(), options.precision.c_str(), width, height, fps);
+  std::printf("%s | %s | %s | %dx%d | %d in flight | %.3f fps", (*upscaler)->description().c_str(),
+              (*engine)->device_name().c_str(), options.precision.c_str(), width, height, in_flight,
+              fps);
   if (gflop_per_mpx > 0) {
     std::printf(" | %.2f TFLOP/s", fps * gflop_per_mpx * width * height / 1e6 / 1e3);
   }

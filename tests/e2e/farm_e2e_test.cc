@@ -263,6 +263,45 @@ TEST_F(FarmTest, SegmentsFromNodesEqualOneEncodeAtTheCoordinator) {
   }
 }
 
+// Frames in flight (ANIFARM_FRAMES_IN_FLIGHT, 2 by default on a big GPU):
+// three frames upscaled at once on three threads give the very frames, in
+// the same order, of one at a time, duplicates and pictures from the other
+// chunk included (lossless FFV1 again).
+TEST_F(FarmTest, FramesInFlightGiveTheFramesOfOneAtATime) {
+  std::vector<int> content;
+  const std::string input = MakeClip(60, &content);
+  std::vector<std::vector<RgbImage>> decoded;
+  for (const char* in_flight : {"1", "3"}) {
+    setenv("ANIFARM_FRAMES_IN_FLIGHT", in_flight, 1);
+    const std::string output = (dir_ / (std::string("in-flight-") + in_flight + ".mkv")).string();
+    Subprocess run({kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+                    (dir_ / (std::string("state-") + in_flight)).string(), "--models-dir", kModels,
+                    "--codec", "ffv1"},
+                   Log(std::string("run-") + in_flight));
+    const int rc = run.Wait();
+    unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+    ASSERT_EQ(rc, 0) << run.Stderr();
+    // The node says how many frames it kept in flight: the path was taken.
+    EXPECT_NE(run.Stderr().find(std::string("upscaled, ") + in_flight + " at a time"), std::string::npos)
+        << run.Stderr();
+    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(output);
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    ASSERT_EQ(frames->size(), 60u) << in_flight;
+    std::vector<RgbImage> pictures;
+    for (const FramePtr& frame : *frames) pictures.push_back(*FrameToRgb(*frame));
+    decoded.push_back(std::move(pictures));
+  }
+  for (size_t i = 0; i < 60; ++i) {
+    EXPECT_TRUE(decoded[0][i].pixels == decoded[1][i].pixels) << "frame " << i << " differs";
+  }
+  // Held pictures stay held: the source's duplicates are duplicates still.
+  for (size_t i = 1; i < 60; ++i) {
+    if (content[i] == content[i - 1]) {
+      EXPECT_TRUE(decoded[1][i].pixels == decoded[1][i - 1].pixels) << "frame " << i;
+    }
+  }
+}
+
 // A picture with a transparent border (alpha 0 within 8 px of the edge) and
 // an opaque centre.
 RgbImage FramedWithAlpha(int width, int height, int shade) {

@@ -1,7 +1,8 @@
 // The engine on a CUDA device, checked against the same engine on the CPU:
 // every architecture in fp32, fp16 and bf16, tiles against whole frames on
 // the GPU, the post-processing on the GPU against the host reference, and
-// the VRAM figures a node reports.
+// the VRAM figures a node reports, and frames upscaled side by side on
+// their threads' own streams against one at a time.
 //
 // Without a CUDA device (Debian's CPU LibTorch, a machine with no GPU) every
 // case is skipped with the reason, not passed: tests/bench/gpu_session.sh
@@ -13,7 +14,10 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <thread>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -140,6 +144,47 @@ TEST_F(CudaEngineTest, ReportsTheAllocatorsFigures) {
   // AniScale's fp16 weights: about 1.2 M parameters.
   EXPECT_GT(memory.model_cache.bytes, 1'000'000);
   EXPECT_LT(memory.model_cache.bytes, 8'000'000);
+}
+
+// Frames in flight (Upscaler::frames_in_flight): three threads, each on its
+// own CUDA stream, upscale different frames at once, and every frame comes
+// out as it does alone on the default stream. A missing wait between a
+// stream's copies and its kernels shows up here as a torn or mixed frame.
+TEST_F(CudaEngineTest, FramesInFlightOnTheirOwnStreamsMatchOneAtATime) {
+  UpscaleOptions options;
+  options.precision = "fp16";
+  const std::string model = testutil::ModelPath("2x-AniScale.pth");
+  setenv("ANIFARM_FRAMES_IN_FLIGHT", "3", 1);
+  absl::StatusOr<std::shared_ptr<Upscaler>> parallel = cuda_->GetUpscaler(model, "", options);
+  setenv("ANIFARM_FRAMES_IN_FLIGHT", "1", 1);
+  absl::StatusOr<std::shared_ptr<Upscaler>> serial = cuda_->GetUpscaler(model, "", options);
+  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+  ASSERT_TRUE(parallel.ok() && serial.ok());
+  ASSERT_EQ((*parallel)->frames_in_flight(), 3);
+  ASSERT_EQ((*serial)->frames_in_flight(), 1);
+  constexpr int kThreads = 3, kFramesEach = 4;
+  std::vector<RgbImage> inputs;
+  for (int i = 0; i < kThreads * kFramesEach; ++i) inputs.push_back(TexturedImage(320 + 16 * (i % 3), 180));
+  std::vector<absl::StatusOr<RgbImage>> outputs(inputs.size());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kFramesEach; ++k) {
+        const size_t i = static_cast<size_t>(t * kFramesEach + k);
+        outputs[i] = (*parallel)->Upscale(inputs[i]);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_TRUE(outputs[i].ok()) << outputs[i].status();
+    absl::StatusOr<RgbImage> alone = (*serial)->Upscale(inputs[i]);
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_EQ(outputs[i]->width, alone->width);
+    const double psnr = BytePsnr(*outputs[i], *alone);
+    std::printf("frame %zu: %.1f dB against one at a time\n", i, psnr);
+    EXPECT_GE(psnr, 60.0) << "frame " << i;
+  }
 }
 
 }  // namespace

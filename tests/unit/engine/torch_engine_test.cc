@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -223,6 +224,30 @@ TEST(SrvggCompactTest, ChannelsLastGivesTheSameOutput) {
   EXPECT_TRUE(b.is_contiguous(torch::MemoryFormat::ChannelsLast)) << "the layout really was channels-last";
   const double max_error = (a - b).abs().max().item<double>();
   std::printf("Compact channels-last vs NCHW: max abs error %.3g\n", max_error);
+  EXPECT_LT(max_error, 1e-4);
+}
+
+// ANIFARM_PAD_CHANNELS=1 (a GPU experiment): the first convolution reads 8
+// channels and the last writes 16, the extra ones with zero weights; the
+// picture is the one without padding.
+TEST(SrvggCompactTest, PaddedEndsGiveTheSameOutput) {
+  absl::StatusOr<TensorMap> weights = LoadPthCheckpoint(kModel);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  unsetenv("ANIFARM_PAD_CHANNELS");
+  absl::StatusOr<std::unique_ptr<CompactNet>> plain = CompactNet::Create(*weights, kModel, torch::kCPU, torch::kFloat32);
+  setenv("ANIFARM_PAD_CHANNELS", "1", 1);
+  absl::StatusOr<std::unique_ptr<CompactNet>> padded = CompactNet::Create(*weights, kModel, torch::kCPU, torch::kFloat32);
+  unsetenv("ANIFARM_PAD_CHANNELS");
+  ASSERT_TRUE(plain.ok() && padded.ok());
+  EXPECT_EQ((*plain)->ToString().find("padded-ends"), std::string::npos);
+  EXPECT_NE((*padded)->ToString().find("padded-ends"), std::string::npos) << (*padded)->ToString();
+  c10::InferenceMode guard;
+  const torch::Tensor input = TexturedInput(40, 28);
+  const torch::Tensor a = (*plain)->Forward(input);
+  const torch::Tensor b = (*padded)->Forward(input);
+  ASSERT_EQ(a.sizes(), b.sizes());
+  const double max_error = (a - b).abs().max().item<double>();
+  std::printf("Compact padded ends vs plain: max abs error %.3g\n", max_error);
   EXPECT_LT(max_error, 1e-4);
 }
 
@@ -701,6 +726,36 @@ TEST(TorchEngineTest, AutoTileFollowsTheGuidesTableThenGoesWholeOnBigGpus) {
   EXPECT_EQ(AutoTileForFreeGpuMemory(40 * kGiB), 2048);
   EXPECT_EQ(AutoTileForFreeGpuMemory(139 * kGiB), 2048);  // the H200 of docs/benchmarks.md
   EXPECT_GE(AutoTileForFreeGpuMemory(80 * kGiB), 1920);  // a 1080p frame is one tile
+}
+
+TEST(TorchEngineTest, FramesInFlightAreTwoOnBigGpusOneOnCpusAndTheVariableWins) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  EXPECT_EQ(FramesInFlightFor(false, -1, nullptr), 1);        // a CPU
+  EXPECT_EQ(FramesInFlightFor(true, 8 * kGiB, nullptr), 1);   // two frames may not fit
+  EXPECT_EQ(FramesInFlightFor(true, -1, nullptr), 1);         // unknown free memory
+  EXPECT_EQ(FramesInFlightFor(true, 16 * kGiB, nullptr), 2);
+  EXPECT_EQ(FramesInFlightFor(true, 139 * kGiB, ""), 2);
+  EXPECT_EQ(FramesInFlightFor(false, -1, "3"), 3);
+  EXPECT_EQ(FramesInFlightFor(true, 139 * kGiB, "1"), 1);
+  EXPECT_EQ(FramesInFlightFor(true, 139 * kGiB, "8"), kMaxFramesInFlight);
+  for (const char* bad : {"0", "9", "-2", "two", "2x"}) {
+    EXPECT_EQ(FramesInFlightFor(true, 139 * kGiB, bad), 2) << bad;  // reported, then the default
+  }
+}
+
+// The upscaler carries the engine's choice, which the node's pipeline reads.
+TEST(TorchEngineTest, UpscalerReportsItsFramesInFlight) {
+  std::unique_ptr<UpscalerEngine> engine = CpuEngine();
+  ASSERT_NE(engine, nullptr);
+  UpscaleOptions options;
+  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+  absl::StatusOr<std::shared_ptr<Upscaler>> one = engine->GetUpscaler(kModel, "aniscale-sha", options);
+  setenv("ANIFARM_FRAMES_IN_FLIGHT", "3", 1);
+  absl::StatusOr<std::shared_ptr<Upscaler>> three = engine->GetUpscaler(kModel, "aniscale-sha", options);
+  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ((*one)->frames_in_flight(), 1);
+  EXPECT_EQ((*three)->frames_in_flight(), 3);
 }
 
 }  // namespace
