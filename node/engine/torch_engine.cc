@@ -447,6 +447,9 @@ class TorchEngine : public UpscalerEngine {
     }
     engine::LoadedNetworkInfo info;
     ASSIGN_OR_RETURN(std::unique_ptr<Network> net, engine::LoadNetwork(path, device_, precision.dtype, &info));
+    // The weights' conversions ran on this thread's stream; frames in flight
+    // read them from other, non-blocking streams, which do not wait for it.
+    if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
     const std::string& fp32_only = info.fp32_only;
     auto model = std::make_shared<LoadedModel>();
     model->architecture = info.family;
