@@ -30,10 +30,10 @@
 #include "common/media/image_resize.h"
 #include "common/media/png_codec.h"
 #include "common/status_macros.h"
-#include "node/worker_threads.h"
 #include "node/bounded_queue.h"
 #include "node/post_process.h"
 #include "node/scale_plan.h"
+#include "node/worker_threads.h"
 
 namespace anifarm {
 namespace fs = std::filesystem;

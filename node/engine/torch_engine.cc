@@ -364,7 +364,9 @@ class TorchEngine : public UpscalerEngine {
         device_name_(std::move(device_name)),
         cuda_free_bytes_(cuda_free_bytes),
         memory_bytes_(memory_bytes),
-        cache_budget_bytes_(ModelCacheBudget(memory_bytes)) {}
+        cache_budget_bytes_(ModelCacheBudget(memory_bytes)),
+        frames_in_flight_(FramesInFlightFor(device.is_cuda(), cuda_free_bytes,
+                                            std::getenv("ANIFARM_FRAMES_IN_FLIGHT"))) {}
 
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
@@ -420,8 +422,7 @@ class TorchEngine : public UpscalerEngine {
     }
     const std::string& note = precision.note.empty() ? model->precision_note : precision.note;
     return std::make_shared<TorchUpscaler>(
-        model, note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap,
-        FramesInFlightFor(device_.is_cuda(), cuda_free_bytes_, std::getenv("ANIFARM_FRAMES_IN_FLIGHT")));
+        model, note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap, frames_in_flight_);
   }
 
  private:
@@ -487,6 +488,7 @@ class TorchEngine : public UpscalerEngine {
   const int64_t memory_bytes_;
   mutable std::mutex mu_;
   const int64_t cache_budget_bytes_;
+  const int frames_in_flight_;  // every Upscaler's (FramesInFlightFor)
   std::map<std::string, std::shared_ptr<const LoadedModel>> cache_;  // guarded by mu_
   int64_t cache_bytes_ = 0;                                          // their weights; guarded by mu_
   std::list<std::string> lru_;                                       // most recent first; guarded by mu_

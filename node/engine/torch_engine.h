@@ -27,8 +27,9 @@ int CudaDeviceCount();
 int AutoTileForFreeGpuMemory(int64_t free_bytes);
 
 // Frames a node keeps in flight on one upscaler (Upscaler::frames_in_flight),
-// each upscaled from its own thread on its own CUDA stream. `env` is
-// ANIFARM_FRAMES_IN_FLIGHT (may be null): a number from 1 to
+// each upscaled from its own thread on its own CUDA stream; the engine asks
+// once, when it is created. `env` is ANIFARM_FRAMES_IN_FLIGHT (may be null):
+// a number from 1 to
 // kMaxFramesInFlight wins; anything else is reported on stderr and ignored.
 // Otherwise 2 on a GPU with 16 GB or more free (one frame's copies and host
 // work overlap the other's kernels, and two frames' activations fit), and 1

@@ -17,10 +17,10 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <thread>
 #include <vector>
-#include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
       }
     });
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  if (!failure.ok()) {
+    std::cerr << "upscale_bench: " << failure.message() << "\n";
+    return 4;
   }
   const double fps = frames / seconds;
   std::printf("%s | %s | %s | %dx%d | %d in flight | %.3f fps", (*upscaler)->description().c_str(),

@@ -14,12 +14,11 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <map>
-#include <thread>
-#include <vector>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "node/engine/torch_engine.h"
@@ -154,11 +153,13 @@ TEST_F(CudaEngineTest, FramesInFlightOnTheirOwnStreamsMatchOneAtATime) {
   UpscaleOptions options;
   options.precision = "fp16";
   const std::string model = testutil::ModelPath("2x-AniScale.pth");
-  setenv("ANIFARM_FRAMES_IN_FLIGHT", "3", 1);
-  absl::StatusOr<std::shared_ptr<Upscaler>> parallel = cuda_->GetUpscaler(model, "", options);
-  setenv("ANIFARM_FRAMES_IN_FLIGHT", "1", 1);
-  absl::StatusOr<std::shared_ptr<Upscaler>> serial = cuda_->GetUpscaler(model, "", options);
-  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> three =
+      testutil::EngineWithVariable("cuda:0", "ANIFARM_FRAMES_IN_FLIGHT", "3");
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> one =
+      testutil::EngineWithVariable("cuda:0", "ANIFARM_FRAMES_IN_FLIGHT", "1");
+  ASSERT_TRUE(three.ok() && one.ok());
+  absl::StatusOr<std::shared_ptr<Upscaler>> parallel = (*three)->GetUpscaler(model, "", options);
+  absl::StatusOr<std::shared_ptr<Upscaler>> serial = (*one)->GetUpscaler(model, "", options);
   ASSERT_TRUE(parallel.ok() && serial.ok());
   ASSERT_EQ((*parallel)->frames_in_flight(), 3);
   ASSERT_EQ((*serial)->frames_in_flight(), 1);

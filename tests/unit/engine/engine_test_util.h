@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -107,6 +108,17 @@ inline std::unique_ptr<UpscalerEngine> CpuEngine() {
   absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
   EXPECT_TRUE(engine.ok()) << engine.status();
   return engine.ok() ? std::move(*engine) : nullptr;
+}
+
+// An engine on `device` created while the environment variable `name` is
+// `value`, which is unset again afterwards: the engine reads its variables
+// (ANIFARM_MODEL_CACHE, ANIFARM_FRAMES_IN_FLIGHT) once, at creation.
+inline absl::StatusOr<std::unique_ptr<UpscalerEngine>> EngineWithVariable(const std::string& device,
+                                                                          const char* name, const char* value) {
+  setenv(name, value, 1);
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine(device);
+  unsetenv(name);
+  return engine;
 }
 
 // PSNR of two 8-bit frames (peak 255); 0 when their sizes differ.

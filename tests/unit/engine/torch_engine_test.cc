@@ -36,6 +36,7 @@ const char kModel[] = ANIFARM_TEST_MODEL_DIR "/2x-AniScale.pth";
 
 using testutil::Psnr;
 using testutil::CpuEngine;
+using testutil::EngineWithVariable;
 using testutil::SmoothImage;
 using testutil::TempPath;
 using testutil::TexturedInput;
@@ -326,9 +327,7 @@ TEST(TorchEngineTest, OutOfMemoryHalvesTheTileAndRetries) {
 // past its budget (ANIFARM_MODEL_CACHE) the least recently used go first,
 // and a model that went is loaded again when asked for.
 TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
-  setenv("ANIFARM_MODEL_CACHE", "5M", 1);
-  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = CreateTorchEngine("cpu");
-  unsetenv("ANIFARM_MODEL_CACHE");
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = EngineWithVariable("cpu", "ANIFARM_MODEL_CACHE", "5M");
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->model_cache().budget_bytes, 5 << 20);
   const std::string dir = ANIFARM_TEST_MODEL_DIR;
@@ -380,9 +379,7 @@ TEST(TorchEngineTest, ModelCacheStaysWithinItsMemoryBudget) {
   EXPECT_EQ(memory.reserved_bytes, -1);
 
   // A model larger than the whole budget still loads, alone.
-  setenv("ANIFARM_MODEL_CACHE", "1M", 1);
-  absl::StatusOr<std::unique_ptr<UpscalerEngine>> small = CreateTorchEngine("cpu");
-  unsetenv("ANIFARM_MODEL_CACHE");
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> small = EngineWithVariable("cpu", "ANIFARM_MODEL_CACHE", "1M");
   ASSERT_TRUE(small.ok()) << small.status();
   for (const char* name : {"realesr-animevideov3-x2.param", "2x-AniScale.pth"}) {
     absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = (*small)->GetUpscaler(dir + "/" + name, name, {});
@@ -746,13 +743,12 @@ TEST(TorchEngineTest, FramesInFlightAreTwoOnBigGpusOneOnCpusAndTheVariableWins) 
 // The upscaler carries the engine's choice, which the node's pipeline reads.
 TEST(TorchEngineTest, UpscalerReportsItsFramesInFlight) {
   std::unique_ptr<UpscalerEngine> engine = CpuEngine();
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine3 = EngineWithVariable("cpu", "ANIFARM_FRAMES_IN_FLIGHT", "3");
   ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine3.ok()) << engine3.status();
   UpscaleOptions options;
-  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
   absl::StatusOr<std::shared_ptr<Upscaler>> one = engine->GetUpscaler(kModel, "aniscale-sha", options);
-  setenv("ANIFARM_FRAMES_IN_FLIGHT", "3", 1);
-  absl::StatusOr<std::shared_ptr<Upscaler>> three = engine->GetUpscaler(kModel, "aniscale-sha", options);
-  unsetenv("ANIFARM_FRAMES_IN_FLIGHT");
+  absl::StatusOr<std::shared_ptr<Upscaler>> three = (*engine3)->GetUpscaler(kModel, "aniscale-sha", options);
   ASSERT_TRUE(one.ok() && three.ok());
   EXPECT_EQ((*one)->frames_in_flight(), 1);
   EXPECT_EQ((*three)->frames_in_flight(), 3);
