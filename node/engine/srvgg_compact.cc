@@ -182,6 +182,7 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
         net->conv_bias_fp32_.push_back(PerChannelFp32(net->conv_bias_[i], 0.0, channels, device));
         net->prelu_weight_fp32_.push_back(PerChannelFp32(net->prelu_weight_[i], 0.0, channels, device));
       }
+      if (CudnnFusionEnabled(device)) net->cudnn_fusion_ = std::make_unique<ConvBiasPreluFusion>();
     }
   } catch (const c10::Error& e) {
     return absl::InternalError(
@@ -196,7 +197,7 @@ bool CompactNet::PadsChannelsFromEnvironment() {
 }
 
 std::string CompactNet::ToString() const {
-  return absl::StrCat(config_.ToString(), fused_epilogue_ ? " fused-epilogue" : "",
+  return absl::StrCat(config_.ToString(), fused_epilogue_ ? " fused-epilogue" : "", cudnn_fusion_ ? " cudnn-fusion" : "",
                       pad_input_to_ > 0 ? " padded-ends" : "");
 }
 
@@ -207,6 +208,14 @@ torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     const bool activated = i < prelu_weight_.size();
     if (activated && fused_epilogue_) {
+      if (cudnn_fusion_) {
+        std::optional<torch::Tensor> fused =
+            cudnn_fusion_->Run(y, conv_weight_[i], conv_bias_fp32_[i], prelu_weight_fp32_[i]);
+        if (fused) {
+          y = *std::move(fused);
+          continue;
+        }
+      }
       y = at::conv2d(y, conv_weight_[i], /*bias=*/{}, /*stride=*/{1, 1}, /*padding=*/{1, 1});
       y = FusedBiasPrelu(std::move(y), conv_bias_fp32_[i], prelu_weight_fp32_[i]);
       continue;

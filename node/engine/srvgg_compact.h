@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/cudnn_fusion.h"
 #include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
 
@@ -63,8 +64,9 @@ class CompactNet : public Network {
   const CompactConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
   // The configuration, and " fused-epilogue" when FusedBiasPrelu runs the
-  // activations (CUDA; node/engine/fused_epilogue.h), " padded-ends" with
-  // PadsChannelsFromEnvironment.
+  // activations (CUDA; node/engine/fused_epilogue.h), " cudnn-fusion" when
+  // cuDNN may fuse them into the convolutions (cudnn_fusion.h),
+  // " padded-ends" with PadsChannelsFromEnvironment.
   std::string ToString() const override;
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
@@ -104,6 +106,9 @@ class CompactNet : public Network {
   bool fused_epilogue_ = false;
   std::vector<torch::Tensor> conv_bias_fp32_;
   std::vector<torch::Tensor> prelu_weight_fp32_;
+  // With ANIFARM_CUDNN_FUSION=1 (cudnn_fusion.h): the activated layers run
+  // as one cuDNN kernel each where cuDNN can fuse them.
+  std::unique_ptr<ConvBiasPreluFusion> cudnn_fusion_;
   // PadsChannelsFromEnvironment: conv_weight_.front() reads pad_input_to_
   // channels and conv_weight_.back() / conv_bias_.back() write more than
   // 3·s² (the extra ones are zero and dropped).

@@ -56,6 +56,14 @@ if [ "${1:-}" = "--prepare" ]; then
   # toml++, OpenSSL headers): packed from Debian 12 packages here.
   bash "$root/scripts/make-gpu-extras.sh" "$deps/anifarm-extras.tar.xz"
   for m in "${carried_models[@]}"; do cp "$from/$m" "$models/"; done
+  # cuDNN's headers, for the cuDNN fusion, in case the GPU host's PyTorch
+  # came without them (a pip PyTorch usually has them in nvidia/cudnn).
+  for dir in /usr/local/cuda/include /usr/local/cuda-*/include /usr/include; do
+    if [ -f "$dir/cudnn_graph.h" ]; then
+      mkdir -p "$deps/cudnn/include" && cp "$dir"/cudnn*.h "$deps/cudnn/include/"
+      break
+    fi
+  done
   du -sh "$deps"
   echo "carry: [\".deps\"]; command: bash tests/bench/gpu_session.sh"
   exit 0
@@ -103,6 +111,13 @@ fi
   nproc
 } >"$out/machine.txt" 2>&1
 
+# The carried cuDNN headers only where PyTorch has none beside it.
+if [ -f "$deps/cudnn/include/cudnn_graph.h" ] && [ -z "${ANIFARM_CUDNN_ROOT:-}" ] &&
+   ! python3 -c 'import glob, os, sys, torch
+sys.exit(0 if glob.glob(os.path.dirname(os.path.dirname(torch.__file__)) + "/nvidia/*/include/cudnn_graph.h") else 1)' 2>/dev/null; then
+  export ANIFARM_CUDNN_ROOT="$deps/cudnn"
+fi
+
 if [ -n "${ANIFARM_GPU_BIN:-}" ]; then
   # Binaries already built (the dry run in CTest): no configure, no build.
   bin="$(realpath -m "$ANIFARM_GPU_BIN")"
@@ -135,9 +150,10 @@ else
 fi
 export bin models device frame gpu_build out
 
-# The fused epilogue against LibTorch's ops first: the speed figures below
-# mean little if it is wrong.
-step fused_epilogue_test 60 "$bin/engine_tests" --gtest_filter='FusedEpilogue*'
+# The fused epilogue against LibTorch's ops first, and the cuDNN fusion
+# against the unfused layers: the speed figures below mean little if they
+# are wrong.
+step fused_epilogue_test 90 "$bin/engine_tests" --gtest_filter='FusedEpilogue*:CudnnFusion*'
 
 # The speed target's case: Compact 2x (AniScale: 64 features, 16 convs) at
 # 1080p, inference only; then what batches and tiles do to it.
@@ -159,6 +175,16 @@ network_runs() {
   # (conv_ceiling.py times those layers alone, padded and not).
   ANIFARM_PAD_CHANNELS=1 "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
     --gflop-per-mpx 1197 --precision "$half" || { echo "network_bench padded ends: failed"; failed=1; }
+  # cuDNN runtime fusion of each activated convolution with its bias and
+  # PReLU (opt-in; its log says which layers got a fused plan), alone and
+  # with the padded ends (3 -> 8 input channels may let the first layer fuse).
+  ANIFARM_CUDNN_FUSION=1 "$bin/network_bench" --model "$compact" --size "$frame" --device "$device" --frames 20 \
+    --gflop-per-mpx 1197 --precision "$half" || { echo "network_bench cudnn fusion: failed"; failed=1; }
+  ANIFARM_CUDNN_FUSION=1 ANIFARM_PAD_CHANNELS=1 "$bin/network_bench" --model "$compact" --size "$frame" \
+    --device "$device" --frames 20 --gflop-per-mpx 1197 --precision "$half" \
+    || { echo "network_bench cudnn fusion, padded ends: failed"; failed=1; }
+  ANIFARM_CUDNN_FUSION=1 "$bin/upscale_bench" --model "$compact" --size "$frame" --device "$device" \
+    --precision "$half" --frames 30 --tile 0 --gflop-per-mpx 1197 || { echo "upscale_bench cudnn fusion: failed"; failed=1; }
   # The same through the engine (copies, 8-bit conversion): --tile auto
   # (2048 px, the whole frame, on a 40 GB+ card) against the guide's 1024 px.
   for tile in 0 1024; do
@@ -174,14 +200,14 @@ network_runs() {
   done
   return "$failed"
 }
-step network_bench 150 network_runs
+step network_bench 210 network_runs
 # The same network shape in PyTorch: eager, without activations, convolutions
 # only (the ceiling a fused epilogue works toward).
 [ "$device" != cpu ] && step conv_ceiling 60 python3 tests/bench/conv_ceiling.py --size "$frame" --dtype "${ANIFARM_GPU_HALF:-fp16}"
 
 # Every architecture in fp32/fp16/bf16 against the CPU, tiles against whole
 # frames, device post-processing and allocator figures on the GPU.
-step cuda_tests 150 "$bin/engine_tests" --gtest_filter='*Cuda*:-FusedEpilogue*'
+step cuda_tests 150 "$bin/engine_tests" --gtest_filter='*Cuda*:-FusedEpilogue*:CudnnFusion*'
 
 # Every architecture through the engine, copies included (upscale_bench).
 export ANIFARM_BIN="$bin" ANIFARM_MODELS_DIR="$models"

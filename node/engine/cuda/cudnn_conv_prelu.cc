@@ -1,0 +1,309 @@
+#include "node/engine/cuda/cudnn_conv_prelu.h"
+
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace anifarm::engine::cuda {
+namespace {
+
+// Unique ids of the graph's tensors: the five Execute binds, then the
+// virtual ones that live only inside the fused kernel.
+enum TensorId : int64_t {
+  kX = 1,
+  kW = 2,
+  kBias = 3,
+  kSlope = 4,
+  kY = 5,
+  kConvOut = 100,
+  kBiased = 101,
+  kPositive = 102,
+  kNegative = 103,
+  kScaledNegative = 104,
+};
+
+// Heuristics return their engines best first; a few are enough to find one
+// that finalizes, and each runtime-compiled candidate costs a compilation.
+constexpr int64_t kMaxCandidates = 12;
+
+const char* TypeName(StorageType type) {
+  switch (type) {
+    case StorageType::kFloat32: return "fp32";
+    case StorageType::kFloat16: return "fp16";
+    case StorageType::kBFloat16: return "bf16";
+  }
+  return "?";
+}
+
+cudnnDataType_t DataType(StorageType type) {
+  switch (type) {
+    case StorageType::kFloat32: return CUDNN_DATA_FLOAT;
+    case StorageType::kFloat16: return CUDNN_DATA_HALF;
+    case StorageType::kBFloat16: return CUDNN_DATA_BFLOAT16;
+  }
+  return CUDNN_DATA_FLOAT;
+}
+
+// cuDNN 9's status codes come in families of a thousand; 3xxx is "not
+// supported", which for a fused graph means "no kernel for this", not a bug.
+absl::Status ToStatus(cudnnStatus_t status, absl::string_view what, const ConvPreluShape& shape) {
+  std::string message = absl::StrCat("cuDNN fusion, ", shape.ToString(), ": ", what, ": ", cudnnGetErrorString(status));
+  std::array<char, 512> detail{};
+  cudnnGetLastErrorString(detail.data(), detail.size());
+  if (detail[0] != '\0') absl::StrAppend(&message, " (", detail.data(), ")");
+  if (status / 1000 == CUDNN_STATUS_NOT_SUPPORTED / 1000) return absl::UnimplementedError(message);
+  return absl::InternalError(message);
+}
+
+// Makes descriptors and sets their attributes, keeping the first failure:
+// after one, every later call does nothing, so a graph reads as a list of
+// settings with one status check at the end.
+class Builder {
+ public:
+  explicit Builder(const ConvPreluShape& shape) : shape_(shape) {}
+
+  BackendDescriptor Make(cudnnBackendDescriptorType_t type, absl::string_view what) {
+    void* raw = nullptr;
+    if (status_.ok()) Note(cudnnBackendCreateDescriptor(type, &raw), what);
+    return BackendDescriptor(raw);
+  }
+  void Set(const BackendDescriptor& d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type,
+           int64_t count, const void* values, absl::string_view what) {
+    if (status_.ok()) Note(cudnnBackendSetAttribute(d.get(), name, type, count, values), what);
+  }
+  void SetDescriptor(const BackendDescriptor& d, cudnnBackendAttributeName_t name, const BackendDescriptor& value,
+                     absl::string_view what) {
+    void* raw = value.get();
+    Set(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw, what);
+  }
+  void Finalize(const BackendDescriptor& d, absl::string_view what) {
+    if (status_.ok()) Note(cudnnBackendFinalize(d.get()), what);
+  }
+
+  // A dense channels-last tensor of dims [N, C, H, W] (or a filter
+  // [K, C, R, S]: the same strides make it K-R-S-C).
+  BackendDescriptor Tensor(int64_t id, cudnnDataType_t type, std::array<int64_t, 4> dims, bool is_virtual) {
+    const std::array<int64_t, 4> strides = {dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]};
+    const int64_t alignment = 16;
+    const bool virtual_flag = is_virtual;
+    BackendDescriptor d = Make(CUDNN_BACKEND_TENSOR_DESCRIPTOR, "tensor descriptor");
+    Set(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type, "tensor type");
+    Set(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims.data(), "tensor dimensions");
+    Set(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides.data(), "tensor strides");
+    Set(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &id, "tensor id");
+    Set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment, "tensor alignment");
+    Set(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &virtual_flag, "tensor virtual flag");
+    Finalize(d, absl::StrCat("tensor ", id));
+    return d;
+  }
+
+  // y = mode(x[, b]) in fp32, as an operation of the graph.
+  BackendDescriptor Pointwise(cudnnPointwiseMode_t mode, const BackendDescriptor& x, const BackendDescriptor* b,
+                              const BackendDescriptor& y) {
+    const cudnnDataType_t precision = CUDNN_DATA_FLOAT;
+    BackendDescriptor pointwise = Make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, "pointwise descriptor");
+    Set(pointwise, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode");
+    Set(pointwise, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &precision, "pointwise precision");
+    Finalize(pointwise, absl::StrCat("pointwise mode ", static_cast<int>(mode)));
+    BackendDescriptor op = Make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, "pointwise operation");
+    SetDescriptor(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pointwise, "pointwise operation mode");
+    SetDescriptor(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x, "pointwise input");
+    if (b != nullptr) SetDescriptor(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b, "pointwise second input");
+    SetDescriptor(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, "pointwise output");
+    Finalize(op, absl::StrCat("pointwise operation ", static_cast<int>(mode)));
+    return op;
+  }
+
+  const absl::Status& status() const { return status_; }
+
+ private:
+  void Note(cudnnStatus_t status, absl::string_view what) {
+    if (status != CUDNN_STATUS_SUCCESS && status_.ok()) status_ = ToStatus(status, what, shape_);
+  }
+
+  const ConvPreluShape& shape_;
+  absl::Status status_;
+};
+
+// "engine 7 (runtime compiled)", from an engine configuration's engine.
+std::string DescribeEngine(void* config) {
+  void* engine = nullptr;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) return "engine ?";
+  const BackendDescriptor owned(engine);
+  int64_t count = 0;
+  if (cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count,
+                               &engine) != CUDNN_STATUS_SUCCESS) {
+    return "engine ?";
+  }
+  int64_t index = -1;
+  cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count, &index);
+  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> notes{};
+  int64_t note_count = 0;
+  cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                           static_cast<int64_t>(notes.size()), &note_count, notes.data());
+  const auto end = notes.begin() + std::clamp<int64_t>(note_count, 0, static_cast<int64_t>(notes.size()));
+  const bool compiled = std::find(notes.begin(), end, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) != end;
+  return absl::StrCat("engine ", index, compiled ? " (runtime compiled)" : "");
+}
+
+}  // namespace
+
+void BackendDescriptorDeleter::operator()(void* descriptor) const {
+  if (descriptor != nullptr) cudnnBackendDestroyDescriptor(descriptor);
+}
+
+std::string ConvPreluShape::ToString() const {
+  return absl::StrCat(batch, "x", in_channels, "x", height, "x", width, " ", TypeName(type), " ", kernel, "x", kernel,
+                      " ", in_channels, "->", out_channels);
+}
+
+absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(void* handle,
+                                                                               const ConvPreluShape& shape) {
+  if (handle == nullptr || shape.batch < 1 || shape.in_channels < 1 || shape.out_channels < 1 || shape.kernel < 1 ||
+      shape.padding < 0 || shape.out_height() < 1 || shape.out_width() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("cuDNN fusion: no plan for ", shape.ToString()));
+  }
+  Builder b(shape);
+  const cudnnDataType_t storage = DataType(shape.type);
+  const cudnnDataType_t fp32 = CUDNN_DATA_FLOAT;
+  const std::array<int64_t, 4> out_dims = {shape.batch, shape.out_channels, shape.out_height(), shape.out_width()};
+  const std::array<int64_t, 4> per_channel = {1, shape.out_channels, 1, 1};
+  const BackendDescriptor x = b.Tensor(kX, storage, {shape.batch, shape.in_channels, shape.height, shape.width}, false);
+  const BackendDescriptor w =
+      b.Tensor(kW, storage, {shape.out_channels, shape.in_channels, shape.kernel, shape.kernel}, false);
+  const BackendDescriptor bias = b.Tensor(kBias, fp32, per_channel, false);
+  const BackendDescriptor slope = b.Tensor(kSlope, fp32, per_channel, false);
+  const BackendDescriptor y = b.Tensor(kY, storage, out_dims, false);
+  const BackendDescriptor conv_out = b.Tensor(kConvOut, fp32, out_dims, true);
+  const BackendDescriptor biased = b.Tensor(kBiased, fp32, out_dims, true);
+  const BackendDescriptor positive = b.Tensor(kPositive, fp32, out_dims, true);
+  const BackendDescriptor negative = b.Tensor(kNegative, fp32, out_dims, true);
+  const BackendDescriptor scaled_negative = b.Tensor(kScaledNegative, fp32, out_dims, true);
+
+  const int64_t spatial_dims = 2;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  const std::array<int64_t, 2> padding = {shape.padding, shape.padding};
+  const std::array<int64_t, 2> ones = {1, 1};
+  const BackendDescriptor conv = b.Make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution descriptor");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial_dims, "convolution dimensions");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &fp32, "convolution compute type");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode, "convolution mode");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, padding.data(), "convolution padding");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, padding.data(), "convolution padding");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, ones.data(), "convolution dilations");
+  b.Set(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, ones.data(), "convolution strides");
+  b.Finalize(conv, "convolution descriptor");
+
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  BackendDescriptor conv_op = b.Make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, "convolution");
+  b.SetDescriptor(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x, "convolution input");
+  b.SetDescriptor(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w, "convolution filter");
+  b.SetDescriptor(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, conv_out, "convolution output");
+  b.SetDescriptor(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv, "convolution descriptor");
+  b.Set(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha, "convolution alpha");
+  b.Set(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "convolution beta");
+  b.Finalize(conv_op, "convolution operation");
+
+  const std::array<BackendDescriptor, 6> ops = {
+      std::move(conv_op),
+      b.Pointwise(CUDNN_POINTWISE_ADD, conv_out, &bias, biased),
+      b.Pointwise(CUDNN_POINTWISE_RELU_FWD, biased, nullptr, positive),
+      b.Pointwise(CUDNN_POINTWISE_SUB, biased, &positive, negative),
+      b.Pointwise(CUDNN_POINTWISE_MUL, negative, &slope, scaled_negative),
+      b.Pointwise(CUDNN_POINTWISE_ADD, positive, &scaled_negative, y),
+  };
+  std::array<void*, 6> raw_ops{};
+  for (size_t i = 0; i < ops.size(); ++i) raw_ops[i] = ops[i].get();
+  const BackendDescriptor graph = b.Make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
+  b.Set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(raw_ops.size()),
+        raw_ops.data(), "graph operations");
+  b.Set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "graph handle");
+  b.Finalize(graph, "operation graph");
+  if (!b.status().ok()) return b.status();
+
+  // The heuristics' engines in order, then the fallback list; the first
+  // configuration whose plan finalizes wins. Every failure is kept so that
+  // "none" can say why.
+  absl::Status last = absl::UnimplementedError(
+      absl::StrCat("cuDNN fusion, ", shape.ToString(), ": the heuristics offered no engine"));
+  for (const cudnnBackendHeurMode_t heuristic : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    Builder h(shape);
+    const BackendDescriptor heur = h.Make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, "heuristics");
+    h.SetDescriptor(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph, "heuristics graph");
+    h.Set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heuristic, "heuristics mode");
+    h.Finalize(heur, "heuristics");
+    if (!h.status().ok()) {
+      last = h.status();
+      continue;
+    }
+    int64_t available = 0;
+    cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &available,
+                             nullptr);
+    available = std::clamp<int64_t>(available, 0, kMaxCandidates);
+    if (available == 0) continue;
+    std::vector<BackendDescriptor> configs;
+    std::vector<void*> raw_configs;
+    for (int64_t i = 0; i < available; ++i) {
+      configs.push_back(h.Make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, "engine configuration"));
+      raw_configs.push_back(configs.back().get());
+    }
+    int64_t returned = 0;
+    if (h.status().ok()) {
+      const cudnnStatus_t got = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, available, &returned,
+                                                         raw_configs.data());
+      if (got != CUDNN_STATUS_SUCCESS) last = ToStatus(got, "heuristics results", shape);
+    } else {
+      last = h.status();
+    }
+    for (int64_t i = 0; i < std::min(returned, available); ++i) {
+      Builder p(shape);
+      BackendDescriptor plan = p.Make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan");
+      p.Set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan handle");
+      p.SetDescriptor(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[i], "plan engine");
+      p.Finalize(plan, "execution plan");
+      if (!p.status().ok()) {
+        last = p.status();
+        continue;
+      }
+      int64_t workspace = 0;
+      int64_t count = 0;
+      const cudnnStatus_t got = cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                                         CUDNN_TYPE_INT64, 1, &count, &workspace);
+      if (got != CUDNN_STATUS_SUCCESS) return ToStatus(got, "plan workspace size", shape);
+      const std::string engine = absl::StrCat(DescribeEngine(configs[i].get()), ", candidate ", i + 1, " of ",
+                                              returned, heuristic == CUDNN_HEUR_MODE_A ? "" : " (fallback list)");
+      return std::unique_ptr<CudnnConvPreluPlan>(
+          new CudnnConvPreluPlan(shape, std::move(plan), std::max<int64_t>(workspace, 0), engine));
+    }
+  }
+  return absl::UnimplementedError(last.message());
+}
+
+absl::Status CudnnConvPreluPlan::Execute(void* handle, const void* x, const void* w, const float* bias,
+                                         const float* slope, void* y, void* workspace) const {
+  const std::array<int64_t, 5> ids = {kX, kW, kBias, kSlope, kY};
+  std::array<void*, 5> pointers = {const_cast<void*>(x), const_cast<void*>(w), const_cast<float*>(bias),
+                                   const_cast<float*>(slope), y};
+  Builder b(shape_);
+  const BackendDescriptor pack = b.Make(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack");
+  b.Set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(ids.size()), ids.data(),
+        "variant pack ids");
+  b.Set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(pointers.size()),
+        pointers.data(), "variant pack pointers");
+  b.Set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace, "variant pack workspace");
+  b.Finalize(pack, "variant pack");
+  if (!b.status().ok()) return b.status();
+  const cudnnStatus_t status = cudnnBackendExecute(static_cast<cudnnHandle_t>(handle), plan_.get(), pack.get());
+  if (status != CUDNN_STATUS_SUCCESS) return ToStatus(status, "execute", shape_);
+  return absl::OkStatus();
+}
+
+}  // namespace anifarm::engine::cuda

@@ -1,0 +1,73 @@
+// Convolution + bias + PReLU as one cuDNN runtime-fused kernel on CUDA
+// (node/engine/cuda/cudnn_conv_prelu.h), for the layers where the fused
+// epilogue (fused_epilogue.h) still costs a second pass over the
+// activations: the activations are written once, by the convolution.
+//
+// An experiment until a GPU has measured it, so opt-in: only with
+// ANIFARM_CUDNN_FUSION=1, on a CUDA device, in a build that found cuDNN's
+// headers (node/engine/CMakeLists.txt). Wherever cuDNN has no fused engine
+// for a layer's shape (channel counts tensor cores cannot take, a type) the
+// layer keeps the convolution and FusedBiasPrelu, reported once per shape on
+// stderr, so turning it on never fails a frame.
+#ifndef ANIFARM_NODE_ENGINE_CUDNN_FUSION_H_
+#define ANIFARM_NODE_ENGINE_CUDNN_FUSION_H_
+
+#include <ATen/ATen.h>
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+
+namespace anifarm::engine {
+
+namespace cuda {
+class CudnnConvPreluPlan;
+}  // namespace cuda
+
+// True when this build has the cuDNN fusion compiled in.
+bool CudnnFusionBuiltIn();
+
+// Whether networks on `device` should try ConvBiasPreluFusion: built in, a
+// CUDA device, and ANIFARM_CUDNN_FUSION=1.
+bool CudnnFusionEnabled(const torch::Device& device);
+
+// The plans of one network's fused layers, built on first use per shape and
+// cuDNN handle (LibTorch gives each thread its own handle, and hands a
+// finished thread's handle to the next one, so the plans outlive a chunk's
+// worker threads). Thread-safe.
+class ConvBiasPreluFusion {
+ public:
+  ConvBiasPreluFusion();
+  ~ConvBiasPreluFusion();
+  ConvBiasPreluFusion(const ConvBiasPreluFusion&) = delete;
+  ConvBiasPreluFusion& operator=(const ConvBiasPreluFusion&) = delete;
+
+  // PReLU(conv2d(x, weight, stride 1, padding weight.size(2) / 2) + bias,
+  // slope) in one kernel, a new channels-last tensor: x [N, C, H, W] and
+  // weight [K, C, R, R] (R odd) channels-last in fp16, bf16 or fp32 on one
+  // CUDA device; bias and slope contiguous fp32 [K] there. std::nullopt when
+  // the fusion cannot run this layer (not built in, another layout or
+  // device, no cuDNN engine for the shape, a cuDNN error): the caller runs
+  // its unfused path. Call under c10::InferenceMode.
+  std::optional<torch::Tensor> Run(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                   const torch::Tensor& slope) const;
+
+ private:
+  // (device index, N, C, K, H, W, R, scalar type).
+  using ShapeKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+
+  mutable std::mutex mutex_;
+  // Per cuDNN handle and shape; a plan built on one handle runs on it.
+  mutable std::map<std::pair<void*, ShapeKey>, std::shared_ptr<const cuda::CudnnConvPreluPlan>> plans_;
+  // Shapes cuDNN could not fuse (or failed to run): never tried again.
+  mutable std::set<ShapeKey> unfusable_;
+};
+
+}  // namespace anifarm::engine
+
+#endif  // ANIFARM_NODE_ENGINE_CUDNN_FUSION_H_
