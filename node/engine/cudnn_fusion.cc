@@ -40,7 +40,7 @@ bool Aligned(const torch::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t
 
 bool PerChannelOperand(const torch::Tensor& t, int64_t channels, const torch::Device& device) {
   return t.defined() && t.device() == device && t.scalar_type() == torch::kFloat32 && t.is_contiguous() &&
-         t.numel() == channels;
+         t.numel() == channels && Aligned(t);
 }
 #endif
 
