@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "node/engine/fused_epilogue.h"
+
 #ifdef ANIFARM_WITH_CUDNN_FUSION
 #include <ATen/cudnn/Handle.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -135,6 +137,17 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
   }
   return y;
 #endif
+}
+
+torch::Tensor ConvBiasPrelu(const ConvBiasPreluFusion* fusion, const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias, const torch::Tensor& slope) {
+  if (fusion != nullptr) {
+    std::optional<torch::Tensor> fused = fusion->Run(x, weight, bias, slope);
+    if (fused) return *std::move(fused);
+  }
+  const int64_t padding = weight.size(2) / 2;
+  torch::Tensor y = at::conv2d(x, weight, /*bias=*/{}, /*stride=*/{1, 1}, {padding, padding});
+  return FusedBiasPrelu(std::move(y), bias, slope);
 }
 
 }  // namespace anifarm::engine

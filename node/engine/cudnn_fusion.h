@@ -68,6 +68,14 @@ class ConvBiasPreluFusion {
   mutable std::set<ShapeKey> unfusable_;
 };
 
+// PReLU(conv2d(x, weight, stride 1, padding weight.size(2) / 2) + bias,
+// slope) for a network with the fused epilogue on (FusedEpilogueEnabled):
+// through `fusion` where it is non-null and runs the layer, otherwise
+// cuDNN's convolution without its bias, then FusedBiasPrelu. bias and slope
+// as FusedBiasPrelu takes them (contiguous fp32 [K] on x's device).
+torch::Tensor ConvBiasPrelu(const ConvBiasPreluFusion* fusion, const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias, const torch::Tensor& slope);
+
 }  // namespace anifarm::engine
 
 #endif  // ANIFARM_NODE_ENGINE_CUDNN_FUSION_H_

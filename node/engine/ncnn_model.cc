@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "node/engine/cudnn_fusion.h"
 #include "node/engine/fused_epilogue.h"
 #include "node/engine/nn_ops.h"
 
@@ -586,6 +587,7 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
   }
   if (FusedEpilogueEnabled(device)) {
     bool fused = false;
+    const bool cudnn = CudnnFusionEnabled(device);
     for (Op& op : net->ops_) {
       // ncnn's activation_type 1 is ReLU with an optional slope, 2 LeakyReLU.
       const bool leaky = op.activation == 1 || op.activation == 2;
@@ -594,8 +596,18 @@ absl::StatusOr<std::unique_ptr<NcnnNet>> NcnnNet::Create(const NcnnGraph& graph,
       op.bias_fp32 = PerChannelFp32(op.bias, 0.0, channels, device);
       op.slope_fp32 = PerChannelFp32(op.prelu, op.act_a, channels, device);
       fused = true;
+      const NcnnGeometry& g = op.geometry;
+      const int64_t k = op.weight.size(2);
+      if (cudnn && g.stride == 1 && op.dilation_h == 1 && op.dilation_w == 1 && op.weight.dim() == 4 &&
+          k == op.weight.size(3) && k % 2 == 1 && g.pad_begin[0] == k / 2 && g.pad_end[0] == k / 2 &&
+          g.pad_begin[1] == k / 2 && g.pad_end[1] == k / 2) {
+        op.weight = op.weight.contiguous(torch::MemoryFormat::ChannelsLast);
+        op.cudnn_fusable = true;
+        if (!net->cudnn_fusion_) net->cudnn_fusion_ = std::make_unique<ConvBiasPreluFusion>();
+      }
     }
     if (fused) absl::StrAppend(&net->description_, " fused-epilogue");
+    if (net->cudnn_fusion_) absl::StrAppend(&net->description_, " cudnn-fusion");
   }
   for (size_t b = 0; b < last_use.size(); ++b) {
     if (last_use[b] >= 0 && static_cast<int>(b) != net->output_blob_) {
@@ -712,6 +724,10 @@ torch::Tensor NcnnNet::RunGraph(const torch::Tensor& x, FrameStats* stats) const
                       : at::constant_pad_nd(in, {g.pad_begin[1], g.pad_end[1], g.pad_begin[0], g.pad_end[0]});
         const std::vector<int64_t> pad =
             symmetric ? std::vector<int64_t>{g.pad_begin[0], g.pad_begin[1]} : std::vector<int64_t>{0, 0};
+        if (op.cudnn_fusable) {
+          y = ConvBiasPrelu(cudnn_fusion_.get(), in, op.weight, op.bias_fp32, op.slope_fp32);
+          break;
+        }
         if (op.slope_fp32.defined()) {
           y = at::conv2d(padded, op.weight, /*bias=*/{}, {g.stride, g.stride}, pad, {op.dilation_h, op.dilation_w});
           y = FusedBiasPrelu(std::move(y), op.bias_fp32, op.slope_fp32);

@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/cudnn_fusion.h"
 #include "node/engine/ncnn_families.h"
 #include "node/engine/ncnn_shapes.h"
 #include "node/engine/network.h"
@@ -182,6 +183,10 @@ class NcnnNet : public Network {
     // per channel in fp32; the convolution then runs without its bias.
     torch::Tensor bias_fp32;
     torch::Tensor slope_fp32;
+    // With the cuDNN fusion as well (cudnn_fusion.h): a stride-1, undilated
+    // convolution with its kernel's own symmetric padding, whose weights
+    // are then channels-last, runs as ConvBiasPrelu.
+    bool cudnn_fusable = false;
     int factor = 0;  // PixelShuffle upscale factor
     int mode = 0;    // PixelShuffle mode
     int resize_type = 0;
@@ -205,6 +210,7 @@ class NcnnNet : public Network {
   int scale_ = 0;
   std::string description_;
   std::vector<Op> ops_;
+  std::unique_ptr<ConvBiasPreluFusion> cudnn_fusion_;  // with ANIFARM_CUDNN_FUSION=1
   int num_blobs_ = 0;
   int input_blob_ = -1;
   int output_blob_ = -1;

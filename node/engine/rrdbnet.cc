@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "node/engine/cudnn_fusion.h"
 #include "node/engine/fused_epilogue.h"
 
 namespace anifarm::engine {
@@ -260,8 +261,11 @@ absl::StatusOr<std::unique_ptr<RrdbNet>> RrdbNet::Create(const TensorMap& weight
   if (absl::Status s = Canonicalize(weights, source, &c, &layout); !s.ok()) return s;
   std::unique_ptr<RrdbNet> net(new RrdbNet(*config, device, dtype));
   const bool fused = FusedEpilogueEnabled(device);
+  if (fused && CudnnFusionEnabled(device)) net->cudnn_fusion_ = std::make_unique<ConvBiasPreluFusion>();
+  const torch::MemoryFormat weight_format =
+      net->cudnn_fusion_ ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
   const auto load = [&](const std::string& name) {
-    Conv conv{c.at(name + ".weight")->to(device, dtype).contiguous(),
+    Conv conv{c.at(name + ".weight")->to(device, dtype).contiguous(weight_format),
               c.at(name + ".bias")->to(device, dtype).contiguous()};
     if (fused) {
       const int64_t channels = conv.weight.size(0);
@@ -295,13 +299,12 @@ torch::Tensor RrdbNet::Apply(const torch::Tensor& x, const Conv& conv) {
   return at::conv2d(x, conv.weight, conv.bias, /*stride=*/{1, 1}, /*padding=*/{1, 1});
 }
 
-torch::Tensor RrdbNet::ApplyLeaky(const torch::Tensor& x, const Conv& conv) {
+torch::Tensor RrdbNet::ApplyLeaky(const torch::Tensor& x, const Conv& conv) const {
   if (!conv.slope_fp32.defined()) return LeakyRelu(Apply(x, conv));
-  torch::Tensor y = at::conv2d(x, conv.weight, /*bias=*/{}, /*stride=*/{1, 1}, /*padding=*/{1, 1});
-  return FusedBiasPrelu(std::move(y), conv.bias_fp32, conv.slope_fp32);
+  return ConvBiasPrelu(cudnn_fusion_.get(), x, conv.weight, conv.bias_fp32, conv.slope_fp32);
 }
 
-torch::Tensor RrdbNet::ApplyRdb(const torch::Tensor& x, const Rdb& rdb) {
+torch::Tensor RrdbNet::ApplyRdb(const torch::Tensor& x, const Rdb& rdb) const {
   // Dense connections: conv j sees the input and every earlier output.
   std::vector<torch::Tensor> features = {x};
   for (int j = 0; j < 4; ++j) {

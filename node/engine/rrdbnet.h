@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/cudnn_fusion.h"
 #include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
 
@@ -68,10 +69,12 @@ class RrdbNet : public Network {
 
   const RrdbConfig& config() const { return config_; }
   int scale() const override { return config_.scale; }
-  // The configuration, and " fused-epilogue" where FusedBiasPrelu runs the
-  // activations.
+  // The configuration, " fused-epilogue" where FusedBiasPrelu runs the
+  // activations, and " cudnn-fusion" where cuDNN fuses them into the
+  // convolutions (node/engine/cudnn_fusion.h, ANIFARM_CUDNN_FUSION=1).
   std::string ToString() const override {
-    return first_.slope_fp32.defined() ? config_.ToString() + " fused-epilogue" : config_.ToString();
+    return config_.ToString() + (first_.slope_fp32.defined() ? " fused-epilogue" : "") +
+           (cudnn_fusion_ ? " cudnn-fusion" : "");
   }
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
@@ -105,9 +108,10 @@ class RrdbNet : public Network {
       : config_(std::move(config)), device_(device), dtype_(dtype) {}
 
   static torch::Tensor Apply(const torch::Tensor& x, const Conv& conv);
-  // Apply, then the leaky ReLU: one fused pass where the epilogue is on.
-  static torch::Tensor ApplyLeaky(const torch::Tensor& x, const Conv& conv);
-  static torch::Tensor ApplyRdb(const torch::Tensor& x, const Rdb& rdb);
+  // Apply, then the leaky ReLU: one fused pass where the epilogue is on,
+  // one kernel where cuDNN fuses it.
+  torch::Tensor ApplyLeaky(const torch::Tensor& x, const Conv& conv) const;
+  torch::Tensor ApplyRdb(const torch::Tensor& x, const Rdb& rdb) const;
 
   RrdbConfig config_;
   torch::Device device_;
@@ -118,6 +122,9 @@ class RrdbNet : public Network {
   std::vector<Conv> up_;
   Conv hr_;
   Conv last_;
+  // With ANIFARM_CUDNN_FUSION=1 on top of the fused epilogue; the weights
+  // are then channels-last, as cuDNN's fused engines take them.
+  std::unique_ptr<ConvBiasPreluFusion> cudnn_fusion_;
 };
 
 }  // namespace anifarm::engine

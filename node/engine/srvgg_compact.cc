@@ -208,16 +208,7 @@ torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     const bool activated = i < prelu_weight_.size();
     if (activated && fused_epilogue_) {
-      if (cudnn_fusion_) {
-        std::optional<torch::Tensor> fused =
-            cudnn_fusion_->Run(y, conv_weight_[i], conv_bias_fp32_[i], prelu_weight_fp32_[i]);
-        if (fused) {
-          y = *std::move(fused);
-          continue;
-        }
-      }
-      y = at::conv2d(y, conv_weight_[i], /*bias=*/{}, /*stride=*/{1, 1}, /*padding=*/{1, 1});
-      y = FusedBiasPrelu(std::move(y), conv_bias_fp32_[i], prelu_weight_fp32_[i]);
+      y = ConvBiasPrelu(cudnn_fusion_.get(), y, conv_weight_[i], conv_bias_fp32_[i], prelu_weight_fp32_[i]);
       continue;
     }
     y = at::conv2d(y, conv_weight_[i], conv_bias_[i], /*stride=*/{1, 1}, /*padding=*/{1, 1});

@@ -237,6 +237,9 @@ step e2e_run 90 e2e
 step engine_tests 120 "$bin/engine_tests" \
   --gtest_filter='TorchEngineTest.*:SrvggCompactTest.*:-TorchEngineTest.ModelCacheStaysWithinItsMemoryBudget'
 step every_fp32 90 bash tests/bench/every_architecture.sh --size "$frame" --device "$device" --precision fp32 --frames 5
+# Every architecture with the cuDNN fusion against without it (last: the
+# fusion is opt-in, and each fused shape's first plan compiles a kernel).
+step cudnn_fusion_engine 120 "$bin/engine_tests" --gtest_filter='*CudnnFusionEngineTest*'
 
 echo "total: $(($(date +%s) - started)) s" | tee -a "$summary"
 # The device brings back only a few files from $OUT: the logs travel as one.

@@ -17,6 +17,7 @@
 #include "node/engine/pth_checkpoint.h"
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/torch_engine.h"
+#include "tests/unit/engine/architectures.h"
 #include "tests/unit/engine/engine_test_util.h"
 
 namespace anifarm::engine {
@@ -57,6 +58,24 @@ TEST(CudnnFusionTest, DeclinesWhatItCannotRun) {
   c10::InferenceMode guard;
   // CPU tensors: the caller's own path runs them.
   EXPECT_FALSE(fusion.Run(x, w, torch::zeros({8}), torch::zeros({8})).has_value());
+}
+
+// The helper every fused network calls: without a fusion (and, on the CPU,
+// without the CUDA kernels) it is the convolution with its kernel's own
+// padding, the bias and the PReLU.
+TEST(CudnnFusionTest, ConvBiasPreluWithoutAFusionIsTheConvolutionAndPrelu) {
+  c10::InferenceMode guard;
+  torch::manual_seed(3);
+  for (const int64_t kernel : {1, 3, 5}) {
+    const torch::Tensor x = torch::rand({1, 6, 11, 9}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const torch::Tensor w = torch::randn({4, 6, kernel, kernel}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const torch::Tensor bias = torch::randn({4});
+    const torch::Tensor slope = torch::rand({4}) * 2.0 - 0.5;
+    const torch::Tensor got = ConvBiasPrelu(nullptr, x, w, bias, slope);
+    const torch::Tensor expected = at::prelu(at::conv2d(x, w, bias, {1, 1}, {kernel / 2, kernel / 2}), slope);
+    ASSERT_EQ(got.sizes(), expected.sizes()) << kernel << "x" << kernel;
+    EXPECT_LE((got - expected).abs().max().item<double>(), 1e-4) << kernel << "x" << kernel;
+  }
 }
 
 // The fused layer on the GPU against the convolution with its bias and the
@@ -133,6 +152,45 @@ TEST(CudnnFusionCudaTest, CompactGivesTheSameOutput) {
     EXPECT_GE(psnr, dtype == torch::kFloat32 ? 50.0 : 40.0) << c10::toString(dtype);
   }
 }
+
+// Every architecture through the engine with the fusion against the engine
+// without it, on the GPU: the networks that use it (Compact, its ncnn
+// graph, RRDBNet, the ncnn graphs with PReLU or LeakyReLU convolutions) say
+// so in their description and keep their picture; the others are untouched.
+class CudnnFusionEngineTest : public testing::TestWithParam<testutil::Architecture> {};
+
+TEST_P(CudnnFusionEngineTest, GivesTheFramesOfTheUnfusedEngine) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device (or a CPU-only LibTorch)";
+  if (!CudnnFusionBuiltIn()) GTEST_SKIP() << "built without cuDNN's headers: no fusion to check";
+  const testutil::Architecture& arch = GetParam();
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> plain = CreateTorchEngine("cuda:0");
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> fused =
+      testutil::EngineWithVariable("cuda:0", "ANIFARM_CUDNN_FUSION", "1");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  const RgbImage input = testutil::TexturedImage(96, 80);
+  for (const std::string precision : {"fp16", "fp32"}) {
+    // The network reads ANIFARM_CUDNN_FUSION when it loads, in GetUpscaler.
+    std::string plain_description, fused_description;
+    absl::StatusOr<RgbImage> a = testutil::UpscaleFrame(**plain, arch.path, precision, input, 0, 16, &plain_description);
+    setenv("ANIFARM_CUDNN_FUSION", "1", 1);
+    absl::StatusOr<RgbImage> b = testutil::UpscaleFrame(**fused, arch.path, precision, input, 0, 16, &fused_description);
+    unsetenv("ANIFARM_CUDNN_FUSION");
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(plain_description.find("cudnn-fusion"), std::string::npos) << plain_description;
+    if (std::string(arch.label) == "SRVGGNetCompact_AniScale" && FusedEpilogueEnabled(torch::Device("cuda:0"))) {
+      EXPECT_NE(fused_description.find("cudnn-fusion"), std::string::npos) << fused_description;
+    }
+    const double psnr = testutil::BytePsnr(*a, *b);
+    std::printf("%s %s with cuDNN fusion vs without: %.2f dB (%s)\n", arch.label, precision.c_str(), psnr,
+                fused_description.c_str());
+    EXPECT_GE(psnr, precision == "fp32" ? 50.0 : 40.0) << arch.label << " " << precision;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryArchitecture, CudnnFusionEngineTest, testing::ValuesIn(testutil::AllArchitectures()),
+                         [](const testing::TestParamInfo<testutil::Architecture>& info) { return info.param.label; });
 
 }  // namespace
 }  // namespace anifarm::engine
