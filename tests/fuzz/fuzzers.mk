@@ -43,7 +43,7 @@ COORD_LIB_SRCS := $(filter-out $(addprefix coordinator/,$(COORD_EXCLUDE)), \
 COORD_FUZZ_SRCS := tests/fuzz/coordinator_rpc_fuzzer.cc $(MEDIA_SRCS) $(COORD_LIB_SRCS)
 LOADER_SRCS := tests/fuzz/model_loader_fuzzer.cc node/engine/safetensors.cc \
   node/engine/ncnn_model.cc node/engine/ncnn_shapes.cc node/engine/ncnn_families.cc \
-  node/engine/frame_stats.cc node/engine/fused_epilogue.cc
+  node/engine/frame_stats.cc node/engine/fused_epilogue.cc node/engine/cudnn_fusion.cc
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
