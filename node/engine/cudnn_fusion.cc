@@ -11,9 +11,16 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cudnn.h>
 
+#include <cuda_runtime.h>
+
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iostream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 #include "node/engine/cuda/cudnn_conv_prelu.h"
 #endif
@@ -43,6 +50,52 @@ bool Aligned(const torch::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t
 bool PerChannelOperand(const torch::Tensor& t, int64_t channels, const torch::Device& device) {
   return t.defined() && t.device() == device && t.scalar_type() == torch::kFloat32 && t.is_contiguous() &&
          t.numel() == channels && Aligned(t);
+}
+
+// How many of the heuristics' finalized plans are timed per shape: each
+// runtime-compiled one costs a compilation, and the heuristics' order is
+// usually close.
+constexpr int kTimedCandidates = 4;
+constexpr int kTimedRuns = 3;
+
+struct EventDeleter {
+  void operator()(cudaEvent_t event) const { cudaEventDestroy(event); }
+};
+using Event = std::unique_ptr<CUevent_st, EventDeleter>;
+
+Event MakeTimingEvent() {
+  cudaEvent_t event = nullptr;
+  if (cudaEventCreate(&event) != cudaSuccess) return Event();
+  return Event(event);
+}
+
+// Milliseconds per call of `run` on `stream`, after one untimed call (which
+// also lets cuDNN's benchmark mode pick the unfused convolution's
+// algorithm); a negative value when `run` fails or the events do.
+double MillisecondsPerRun(const std::function<bool()>& run, cudaStream_t stream) {
+  if (!run()) return -1;
+  const Event start = MakeTimingEvent();
+  const Event stop = MakeTimingEvent();
+  if (!start || !stop || cudaEventRecord(start.get(), stream) != cudaSuccess) return -1;
+  for (int i = 0; i < kTimedRuns; ++i) {
+    if (!run()) return -1;
+  }
+  float total = 0;
+  if (cudaEventRecord(stop.get(), stream) != cudaSuccess || cudaEventSynchronize(stop.get()) != cudaSuccess ||
+      cudaEventElapsedTime(&total, start.get(), stop.get()) != cudaSuccess) {
+    return -1;
+  }
+  return total / kTimedRuns;
+}
+
+absl::Status ExecutePlan(const cuda::CudnnConvPreluPlan& plan, cudnnHandle_t handle, const torch::Tensor& x,
+                         const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& slope,
+                         torch::Tensor& y, torch::Tensor& workspace) {
+  if (plan.workspace_bytes() > 0 && (!workspace.defined() || workspace.numel() < plan.workspace_bytes())) {
+    workspace = at::empty({plan.workspace_bytes()}, x.options().dtype(torch::kUInt8));
+  }
+  return plan.Execute(handle, x.data_ptr(), weight.data_ptr(), bias.data_ptr<float>(), slope.data_ptr<float>(),
+                      y.data_ptr(), workspace.defined() ? workspace.data_ptr() : nullptr);
 }
 #endif
 
@@ -92,8 +145,8 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
                      shape.height,       shape.width,  shape.kernel,      static_cast<int>(x.scalar_type())};
 
   const c10::cuda::CUDAGuard device_guard(x.device());
+  // LibTorch's handle for this thread, already on the current stream.
   const cudnnHandle_t handle = at::native::getCudnnHandle();
-  cudnnSetStream(handle, c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
 
   std::shared_ptr<const cuda::CudnnConvPreluPlan> plan;
   {
@@ -103,20 +156,56 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
     if (found != plans_.end()) {
       plan = found->second;
     } else {
-      // Built under the lock: a runtime-compiled engine takes a while the
-      // first time, and the other threads want the same shapes.
+      // Built and timed under the lock: a runtime-compiled engine takes a
+      // while the first time, and the other threads want the same shapes.
       const auto started = std::chrono::steady_clock::now();
-      absl::StatusOr<std::unique_ptr<cuda::CudnnConvPreluPlan>> made = cuda::CudnnConvPreluPlan::Create(handle, shape);
+      absl::StatusOr<std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>> made =
+          cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, kTimedCandidates,
+                                                     at::globalContext().allowTF32CuDNN());
       if (!made.ok()) {
         unfusable_.insert(key);
         std::cerr << "anifarm-engine: " << made.status().message()
                   << "; this layer runs the convolution and the fused epilogue instead\n";
         return std::nullopt;
       }
+      // Each candidate and the unfused layer on this layer's own tensors:
+      // the fusion is only worth keeping where it is faster than what it
+      // replaces.
+      const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
+      torch::Tensor scratch = at::empty({shape.batch, shape.out_channels, shape.out_height(), shape.out_width()},
+                                        x.options().memory_format(kChannelsLast));
+      torch::Tensor workspace;
+      const double unfused_ms = MillisecondsPerRun(
+          [&] {
+            ConvBiasPrelu(nullptr, x, weight, bias, slope);
+            return true;
+          },
+          stream);
+      std::string timings = absl::StrFormat("unfused %.3f ms", unfused_ms);
+      int best = -1;
+      double best_ms = 0;
+      for (size_t i = 0; i < made->size(); ++i) {
+        const cuda::CudnnConvPreluPlan& candidate = *(*made)[i];
+        const double ms = MillisecondsPerRun(
+            [&] { return ExecutePlan(candidate, handle, x, weight, bias, slope, scratch, workspace).ok(); }, stream);
+        absl::StrAppend(&timings, absl::StrFormat(", %s %s", candidate.engine_description(),
+                                                  ms < 0 ? std::string("failed") : absl::StrFormat("%.3f ms", ms)));
+        if (ms >= 0 && (best < 0 || ms < best_ms)) {
+          best = static_cast<int>(i);
+          best_ms = ms;
+        }
+      }
       const auto built = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      std::cerr << "anifarm-engine: cuDNN fusion plan for " << shape.ToString() << ": " << (*made)->engine_description()
-                << ", workspace " << (*made)->workspace_bytes() << " B, built in " << built.count() << " ms\n";
-      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move(*made));
+      if (best < 0 || (unfused_ms > 0 && best_ms >= unfused_ms)) {
+        unfusable_.insert(key);
+        std::cerr << "anifarm-engine: cuDNN fusion for " << shape.ToString() << " not kept (" << timings
+                  << "; " << built.count() << " ms); this layer runs the convolution and the fused epilogue\n";
+        return std::nullopt;
+      }
+      std::cerr << "anifarm-engine: cuDNN fusion plan for " << shape.ToString() << ": "
+                << (*made)[best]->engine_description() << ", workspace " << (*made)[best]->workspace_bytes()
+                << " B (" << timings << "; built and timed in " << built.count() << " ms)\n";
+      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[best]));
       plans_.emplace(std::make_pair(static_cast<void*>(handle), key), plan);
     }
   }
@@ -124,10 +213,7 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
   torch::Tensor y = at::empty({shape.batch, shape.out_channels, shape.out_height(), shape.out_width()},
                               x.options().memory_format(kChannelsLast));
   torch::Tensor workspace;
-  if (plan->workspace_bytes() > 0) workspace = at::empty({plan->workspace_bytes()}, x.options().dtype(torch::kUInt8));
-  const absl::Status run = plan->Execute(handle, x.data_ptr(), weight.data_ptr(), bias.data_ptr<float>(),
-                                         slope.data_ptr<float>(), y.data_ptr(),
-                                         workspace.defined() ? workspace.data_ptr() : nullptr);
+  const absl::Status run = ExecutePlan(*plan, handle, x, weight, bias, slope, y, workspace);
   if (!run.ok()) {
     const std::lock_guard<std::mutex> lock(mutex_);
     if (unfusable_.insert(key).second) {

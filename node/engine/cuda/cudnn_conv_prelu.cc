@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -24,8 +26,9 @@ enum TensorId : int64_t {
   kConvOut = 100,
   kBiased = 101,
   kPositive = 102,
-  kNegative = 103,
-  kScaledNegative = 104,
+  kNegated = 103,
+  kNegativePart = 104,
+  kScaledNegativePart = 105,
 };
 
 // Heuristics return their engines best first; a few are enough to find one
@@ -131,25 +134,61 @@ class Builder {
   absl::Status status_;
 };
 
-// "engine 7 (runtime compiled)", from an engine configuration's engine.
-std::string DescribeEngine(void* config) {
+// The engine of an engine configuration, as a descriptor of its own (null
+// when cuDNN will not say).
+BackendDescriptor EngineOf(void* config) {
   void* engine = nullptr;
-  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) return "engine ?";
-  const BackendDescriptor owned(engine);
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) {
+    return BackendDescriptor();
+  }
+  BackendDescriptor owned(engine);
   int64_t count = 0;
   if (cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count,
                                &engine) != CUDNN_STATUS_SUCCESS) {
-    return "engine ?";
+    return BackendDescriptor();
   }
+  return owned;
+}
+
+// An engine's notes of one kind (behaviour or numerics), as cuDNN lists them.
+template <typename Note, int kCount>
+std::vector<Note> NotesOf(void* engine, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type) {
+  std::array<Note, kCount> notes{};
+  int64_t count = 0;
+  if (cudnnBackendGetAttribute(engine, name, type, kCount, &count, notes.data()) != CUDNN_STATUS_SUCCESS) return {};
+  return std::vector<Note>(notes.begin(), notes.begin() + std::clamp<int64_t>(count, 0, kCount));
+}
+
+// "engine 7 (runtime compiled)", from an engine configuration's engine.
+std::string DescribeEngine(void* config) {
+  const BackendDescriptor engine = EngineOf(config);
+  if (!engine) return "engine ?";
   int64_t index = -1;
-  cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count, &index);
-  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> notes{};
-  int64_t note_count = 0;
-  cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                           static_cast<int64_t>(notes.size()), &note_count, notes.data());
-  const auto end = notes.begin() + std::clamp<int64_t>(note_count, 0, static_cast<int64_t>(notes.size()));
-  const bool compiled = std::find(notes.begin(), end, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) != end;
+  int64_t count = 0;
+  cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count, &index);
+  const std::vector<cudnnBackendBehaviorNote_t> notes =
+      NotesOf<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT>(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE,
+                                                                          CUDNN_TYPE_BEHAVIOR_NOTE);
+  const bool compiled = std::find(notes.begin(), notes.end(), CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) != notes.end();
   return absl::StrCat("engine ", index, compiled ? " (runtime compiled)" : "");
+}
+
+// Why an engine's arithmetic is not the one asked for ("down-converts its
+// inputs"), or "" when it is: no lower-precision inputs or reductions, and
+// TF32 tensor cores for fp32 storage only where allowed.
+std::string UnwantedNumerics(void* config, StorageType type, bool allow_tf32) {
+  const BackendDescriptor engine = EngineOf(config);
+  if (!engine) return "";
+  for (const cudnnBackendNumericalNote_t note :
+       NotesOf<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT>(
+           engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE)) {
+    if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return "down-converts its inputs";
+    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return "reduces in reduced precision";
+    if (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && type == StorageType::kFloat32 && !allow_tf32) {
+      return "runs fp32 on TF32 tensor cores, which LibTorch's settings forbid";
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -165,8 +204,15 @@ std::string ConvPreluShape::ToString() const {
 
 absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(void* handle,
                                                                                const ConvPreluShape& shape) {
+  absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> candidates = CreateCandidates(handle, shape, 1);
+  if (!candidates.ok()) return candidates.status();
+  return std::move(candidates->front());
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluPlan::CreateCandidates(
+    void* handle, const ConvPreluShape& shape, int max_plans, bool allow_tf32) {
   if (handle == nullptr || shape.batch < 1 || shape.in_channels < 1 || shape.out_channels < 1 || shape.kernel < 1 ||
-      shape.padding < 0 || shape.out_height() < 1 || shape.out_width() < 1) {
+      shape.padding < 0 || shape.out_height() < 1 || shape.out_width() < 1 || max_plans < 1) {
     return absl::InvalidArgumentError(absl::StrCat("cuDNN fusion: no plan for ", shape.ToString()));
   }
   Builder b(shape);
@@ -174,23 +220,24 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
   const cudnnDataType_t fp32 = CUDNN_DATA_FLOAT;
   const std::array<int64_t, 4> out_dims = {shape.batch, shape.out_channels, shape.out_height(), shape.out_width()};
   const std::array<int64_t, 4> per_channel = {1, shape.out_channels, 1, 1};
-  const BackendDescriptor x = b.Tensor(kX, storage, {shape.batch, shape.in_channels, shape.height, shape.width}, false);
-  const BackendDescriptor w =
+  BackendDescriptor x = b.Tensor(kX, storage, {shape.batch, shape.in_channels, shape.height, shape.width}, false);
+  BackendDescriptor w =
       b.Tensor(kW, storage, {shape.out_channels, shape.in_channels, shape.kernel, shape.kernel}, false);
-  const BackendDescriptor bias = b.Tensor(kBias, fp32, per_channel, false);
-  const BackendDescriptor slope = b.Tensor(kSlope, fp32, per_channel, false);
-  const BackendDescriptor y = b.Tensor(kY, storage, out_dims, false);
-  const BackendDescriptor conv_out = b.Tensor(kConvOut, fp32, out_dims, true);
-  const BackendDescriptor biased = b.Tensor(kBiased, fp32, out_dims, true);
-  const BackendDescriptor positive = b.Tensor(kPositive, fp32, out_dims, true);
-  const BackendDescriptor negative = b.Tensor(kNegative, fp32, out_dims, true);
-  const BackendDescriptor scaled_negative = b.Tensor(kScaledNegative, fp32, out_dims, true);
+  BackendDescriptor bias = b.Tensor(kBias, fp32, per_channel, false);
+  BackendDescriptor slope = b.Tensor(kSlope, fp32, per_channel, false);
+  BackendDescriptor y = b.Tensor(kY, storage, out_dims, false);
+  BackendDescriptor conv_out = b.Tensor(kConvOut, fp32, out_dims, true);
+  BackendDescriptor biased = b.Tensor(kBiased, fp32, out_dims, true);
+  BackendDescriptor positive = b.Tensor(kPositive, fp32, out_dims, true);
+  BackendDescriptor negated = b.Tensor(kNegated, fp32, out_dims, true);
+  BackendDescriptor negative_part = b.Tensor(kNegativePart, fp32, out_dims, true);
+  BackendDescriptor scaled_negative_part = b.Tensor(kScaledNegativePart, fp32, out_dims, true);
 
   const int64_t spatial_dims = 2;
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   const std::array<int64_t, 2> padding = {shape.padding, shape.padding};
   const std::array<int64_t, 2> ones = {1, 1};
-  const BackendDescriptor conv = b.Make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution descriptor");
+  BackendDescriptor conv = b.Make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution descriptor");
   b.Set(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial_dims, "convolution dimensions");
   b.Set(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &fp32, "convolution compute type");
   b.Set(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode, "convolution mode");
@@ -211,32 +258,43 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
   b.Set(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "convolution beta");
   b.Finalize(conv_op, "convolution operation");
 
-  const std::array<BackendDescriptor, 6> ops = {
+  std::array<BackendDescriptor, 7> ops = {
       std::move(conv_op),
       b.Pointwise(CUDNN_POINTWISE_ADD, conv_out, &bias, biased),
       b.Pointwise(CUDNN_POINTWISE_RELU_FWD, biased, nullptr, positive),
-      b.Pointwise(CUDNN_POINTWISE_SUB, biased, &positive, negative),
-      b.Pointwise(CUDNN_POINTWISE_MUL, negative, &slope, scaled_negative),
-      b.Pointwise(CUDNN_POINTWISE_ADD, positive, &scaled_negative, y),
+      b.Pointwise(CUDNN_POINTWISE_NEG, biased, nullptr, negated),
+      b.Pointwise(CUDNN_POINTWISE_RELU_FWD, negated, nullptr, negative_part),
+      b.Pointwise(CUDNN_POINTWISE_MUL, negative_part, &slope, scaled_negative_part),
+      b.Pointwise(CUDNN_POINTWISE_SUB, positive, &scaled_negative_part, y),
   };
-  std::array<void*, 6> raw_ops{};
+  std::array<void*, 7> raw_ops{};
   for (size_t i = 0; i < ops.size(); ++i) raw_ops[i] = ops[i].get();
-  const BackendDescriptor graph = b.Make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
+  BackendDescriptor graph = b.Make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
   b.Set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(raw_ops.size()),
         raw_ops.data(), "graph operations");
   b.Set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "graph handle");
   b.Finalize(graph, "operation graph");
   if (!b.status().ok()) return b.status();
+  auto parts = std::make_shared<std::vector<BackendDescriptor>>();
+  for (BackendDescriptor* d : {&x, &w, &bias, &slope, &y, &conv_out, &biased, &positive, &negated, &negative_part,
+                               &scaled_negative_part, &conv}) {
+    parts->push_back(std::move(*d));
+  }
+  for (BackendDescriptor& op : ops) parts->push_back(std::move(op));
+  parts->push_back(std::move(graph));
+  const BackendDescriptor& graph_descriptor = parts->back();
 
-  // The heuristics' engines in order, then the fallback list; the first
-  // configuration whose plan finalizes wins. Every failure is kept so that
-  // "none" can say why.
+  // The heuristics' engines in order, then the fallback list if mode A gave
+  // nothing that finalizes. Every failure is kept so that "none" can say
+  // why.
+  std::vector<std::unique_ptr<CudnnConvPreluPlan>> plans;
   absl::Status last = absl::UnimplementedError(
       absl::StrCat("cuDNN fusion, ", shape.ToString(), ": the heuristics offered no engine"));
   for (const cudnnBackendHeurMode_t heuristic : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    if (!plans.empty()) break;
     Builder h(shape);
     const BackendDescriptor heur = h.Make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, "heuristics");
-    h.SetDescriptor(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph, "heuristics graph");
+    h.SetDescriptor(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph_descriptor, "heuristics graph");
     h.Set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &heuristic, "heuristics mode");
     h.Finalize(heur, "heuristics");
     if (!h.status().ok()) {
@@ -244,8 +302,12 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
       continue;
     }
     int64_t available = 0;
-    cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &available,
-                             nullptr);
+    const cudnnStatus_t counted = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &available, nullptr);
+    if (counted != CUDNN_STATUS_SUCCESS) {
+      last = ToStatus(counted, "heuristics count", shape);
+      continue;
+    }
     available = std::clamp<int64_t>(available, 0, kMaxCandidates);
     if (available == 0) continue;
     std::vector<BackendDescriptor> configs;
@@ -263,7 +325,13 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
     } else {
       last = h.status();
     }
-    for (int64_t i = 0; i < std::min(returned, available); ++i) {
+    for (int64_t i = 0; i < std::min(returned, available) && static_cast<int>(plans.size()) < max_plans; ++i) {
+      const std::string numerics = UnwantedNumerics(configs[i].get(), shape.type, allow_tf32);
+      if (!numerics.empty()) {
+        last = absl::UnimplementedError(absl::StrCat("cuDNN fusion, ", shape.ToString(), ": ",
+                                                     DescribeEngine(configs[i].get()), " ", numerics));
+        continue;
+      }
       Builder p(shape);
       BackendDescriptor plan = p.Make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan");
       p.Set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan handle");
@@ -280,11 +348,12 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
       if (got != CUDNN_STATUS_SUCCESS) return ToStatus(got, "plan workspace size", shape);
       const std::string engine = absl::StrCat(DescribeEngine(configs[i].get()), ", candidate ", i + 1, " of ",
                                               returned, heuristic == CUDNN_HEUR_MODE_A ? "" : " (fallback list)");
-      return std::unique_ptr<CudnnConvPreluPlan>(
-          new CudnnConvPreluPlan(shape, std::move(plan), std::max<int64_t>(workspace, 0), engine));
+      plans.push_back(std::unique_ptr<CudnnConvPreluPlan>(new CudnnConvPreluPlan(
+          shape, parts, std::move(configs[i]), std::move(plan), std::max<int64_t>(workspace, 0), engine)));
     }
   }
-  return absl::UnimplementedError(last.message());
+  if (plans.empty()) return absl::UnimplementedError(last.message());
+  return plans;
 }
 
 absl::Status CudnnConvPreluPlan::Execute(void* handle, const void* x, const void* w, const float* bias,

@@ -11,11 +11,15 @@
 //   C = conv(X, W)            X [N, C, H, W] and W [K, C, R, S] channels-last
 //   B = C + bias              bias [1, K, 1, 1] fp32
 //   P = relu(B)               max(B, 0)
-//   M = B - P                 min(B, 0), exactly
-//   T = M * slope             slope [1, K, 1, 1] fp32
-//   Y = P + T                 PReLU(B) exactly; Y [N, K, H, W] channels-last
+//   N = relu(-B)              -min(B, 0), exactly
+//   T = N * slope             slope [1, K, 1, 1] fp32
+//   Y = P - T                 PReLU(B) exactly; Y [N, K, H, W] channels-last
 // which is PReLU for any slope (a LeakyReLU is one slope repeated) with one
-// rounding, as AniFarm's own epilogue kernel computes it.
+// rounding, as AniFarm's own epilogue kernel computes it, and keeps an
+// infinite B infinite (B - relu(B) would make +inf a NaN). Engines whose
+// numerics notes say they down-convert inputs or reduce in lower precision
+// are skipped, as LibTorch skips them for its convolutions; fp32 engines on
+// tensor cores (TF32) only when the caller allows it.
 //
 // This layer knows cuDNN only (no LibTorch): node/engine/cudnn_fusion.h is
 // the torch-facing side that owns plans per shape and falls back where cuDNN
@@ -27,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,10 +67,16 @@ using BackendDescriptor = std::unique_ptr<void, BackendDescriptorDeleter>;
 class CudnnConvPreluPlan {
  public:
   // Builds the graph for `shape` on `handle` (a cudnnHandle_t), asks cuDNN's
-  // heuristics (mode A, then the fallback list) for engines and keeps the
-  // first whose plan finalizes. Unimplemented when none does (cuDNN has no
-  // fused kernel for these channel counts or this type), Internal for any
-  // other cuDNN error; the message names the shape and cuDNN's status.
+  // heuristics (mode A, then the fallback list when mode A has none) for
+  // engines and returns, in the heuristics' order, the first `max_plans`
+  // whose plans finalize: heuristics rank by a model, not by a clock, so the
+  // caller times them (cudnn_fusion.h keeps the fastest). Unimplemented when
+  // none finalizes (cuDNN has no fused kernel for these channel counts or
+  // this type), Internal for any other cuDNN error; the message names the
+  // shape and cuDNN's status.
+  static absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CreateCandidates(
+      void* handle, const ConvPreluShape& shape, int max_plans, bool allow_tf32 = true);
+  // The heuristics' first candidate.
   static absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> Create(void* handle, const ConvPreluShape& shape);
 
   const ConvPreluShape& shape() const { return shape_; }
@@ -81,10 +92,22 @@ class CudnnConvPreluPlan {
                        void* workspace) const;
 
  private:
-  CudnnConvPreluPlan(ConvPreluShape shape, BackendDescriptor plan, int64_t workspace_bytes, std::string engine)
-      : shape_(shape), plan_(std::move(plan)), workspace_bytes_(workspace_bytes), engine_description_(std::move(engine)) {}
+  CudnnConvPreluPlan(ConvPreluShape shape, std::shared_ptr<const std::vector<BackendDescriptor>> graph,
+                     BackendDescriptor engine_config, BackendDescriptor plan, int64_t workspace_bytes, std::string engine)
+      : shape_(shape),
+        graph_(std::move(graph)),
+        engine_config_(std::move(engine_config)),
+        plan_(std::move(plan)),
+        workspace_bytes_(workspace_bytes),
+        engine_description_(std::move(engine)) {}
 
   ConvPreluShape shape_;
+  // The graph's descriptors (tensors, operations, the graph) and the engine
+  // configuration the plan was made from, kept for the plan's lifetime as
+  // cudnn-frontend keeps them: cuDNN does not document that a finalized
+  // plan stands alone.
+  std::shared_ptr<const std::vector<BackendDescriptor>> graph_;
+  BackendDescriptor engine_config_;
   BackendDescriptor plan_;
   int64_t workspace_bytes_;
   std::string engine_description_;
