@@ -183,6 +183,12 @@ absl::StatusOr<std::unique_ptr<CompactNet>> CompactNet::Create(const TensorMap& 
         net->prelu_weight_fp32_.push_back(PerChannelFp32(net->prelu_weight_[i], 0.0, channels, device));
       }
       if (CudnnFusionEnabled(device)) net->cudnn_fusion_ = std::make_unique<ConvBiasPreluFusion>();
+      if (CompactEndsEnabled(device) && net->pad_input_to_ == 0) {
+        net->head_ = PackHeadWeights(net->conv_weight_.front(), net->conv_bias_.front(), net->prelu_weight_.front());
+        net->tail_weights_ = PackTailWeights(net->conv_weight_.back(), dtype, device);
+        net->tail_bias_fp32_ =
+            PerChannelFp32(net->conv_bias_.back(), 0.0, net->conv_weight_.back().size(0), device);
+      }
     }
   } catch (const c10::Error& e) {
     return absl::InternalError(
@@ -198,7 +204,7 @@ bool CompactNet::PadsChannelsFromEnvironment() {
 
 std::string CompactNet::ToString() const {
   return absl::StrCat(config_.ToString(), fused_epilogue_ ? " fused-epilogue" : "", cudnn_fusion_ ? " cudnn-fusion" : "",
-                      pad_input_to_ > 0 ? " padded-ends" : "");
+                      head_ ? " compact-ends" : "", pad_input_to_ > 0 ? " padded-ends" : "");
 }
 
 torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
@@ -207,6 +213,18 @@ torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
   y = y.contiguous(memory_format_);
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     const bool activated = i < prelu_weight_.size();
+    if (i == 0 && head_) {
+      std::optional<torch::Tensor> head = RunCompactHead(x, *head_);
+      if (head) {
+        y = *std::move(head);
+        continue;
+      }
+    }
+    if (i + 1 == conv_weight_.size() && head_) {
+      std::optional<torch::Tensor> out =
+          RunCompactTail(y, x, tail_weights_, tail_bias_fp32_, conv_weight_.back().size(0), config_.scale);
+      if (out) return *std::move(out);
+    }
     if (activated && fused_epilogue_) {
       y = ConvBiasPrelu(cudnn_fusion_.get(), y, conv_weight_[i], conv_bias_fp32_[i], prelu_weight_fp32_[i]);
       continue;

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "node/engine/compact_ends.h"
 #include "node/engine/cudnn_fusion.h"
 #include "node/engine/network.h"
 #include "node/engine/pth_checkpoint.h"
@@ -66,7 +67,8 @@ class CompactNet : public Network {
   // The configuration, and " fused-epilogue" when FusedBiasPrelu runs the
   // activations (CUDA; node/engine/fused_epilogue.h), " cudnn-fusion" when
   // cuDNN may fuse them into the convolutions (cudnn_fusion.h),
-  // " padded-ends" with PadsChannelsFromEnvironment.
+  // " compact-ends" when AniFarm's kernels run the first and last layers
+  // (compact_ends.h), " padded-ends" with PadsChannelsFromEnvironment.
   std::string ToString() const override;
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }
@@ -109,6 +111,11 @@ class CompactNet : public Network {
   // With ANIFARM_CUDNN_FUSION=1 (cudnn_fusion.h): the activated layers run
   // as one cuDNN kernel each where cuDNN can fuse them.
   std::unique_ptr<ConvBiasPreluFusion> cudnn_fusion_;
+  // With ANIFARM_COMPACT_ENDS=1 (compact_ends.h): the first and last layers
+  // as AniFarm's kernels, from these rearranged weights.
+  std::optional<CompactHeadWeights> head_;
+  torch::Tensor tail_weights_;
+  torch::Tensor tail_bias_fp32_;
   // PadsChannelsFromEnvironment: conv_weight_.front() reads pad_input_to_
   // channels and conv_weight_.back() / conv_bias_.back() write more than
   // 3·s² (the extra ones are zero and dropped).

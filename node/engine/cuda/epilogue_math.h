@@ -32,6 +32,18 @@ ANIFARM_HOST_DEVICE inline float BiasPrelu(float conv, float bias, float slope) 
   return x >= 0.0f ? x : x * slope;
 }
 
+// Where pixel_shuffle(s) puts channel `k` of a [N, C·s², H, W] tensor: into
+// channel k / s² of the [N, C, H·s, W·s] result, at row offset (k / s) % s
+// and column offset k % s inside each input pixel's s x s block.
+struct ShuffleTarget {
+  int64_t channel;
+  int64_t row;
+  int64_t column;
+};
+ANIFARM_HOST_DEVICE inline ShuffleTarget ShuffledChannel(int64_t k, int64_t scale) {
+  return {k / (scale * scale), (k / scale) % scale, k % scale};
+}
+
 }  // namespace anifarm::engine::cuda
 
 #endif  // ANIFARM_NODE_ENGINE_CUDA_EPILOGUE_MATH_H_
