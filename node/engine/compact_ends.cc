@@ -1,9 +1,9 @@
 #include "node/engine/compact_ends.h"
 
-#include <c10/util/Exception.h>
-
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <mutex>
 
 #include "node/engine/cuda/compact_ends_kernels.h"
 #include "node/engine/fused_epilogue.h"
@@ -32,6 +32,26 @@ std::optional<cuda::StorageType> StorageTypeOf(torch::ScalarType type) {
 }
 
 bool Aligned(const torch::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+bool HostFp32(const torch::Tensor& t, int64_t numel) {
+  return t.defined() && t.is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() && t.numel() == numel;
+}
+
+// A launch that cannot run (no kernel image for this GPU, a grid too large)
+// declines the layer, said once per kernel on stderr, instead of failing
+// the frame.
+std::optional<torch::Tensor> LaunchedOrDeclined(int error, torch::Tensor result, const char* kernel,
+                                                std::once_flag& said) {
+  if (error == 0) return result;
+  std::call_once(said, [&] {
+    std::cerr << "anifarm-engine: AniFarm's Compact " << kernel << " kernel cannot run here (CUDA error " << error
+              << "); that layer runs cuDNN's convolution instead\n";
+  });
+  return std::nullopt;
+}
+
+std::once_flag head_declined;
+std::once_flag tail_declined;
 
 cuda::ImageView ViewOf(const torch::Tensor& t) {
   cuda::ImageView view;
@@ -83,8 +103,8 @@ std::optional<torch::Tensor> RunCompactHead(const torch::Tensor& x, const Compac
 #else
   const std::optional<cuda::StorageType> type = StorageTypeOf(x.scalar_type());
   if (!type || !x.is_cuda() || x.dim() != 4 || x.size(1) != 3 || !cuda::HeadSupported(head.features) ||
-      head.weights.numel() != 27 * head.features || head.bias.numel() != head.features ||
-      head.slope.numel() != head.features) {
+      !HostFp32(head.weights, 27 * head.features) || !HostFp32(head.bias, head.features) ||
+      !HostFp32(head.slope, head.features)) {
     return std::nullopt;
   }
   const c10::cuda::CUDAGuard device_guard(x.device());
@@ -93,8 +113,7 @@ std::optional<torch::Tensor> RunCompactHead(const torch::Tensor& x, const Compac
   const int error = cuda::LaunchCompactHead(ViewOf(x), *type, head.features, head.weights.data_ptr<float>(),
                                             head.bias.data_ptr<float>(), head.slope.data_ptr<float>(), y.data_ptr(),
                                             c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
-  TORCH_CHECK(error == 0, "AniFarm's Compact head kernel failed to launch (CUDA error ", error, ")");
-  return y;
+  return LaunchedOrDeclined(error, std::move(y), "head", head_declined);
 #endif
 }
 
@@ -123,8 +142,7 @@ std::optional<torch::Tensor> RunCompactTail(const torch::Tensor& feat, const tor
   const int error = cuda::LaunchCompactTail(ViewOf(feat), packed.data_ptr(), bias.data_ptr<float>(), out_channels,
                                             scale, ViewOf(x), ViewOf(out), *type,
                                             c10::cuda::getCurrentCUDAStream(feat.device().index()).stream());
-  TORCH_CHECK(error == 0, "AniFarm's Compact tail kernel failed to launch (CUDA error ", error, ")");
-  return out;
+  return LaunchedOrDeclined(error, std::move(out), "tail", tail_declined);
 #endif
 }
 

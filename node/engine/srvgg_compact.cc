@@ -210,15 +210,14 @@ std::string CompactNet::ToString() const {
 torch::Tensor CompactNet::Forward(const torch::Tensor& x) const {
   torch::Tensor y = pad_input_to_ > 0 ? at::constant_pad_nd(x, {0, 0, 0, 0, 0, pad_input_to_ - x.size(1)})
                                       : x;
-  y = y.contiguous(memory_format_);
+  // The head kernel reads x in any layout: no copy for it.
+  std::optional<torch::Tensor> head = head_ ? RunCompactHead(x, *head_) : std::nullopt;
+  if (!head) y = y.contiguous(memory_format_);
   for (size_t i = 0; i < conv_weight_.size(); ++i) {
     const bool activated = i < prelu_weight_.size();
-    if (i == 0 && head_) {
-      std::optional<torch::Tensor> head = RunCompactHead(x, *head_);
-      if (head) {
-        y = *std::move(head);
-        continue;
-      }
+    if (i == 0 && head) {
+      y = *std::move(head);
+      continue;
     }
     if (i + 1 == conv_weight_.size() && head_) {
       std::optional<torch::Tensor> out =

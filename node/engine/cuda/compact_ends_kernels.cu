@@ -110,6 +110,7 @@ int LaunchHeadFor(const ImageView& x, const float* weights, const float* bias, c
   if (pixels <= 0) return cudaSuccess;
   constexpr int kThreads = 256;
   const auto blocks = static_cast<unsigned>((pixels + kThreads - 1) / kThreads);
+  cudaGetLastError();  // so that the check below reports this launch only
   CompactHeadKernel<T, kFeatures><<<blocks, kThreads, 0, stream>>>(
       static_cast<const T*>(x.data), x.batch, x.height, x.width, x.stride_n, x.stride_c, x.stride_h, x.stride_w,
       static_cast<T*>(y), p);
@@ -152,6 +153,11 @@ __global__ void __launch_bounds__(kTailThreads)
                       const T* __restrict__ packed, const float* __restrict__ bias, int out_channels, int scale,
                       const T* __restrict__ x, int64_t xn, int64_t xc, int64_t xh, int64_t xw, T* __restrict__ out,
                       int64_t on, int64_t oc, int64_t oh, int64_t ow) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  // bf16 WMMA needs Ampere; LaunchCompactTail refuses older GPUs, so this
+  // body only keeps builds for older architectures compiling.
+  __trap();
+#else
   using namespace nvcuda;
   constexpr int kPadded = kOutputTiles * 16;
   __shared__ __align__(32) T inputs[kHaloRows * kHaloCols * 16];
@@ -222,6 +228,7 @@ __global__ void __launch_bounds__(kTailThreads)
     out[n * on + target.channel * oc + (row * scale + target.row) * oh + (col * scale + target.column) * ow] =
         FromFloat<T>(value);
   }
+#endif
 }
 
 template <typename T, int kOutputTiles>
@@ -229,6 +236,7 @@ int LaunchTailFor(const ImageView& feat, const void* packed, const float* bias, 
                   const ImageView& x, const ImageView& out, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((feat.width + kTileCols - 1) / kTileCols),
                   static_cast<unsigned>((feat.height + kTileRows - 1) / kTileRows), static_cast<unsigned>(feat.batch));
+  cudaGetLastError();  // so that the check below reports this launch only
   CompactTailKernel<T, kOutputTiles><<<grid, kTailThreads, 0, stream>>>(
       static_cast<const T*>(feat.data), feat.height, feat.width, feat.channels, static_cast<const T*>(packed), bias,
       static_cast<int>(out_channels), static_cast<int>(scale), static_cast<const T*>(x.data), x.stride_n, x.stride_c,
@@ -273,6 +281,14 @@ int LaunchCompactTail(const ImageView& feat, const void* packed_weights, const f
                       int64_t scale, const ImageView& x, const ImageView& out, StorageType type, void* stream) {
   if (!TailSupported(feat.channels, out_channels, scale, type)) return cudaErrorInvalidValue;
   if (feat.batch * feat.height * feat.width <= 0) return cudaSuccess;
+  // The grid's y and z dimensions, and WMMA in bf16 (compute capability 8).
+  if (feat.batch > 65535 || (feat.height + kTileRows - 1) / kTileRows > 65535) return cudaErrorInvalidValue;
+  int device = 0;
+  int major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess || major < 8) {
+    return cudaErrorNoKernelImageForDevice;
+  }
   const auto s = static_cast<cudaStream_t>(stream);
   if (type == StorageType::kFloat16) {
     return LaunchTailTyped<__half>(feat, packed_weights, bias, out_channels, scale, x, out, s);

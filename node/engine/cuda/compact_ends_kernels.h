@@ -61,7 +61,9 @@ inline int64_t TailWeightIndex(int64_t chunk, int64_t tap, int64_t i, int64_t k,
 }
 
 // Whether the tail kernel takes these sizes: F a multiple of 16, 3·s² (the
-// conv's outputs) at most 48 (scales 1 to 4), fp16 or bf16.
+// conv's outputs) at most 48 (scales 1 to 4), fp16 or bf16. The launch also
+// needs a GPU of compute capability 8 or more (Ampere, Hopper) and returns
+// cudaErrorNoKernelImageForDevice on an older one.
 bool TailSupported(int64_t features, int64_t out_channels, int64_t scale, StorageType type);
 
 // out [N, K/s², H·s, W·s] (strides in `out`, which is written through)

@@ -165,9 +165,12 @@ TEST(CompactEndsTest, DeclinesCpuTensors) {
                    .has_value());
 }
 
-// Sizes that leave partial tiles (the tail's are 4 x 32 pixels).
-constexpr int64_t kHeight = 45;
-constexpr int64_t kWidth = 67;
+// Frames that leave partial tiles (the tail's are 4 x 32 pixels), and
+// frames smaller than one tile, all border.
+struct FrameSize {
+  int64_t height, width;
+};
+const FrameSize kSizes[] = {{45, 67}, {1, 1}, {3, 17}};
 
 TEST(CompactEndsCudaTest, HeadMatchesTheConvolutionAndPrelu) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device (or a CPU-only LibTorch)";
@@ -175,7 +178,8 @@ TEST(CompactEndsCudaTest, HeadMatchesTheConvolutionAndPrelu) {
   const torch::Device device("cuda:0");
   c10::InferenceMode guard;
   torch::manual_seed(5);
-  for (const int64_t features : {64, 24}) {
+  for (const auto& [kHeight, kWidth] : kSizes)
+  for (const int64_t features : {64, 48, 24, 8}) {
     const torch::Tensor w = torch::randn({features, 3, 3, 3}) / std::sqrt(27.0);
     const torch::Tensor bias = torch::randn({features}) * 0.1;
     const torch::Tensor slope = torch::rand({features}) * 2.0 - 0.5;
@@ -187,7 +191,8 @@ TEST(CompactEndsCudaTest, HeadMatchesTheConvolutionAndPrelu) {
         if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const std::optional<torch::Tensor> got = RunCompactHead(x, head);
         const std::string label = std::to_string(features) + " " + c10::toString(dtype) +
-                                  (channels_last ? " channels-last" : " NCHW");
+                                  (channels_last ? " channels-last " : " NCHW ") + std::to_string(kHeight) + "x" +
+                                  std::to_string(kWidth);
         ASSERT_TRUE(got.has_value()) << label;
         const torch::Tensor expected =
             at::prelu(at::conv2d(x.to(torch::kFloat32), w.to(device), bias.to(device), {1, 1}, {1, 1}),
@@ -209,6 +214,7 @@ TEST(CompactEndsCudaTest, TailMatchesTheConvolutionShuffleAndResidual) {
   const torch::Device device("cuda:0");
   c10::InferenceMode guard;
   torch::manual_seed(6);
+  for (const auto& [kHeight, kWidth] : kSizes)
   for (const int64_t features : {64, 32}) {
     for (const int64_t s : {1, 2, 3, 4}) {
       const int64_t outputs = 3 * s * s;
@@ -224,7 +230,8 @@ TEST(CompactEndsCudaTest, TailMatchesTheConvolutionShuffleAndResidual) {
           const torch::Tensor packed = PackTailWeights(w, dtype, device);
           const std::optional<torch::Tensor> got = RunCompactTail(feat, x, packed, bias, outputs, s);
           const std::string label = std::to_string(features) + " x" + std::to_string(s) + " " +
-                                    c10::toString(dtype) + (channels_last ? " channels-last" : " NCHW");
+                                    c10::toString(dtype) + (channels_last ? " channels-last " : " NCHW ") +
+                                    std::to_string(kHeight) + "x" + std::to_string(kWidth);
           ASSERT_TRUE(got.has_value()) << label;
           const torch::Tensor x_f = x.to(torch::kFloat32);
           const torch::Tensor expected =
@@ -243,7 +250,8 @@ TEST(CompactEndsCudaTest, TailMatchesTheConvolutionShuffleAndResidual) {
   }
 }
 
-// Compact 2x with the kernels against the same network without them.
+// Compact 2x with the kernels against the same network without them, on a
+// batch of two frames.
 TEST(CompactEndsCudaTest, CompactGivesTheSameOutput) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device (or a CPU-only LibTorch)";
   if (!CudaKernelsBuiltIn()) GTEST_SKIP() << "built without AniFarm's CUDA kernels";
@@ -259,7 +267,9 @@ TEST(CompactEndsCudaTest, CompactGivesTheSameOutput) {
     ASSERT_TRUE(plain.ok() && ends.ok());
     EXPECT_NE((*ends)->ToString().find("compact-ends"), std::string::npos) << (*ends)->ToString();
     c10::InferenceMode guard;
-    const torch::Tensor input = testutil::TexturedInput(130, 75).to(device, dtype);
+    // Two frames: the kernels' grids have the batch as a dimension.
+    const torch::Tensor frame = testutil::TexturedInput(130, 75);
+    const torch::Tensor input = torch::cat({frame, frame.flip(3)}).to(device, dtype);
     const torch::Tensor a = (*plain)->Forward(input).to(torch::kFloat32).clamp(0, 1);
     const torch::Tensor b = (*ends)->Forward(input).to(torch::kFloat32).clamp(0, 1);
     ASSERT_EQ(a.sizes(), b.sizes());
