@@ -113,7 +113,8 @@ bool CudnnFusionEnabled(const torch::Device& device) {
   return device.is_cuda() && CudnnFusionBuiltIn() && AskedForByEnvironment();
 }
 
-ConvBiasPreluFusion::ConvBiasPreluFusion() = default;
+ConvBiasPreluFusion::ConvBiasPreluFusion(bool require_faster_than_unfused)
+    : require_faster_than_unfused_(require_faster_than_unfused) {}
 ConvBiasPreluFusion::~ConvBiasPreluFusion() = default;
 
 std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, const torch::Tensor& weight,
@@ -196,7 +197,7 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
         }
       }
       const auto built = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      if (best < 0 || (unfused_ms > 0 && best_ms >= unfused_ms)) {
+      if (best < 0 || (require_faster_than_unfused_ && unfused_ms > 0 && best_ms >= unfused_ms)) {
         unfusable_.insert(key);
         std::cerr << "anifarm-engine: cuDNN fusion for " << shape.ToString() << " not kept (" << timings
                   << "; " << built.count() << " ms); this layer runs the convolution and the fused epilogue\n";

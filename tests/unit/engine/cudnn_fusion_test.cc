@@ -88,7 +88,9 @@ TEST(CudnnFusionCudaTest, MatchesTheConvolutionAndPrelu) {
   const torch::Device device("cuda:0");
   c10::InferenceMode guard;
   torch::manual_seed(7);
-  const ConvBiasPreluFusion fusion;
+  // Every plan kept, even one slower than the unfused layer at this size:
+  // this is about the fused kernel's arithmetic.
+  const ConvBiasPreluFusion fusion(/*require_faster_than_unfused=*/false);
   const auto channels_last = torch::MemoryFormat::ChannelsLast;
   struct Case {
     int64_t in, out;
