@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "node/engine/cuda/compact_ends_kernels.h"
+#include "node/engine/flop_counter.h"
 #include "node/engine/fused_epilogue.h"
 
 #ifdef ANIFARM_WITH_CUDA_KERNELS
@@ -113,6 +114,7 @@ std::optional<torch::Tensor> RunCompactHead(const torch::Tensor& x, const Compac
   const int error = cuda::LaunchCompactHead(ViewOf(x), *type, head.features, head.weights.data_ptr<float>(),
                                             head.bias.data_ptr<float>(), head.slope.data_ptr<float>(), y.data_ptr(),
                                             c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
+  if (error == 0) AddFlops(ConvolutionFlops(y.numel(), 27));
   return LaunchedOrDeclined(error, std::move(y), "head", head_declined);
 #endif
 }
@@ -142,6 +144,9 @@ std::optional<torch::Tensor> RunCompactTail(const torch::Tensor& feat, const tor
   const int error = cuda::LaunchCompactTail(ViewOf(feat), packed.data_ptr(), bias.data_ptr<float>(), out_channels,
                                             scale, ViewOf(x), ViewOf(out), *type,
                                             c10::cuda::getCurrentCUDAStream(feat.device().index()).stream());
+  if (error == 0) {
+    AddFlops(ConvolutionFlops(feat.size(0) * out_channels * feat.size(2) * feat.size(3), feat.size(1) * 9));
+  }
   return LaunchedOrDeclined(error, std::move(out), "tail", tail_declined);
 #endif
 }

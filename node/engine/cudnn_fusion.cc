@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "node/engine/flop_counter.h"
 #include "node/engine/fused_epilogue.h"
 
 #ifdef ANIFARM_WITH_CUDNN_FUSION
@@ -222,6 +223,7 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
     }
     return std::nullopt;
   }
+  AddFlops(ConvolutionFlops(y.numel(), weight.numel() / weight.size(0)));
   return y;
 #endif
 }

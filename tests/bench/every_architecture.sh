@@ -17,31 +17,28 @@ bin="${ANIFARM_BIN:-$root/build/bin}"
 models="${ANIFARM_MODELS_DIR:-$root/build/models}"
 fixtures="$root/tests/unit/engine/reference"
 
-# model file, and its cost in GFLOP per input megapixel where known (a
-# multiply-add is 2 FLOP; see docs/benchmarks.md).
+# The achieved TFLOP/s each line ends with is of the work upscale_bench
+# counts the frame doing (node/engine/flop_counter.h).
 runs=(
-  "$models/2x-AniScale.pth 1197"
-  "$models/realesr-animevideov3-x4.param 1238"
-  "$models/4x-NMKD-YandereNeo-Superlite.pth -"
-  "$models/realesrgan-x4plus-anime.param -"
-  "$models/4x_WTP_descreenton.pth -"
-  "$models/waifu2x-upconv7-anime-noise0-x2.param -"
-  "$models/realcugan-up2x-conservative.param -"
-  "$fixtures/span_x2.pth -"
-  "$fixtures/realplksr_x2.pth -"
-  "$fixtures/dat_x2.pth -"
-  "$fixtures/tiny_scripted_x2.pt -"
+  "$models/2x-AniScale.pth"
+  "$models/realesr-animevideov3-x4.param"
+  "$models/4x-NMKD-YandereNeo-Superlite.pth"
+  "$models/realesrgan-x4plus-anime.param"
+  "$models/4x_WTP_descreenton.pth"
+  "$models/waifu2x-upconv7-anime-noise0-x2.param"
+  "$models/realcugan-up2x-conservative.param"
+  "$fixtures/span_x2.pth"
+  "$fixtures/realplksr_x2.pth"
+  "$fixtures/dat_x2.pth"
+  "$fixtures/tiny_scripted_x2.pt"
 )
 status=0
-for run in "${runs[@]}"; do
-  read -r model gflop <<<"$run"
+for model in "${runs[@]}"; do
   # A model left out of the folder (a GPU host's carried subset) is noted, not an error.
   if [ ! -f "$model" ]; then
     echo "$model: skipped (not found)"
     continue
   fi
-  cost=()
-  [ "$gflop" != "-" ] && cost=(--gflop-per-mpx "$gflop")
-  "$bin/upscale_bench" --model "$model" "${cost[@]}" "$@" || { echo "$model: failed"; status=1; }
+  "$bin/upscale_bench" --model "$model" "$@" || { echo "$model: failed"; status=1; }
 done
 exit "$status"

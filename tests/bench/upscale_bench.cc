@@ -9,8 +9,10 @@
 // node does (default: what the engine chooses, Upscaler::frames_in_flight).
 //
 // Prints one line per run: model, device, precision, size, fps, and the
-// achieved TFLOP/s when the caller gives the model's cost in --gflop-per-mpx
-// (multiply-adds counted as 2 FLOP, per megapixel of input); then the
+// achieved TFLOP/s: of the convolutions and matrix products one frame really
+// runs (FlopCounter, tile overlaps included), or of the model's nominal cost
+// when --gflop-per-mpx gives it (multiply-adds counted as 2 FLOP, per
+// megapixel of input); then the
 // memory figures a node reports (in use, free, the CUDA allocator's
 // allocated and reserved bytes, the model cache).
 #include <atomic>
@@ -26,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "common/cli_args.h"
 #include "common/hashing.h"
+#include "node/engine/flop_counter.h"
 #include "node/engine/torch_engine.h"
 
 int main(int argc, char** argv) {
@@ -94,6 +97,13 @@ int main(int argc, char** argv) {
     for (std::thread& thread : threads) thread.join();
   };
   run_threads([&] { upscale_one(); });
+  // One more frame, alone, whose work is counted.
+  int64_t counted_flops = 0;
+  if (failure.ok()) {
+    absl::StatusOr<anifarm::engine::FlopCounter> counter = anifarm::engine::FlopCounter::Start();
+    std::thread([&] { upscale_one(); }).join();
+    if (counter.ok()) counted_flops = counter->flops();
+  }
   double seconds = 0;
   if (failure.ok()) {
     std::atomic<int> next{0};
@@ -114,6 +124,8 @@ int main(int argc, char** argv) {
               fps);
   if (gflop_per_mpx > 0) {
     std::printf(" | %.2f TFLOP/s", fps * gflop_per_mpx * width * height / 1e6 / 1e3);
+  } else if (counted_flops > 0) {
+    std::printf(" | %.3f TFLOP/s (%.3g GFLOP a frame, counted)", fps * counted_flops / 1e12, counted_flops / 1e9);
   }
   std::printf("\n");
   // The VRAM figures a node reports, after the run.

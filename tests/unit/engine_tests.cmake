@@ -24,6 +24,7 @@ if(TARGET anifarm_engine)
     ${CMAKE_CURRENT_LIST_DIR}/engine/fused_epilogue_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/cudnn_fusion_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine/compact_ends_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/engine/flop_counter_test.cc
     # Skipped without a CUDA device; tests/bench/gpu_session.sh runs it on one.
     ${CMAKE_CURRENT_LIST_DIR}/engine/cuda_engine_test.cc
     # The host reference the device post-processing is checked against
