@@ -19,6 +19,7 @@
 
 #include "common/image.h"
 #include "gtest/gtest.h"
+#include "node/engine/flop_counter.h"
 #include "node/engine/pth_checkpoint.h"
 #include "node/engine/network.h"
 #include "node/engine/tiled_inference.h"
@@ -155,6 +156,17 @@ inline double TiledVsWholeFramePsnr(const Network& net, const torch::Tensor& inp
   const torch::Tensor tiled = TiledUpscaler(net.scale(), tile, overlap).Run(input, net);
   EXPECT_EQ(tiled.sizes(), whole.sizes());
   return Psnr(tiled.clamp(0, 1), whole.clamp(0, 1), 1.0);
+}
+
+// FLOP `work` runs (FlopCounter), -1 if a counter could not start.
+template <typename Work>
+int64_t CountedFlops(Work work) {
+  absl::StatusOr<FlopCounter> counter = FlopCounter::Start();
+  EXPECT_TRUE(counter.ok()) << counter.status();
+  if (!counter.ok()) return -1;
+  c10::InferenceMode guard;
+  work();
+  return counter->flops();
 }
 
 // `weights` without `key`, or with it replaced by `replacement` if defined.
