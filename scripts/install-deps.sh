@@ -10,6 +10,10 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl
   libabsl-dev
   libtorch-dev
+  # Debian's LibTorch calls the system BLAS for matrix products and 1x1
+  # convolutions; OpenBLAS (it takes over libblas.so.3) runs them 5-12x
+  # faster on a CPU than the reference BLAS (docs/benchmarks.md).
+  libopenblas0-openmp
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsqlite3-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev

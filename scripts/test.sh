@@ -11,4 +11,8 @@ build/bin/anifarm models fetch --models-dir "$models"
 [ -d build/web/node_modules/playwright-core ] ||
   npm install --silent --no-audit --no-fund --prefix build/web playwright-core@1
 cd build
+# CTest runs tests side by side, so each runs LibTorch on one thread (a CPU
+# engine otherwise takes every CPU, torch_engine.h) rather than all of them
+# fighting over the cores.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 ctest --output-on-failure -j"${ANIFARM_JOBS:-2}"

@@ -1,3 +1,11 @@
+// LibTorch's release builds (Debian's, PyTorch's wheels) are compiled with
+// NDEBUG, and RecordFunction's layout depends on it (a debug-only member sits
+// before its inputs and outputs), so this file reads it with the library's
+// layout whatever this build's own type.
+#ifndef NDEBUG
+#define NDEBUG
+#endif
+
 #include "node/engine/flop_counter.h"
 
 #include <ATen/record_function.h>

@@ -3,10 +3,12 @@
 // cached network to the caller's tiling options.
 #include "node/engine/torch_engine.h"
 
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/core/StreamGuard.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <dlfcn.h>
+#include <sched.h>
 #include <unistd.h>
 #include <torch/cuda.h>
 
@@ -20,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -224,10 +227,12 @@ struct LoadedModel {
 class TorchUpscaler : public Upscaler {
  public:
   // `note` qualifies the description (a precision fallback).
+  // cpu_threads: LibTorch threads per frame on a CPU (CpuThreadsFor; 0: LibTorch's own).
   TorchUpscaler(std::shared_ptr<const LoadedModel> model, const std::string& note, int tile, int overlap,
-                int frames_in_flight)
+                int frames_in_flight, int cpu_threads)
       : model_(std::move(model)),
         frames_in_flight_(frames_in_flight),
+        cpu_threads_(cpu_threads),
         description_(note.empty() ? model_->description : absl::StrCat(model_->description, " (", note, ")")),
         tiler_(std::make_shared<TiledUpscaler>(model_->net->scale(), tile, overlap)) {}
 
@@ -307,6 +312,10 @@ class TorchUpscaler : public Upscaler {
     }
     try {
       c10::InferenceMode guard;
+      // OpenMP counts threads per calling thread: each worker sets its own.
+      if (cpu_threads_ > 0 && net.device().is_cpu() && at::get_num_threads() != cpu_threads_) {
+        at::set_num_threads(cpu_threads_);
+      }
       std::optional<c10::StreamGuard> stream;
       if (net.device().is_cuda() && frames_in_flight_ > 1) stream.emplace(ThreadStream(net.device()));
       // from_blob does not take ownership; the const_cast is safe as the
@@ -351,6 +360,7 @@ class TorchUpscaler : public Upscaler {
 
   std::shared_ptr<const LoadedModel> model_;
   const int frames_in_flight_;
+  const int cpu_threads_;
   const std::string description_;
   std::mutex mu_;
   std::shared_ptr<TiledUpscaler> tiler_;  // guarded by mu_; shrinks after out-of-memory
@@ -366,7 +376,10 @@ class TorchEngine : public UpscalerEngine {
         memory_bytes_(memory_bytes),
         cache_budget_bytes_(ModelCacheBudget(memory_bytes)),
         frames_in_flight_(FramesInFlightFor(device.is_cuda(), cuda_free_bytes,
-                                            std::getenv("ANIFARM_FRAMES_IN_FLIGHT"))) {}
+                                            std::getenv("ANIFARM_FRAMES_IN_FLIGHT"))),
+        cpu_threads_(device.is_cpu() ? CpuThreadsFor(std::getenv("OMP_NUM_THREADS"), std::getenv("MKL_NUM_THREADS"),
+                                                     UsableCpus(), frames_in_flight_)
+                                     : 0) {}
 
   std::string device() const override { return device_.str(); }
   std::string device_name() const override { return device_name_; }
@@ -422,7 +435,8 @@ class TorchEngine : public UpscalerEngine {
     }
     const std::string& note = precision.note.empty() ? model->precision_note : precision.note;
     return std::make_shared<TorchUpscaler>(
-        model, note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap, frames_in_flight_);
+        model, note, options.tile > 0 ? options.tile : AutoTile(), options.tile_overlap, frames_in_flight_,
+        cpu_threads_);
   }
 
  private:
@@ -489,6 +503,7 @@ class TorchEngine : public UpscalerEngine {
   mutable std::mutex mu_;
   const int64_t cache_budget_bytes_;
   const int frames_in_flight_;  // every Upscaler's (FramesInFlightFor)
+  const int cpu_threads_;       // every Upscaler's on a CPU (CpuThreadsFor)
   std::map<std::string, std::shared_ptr<const LoadedModel>> cache_;  // guarded by mu_
   int64_t cache_bytes_ = 0;                                          // their weights; guarded by mu_
   std::list<std::string> lru_;                                       // most recent first; guarded by mu_
@@ -521,6 +536,21 @@ int FramesInFlightFor(bool cuda, int64_t free_bytes, const char* env) {
   std::cerr << "anifarm-engine: ANIFARM_FRAMES_IN_FLIGHT='" << env << "' is not a number from 1 to "
             << kMaxFramesInFlight << "; using " << fallback << "\n";
   return fallback;
+}
+
+int CpuThreadsFor(const char* omp_env, const char* mkl_env, int usable_cpus, int frames_in_flight) {
+  for (const char* env : {omp_env, mkl_env}) {
+    int threads = 0;
+    if (env != nullptr && absl::SimpleAtoi(env, &threads) && threads > 0) return 0;
+  }
+  return std::max(1, std::max(1, usable_cpus) / std::max(1, frames_in_flight));
+}
+
+int UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 int CudaDeviceCount() {

@@ -37,6 +37,18 @@ int AutoTileForFreeGpuMemory(int64_t free_bytes);
 inline constexpr int kMaxFramesInFlight = 8;
 int FramesInFlightFor(bool cuda, int64_t free_bytes, const char* env);
 
+// LibTorch threads a frame's inference uses on a CPU, which the engine sets
+// on each thread that upscales. LibTorch's own default is the physical cores
+// its cpuinfo counts, which on some VMs is 1 of 2 usable CPUs (half the
+// speed, docs/benchmarks.md), and OpenMP keeps the count per calling thread.
+// 0 (LibTorch's own handling kept) when OMP_NUM_THREADS or MKL_NUM_THREADS
+// is set (`omp_env`, `mkl_env`, may be null); otherwise the usable CPUs
+// shared among the frames in flight, at least 1 each.
+int CpuThreadsFor(const char* omp_env, const char* mkl_env, int usable_cpus, int frames_in_flight);
+
+// CPUs this process may run on (its affinity mask), at least 1.
+int UsableCpus();
+
 }  // namespace anifarm
 
 // C entry point for dlopen: returns a new engine or nullptr with *error set.

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -35,6 +36,7 @@
 #include "node/engine/network.h"
 #include "node/engine/network_loader.h"
 #include "node/engine/tiled_inference.h"
+#include "node/engine/torch_engine.h"
 
 namespace {
 
@@ -80,6 +82,12 @@ int main(int argc, char** argv) {
   const std::string device_spec = args.Get("device", "cpu");
   try {
     const torch::Device device(device_spec);
+    // The threads the engine gives a frame on a CPU (torch_engine.h).
+    if (const int threads = anifarm::CpuThreadsFor(std::getenv("OMP_NUM_THREADS"), std::getenv("MKL_NUM_THREADS"),
+                                                   anifarm::UsableCpus(), 1);
+        device.is_cpu() && threads > 0) {
+      at::set_num_threads(threads);
+    }
     if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // as the engine does
     absl::StatusOr<std::unique_ptr<anifarm::engine::Network>> net =
         anifarm::engine::LoadNetwork(args.Get("model"), device, ParseDtype(args.Get("precision", "fp32")));

@@ -740,6 +740,33 @@ TEST(TorchEngineTest, FramesInFlightAreTwoOnBigGpusOneOnCpusAndTheVariableWins) 
   }
 }
 
+TEST(TorchEngineTest, CpuThreadsAreTheUsableCpusUnlessOpenMpIsToldOtherwise) {
+  EXPECT_EQ(CpuThreadsFor(nullptr, nullptr, 2, 1), 2);
+  EXPECT_EQ(CpuThreadsFor(nullptr, nullptr, 16, 2), 8);  // shared by the frames in flight
+  EXPECT_EQ(CpuThreadsFor(nullptr, nullptr, 3, 8), 1);
+  EXPECT_EQ(CpuThreadsFor("", "", 0, 1), 1);
+  EXPECT_EQ(CpuThreadsFor("many", nullptr, 4, 1), 4);  // not a count: not a setting
+  EXPECT_EQ(CpuThreadsFor("4", nullptr, 16, 1), 0);    // LibTorch's own handling of the variables
+  EXPECT_EQ(CpuThreadsFor(nullptr, "1", 16, 1), 0);
+  EXPECT_GE(UsableCpus(), 1);
+}
+
+// LibTorch alone gives a new thread the physical cores its cpuinfo counts
+// (1 on a 2-vCPU VM): a node's worker thread that upscales on the CPU runs
+// on every CPU the process may use.
+TEST(TorchEngineTest, AnUpscaleOnAWorkerThreadUsesEveryUsableCpu) {
+  absl::StatusOr<std::unique_ptr<UpscalerEngine>> engine = EngineWithVariable("cpu", "OMP_NUM_THREADS", "");
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  absl::StatusOr<std::shared_ptr<Upscaler>> upscaler = (*engine)->GetUpscaler(kModel, "aniscale-sha", {});
+  ASSERT_TRUE(upscaler.ok()) << upscaler.status();
+  int threads = 0;
+  std::thread([&] {
+    EXPECT_TRUE((*upscaler)->Upscale(testutil::SmoothImage(24, 16)).ok());
+    threads = at::get_num_threads();
+  }).join();
+  EXPECT_EQ(threads, UsableCpus());
+}
+
 // The upscaler carries the engine's choice, which the node's pipeline reads.
 TEST(TorchEngineTest, UpscalerReportsItsFramesInFlight) {
   std::unique_ptr<UpscalerEngine> engine = CpuEngine();
