@@ -14,6 +14,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -89,6 +90,19 @@ double MillisecondsPerRun(const std::function<bool()>& run, cudaStream_t stream)
   return total / kTimedRuns;
 }
 
+// Whether fp32 convolutions may use TF32 tensor cores (LibTorch's
+// torch.backends.cudnn.allow_tf32). PyTorch 2.9 and later throw from the
+// unqualified query when the convolution and RNN settings differ; a throw
+// reads as no.
+bool AllowTf32Convolutions(cuda::StorageType type) {
+  if (type != cuda::StorageType::kFloat32) return false;  // fp16/bf16: irrelevant
+  try {
+    return at::globalContext().allowTF32CuDNN();
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
 absl::Status ExecutePlan(const cuda::CudnnConvPreluPlan& plan, cudnnHandle_t handle, const torch::Tensor& x,
                          const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& slope,
                          torch::Tensor& y, torch::Tensor& workspace) {
@@ -127,9 +141,8 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
   constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
   if (!x.is_cuda() || x.dim() != 4 || weight.dim() != 4 || weight.device() != x.device() ||
       weight.scalar_type() != x.scalar_type() || weight.size(1) != x.size(1) || weight.size(2) != weight.size(3) ||
-      weight.size(2) % 2 == 0 || !x.is_contiguous(kChannelsLast) || !weight.is_contiguous(kChannelsLast) ||
-      !Aligned(x) || !Aligned(weight) || !PerChannelOperand(bias, weight.size(0), x.device()) ||
-      !PerChannelOperand(slope, weight.size(0), x.device())) {
+      weight.size(2) % 2 == 0 || !Aligned(x) || !Aligned(weight) ||
+      !PerChannelOperand(bias, weight.size(0), x.device()) || !PerChannelOperand(slope, weight.size(0), x.device())) {
     return std::nullopt;
   }
   const std::optional<cuda::StorageType> type = StorageTypeOf(x.scalar_type());
@@ -146,6 +159,17 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
   const ShapeKey key{x.device().index(), shape.batch,  shape.in_channels, shape.out_channels,
                      shape.height,       shape.width,  shape.kernel,      static_cast<int>(x.scalar_type())};
 
+  if (!x.is_contiguous(kChannelsLast) || !weight.is_contiguous(kChannelsLast)) {
+    // Correct unfused, but say so: a layer that never fuses is otherwise
+    // invisible in the logs (an ncnn graph's first layer gets NCHW frames).
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (declined_layout_.insert(key).second) {
+      std::cerr << "anifarm-engine: cuDNN fusion for " << shape.ToString()
+                << " declined: its tensors are not channels-last; this layer runs unfused\n";
+    }
+    return std::nullopt;
+  }
+
   const c10::cuda::CUDAGuard device_guard(x.device());
   // LibTorch's handle for this thread, already on the current stream.
   const cudnnHandle_t handle = at::native::getCudnnHandle();
@@ -153,17 +177,37 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
   std::shared_ptr<const cuda::CudnnConvPreluPlan> plan;
   {
     const std::lock_guard<std::mutex> lock(mutex_);
-    if (unfusable_.count(key) > 0) return std::nullopt;
+    // A plan this handle already holds first: a later failure on another
+    // handle marks the shape unfusable for new handles only.
     const auto found = plans_.find({handle, key});
+    const auto kept = kept_candidate_.find(key);
     if (found != plans_.end()) {
       plan = found->second;
+    } else if (unfusable_.count(key) > 0) {
+      return std::nullopt;
+    } else if (kept != kept_candidate_.end()) {
+      // Decided on another handle: the same candidate, built for this one.
+      absl::StatusOr<std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>> made =
+          cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, kept->second + 1,
+                                                     AllowTf32Convolutions(shape.type));
+      if (!made.ok()) {
+        unfusable_.insert(key);
+        std::cerr << "anifarm-engine: " << made.status().message()
+                  << "; this layer runs the convolution and the fused epilogue on new threads\n";
+        return std::nullopt;
+      }
+      // The heuristics' order is deterministic; should a candidate fail to
+      // finalize on this handle only, the last one made stands in.
+      const size_t position = std::min(made->size() - 1, static_cast<size_t>(kept->second));
+      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[position]));
+      plans_.emplace(std::make_pair(static_cast<void*>(handle), key), plan);
     } else {
       // Built and timed under the lock: a runtime-compiled engine takes a
       // while the first time, and the other threads want the same shapes.
       const auto started = std::chrono::steady_clock::now();
       absl::StatusOr<std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>> made =
           cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, kTimedCandidates,
-                                                     at::globalContext().allowTF32CuDNN());
+                                                     AllowTf32Convolutions(shape.type));
       if (!made.ok()) {
         unfusable_.insert(key);
         std::cerr << "anifarm-engine: " << made.status().message()
@@ -177,6 +221,7 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
       torch::Tensor scratch = at::empty({shape.batch, shape.out_channels, shape.out_height(), shape.out_width()},
                                         x.options().memory_format(kChannelsLast));
       torch::Tensor workspace;
+      const FlopCountPause not_a_frame;  // the timing runs are not the frame's work
       const double unfused_ms = MillisecondsPerRun(
           [&] {
             ConvBiasPrelu(nullptr, x, weight, bias, slope);
@@ -209,6 +254,7 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
                 << " B (" << timings << "; built and timed in " << built.count() << " ms)\n";
       plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[best]));
       plans_.emplace(std::make_pair(static_cast<void*>(handle), key), plan);
+      kept_candidate_.emplace(key, best);
     }
   }
 

@@ -44,7 +44,10 @@ bool CudnnFusionEnabled(const torch::Device& device);
 // layer's own tensors and keeps the fastest plan, or none where the unfused
 // layer is faster, with one line on stderr giving every timing: cuDNN's
 // heuristics rank engines by a model, and turning the fusion on should never
-// make a layer slower. Thread-safe.
+// make a layer slower. That choice is made once per shape: another handle
+// (another frame in flight) builds the chosen candidate without timing
+// again, so timing noise cannot fuse a layer on one thread and not on
+// another. The timing runs are not counted by a FlopCounter. Thread-safe.
 class ConvBiasPreluFusion {
  public:
   // require_faster_than_unfused false keeps the fastest plan even where the
@@ -73,8 +76,14 @@ class ConvBiasPreluFusion {
   mutable std::mutex mutex_;
   // Per cuDNN handle and shape; a plan built on one handle runs on it.
   mutable std::map<std::pair<void*, ShapeKey>, std::shared_ptr<const cuda::CudnnConvPreluPlan>> plans_;
-  // Shapes cuDNN could not fuse (or failed to run): never tried again.
+  // Shapes cuDNN could not fuse (or failed to run, or that ran faster
+  // unfused): never tried again.
   mutable std::set<ShapeKey> unfusable_;
+  // Shapes whose first timing kept a plan: the position of that candidate
+  // in the heuristics' order, which is the same for every handle.
+  mutable std::map<ShapeKey, int> kept_candidate_;
+  // Shapes declined for their layout (not channels-last), logged once.
+  mutable std::set<ShapeKey> declined_layout_;
 };
 
 // PReLU(conv2d(x, weight, stride 1, padding weight.size(2) / 2) + bias,

@@ -23,6 +23,10 @@ std::atomic<int64_t> g_flops{0};
 // Counted operators open on this thread: one inside another is not counted
 // again (aten::convolution's backend call, an attention's bmm).
 thread_local int t_counted_depth = 0;
+// FlopCountPause on this thread.
+thread_local bool t_paused = false;
+
+bool Counting() { return !t_paused && g_counting.load(std::memory_order_relaxed); }
 
 enum class Kind { kNone, kConvolution, kMm, kAddmm, kBmm, kBaddbmm, kAttention };
 
@@ -119,7 +123,7 @@ void OnEnd(const at::RecordFunction& fn, at::ObserverContext* context) {
   if (op->weights_per_output > 0 && !fn.outputs().empty() && fn.outputs()[0].isTensor()) {
     flops += ConvolutionFlops(fn.outputs()[0].toTensor().numel(), op->weights_per_output);
   }
-  if (g_counting.load(std::memory_order_relaxed)) g_flops.fetch_add(flops, std::memory_order_relaxed);
+  if (Counting()) g_flops.fetch_add(flops, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -149,8 +153,11 @@ FlopCounter::~FlopCounter() {
 
 int64_t FlopCounter::flops() const { return g_flops.load(); }
 
+FlopCountPause::FlopCountPause() : was_paused_(t_paused) { t_paused = true; }
+FlopCountPause::~FlopCountPause() { t_paused = was_paused_; }
+
 void AddFlops(int64_t flops) {
-  if (g_counting.load(std::memory_order_relaxed)) g_flops.fetch_add(flops, std::memory_order_relaxed);
+  if (Counting()) g_flops.fetch_add(flops, std::memory_order_relaxed);
 }
 
 }  // namespace anifarm::engine

@@ -50,6 +50,21 @@ class FlopCounter {
   bool active_;
 };
 
+// While alive, what this thread runs is not counted (its operators and its
+// AddFlops calls): for work that is not a frame's, such as the cuDNN
+// fusion timing candidate kernels against the unfused layer on first use.
+// Nests.
+class FlopCountPause {
+ public:
+  FlopCountPause();
+  ~FlopCountPause();
+  FlopCountPause(const FlopCountPause&) = delete;
+  FlopCountPause& operator=(const FlopCountPause&) = delete;
+
+ private:
+  bool was_paused_;
+};
+
 // Adds `flops` to the live counter, if there is one. For work that does not
 // run as a LibTorch operator (AniFarm's CUDA kernels, cuDNN graphs).
 void AddFlops(int64_t flops);

@@ -345,7 +345,10 @@ absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluP
       int64_t count = 0;
       const cudnnStatus_t got = cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                                          CUDNN_TYPE_INT64, 1, &count, &workspace);
-      if (got != CUDNN_STATUS_SUCCESS) return ToStatus(got, "plan workspace size", shape);
+      if (got != CUDNN_STATUS_SUCCESS) {  // this candidate only: the others stand
+        last = ToStatus(got, "plan workspace size", shape);
+        continue;
+      }
       const std::string engine = absl::StrCat(DescribeEngine(configs[i].get()), ", candidate ", i + 1, " of ",
                                               returned, heuristic == CUDNN_HEUR_MODE_A ? "" : " (fallback list)");
       plans.push_back(std::unique_ptr<CudnnConvPreluPlan>(new CudnnConvPreluPlan(

@@ -80,6 +80,31 @@ TEST(FlopCounterTest, OtherThreadsCountAndNothingAfterTheCounterStops) {
   EXPECT_EQ(CountedFlops([] {}), 0);
 }
 
+// Work a pause covers (the cuDNN fusion's timing runs) is left out, on its
+// own thread only; pauses nest.
+TEST(FlopCounterTest, APausedThreadIsNotCounted) {
+  const torch::Tensor x = torch::rand({1, 3, 8, 8});
+  const torch::Tensor w = torch::rand({4, 3, 1, 1});
+  const int64_t one = 2LL * 4 * 8 * 8 * 3;
+  EXPECT_EQ(CountedFlops([&] {
+              {
+                FlopCountPause pause;
+                at::conv2d(x, w);
+                AddFlops(1000);
+                {
+                  FlopCountPause nested;
+                }
+                at::conv2d(x, w);  // still paused after the nested pause ends
+                std::thread([&] {
+                  c10::InferenceMode guard;
+                  at::conv2d(x, w);  // another thread: counted
+                }).join();
+              }
+              at::conv2d(x, w);  // after the pause: counted
+            }),
+            2 * one);
+}
+
 // The figure docs/benchmarks.md quotes for 2x-AniScale, 1197 GFLOP per input
 // megapixel, is what the counter finds the real model doing.
 TEST(FlopCounterTest, CompactTwoXCostsItsKnownMultiplyAddsPerPixel) {
