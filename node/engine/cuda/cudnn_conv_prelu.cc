@@ -211,6 +211,18 @@ absl::StatusOr<std::unique_ptr<CudnnConvPreluPlan>> CudnnConvPreluPlan::Create(v
 
 absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluPlan::CreateCandidates(
     void* handle, const ConvPreluShape& shape, int max_plans, bool allow_tf32) {
+  absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> negated =
+      CreateCandidatesInForm(handle, shape, max_plans, allow_tf32, PreluForm::kNegated);
+  if (negated.ok() || negated.status().code() == absl::StatusCode::kInvalidArgument) return negated;
+  absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> subtracted =
+      CreateCandidatesInForm(handle, shape, max_plans, allow_tf32, PreluForm::kSubtracted);
+  if (subtracted.ok()) return subtracted;
+  return absl::Status(negated.status().code(), absl::StrCat(negated.status().message(), "; as B - relu(B): ",
+                                                            subtracted.status().message()));
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluPlan::CreateCandidatesInForm(
+    void* handle, const ConvPreluShape& shape, int max_plans, bool allow_tf32, PreluForm form) {
   if (handle == nullptr || shape.batch < 1 || shape.in_channels < 1 || shape.out_channels < 1 || shape.kernel < 1 ||
       shape.padding < 0 || shape.out_height() < 1 || shape.out_width() < 1 || max_plans < 1) {
     return absl::InvalidArgumentError(absl::StrCat("cuDNN fusion: no plan for ", shape.ToString()));
@@ -258,16 +270,22 @@ absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluP
   b.Set(conv_op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta, "convolution beta");
   b.Finalize(conv_op, "convolution operation");
 
-  std::array<BackendDescriptor, 7> ops = {
-      std::move(conv_op),
-      b.Pointwise(CUDNN_POINTWISE_ADD, conv_out, &bias, biased),
-      b.Pointwise(CUDNN_POINTWISE_RELU_FWD, biased, nullptr, positive),
-      b.Pointwise(CUDNN_POINTWISE_NEG, biased, nullptr, negated),
-      b.Pointwise(CUDNN_POINTWISE_RELU_FWD, negated, nullptr, negative_part),
-      b.Pointwise(CUDNN_POINTWISE_MUL, negative_part, &slope, scaled_negative_part),
-      b.Pointwise(CUDNN_POINTWISE_SUB, positive, &scaled_negative_part, y),
-  };
-  std::array<void*, 7> raw_ops{};
+  std::vector<BackendDescriptor> ops;
+  ops.push_back(std::move(conv_op));
+  ops.push_back(b.Pointwise(CUDNN_POINTWISE_ADD, conv_out, &bias, biased));
+  ops.push_back(b.Pointwise(CUDNN_POINTWISE_RELU_FWD, biased, nullptr, positive));
+  if (form == PreluForm::kNegated) {
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_NEG, biased, nullptr, negated));
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_RELU_FWD, negated, nullptr, negative_part));
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_MUL, negative_part, &slope, scaled_negative_part));
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_SUB, positive, &scaled_negative_part, y));
+  } else {
+    // min(B, 0) = B - relu(B) exactly, then relu(B) + slope * min(B, 0).
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_SUB, biased, &positive, negative_part));
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_MUL, negative_part, &slope, scaled_negative_part));
+    ops.push_back(b.Pointwise(CUDNN_POINTWISE_ADD, positive, &scaled_negative_part, y));
+  }
+  std::vector<void*> raw_ops(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) raw_ops[i] = ops[i].get();
   BackendDescriptor graph = b.Make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, "operation graph");
   b.Set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(raw_ops.size()),
@@ -350,7 +368,8 @@ absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CudnnConvPreluP
         continue;
       }
       const std::string engine = absl::StrCat(DescribeEngine(configs[i].get()), ", candidate ", i + 1, " of ",
-                                              returned, heuristic == CUDNN_HEUR_MODE_A ? "" : " (fallback list)");
+                                              returned, heuristic == CUDNN_HEUR_MODE_A ? "" : " (fallback list)",
+                                              form == PreluForm::kNegated ? "" : ", PReLU as B - relu(B)");
       plans.push_back(std::unique_ptr<CudnnConvPreluPlan>(new CudnnConvPreluPlan(
           shape, parts, std::move(configs[i]), std::move(plan), std::max<int64_t>(workspace, 0), engine)));
     }

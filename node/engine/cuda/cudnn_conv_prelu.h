@@ -16,7 +16,12 @@
 //   Y = P - T                 PReLU(B) exactly; Y [N, K, H, W] channels-last
 // which is PReLU for any slope (a LeakyReLU is one slope repeated) with one
 // rounding, as AniFarm's own epilogue kernel computes it, and keeps an
-// infinite B infinite (B - relu(B) would make +inf a NaN). Engines whose
+// infinite B infinite. Where cuDNN fuses no engine for that graph (its
+// runtime fusion may not take NEG), the same layer is tried as
+//   N = B - P                 min(B, 0), exactly
+//   Y = P + N * slope
+// which is the same PReLU for every finite B (a +inf B, only after an fp16
+// overflow upstream, becomes NaN there). Engines whose
 // numerics notes say they down-convert inputs or reduce in lower precision
 // are skipped, as LibTorch skips them for its convolutions; fp32 engines on
 // tensor cores (TF32) only when the caller allows it.
@@ -100,6 +105,11 @@ class CudnnConvPreluPlan {
         plan_(std::move(plan)),
         workspace_bytes_(workspace_bytes),
         engine_description_(std::move(engine)) {}
+
+  // How the graph writes PReLU (the header's comment): the NEG form first.
+  enum class PreluForm { kNegated, kSubtracted };
+  static absl::StatusOr<std::vector<std::unique_ptr<CudnnConvPreluPlan>>> CreateCandidatesInForm(
+      void* handle, const ConvPreluShape& shape, int max_plans, bool allow_tf32, PreluForm form);
 
   ConvPreluShape shape_;
   // The graph's descriptors (tensors, operations, the graph) and the engine
