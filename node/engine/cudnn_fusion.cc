@@ -112,6 +112,46 @@ absl::Status ExecutePlan(const cuda::CudnnConvPreluPlan& plan, cudnnHandle_t han
   return plan.Execute(handle, x.data_ptr(), weight.data_ptr(), bias.data_ptr<float>(), slope.data_ptr<float>(),
                       y.data_ptr(), workspace.defined() ? workspace.data_ptr() : nullptr);
 }
+
+// The fastest of `candidates` against the unfused layer (convolution, then
+// FusedBiasPrelu), each timed on this layer's own tensors: the fusion is only
+// worth keeping where it is faster than what it replaces. -1 when none runs,
+// or when `require_faster_than_unfused` and the unfused layer is at least as
+// fast; `timings` gets every figure, for the log. Not counted by a
+// FlopCounter: the runs are not the frame's work.
+int FastestCandidate(const std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>& candidates,
+                     cudnnHandle_t handle, const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias, const torch::Tensor& slope, bool require_faster_than_unfused,
+                     std::string* timings) {
+  const FlopCountPause not_a_frame;
+  const cuda::ConvPreluShape& shape = candidates.front()->shape();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
+  torch::Tensor scratch = at::empty({shape.batch, shape.out_channels, shape.out_height(), shape.out_width()},
+                                    x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  torch::Tensor workspace;
+  const double unfused_ms = MillisecondsPerRun(
+      [&] {
+        ConvBiasPrelu(nullptr, x, weight, bias, slope);
+        return true;
+      },
+      stream);
+  *timings = absl::StrFormat("unfused %.3f ms", unfused_ms);
+  int best = -1;
+  double best_ms = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const cuda::CudnnConvPreluPlan& candidate = *candidates[i];
+    const double ms = MillisecondsPerRun(
+        [&] { return ExecutePlan(candidate, handle, x, weight, bias, slope, scratch, workspace).ok(); }, stream);
+    absl::StrAppend(timings, absl::StrFormat(", %s %s", candidate.engine_description(),
+                                             ms < 0 ? std::string("failed") : absl::StrFormat("%.3f ms", ms)));
+    if (ms >= 0 && (best < 0 || ms < best_ms)) {
+      best = static_cast<int>(i);
+      best_ms = ms;
+    }
+  }
+  if (require_faster_than_unfused && unfused_ms > 0 && best >= 0 && best_ms >= unfused_ms) return -1;
+  return best;
+}
 #endif
 
 }  // namespace
@@ -180,33 +220,20 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
     // A plan this handle already holds first: a later failure on another
     // handle marks the shape unfusable for new handles only.
     const auto found = plans_.find({handle, key});
-    const auto kept = kept_candidate_.find(key);
     if (found != plans_.end()) {
       plan = found->second;
     } else if (unfusable_.count(key) > 0) {
       return std::nullopt;
-    } else if (kept != kept_candidate_.end()) {
-      // Decided on another handle: the same candidate, built for this one.
-      absl::StatusOr<std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>> made =
-          cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, kept->second + 1,
-                                                     AllowTf32Convolutions(shape.type));
-      if (!made.ok()) {
-        unfusable_.insert(key);
-        std::cerr << "anifarm-engine: " << made.status().message()
-                  << "; this layer runs the convolution and the fused epilogue on new threads\n";
-        return std::nullopt;
-      }
-      // The heuristics' order is deterministic; should a candidate fail to
-      // finalize on this handle only, the last one made stands in.
-      const size_t position = std::min(made->size() - 1, static_cast<size_t>(kept->second));
-      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[position]));
-      plans_.emplace(std::make_pair(static_cast<void*>(handle), key), plan);
     } else {
-      // Built and timed under the lock: a runtime-compiled engine takes a
+      // Decided on another handle: the same candidate, built for this one
+      // and not timed again; otherwise the first few, timed.
+      const auto kept = kept_candidate_.find(key);
+      const bool decided = kept != kept_candidate_.end();
+      // Built (and timed) under the lock: a runtime-compiled engine takes a
       // while the first time, and the other threads want the same shapes.
       const auto started = std::chrono::steady_clock::now();
       absl::StatusOr<std::vector<std::unique_ptr<cuda::CudnnConvPreluPlan>>> made =
-          cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, kTimedCandidates,
+          cuda::CudnnConvPreluPlan::CreateCandidates(handle, shape, decided ? kept->second + 1 : kTimedCandidates,
                                                      AllowTf32Convolutions(shape.type));
       if (!made.ok()) {
         unfusable_.insert(key);
@@ -214,47 +241,29 @@ std::optional<torch::Tensor> ConvBiasPreluFusion::Run(const torch::Tensor& x, co
                   << "; this layer runs the convolution and the fused epilogue instead\n";
         return std::nullopt;
       }
-      // Each candidate and the unfused layer on this layer's own tensors:
-      // the fusion is only worth keeping where it is faster than what it
-      // replaces.
-      const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-      torch::Tensor scratch = at::empty({shape.batch, shape.out_channels, shape.out_height(), shape.out_width()},
-                                        x.options().memory_format(kChannelsLast));
-      torch::Tensor workspace;
-      const FlopCountPause not_a_frame;  // the timing runs are not the frame's work
-      const double unfused_ms = MillisecondsPerRun(
-          [&] {
-            ConvBiasPrelu(nullptr, x, weight, bias, slope);
-            return true;
-          },
-          stream);
-      std::string timings = absl::StrFormat("unfused %.3f ms", unfused_ms);
-      int best = -1;
-      double best_ms = 0;
-      for (size_t i = 0; i < made->size(); ++i) {
-        const cuda::CudnnConvPreluPlan& candidate = *(*made)[i];
-        const double ms = MillisecondsPerRun(
-            [&] { return ExecutePlan(candidate, handle, x, weight, bias, slope, scratch, workspace).ok(); }, stream);
-        absl::StrAppend(&timings, absl::StrFormat(", %s %s", candidate.engine_description(),
-                                                  ms < 0 ? std::string("failed") : absl::StrFormat("%.3f ms", ms)));
-        if (ms >= 0 && (best < 0 || ms < best_ms)) {
-          best = static_cast<int>(i);
-          best_ms = ms;
+      // The heuristics' order is deterministic; should a candidate fail to
+      // finalize on this handle only, the last one made stands in.
+      size_t chosen = decided ? std::min(made->size() - 1, static_cast<size_t>(kept->second)) : 0;
+      if (!decided) {
+        std::string timings;
+        const int best =
+            FastestCandidate(*made, handle, x, weight, bias, slope, require_faster_than_unfused_, &timings);
+        const auto built =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        if (best < 0) {
+          unfusable_.insert(key);
+          std::cerr << "anifarm-engine: cuDNN fusion for " << shape.ToString() << " not kept (" << timings
+                    << "; " << built.count() << " ms); this layer runs the convolution and the fused epilogue\n";
+          return std::nullopt;
         }
+        std::cerr << "anifarm-engine: cuDNN fusion plan for " << shape.ToString() << ": "
+                  << (*made)[best]->engine_description() << ", workspace " << (*made)[best]->workspace_bytes()
+                  << " B (" << timings << "; built and timed in " << built.count() << " ms)\n";
+        kept_candidate_.emplace(key, best);
+        chosen = static_cast<size_t>(best);
       }
-      const auto built = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      if (best < 0 || (require_faster_than_unfused_ && unfused_ms > 0 && best_ms >= unfused_ms)) {
-        unfusable_.insert(key);
-        std::cerr << "anifarm-engine: cuDNN fusion for " << shape.ToString() << " not kept (" << timings
-                  << "; " << built.count() << " ms); this layer runs the convolution and the fused epilogue\n";
-        return std::nullopt;
-      }
-      std::cerr << "anifarm-engine: cuDNN fusion plan for " << shape.ToString() << ": "
-                << (*made)[best]->engine_description() << ", workspace " << (*made)[best]->workspace_bytes()
-                << " B (" << timings << "; built and timed in " << built.count() << " ms)\n";
-      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[best]));
+      plan = std::shared_ptr<const cuda::CudnnConvPreluPlan>(std::move((*made)[chosen]));
       plans_.emplace(std::make_pair(static_cast<void*>(handle), key), plan);
-      kept_candidate_.emplace(key, best);
     }
   }
 
