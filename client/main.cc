@@ -76,7 +76,7 @@ Job options (run, submit):
   --scale N                1, 2, 4, 8, 16 [model's native scale]; passes of the model, then a downscale
   --size WxH               exact output box instead of --scale (aspect ratio kept)
   --precision P            fp16 | bf16 | fp32 | auto [auto: fp16 on a GPU, fp32 on a CPU];
-                           bf16 runs 2-4x faster than fp32 on CPUs with AVX512-BF16/AMX
+                           bf16 runs 1.7-5x faster than fp32 on CPUs with AVX512-BF16/AMX
   --tile N|auto            tile edge in input pixels [auto]
   --tile-overlap N         overlap between tiles in pixels [32]
   --codec C                h264 | h265 | prores | dnxhd | dnxhr | ffv1 | h264_nvenc |
