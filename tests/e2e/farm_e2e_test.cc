@@ -24,6 +24,7 @@ extern "C" {
 #include "tests/unit/media/media_test_util.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
+#include "tests/scoped_variable.h"
 
 namespace anifarm {
 namespace {
@@ -276,10 +277,7 @@ TEST_F(FarmTest, FramesInFlightGiveTheFramesOfOneAtATime) {
   std::vector<int> content;
   const std::string input = MakeClip(60, &content);
   std::vector<std::vector<RgbImage>> decoded;
-  struct OneThreadPerFrame {
-    OneThreadPerFrame() { setenv("OMP_NUM_THREADS", "1", 1); }
-    ~OneThreadPerFrame() { unsetenv("OMP_NUM_THREADS"); }
-  } one_thread_per_frame;
+  const testing_util::ScopedVariable one_thread_per_frame("OMP_NUM_THREADS", "1");
   for (const char* in_flight : {"1", "3"}) {
     setenv("ANIFARM_FRAMES_IN_FLIGHT", in_flight, 1);
     const std::string output = (dir_ / (std::string("in-flight-") + in_flight + ".mkv")).string();

@@ -21,22 +21,14 @@
 #include "node/engine/srvgg_compact.h"
 #include "node/engine/torch_engine.h"
 #include "tests/unit/engine/engine_test_util.h"
+#include "tests/scoped_variable.h"
 
 namespace anifarm::engine {
 namespace {
 
 const char kModel[] = ANIFARM_TEST_MODEL_DIR "/2x-AniScale.pth";
 
-class ScopedVariable {
- public:
-  ScopedVariable(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~ScopedVariable() { unsetenv(name_); }
-  ScopedVariable(const ScopedVariable&) = delete;
-  ScopedVariable& operator=(const ScopedVariable&) = delete;
-
- private:
-  const char* name_;
-};
+using testing_util::ScopedVariable;
 
 TEST(CompactEndsTest, OffUnlessAskedForOnACudaDevice) {
   unsetenv("ANIFARM_COMPACT_ENDS");

@@ -19,23 +19,14 @@
 #include "node/engine/torch_engine.h"
 #include "tests/unit/engine/architectures.h"
 #include "tests/unit/engine/engine_test_util.h"
+#include "tests/scoped_variable.h"
 
 namespace anifarm::engine {
 namespace {
 
 const char kModel[] = ANIFARM_TEST_MODEL_DIR "/2x-AniScale.pth";
 
-// Sets a variable for the scope's duration (CompactNet reads it at load).
-class ScopedVariable {
- public:
-  ScopedVariable(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~ScopedVariable() { unsetenv(name_); }
-  ScopedVariable(const ScopedVariable&) = delete;
-  ScopedVariable& operator=(const ScopedVariable&) = delete;
-
- private:
-  const char* name_;
-};
+using testing_util::ScopedVariable;
 
 TEST(CudnnFusionTest, OffUnlessAskedForOnACudaDevice) {
   const torch::Device cpu("cpu");
