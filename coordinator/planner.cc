@@ -18,6 +18,7 @@
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
 #include "common/status_macros.h"
+#include "coordinator/open_gop.h"
 #include "coordinator/scene_cut.h"
 #include "protos/anifarm.pb.h"
 
@@ -340,11 +341,34 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     }
     plan.frames.push_back(std::move(frame));
   }
-  for (auto& [index, list] : frame_lists) {
+  // Each payload gets its frames to upscale and, with an open GOP, the next
+  // chunk's keyframe and leading pictures (open_gop.h), taken from the next
+  // payload before that one is rewritten. A payload with neither is left as
+  // the cutter wrote it.
+  const int chunk_count = static_cast<int>(plan.chunks.size());
+  std::optional<v1::ChunkPayload> next;
+  for (int index = 0; index < chunk_count; ++index) {
     const std::string path = ChunkPayloadPath(chunk_dir, index);
-    ASSIGN_OR_RETURN(v1::ChunkPayload payload, ReadChunkPayload(path));
-    *payload.mutable_frames() = list.frames();
-    RETURN_IF_ERROR(WritePayload(path, payload));
+    v1::ChunkPayload payload;
+    if (next) {
+      payload = *std::move(next);
+    } else {
+      ASSIGN_OR_RETURN(payload, ReadChunkPayload(path));
+    }
+    next.reset();
+    bool changed = false;
+    if (index + 1 < chunk_count) {
+      ASSIGN_OR_RETURN(next, ReadChunkPayload(ChunkPayloadPath(chunk_dir, index + 1)));
+      for (v1::SourcePacket& packet : OpenGopTail(*next)) {
+        *payload.add_packets() = std::move(packet);
+        changed = true;
+      }
+    }
+    if (auto list = frame_lists.find(index); list != frame_lists.end()) {
+      *payload.mutable_frames() = list->second.frames();
+      changed = true;
+    }
+    if (changed) RETURN_IF_ERROR(WritePayload(path, payload));
   }
   for (ChunkRecord& chunk : plan.chunks) {
     if (chunk.first_frame < 0) chunk.first_frame = 0;
