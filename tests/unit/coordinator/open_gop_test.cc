@@ -10,9 +10,12 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/chunk_payload.h"
 #include "common/media/frame_convert.h"
+#include "coordinator/open_gop.h"
 #include "coordinator/planner.h"
 #include "tests/corpus/lossy_clip.h"
 
@@ -20,6 +23,51 @@ namespace anifarm {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A payload of packets (pts, keyframe), in decode order; each packet's data
+// names it, so the test can tell which ones come back.
+v1::ChunkPayload Packets(const std::vector<std::pair<int64_t, bool>>& packets) {
+  v1::ChunkPayload payload;
+  for (const auto& [pts, keyframe] : packets) {
+    v1::SourcePacket* packet = payload.add_packets();
+    packet->set_data("p" + std::to_string(pts));
+    packet->set_pts(pts);
+    packet->set_dts(pts);
+    packet->set_keyframe(keyframe);
+  }
+  return payload;
+}
+
+std::vector<int64_t> PtsOf(const std::vector<v1::SourcePacket>& packets) {
+  std::vector<int64_t> pts;
+  for (const v1::SourcePacket& packet : packets) {
+    EXPECT_EQ(packet.data(), "p" + std::to_string(packet.pts()));
+    pts.push_back(packet.pts());
+  }
+  return pts;
+}
+
+TEST(OpenGopTailTest, TheKeyframeAndTheLeadingPicturesRightAfterIt) {
+  // I12 B10 B11 P15 B13 B14 (a later B below 12 is no leading picture: the
+  // run ends at the first picture shown after the keyframe).
+  EXPECT_EQ(PtsOf(OpenGopTail(Packets(
+                {{12, true}, {10, false}, {11, false}, {15, false}, {13, false}, {9, false}}))),
+            (std::vector<int64_t>{12, 10, 11}));
+}
+
+TEST(OpenGopTailTest, NothingForAClosedGopOrAKeyframeAlone) {
+  EXPECT_TRUE(OpenGopTail(Packets({{12, true}, {15, false}, {13, false}, {14, false}})).empty());
+  EXPECT_TRUE(OpenGopTail(Packets({{12, true}})).empty());
+  EXPECT_TRUE(OpenGopTail(v1::ChunkPayload()).empty());
+  // The next keyframe ends the run, whatever its pts.
+  EXPECT_TRUE(OpenGopTail(Packets({{12, true}, {11, true}, {10, false}})).empty());
+}
+
+TEST(OpenGopTailTest, UnknownTimestampsAppendNothing) {
+  EXPECT_TRUE(OpenGopTail(Packets({{AV_NOPTS_VALUE, true}, {10, false}})).empty());
+  EXPECT_EQ(PtsOf(OpenGopTail(Packets({{12, true}, {10, false}, {AV_NOPTS_VALUE, false}}))),
+            (std::vector<int64_t>{12, 10}));
+}
 
 class OpenGopTest : public ::testing::Test {
  protected:
