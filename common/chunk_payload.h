@@ -1,5 +1,7 @@
 // Decoding a chunk payload (v1::ChunkPayload: decoder parameters plus the
-// compressed source packets of a keyframe-aligned run of frames). Shared by
+// compressed source packets of a keyframe-aligned run of frames; with an
+// open GOP also the next chunk's keyframe and the leading pictures after it,
+// see coordinator/open_gop.h). Shared by
 // the node, which upscales the frames it lists, and the coordinator, which
 // decodes one source frame for the dashboard's before/after preview.
 #ifndef ANIFARM_COMMON_CHUNK_PAYLOAD_H_
@@ -22,7 +24,10 @@ v1::DecoderConfig ToDecoderConfig(const DecoderParams& params);
 
 // Decodes every packet of the payload and calls `on_frame` for each decoded
 // frame with its presentation timestamp, in decode output order. Stops at
-// the first error `on_frame` returns.
+// the first error `on_frame` returns. Frames the chunk does not own come
+// out too (with an open GOP: the next chunk's keyframe, and this chunk's own
+// leading pictures where the decoder conceals rather than drops them):
+// callers keep the frames they want by pts.
 absl::Status DecodeChunk(const v1::ChunkPayload& payload,
                          const std::function<absl::Status(const AVFrame&, int64_t pts)>& on_frame);
 

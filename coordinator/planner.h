@@ -9,7 +9,9 @@
 // many. Frames are then numbered in presentation order and each duplicate is
 // mapped to the first frame with the same pixels anywhere in the video. A
 // chunk's payload lists only the frames whose first occurrence it holds:
-// those are the only ones a node upscales.
+// those are the only ones a node upscales. With open GOPs a payload also
+// carries the next chunk's keyframe and the leading pictures after it,
+// frames of this chunk by pts (open_gop.h).
 #ifndef ANIFARM_COORDINATOR_PLANNER_H_
 #define ANIFARM_COORDINATOR_PLANNER_H_
 
