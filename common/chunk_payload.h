@@ -25,9 +25,9 @@ v1::DecoderConfig ToDecoderConfig(const DecoderParams& params);
 // Decodes every packet of the payload and calls `on_frame` for each decoded
 // frame with its presentation timestamp, in decode output order. Stops at
 // the first error `on_frame` returns. Frames the chunk does not own come
-// out too (with an open GOP: the next chunk's keyframe, and this chunk's own
-// leading pictures where the decoder conceals rather than drops them):
-// callers keep the frames they want by pts.
+// out too (with an open GOP the next chunk's keyframe, and this chunk's own
+// leading pictures from a decoder that outputs them without their
+// references): callers keep the frames they want by pts.
 absl::Status DecodeChunk(const v1::ChunkPayload& payload,
                          const std::function<absl::Status(const AVFrame&, int64_t pts)>& on_frame);
 

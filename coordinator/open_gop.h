@@ -11,9 +11,12 @@
 // also carries, after its own packets, the next chunk's keyframe and those
 // leading pictures: decoded after its own GOP, they have all their
 // references. The next chunk still decodes them first, without the previous
-// GOP (FFmpeg drops HEVC RASL pictures and MPEG-2 B-pictures there, and
-// conceals H.264 ones); a node keeps only the frames whose pts it owns, so
-// it ignores them, as the previous chunk ignores the appended keyframe.
+// GOP: FFmpeg's HEVC decoder skips such RASL pictures, its MPEG-2 decoder
+// B-pictures without a forward reference, and its H.264 decoder decodes
+// them with missing references (logging, not failing) but does not output
+// them, as they precede the keyframe's recovery point. A node keeps only
+// the frames whose pts it owns, so any that did come out would be ignored,
+// as the previous chunk ignores the appended keyframe.
 #ifndef ANIFARM_COORDINATOR_OPEN_GOP_H_
 #define ANIFARM_COORDINATOR_OPEN_GOP_H_
 
