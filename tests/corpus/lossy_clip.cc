@@ -118,9 +118,10 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
     options.Set("preset", "medium");
     options.Set("crf", std::to_string(spec.crf));
     // x264's default is closed GOPs, x265's open ones: both said explicitly.
+    // Errors only from the libraries themselves (not their statistics).
     const std::string gop = spec.open_gop ? "open-gop=1" : "open-gop=0";
     if (x264) {
-      options.Set("x264-params", JoinParams({gop, spec.codec_params}));
+      options.Set("x264-params", JoinParams({"log=0", gop, spec.codec_params}));
     } else {
       options.Set("x265-params", JoinParams({"log-level=error", gop, spec.codec_params}));
     }
