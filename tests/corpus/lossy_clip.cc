@@ -132,7 +132,11 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
     codec->flags |= AV_CODEC_FLAG_QSCALE;
     codec->global_quality = FF_QP2LAMBDA * qscale;
     codec->max_b_frames = 2;  // a DVD's IBBP; libavcodec's default is none
-    if (!spec.open_gop) codec->flags |= AV_CODEC_FLAG_CLOSED_GOP;
+    if (!spec.open_gop) {
+      codec->flags |= AV_CODEC_FLAG_CLOSED_GOP;
+      // libavcodec refuses closed GOPs with its scene-change keyframes on.
+      options.Set("sc_threshold", "1000000000");
+    }
   }
   ASSIGN_OR_RETURN(Track track, AddTrack(output, std::move(codec), encoder, options));
   track.stream->avg_frame_rate = AVRational{spec.fps, 1};

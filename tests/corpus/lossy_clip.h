@@ -32,7 +32,8 @@ struct LossyClipSpec {
   // Fills a YUV420P frame (8-bit, width x height) for frame `index`. Unset:
   // DrawMovingPattern.
   std::function<void(int index, AVFrame& frame)> draw;
-  bool audio = false;  // a 440 Hz sine AAC track (like common/media/test_clip.cc)
+  bool audio = false;  // a 440 Hz sine AAC track (like common/media/test_clip.cc);
+                       // not in .mpg (MPEG-PS has no AAC)
 };
 
 // Writes `path` (.mp4 or .mkv by extension; mpeg2video also .ts/.mpg) with

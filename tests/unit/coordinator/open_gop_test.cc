@@ -198,5 +198,18 @@ TEST_F(OpenGopTest, ClosedGopPayloadsGetNothingAppended) {
   EXPECT_EQ(result.chunks_with_appended_packets, 0);
 }
 
+TEST_F(OpenGopTest, ClosedMpeg2GopPayloadsGetNothingAppended) {
+  LossyClipSpec spec;
+  spec.encoder = "mpeg2video";
+  spec.open_gop = false;
+  spec.keyint = 15;
+  spec.frames = 60;
+  spec.audio = true;
+  Result result;
+  ASSERT_NO_FATAL_FAILURE(PlanAndDecodeEveryChunk(spec, "closed.ts", &result));
+  EXPECT_EQ(result.keyframes_with_leading_pictures, 0);
+  EXPECT_EQ(result.chunks_with_appended_packets, 0);
+}
+
 }  // namespace
 }  // namespace anifarm
