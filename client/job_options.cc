@@ -97,7 +97,7 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
   ASSIGN_OR_RETURN(double fps, args.GetDouble("fps", 0));
   settings.set_fps(fps);
   ASSIGN_OR_RETURN(v1::DedupMode dedup,
-                   Choice<v1::DedupMode>(args, "dedup", "exact",
+                   Choice<v1::DedupMode>(args, "dedup", "near",
                                          {{"off", v1::DEDUP_OFF},
                                           {"exact", v1::DEDUP_EXACT},
                                           {"near", v1::DEDUP_NEAR}}));

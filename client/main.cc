@@ -89,8 +89,9 @@ Job options (run, submit):
   --contrast F             Pillow Contrast factor, 1 = unchanged [1]
   --saturation F           Pillow Color factor, 1 = unchanged [1]
   --fps N                  fixed output frame rate; 0 keeps every source timestamp [0]
-  --dedup off|exact|near   duplicate frames upscaled once [exact]; near also reuses held
-                           frames that differ only by noise (--near-psnr DB, default 45)
+  --dedup off|exact|near   duplicate frames upscaled once [near]: held drawings reused
+                           anywhere in the video though lossy coding changed their bits;
+                           exact: pixel-identical (MD5) only; --near-psnr DB adds a floor
   --cleanup all|input|none delete after a verified output: everything but the video [all],
                            the source chunks only (keep upscaled frames), or nothing
   --encode-at nodes|coordinator  who encodes the video: each node its chunks as closed-GOP

@@ -1,12 +1,9 @@
 #include "coordinator/planner.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -18,13 +15,10 @@
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
 #include "common/status_macros.h"
+#include "coordinator/held_frames.h"
 #include "coordinator/open_gop.h"
 #include "coordinator/scene_cut.h"
 #include "protos/anifarm.pb.h"
-
-extern "C" {
-#include <libavutil/imgutils.h>
-}
 
 namespace anifarm {
 namespace {
@@ -32,47 +26,11 @@ namespace {
 struct DecodedFrame {
   int64_t pts;
   std::string md5;
-  // Near-dedup only: the presentation time of the kept frame this one is
-  // close enough to, or -1.
+  // Near-dedup only: the presentation time of the kept picture this frame
+  // shows (held_frames.h), or -1.
   int64_t near_anchor_pts = -1;
   bool scene_cut = false;
 };
-
-// The first plane's visible bytes (luma for YUV, packed pixels for RGB):
-// what near-duplicate detection compares.
-struct Plane {
-  int row_bytes = 0;
-  int height = 0;
-  std::vector<uint8_t> bytes;
-};
-
-Plane CopyFirstPlane(const AVFrame& frame) {
-  Plane plane;
-  plane.row_bytes =
-      av_image_get_linesize(static_cast<AVPixelFormat>(frame.format), frame.width, 0);
-  plane.height = frame.height;
-  if (plane.row_bytes <= 0) return plane;
-  plane.bytes.resize(static_cast<size_t>(plane.row_bytes) * plane.height);
-  for (int y = 0; y < plane.height; ++y) {
-    std::memcpy(&plane.bytes[static_cast<size_t>(y) * plane.row_bytes],
-                frame.data[0] + static_cast<ptrdiff_t>(y) * frame.linesize[0], plane.row_bytes);
-  }
-  return plane;
-}
-
-// PSNR in dB between two planes of the same shape (infinity when equal,
-// -1 when they cannot be compared).
-double PlanePsnr(const Plane& a, const Plane& b) {
-  if (a.bytes.empty() || a.row_bytes != b.row_bytes || a.height != b.height) return -1;
-  uint64_t squared = 0;
-  for (size_t i = 0; i < a.bytes.size(); ++i) {
-    const int d = int(a.bytes[i]) - int(b.bytes[i]);
-    squared += static_cast<uint64_t>(d * d);
-  }
-  if (squared == 0) return std::numeric_limits<double>::infinity();
-  const double mse = double(squared) / double(a.bytes.size());
-  return 10.0 * std::log10(255.0 * 255.0 / mse);
-}
 
 absl::Status WritePayload(const std::string& path, const v1::ChunkPayload& payload) {
   const std::string tmp = path + ".tmp";
@@ -246,26 +204,20 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
   std::vector<DecodedFrame> decoded;
   std::vector<FramePtr> frames;
 
-  // Decoders hand frames out in presentation order, so the last kept frame
-  // is the one a held picture repeats, and the previous frame is the one a
-  // scene cut is measured against.
-  Plane anchor;
-  int64_t anchor_pts = -1;
+  // Decoders hand frames out in presentation order, which is the order the
+  // held-drawing detector and the scene-cut detector want.
+  HeldFrameOptions held_options;
+  held_options.min_psnr = options.near_dedup_psnr;
+  HeldFrameDetector held(held_options);
   auto collect = [&]() -> absl::Status {
     for (FramePtr& frame : frames) {
       int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
                                                                    : frame->pts;
       DecodedFrame entry{pts, FramePixelsMd5(*frame)};
-      if (options.dedup == v1::DEDUP_NEAR) {
-        Plane plane = CopyFirstPlane(*frame);
-        if (anchor_pts >= 0 && PlanePsnr(plane, anchor) >= options.near_dedup_psnr) {
-          entry.near_anchor_pts = anchor_pts;
-        } else {
-          anchor = std::move(plane);
-          anchor_pts = pts;
-        }
-      }
       entry.scene_cut = scenes.IsCut(*frame);
+      if (options.dedup == v1::DEDUP_NEAR) {
+        entry.near_anchor_pts = held.Match(*frame, pts, entry.scene_cut);
+      }
       RETURN_IF_ERROR(cutter.FrameDecoded(pts, entry.scene_cut));
       decoded.push_back(std::move(entry));
     }
@@ -312,20 +264,21 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     frame.md5 = decoded[i].md5;
     if (decoded[i].scene_cut) plan.scene_cuts.push_back(frame.index);
     index_by_pts.emplace(frame.pts, frame.index);
-    bool inserted = true;
+    // Every frame maps onto a picture that is itself upscaled (a first
+    // occurrence), never onto a frame that shows another one: an exact
+    // match of a held frame, or a held match of an exact duplicate, is
+    // followed to the picture at the end of it here, once.
     frame.source_index = frame.index;
     if (options.dedup != v1::DEDUP_OFF) {
       auto [it, is_new] = first_by_hash.emplace(frame.md5, frame.index);
-      frame.source_index = it->second;
-      inserted = is_new;
-      auto anchor_it = index_by_pts.find(decoded[i].near_anchor_pts);
-      if (is_new && decoded[i].near_anchor_pts >= 0 && anchor_it != index_by_pts.end()) {
-        // Near-duplicate of a kept frame: reuse that frame's picture (and
-        // through it, its own first occurrence).
+      if (!is_new) {
+        frame.source_index = plan.frames[it->second].source_index;
+      } else if (auto anchor_it = index_by_pts.find(decoded[i].near_anchor_pts);
+                 decoded[i].near_anchor_pts >= 0 && anchor_it != index_by_pts.end()) {
         frame.source_index = plan.frames[anchor_it->second].source_index;
-        inserted = false;
       }
     }
+    const bool inserted = frame.source_index == frame.index;
     // The chunk whose start is the last one at or before this frame.
     auto start = std::upper_bound(chunk_start_pts.begin(), chunk_start_pts.end(), frame.pts);
     frame.chunk_index =

@@ -7,7 +7,8 @@
 // a chunk ends at the first keyframe once it holds `chunk_frames` frames, or
 // earlier, at a keyframe that is a scene cut, once it holds at least half as
 // many. Frames are then numbered in presentation order and each duplicate is
-// mapped to the first frame with the same pixels anywhere in the video. A
+// mapped to the first frame with the same pixels anywhere in the video, or
+// (near) to the held drawing it shows (held_frames.h). A
 // chunk's payload lists only the frames whose first occurrence it holds:
 // those are the only ones a node upscales. With open GOPs a payload also
 // carries the next chunk's keyframe and the leading pictures after it,
@@ -34,10 +35,12 @@ struct PlanOptions {
   // Scene-cut score (percent, see scene_cut.h) from which a frame starts a
   // new scene; 0 turns detection off (chunks then follow `chunk_frames` only).
   double scene_cut_threshold = kDefaultSceneCutThreshold;
-  // Exact (MD5) dedup by default; off, or near (exact plus frames within
-  // `near_dedup_psnr` dB of the last kept frame, first plane compared).
+  // Exact (MD5) dedup, the proto's zero value; off; or near: exact plus the
+  // held-drawing detector (held_frames.h), which the CLI uses by default.
   v1::DedupMode dedup = v1::DEDUP_EXACT;
-  double near_dedup_psnr = 45.0;
+  // Near only: a reuse must also reach this whole-frame PSNR (dB); 0: no
+  // such floor, the detector's own tolerance decides.
+  double near_dedup_psnr = 0;
 };
 
 struct Plan {

@@ -1,0 +1,110 @@
+// `anifarm run` on sources shaped like the episodes users have: lossy x264
+// at its defaults (B-frames, CRF 20), drawings held on twos and threes, so
+// the default dedup (near) maps held frames onto pictures whose own frame
+// was reused by MD5 or by the detector: every frame must still come out, at
+// its timestamp, in both encode modes.
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/media/media_info.h"
+#include "protos/anifarm.pb.h"
+#include "tests/corpus/lossy_clip.h"
+#include "tests/e2e/e2e_util.h"
+#include "tests/unit/media/media_test_util.h"
+
+namespace anifarm {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBin = ANIFARM_BIN_DIR;
+const std::string kModels = ANIFARM_TEST_MODEL_DIR;
+
+// Drawing of frame i: a box that moves to a new place every 2 or 3 frames
+// over a banded background, so most frames hold the drawing before them.
+int DrawingOf(int i) { return (i / 5) * 2 + (i % 5 >= 2 ? 1 : 0); }
+
+void DrawHeld(int index, AVFrame& frame) {
+  const int drawing = DrawingOf(index);
+  for (int y = 0; y < frame.height; ++y) {
+    for (int x = 0; x < frame.width; ++x) {
+      int value = 70 + 30 * ((x / 8) % 3);
+      if (x >= 8 + (drawing * 5) % 70 && x < 20 + (drawing * 5) % 70 && y >= 20 && y < 34) {
+        value = 220;
+      }
+      frame.data[0][y * frame.linesize[0] + x] = static_cast<uint8_t>(value);
+    }
+  }
+  for (int p = 1; p < 3; ++p) {
+    for (int y = 0; y < frame.height / 2; ++y) {
+      std::memset(frame.data[p] + y * frame.linesize[p], p == 1 ? 110 : 150, frame.width / 2);
+    }
+  }
+}
+
+class RealSourcesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::FreshTestDir("real"); }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  std::string Log(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(RealSourcesTest, HeldDrawingsOfALossyEpisodeInBothEncodeModes) {
+  constexpr int kFrames = 240;
+  LossyClipSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.frames = kFrames;
+  spec.crf = 20;
+  spec.draw = DrawHeld;
+  const std::string input = (dir_ / "episode.mkv").string();
+  ASSERT_TRUE(WriteLossyClip(input, spec).ok());
+  absl::StatusOr<std::vector<FramePtr>> source = testing_util::DecodeAll(input);
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_EQ(source->size(), static_cast<size_t>(kFrames));
+  auto source_info = ProbeMedia(input);
+  ASSERT_TRUE(source_info.ok());
+  const double source_tb = av_q2d(source_info->video.time_base);
+
+  for (const char* encode_at : {"nodes", "coordinator"}) {
+    const std::string output = (dir_ / (std::string(encode_at) + ".mkv")).string();
+    const std::string state = (dir_ / (std::string("state-") + encode_at)).string();
+    testing::CommandResult run = testing::RunToEnd(
+        {kBin + "/anifarm", "run", input, "-o", output, "--state-dir", state, "--models-dir",
+         kModels, "--codec", "ffv1", "--encode-at", encode_at, "--cleanup", "none"},
+        Log(std::string("run-") + encode_at));
+    ASSERT_EQ(run.code, 0) << run.err;
+    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(output);
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    ASSERT_EQ(frames->size(), static_cast<size_t>(kFrames)) << encode_at;
+    auto info = ProbeMedia(output);
+    ASSERT_TRUE(info.ok());
+    const double tb = av_q2d(info->video.time_base);
+    for (int i = 0; i < kFrames; ++i) {
+      const double want = double((*source)[i]->best_effort_timestamp) * source_tb;
+      const double got = double((*frames)[i]->best_effort_timestamp) * tb;
+      EXPECT_NEAR(got, want, 0.5 / spec.fps) << encode_at << " frame " << i;
+    }
+
+    // The summary line: most frames were held, so most were reused.
+    const size_t at = run.err.find(" upscaled, ");
+    ASSERT_NE(at, std::string::npos) << run.err;
+    const size_t open = run.err.rfind('(', at);
+    const long upscaled = std::strtol(run.err.c_str() + open + 1, nullptr, 10);
+    EXPECT_GT(upscaled, 0) << run.err;
+    EXPECT_LT(upscaled, kFrames / 2) << run.err;
+  }
+}
+
+}  // namespace
+}  // namespace anifarm
