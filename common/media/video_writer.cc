@@ -52,6 +52,15 @@ bool StaleTag(const char* key) {
   return false;
 }
 
+// Handler names muxers write when a track has no title ("SoundHandler",
+// "Core Media Audio", "GPAC ISO Video Handler"...): not a title to keep.
+bool DefaultHandlerName(const std::string& name) {
+  std::string n = name;
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n.empty() || n.find("handler") != std::string::npos || n.rfind("core media", 0) == 0 ||
+         n.find("iso media") != std::string::npos;
+}
+
 void CopyTags(AVDictionary** dst, const AVDictionary* src, bool reencoded) {
   const AVDictionaryEntry* entry = nullptr;
   while ((entry = av_dict_get(src, "", entry, AV_DICT_IGNORE_SUFFIX))) {
@@ -370,15 +379,19 @@ struct VideoWriter::State {
     return absl::OkStatus();
   }
 
-  // MP4/MOV: the muxer writes a stream's title as the track's udta "name",
-  // which libavformat (and so most players) does not read back; what they
-  // show as the track's name is the handler name, so it carries the title.
-  void KeepTitle(AVStream* out) const {
+  // A stream's title, both ways across containers. MP4/MOV: the muxer
+  // writes the title as the track's udta "name", which libavformat (and so
+  // most players) does not read back; what they show as the track's name is
+  // the handler name, so it carries the title. From an MP4/MOV source the
+  // title is that handler name, unless it is a muxer's default.
+  void KeepTitle(const AVStream& in, AVStream* out) const {
+    const AVDictionaryEntry* title = av_dict_get(in.metadata, "title", nullptr, 0);
+    const AVDictionaryEntry* handler = av_dict_get(in.metadata, "handler_name", nullptr, 0);
+    if (!title && handler && !DefaultHandlerName(handler->value)) title = handler;
+    if (!title) return;
     const std::string muxer = output->oformat->name;
-    if (muxer != "mp4" && muxer != "mov") return;
-    if (const AVDictionaryEntry* title = av_dict_get(out->metadata, "title", nullptr, 0)) {
-      av_dict_set(&out->metadata, "handler_name", title->value, 0);
-    }
+    av_dict_set(&out->metadata, muxer == "mp4" || muxer == "mov" ? "handler_name" : "title",
+                title->value, 0);
   }
 
   absl::StatusOr<AVStream*> NewStream(const AVStream& in, bool reencoded) {
@@ -388,7 +401,7 @@ struct VideoWriter::State {
     out->disposition = in.disposition;
     if (options.copy_metadata) {
       CopyTags(&out->metadata, in.metadata, reencoded);
-      KeepTitle(out);
+      KeepTitle(in, out);
     }
     return out;
   }
@@ -551,7 +564,7 @@ struct VideoWriter::State {
       if (in->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
           !(in->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
         CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
-        KeepTitle(video_stream);
+        KeepTitle(*in, video_stream);
         break;
       }
     }
