@@ -14,6 +14,7 @@
 #include "common/media/image_writer.h"
 #include "common/media/png_codec.h"
 #include "common/media/source_reader.h"
+#include "common/scoped_file.h"
 #include "common/status_macros.h"
 
 extern "C" {
@@ -48,6 +49,7 @@ std::string FrameName(int64_t index) { return absl::StrFormat("frame_%06d.png", 
 VideoWriterOptions WriterOptions(const AssemblyRequest& request, const std::string& path) {
   VideoWriterOptions options;
   options.output_path = path;
+  options.display_name = request.output_path;  // notices name the user's file
   options.encode = request.encode;
   options.time_base = request.media.video.time_base;
   options.frame_rate = request.media.frame_rate;
@@ -191,6 +193,9 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
     return result;
   }
   const std::string partial = PartialPath(request.output_path);
+  // Whatever fails from here (encoding, the read-back, the rename), the
+  // hidden file goes with it.
+  ScopedFile partial_file(partial);
   if (request.segments_dir.empty()) {
     RETURN_IF_ERROR(EncodeFrames(request, partial, &result));
   } else {
@@ -210,6 +215,7 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
     return absl::InternalError(
         absl::StrCat("cannot move ", partial, " to ", request.output_path, ": ", ec.message()));
   }
+  partial_file.Keep();
   return result;
 }
 

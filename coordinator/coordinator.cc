@@ -1,5 +1,7 @@
 #include "coordinator/coordinator.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -224,7 +226,8 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   ASSIGN_OR_RETURN(ModelFile model, ResolveModel(job.settings.model(), options_.models_dir));
   ASSIGN_OR_RETURN(job.model_sha256, ModelSha256(model));
   job.memory_bytes = EstimateModelMemory(model);
-  RETURN_IF_ERROR(CheckOutputSettings(job.settings, output_path, &media));
+  std::vector<std::string> notices;  // audio transcoded, streams dropped: known now
+  RETURN_IF_ERROR(CheckOutputSettings(job.settings, output_path, &media, &notices));
   job.state = v1::JOB_PLANNING;
   job.input_path = request.input_path();
   job.output_path = output_path;
@@ -233,6 +236,7 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   job.created_at = Now();
   RememberModel(job.model_sha256, job.model_path);
   RETURN_IF_ERROR(store_->CreateJob(job));
+  for (const std::string& notice : notices) spdlog::warn("notice: {}: {}", job.id, notice);
   Wake();
   return job.id;
 }

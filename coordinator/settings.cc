@@ -3,9 +3,12 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/media/stream_plan.h"
 #include "common/model_catalog.h"
+#include "common/status_macros.h"
 
 namespace anifarm {
 
@@ -87,14 +90,22 @@ std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const M
 }
 
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
-                                 const std::string& output_path, const MediaInfo* source) {
+                                 const std::string& output_path, const MediaInfo* source,
+                                 std::vector<std::string>* notices) {
   if (IsImageOutputPath(output_path)) {
     return ValidateImageWriteOptions(ImageOptionsOf(settings), output_path);
   }
   if (!source) return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, 1920, 1080);
   const auto [width, height] = OutputSizeOf(settings, *source);
-  return ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
-                                source->frame_rate);
+  RETURN_IF_ERROR(ValidateEncodeSettings(EncodeSettingsOf(settings), output_path, width, height,
+                                         source->frame_rate));
+  // The assembler writes the source's other streams as this plan says, so
+  // what would fail there (after every frame was upscaled) fails here.
+  StreamPlanOptions options;
+  options.copy_audio = !settings.no_audio();
+  ASSIGN_OR_RETURN(StreamPlan plan, PlanStreams(source->path, output_path, options));
+  if (notices) *notices = std::move(plan.notices);
+  return absl::OkStatus();
 }
 
 }  // namespace anifarm

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/encoded_segment.h"
@@ -29,17 +30,23 @@ bool EncodedByNodes(const v1::ProcessingSettings& settings, const std::string& o
 // common/encoded_segment.h, nodes need it too).
 ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings);
 
-// Refuses an output that cannot be written with these settings before any
-// work starts: codec/profile/container/size for a video (DNxHD's frame size
-// and rate need `source`; without it a size that passes is assumed), format
-// and quality for an image. InvalidArgument names the value at fault.
 // The output frame size a job asks for: --size, else the source times
 // --scale (the model's native scale is only known to nodes; 2x, the default
 // models', stands in for it).
 std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source);
 
+// Refuses an output that cannot be written with these settings before any
+// work starts: codec/profile/container/size for a video (DNxHD's frame size
+// and rate need `source`; without it a size that passes is assumed), format
+// and quality for an image. InvalidArgument names the value at fault.
+// With `source`, a video output also gets the writer's own decision for
+// each audio, subtitle and attachment stream of the source (PlanStreams,
+// common/media/stream_plan.h): a stream the container refuses and nothing
+// can transcode is refused here, naming the file and the stream, and the
+// notices of what will be transcoded or dropped go to `notices` (if given).
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
-                                 const std::string& output_path, const MediaInfo* source);
+                                 const std::string& output_path, const MediaInfo* source,
+                                 std::vector<std::string>* notices = nullptr);
 
 }  // namespace anifarm
 

@@ -17,6 +17,7 @@ extern "C" {
 #include <libavutil/channel_layout.h>
 #include <libavutil/dict.h>
 #include <libavutil/mem.h>
+#include <libavutil/samplefmt.h>
 }
 
 namespace anifarm {
@@ -237,6 +238,7 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     int64_t written = 0;
   };
   std::vector<AudioTrack> audio_tracks;
+  // `format` NONE: the encoder's first sample format.
   auto add_audio = [&](const char* encoder_name, AVSampleFormat format, double tone,
                        const char* language, const char* title) -> absl::Status {
     const AVCodec* encoder = avcodec_find_encoder_by_name(encoder_name);
@@ -246,10 +248,17 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     }
     CodecContextPtr audio_codec(avcodec_alloc_context3(encoder));
     if (!audio_codec) return absl::ResourceExhaustedError("cannot allocate an encoder");
-    audio_codec->sample_fmt = format;
+    audio_codec->sample_fmt = format != AV_SAMPLE_FMT_NONE ? format
+                              : encoder->sample_fmts ? encoder->sample_fmts[0]
+                                                     : AV_SAMPLE_FMT_S16;
     audio_codec->sample_rate = kSampleRate;
     av_channel_layout_default(&audio_codec->ch_layout, kChannels);
-    audio_codec->bit_rate = 128000;
+    // DTS has no rate for 48 kHz stereo below 768 kb/s.
+    audio_codec->bit_rate = encoder->id == AV_CODEC_ID_DTS ? 768000 : 128000;
+    // libavcodec's own DTS, TrueHD, Opus and Vorbis encoders are "experimental".
+    if (encoder->capabilities & AV_CODEC_CAP_EXPERIMENTAL) {
+      audio_codec->strict_std_compliance = FF_COMPLIANCE_EXPERIMENTAL;
+    }
     audio_codec->time_base = AVRational{1, kSampleRate};
     AvDictionary audio_options;
     ASSIGN_OR_RETURN(Track track,
@@ -259,7 +268,11 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     audio_tracks.push_back(AudioTrack{std::move(track), tone});
     return absl::OkStatus();
   };
-  if (spec.audio) RETURN_IF_ERROR(add_audio("aac", AV_SAMPLE_FMT_FLTP, kToneHz, "eng", "English"));
+  if (spec.audio) {
+    RETURN_IF_ERROR(add_audio(spec.audio_encoder.c_str(),
+                              spec.audio_encoder == "aac" ? AV_SAMPLE_FMT_FLTP : AV_SAMPLE_FMT_NONE,
+                              kToneHz, "eng", "English"));
+  }
   if (spec.second_audio) {
     RETURN_IF_ERROR(add_audio("pcm_s16le", AV_SAMPLE_FMT_S16, 1.5 * kToneHz, "jpn", "Japanese"));
   }
@@ -330,12 +343,19 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   const int64_t frames = static_cast<int64_t>(content.size());
   const int64_t total_samples = frames * kSampleRate / spec.fps;
   int64_t samples_written = 0;
-  // The AAC encoder takes whole frames only, except for a short last one.
+  // Encoders take whole frames only, except for a short last one where they
+  // say they can (AC-3, DTS... cannot: their last frame is padded with silence).
   auto write_audio_until = [&](int64_t until, bool last) -> absl::Status {
     for (AudioTrack& audio : audio_tracks) {
-      const int frame_size =
-          audio.track.codec->frame_size > 0 ? audio.track.codec->frame_size : 1024;
-      const AVSampleFormat format = audio.track.codec->sample_fmt;
+      const AVCodecContext& codec = *audio.track.codec;
+      const int frame_size = codec.frame_size > 0 ? codec.frame_size : 1024;
+      const bool short_last =
+          codec.frame_size <= 0 ||
+          (codec.codec->capabilities &
+           (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE));
+      const AVSampleFormat format = codec.sample_fmt;
+      const AVSampleFormat packed = av_get_packed_sample_fmt(format);
+      const bool planar = av_sample_fmt_is_planar(format);
       while (audio.written < until) {
         const int n = static_cast<int>(std::min<int64_t>(frame_size, until - audio.written));
         if (n < frame_size && !last) break;
@@ -343,27 +363,40 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
         if (!frame) return absl::ResourceExhaustedError("cannot allocate a frame");
         frame->format = format;
         frame->sample_rate = kSampleRate;
-        frame->nb_samples = n;
+        frame->nb_samples = short_last ? n : frame_size;
         av_channel_layout_copy(&frame->ch_layout, &audio.track.codec->ch_layout);
         if (av_frame_get_buffer(frame.get(), 0) < 0) {
           return absl::ResourceExhaustedError("cannot allocate audio samples");
         }
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; i < frame->nb_samples; ++i) {
           const double t = static_cast<double>(audio.written + i) / kSampleRate;
-          const double v = 0.25 * std::sin(2 * M_PI * audio.tone_hz * t);
+          const double v = i < n ? 0.25 * std::sin(2 * M_PI * audio.tone_hz * t) : 0.0;
           for (int c = 0; c < kChannels; ++c) {
-            if (format == AV_SAMPLE_FMT_FLTP) {
-              reinterpret_cast<float*>(frame->data[c])[i] = static_cast<float>(v);
-            } else {  // S16, interleaved
-              reinterpret_cast<int16_t*>(frame->data[0])[i * kChannels + c] =
-                  static_cast<int16_t>(v * 32767);
+            uint8_t* plane = frame->data[planar ? c : 0];
+            const int at = planar ? i : i * kChannels + c;
+            switch (packed) {
+              case AV_SAMPLE_FMT_U8:
+                plane[at] = static_cast<uint8_t>(128 + v * 127);
+                break;
+              case AV_SAMPLE_FMT_S16:
+                reinterpret_cast<int16_t*>(plane)[at] = static_cast<int16_t>(v * 32767);
+                break;
+              case AV_SAMPLE_FMT_S32:
+                reinterpret_cast<int32_t*>(plane)[at] = static_cast<int32_t>(v * 2147483647.0);
+                break;
+              case AV_SAMPLE_FMT_DBL:
+                reinterpret_cast<double*>(plane)[at] = v;
+                break;
+              default:  // FLT
+                reinterpret_cast<float*>(plane)[at] = static_cast<float>(v);
+                break;
             }
           }
         }
         frame->pts = audio.written;
         RETURN_IF_ERROR(Send(audio.track, frame.get(), path));
         RETURN_IF_ERROR(WritePackets(output.get(), audio.track, path));
-        audio.written += n;
+        audio.written += frame->nb_samples;
       }
     }
     return absl::OkStatus();

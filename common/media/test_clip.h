@@ -22,6 +22,9 @@ struct TestClipSpec {
   std::vector<int> content;
   int gop = 12;       // keyframe interval
   bool audio = true;  // 440 Hz sine, AAC, 48 kHz stereo, language "eng"
+  // The libavcodec encoder of that track ("libopus", "flac", "dca"...): a
+  // source of each codec for the container rules (needs .mkv for most).
+  std::string audio_encoder = "aac";
 
   // Extras for testing that the rest of a source is kept (an anime episode
   // as users have them). Subtitles and the attachment need .mkv.

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/media/stream_plan.h"
+#include "common/scoped_file.h"
 #include "common/status_macros.h"
 
 extern "C" {
@@ -48,6 +50,15 @@ bool StaleTag(const char* key) {
   return false;
 }
 
+// Handler names muxers write when a track has no title ("SoundHandler",
+// "Core Media Audio", "GPAC ISO Video Handler"...): not a title to keep.
+bool DefaultHandlerName(const std::string& name) {
+  std::string n = name;
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n.empty() || n.find("handler") != std::string::npos || n.rfind("core media", 0) == 0 ||
+         n.find("iso media") != std::string::npos;
+}
+
 void CopyTags(AVDictionary** dst, const AVDictionary* src, bool reencoded) {
   const AVDictionaryEntry* entry = nullptr;
   while ((entry = av_dict_get(src, "", entry, AV_DICT_IGNORE_SUFFIX))) {
@@ -56,24 +67,15 @@ void CopyTags(AVDictionary** dst, const AVDictionary* src, bool reencoded) {
   }
 }
 
-std::string StreamLabel(const AVStream& stream) {
-  std::string label =
-      absl::StrCat("#", stream.index, " (", avcodec_get_name(stream.codecpar->codec_id));
-  if (const AVDictionaryEntry* lang = av_dict_get(stream.metadata, "language", nullptr, 0)) {
-    absl::StrAppend(&label, ", ", lang->value);
-  }
-  if (const AVDictionaryEntry* name = av_dict_get(stream.metadata, "filename", nullptr, 0)) {
-    absl::StrAppend(&label, ", ", name->value);
-  }
-  return label + ")";
-}
-
 }  // namespace
 
 struct VideoWriter::State {
   VideoWriterOptions options;
   std::string encoder_name;
   std::vector<std::string> notices;
+  // The file once created, removed unless Finish succeeds (declared before
+  // `output`, so the file is closed before it is removed).
+  ScopedFile created_file;
   OutputFormatPtr output;
   // Encodes the frames of WriteFrame; null when the video arrives encoded
   // (WritePacket), its packets then in `packet_time_base`.
@@ -84,7 +86,7 @@ struct VideoWriter::State {
 
   // One stream of the source kept in the output.
   struct Side {
-    enum class Kind { kCopy, kAudioToAac, kTextToMovText };
+    enum class Kind { kCopy, kAudioToAac, kTextConvert };
     Kind kind = Kind::kCopy;
     int out_index = -1;
     AVRational in_time_base{1, 1};
@@ -109,6 +111,12 @@ struct VideoWriter::State {
   bool finished = false;
   absl::Status finish_status;
 
+  // How notices and errors name the output: the user's path, not the
+  // hidden partial file the assembler writes first.
+  const std::string& name() const {
+    return options.display_name.empty() ? options.output_path : options.display_name;
+  }
+
   void Notice(std::string text) {
     std::fprintf(stderr, "notice: %s\n", text.c_str());
     notices.push_back(std::move(text));
@@ -116,7 +124,7 @@ struct VideoWriter::State {
 
   absl::Status WriteError(const char* what, int err) {
     return absl::InternalError(
-        absl::StrCat("cannot write ", what, " to ", options.output_path, ": ", AvErrorString(err)));
+        absl::StrCat("cannot write ", what, " to ", name(), ": ", AvErrorString(err)));
   }
 
   // Sends `frame` (nullptr: flush) to an audio/subtitle side's encoder and
@@ -125,7 +133,7 @@ struct VideoWriter::State {
     int err = avcodec_send_frame(side.encoder.get(), frame);
     if (err < 0 && !(frame == nullptr && err == AVERROR_EOF)) {
       return absl::InternalError(
-          absl::StrCat("AAC encoding for ", options.output_path, " failed: ", AvErrorString(err)));
+          absl::StrCat("AAC encoding for ", name(), " failed: ", AvErrorString(err)));
     }
     PacketPtr out = MakePacket();
     if (!out) return absl::ResourceExhaustedError("cannot allocate a packet");
@@ -133,7 +141,7 @@ struct VideoWriter::State {
       err = avcodec_receive_packet(side.encoder.get(), out.get());
       if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return absl::OkStatus();
       if (err < 0) {
-        return absl::InternalError(absl::StrCat("AAC encoding for ", options.output_path,
+        return absl::InternalError(absl::StrCat("AAC encoding for ", name(),
                                                 " failed: ", AvErrorString(err)));
       }
       out->stream_index = side.out_index;
@@ -197,7 +205,7 @@ struct VideoWriter::State {
       if (err >= 0) err = swr_init(swr);
       if (err < 0) {
         return absl::InternalError(absl::StrCat("cannot set up audio resampling for ",
-                                                options.output_path, ": ", AvErrorString(err)));
+                                                name(), ": ", AvErrorString(err)));
       }
     }
     // swr_convert, not swr_convert_frame: the latter refuses frames whose
@@ -218,7 +226,7 @@ struct VideoWriter::State {
         side.swr.get(), converted->extended_data, capacity,
         decoded ? const_cast<const uint8_t**>(decoded->extended_data) : nullptr, in_samples);
     if (got < 0) {
-      return absl::InternalError(absl::StrCat("resampling audio for ", options.output_path,
+      return absl::InternalError(absl::StrCat("resampling audio for ", name(),
                                               " failed: ", AvErrorString(got)));
     }
     if (got > 0 &&
@@ -329,7 +337,7 @@ struct VideoWriter::State {
         case Side::Kind::kAudioToAac:
           RETURN_IF_ERROR(TranscodeAudio(side, packet.get()));
           break;
-        case Side::Kind::kTextToMovText:
+        case Side::Kind::kTextConvert:
           RETURN_IF_ERROR(ConvertSubtitle(side, *packet));
           break;
       }
@@ -359,7 +367,7 @@ struct VideoWriter::State {
       if (packet.pts != AV_NOPTS_VALUE && packet.pts <= last_dts) {
         return absl::InvalidArgumentError(absl::StrCat(
             "video packet at pts ", packet.pts, " cannot follow decode time ", last_dts, " in ",
-            options.output_path));
+            name()));
       }
       packet.dts = last_dts + 1;
     }
@@ -369,9 +377,19 @@ struct VideoWriter::State {
     return absl::OkStatus();
   }
 
-  bool ContainerTakes(AVCodecID id) const {
-    // 1: yes; 0: no; < 0: the muxer cannot tell (let the header decide).
-    return avformat_query_codec(output->oformat, id, FF_COMPLIANCE_NORMAL) != 0;
+  // A stream's title, both ways across containers. MP4/MOV: the muxer
+  // writes the title as the track's udta "name", which libavformat (and so
+  // most players) does not read back; what they show as the track's name is
+  // the handler name, so it carries the title. From an MP4/MOV source the
+  // title is that handler name, unless it is a muxer's default.
+  void KeepTitle(const AVStream& in, AVStream* out) const {
+    const AVDictionaryEntry* title = av_dict_get(in.metadata, "title", nullptr, 0);
+    const AVDictionaryEntry* handler = av_dict_get(in.metadata, "handler_name", nullptr, 0);
+    if (!title && handler && !DefaultHandlerName(handler->value)) title = handler;
+    if (!title) return;
+    const std::string muxer = output->oformat->name;
+    av_dict_set(&out->metadata, muxer == "mp4" || muxer == "mov" ? "handler_name" : "title",
+                title->value, 0);
   }
 
   absl::StatusOr<AVStream*> NewStream(const AVStream& in, bool reencoded) {
@@ -379,7 +397,10 @@ struct VideoWriter::State {
     if (!out) return absl::ResourceExhaustedError("cannot add a stream");
     out->time_base = in.time_base;
     out->disposition = in.disposition;
-    if (options.copy_metadata) CopyTags(&out->metadata, in.metadata, reencoded);
+    if (options.copy_metadata) {
+      CopyTags(&out->metadata, in.metadata, reencoded);
+      KeepTitle(in, out);
+    }
     return out;
   }
 
@@ -466,22 +487,24 @@ struct VideoWriter::State {
     }
     out->time_base = enc->time_base;
     side.out_index = out->index;
-    Notice(absl::StrCat("audio stream ", StreamLabel(*in), " of ", options.audio_source_path,
-                        " cannot go in ", options.output_path, "; transcoded to AAC"));
     side_of_stream[in_index] = static_cast<int>(sides.size());
     sides.push_back(std::move(side));
     return absl::OkStatus();
   }
 
-  absl::Status AddTextToMovText(int in_index) {
+  // Text subtitles the container refuses -> `target` (mov_text, ASS).
+  absl::Status AddTextConvert(int in_index, AVCodecID target) {
     AVStream* in = source->streams[in_index];
     Side side;
-    side.kind = Side::Kind::kTextToMovText;
+    side.kind = Side::Kind::kTextConvert;
     side.in_time_base = in->time_base;
     ASSIGN_OR_RETURN(side.decoder, OpenDecoder(*in));
-    const AVCodec* mov_text = avcodec_find_encoder(AV_CODEC_ID_MOV_TEXT);
-    if (!mov_text) return absl::UnimplementedError("libavcodec was built without mov_text");
-    side.encoder.reset(avcodec_alloc_context3(mov_text));
+    const AVCodec* text_encoder = avcodec_find_encoder(target);
+    if (!text_encoder) {
+      return absl::UnimplementedError(
+          absl::StrCat("libavcodec was built without ", avcodec_get_name(target)));
+    }
+    side.encoder.reset(avcodec_alloc_context3(text_encoder));
     AVCodecContext* enc = side.encoder.get();
     if (!enc) return absl::ResourceExhaustedError("cannot allocate an encoder");
     enc->time_base = in->time_base;
@@ -493,10 +516,11 @@ struct VideoWriter::State {
       std::memcpy(enc->subtitle_header, dec->subtitle_header, dec->subtitle_header_size);
       enc->subtitle_header_size = dec->subtitle_header_size;
     }
-    int err = avcodec_open2(enc, mov_text, nullptr);
+    int err = avcodec_open2(enc, text_encoder, nullptr);
     if (err < 0) {
-      return absl::InternalError(absl::StrCat("cannot open the mov_text encoder for stream ",
-                                              StreamLabel(*in), ": ", AvErrorString(err)));
+      return absl::InternalError(absl::StrCat("cannot open the ", text_encoder->name,
+                                              " encoder for stream ", StreamLabel(*in), ": ",
+                                              AvErrorString(err)));
     }
     ASSIGN_OR_RETURN(AVStream * out, NewStream(*in, /*reencoded=*/true));
     err = avcodec_parameters_from_context(out->codecpar, enc);
@@ -506,8 +530,6 @@ struct VideoWriter::State {
     }
     out->time_base = enc->time_base;
     side.out_index = out->index;
-    Notice(absl::StrCat("subtitle stream ", StreamLabel(*in), " converted to mov_text for ",
-                        options.output_path, " (styling beyond bold/italic/colour is lost)"));
     side_of_stream[in_index] = static_cast<int>(sides.size());
     sides.push_back(std::move(side));
     return absl::OkStatus();
@@ -524,70 +546,43 @@ struct VideoWriter::State {
       return absl::InvalidArgumentError(
           absl::StrCat(path, " is not a media file (", AvErrorString(err), ")"));
     }
-    const std::string muxer = output->oformat->name;
-    const bool matroska = muxer == "matroska";
+    // What becomes of each stream: the plan the coordinator checked at submit.
+    StreamPlanOptions plan_options;
+    plan_options.copy_audio = options.copy_audio;
+    plan_options.copy_subtitles = options.copy_subtitles;
+    plan_options.copy_attachments = options.copy_attachments;
+    plan_options.source_name = path;
+    plan_options.output_name = name();
+    ASSIGN_OR_RETURN(StreamPlan plan, PlanStreams(*source, *output->oformat, plan_options));
     side_of_stream.assign(source->nb_streams, -1);
-    bool video_tags_done = false;
-    int attachments_dropped = 0;
-    for (unsigned i = 0; i < source->nb_streams; ++i) {
-      AVStream* in = source->streams[i];
-      const AVCodecParameters& par = *in->codecpar;
-      in->discard = AVDISCARD_ALL;
-      switch (par.codec_type) {
-        case AVMEDIA_TYPE_VIDEO:
-          // The language and title of the source picture go to the new one.
-          if (options.copy_metadata && !video_tags_done &&
-              !(in->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
-            CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
-            video_tags_done = true;
-          }
-          break;
-        case AVMEDIA_TYPE_AUDIO:
-          if (!options.copy_audio) break;
-          in->discard = AVDISCARD_DEFAULT;
-          if (ContainerTakes(par.codec_id)) {
-            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
-          } else {
-            RETURN_IF_ERROR(AddAudioToAac(static_cast<int>(i)));
-          }
-          break;
-        case AVMEDIA_TYPE_SUBTITLE: {
-          if (!options.copy_subtitles) break;
-          const AVCodecDescriptor* desc = avcodec_descriptor_get(par.codec_id);
-          const bool text = desc && (desc->props & AV_CODEC_PROP_TEXT_SUB);
-          in->discard = AVDISCARD_DEFAULT;
-          if (matroska ? ContainerTakes(par.codec_id) : par.codec_id == AV_CODEC_ID_MOV_TEXT) {
-            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
-          } else if (!matroska && text && ContainerTakes(AV_CODEC_ID_MOV_TEXT)) {
-            RETURN_IF_ERROR(AddTextToMovText(static_cast<int>(i)));
-          } else {
-            in->discard = AVDISCARD_ALL;
-            Notice(absl::StrCat("subtitle stream ", StreamLabel(*in), " cannot be kept in ",
-                                options.output_path, text ? "" : " (bitmap subtitles need .mkv)",
-                                "; dropped"));
-          }
-          break;
-        }
-        case AVMEDIA_TYPE_ATTACHMENT:
-          if (!options.copy_attachments) break;
-          if (matroska) {
-            RETURN_IF_ERROR(AddCopy(static_cast<int>(i)));
-          } else {
-            ++attachments_dropped;
-          }
-          break;
-        default:
-          if (par.codec_type == AVMEDIA_TYPE_DATA) {
-            Notice(absl::StrCat("data stream ", StreamLabel(*in), " of ", path, " is not kept"));
-          }
-          break;
+    for (unsigned i = 0; i < source->nb_streams; ++i) source->streams[i]->discard = AVDISCARD_ALL;
+    // The language and title of the source picture go to the new one.
+    for (unsigned i = 0; i < source->nb_streams && options.copy_metadata; ++i) {
+      const AVStream* in = source->streams[i];
+      if (in->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+          !(in->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+        CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
+        KeepTitle(*in, video_stream);
+        break;
       }
     }
-    if (attachments_dropped > 0) {
-      Notice(absl::StrCat(attachments_dropped, " attachment(s) of ", path,
-                          " (fonts) cannot be stored in ", options.output_path,
-                          "; dropped (use .mkv to keep them)"));
+    for (const StreamDecision& d : plan.streams) {
+      switch (d.action) {
+        case StreamAction::kCopy:
+          RETURN_IF_ERROR(AddCopy(d.index));
+          break;
+        case StreamAction::kTranscodeToAac:
+          RETURN_IF_ERROR(AddAudioToAac(d.index));
+          break;
+        case StreamAction::kConvertText:
+          RETURN_IF_ERROR(AddTextConvert(d.index, d.target_codec));
+          break;
+        case StreamAction::kDrop:
+          continue;
+      }
+      source->streams[d.index]->discard = AVDISCARD_DEFAULT;
     }
+    for (std::string& notice : plan.notices) Notice(std::move(notice));
     if (options.copy_metadata) CopyTags(&output->metadata, source->metadata, /*reencoded=*/true);
     if (options.copy_chapters) RETURN_IF_ERROR(CopyChapters());
     source_done = sides.empty();
@@ -647,13 +642,14 @@ struct VideoWriter::State {
     if (!(output->oformat->flags & AVFMT_NOFILE)) {
       const int err = avio_open(&output->pb, options.output_path.c_str(), AVIO_FLAG_WRITE);
       if (err < 0) return OpenError("create", options.output_path, err);
+      created_file = ScopedFile(options.output_path);
     }
     AvDictionary muxer_options;
     // Index up front, so players can start before the whole file is read.
     if (quicktime) muxer_options.Set("movflags", "+faststart");
     const int err = avformat_write_header(output.get(), muxer_options.out());
     if (err < 0) {
-      return absl::InternalError(absl::StrCat("cannot write the header of ", options.output_path,
+      return absl::InternalError(absl::StrCat("cannot write the header of ", name(),
                                               ": ", AvErrorString(err)));
     }
     return absl::OkStatus();
@@ -662,8 +658,8 @@ struct VideoWriter::State {
 
 VideoWriter::VideoWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-// Everything is held by RAII members: without Finish() the file is simply
-// left incomplete (the assembler writes to a partial path for that reason).
+// Everything is held by RAII members; a file without a successful Finish()
+// is removed (a failed write leaves nothing behind).
 VideoWriter::~VideoWriter() = default;
 
 const std::string& VideoWriter::encoder_name() const { return state_->encoder_name; }
@@ -781,6 +777,7 @@ absl::Status VideoWriter::Finish() {
             absl::StrCat("cannot close ", s.options.output_path, ": ", AvErrorString(close_err)));
       }
     }
+    s.created_file.Keep();
     return absl::OkStatus();
   }();
   return s.finish_status;

@@ -1,14 +1,17 @@
 // VideoWriter: the muxing end of the pipeline. RGB frames in (with their
 // source timestamps, encoded by a VideoEncoder), or video packets already
 // encoded (segments encoded by nodes, joined without re-encoding), and an
-// output file out, with the rest of the source kept:
+// output file out, with the rest of the source kept as PlanStreams
+// (stream_plan.h) decides, the same decision the coordinator checks at submit:
 //   - every audio stream, copied packet for packet where the container takes
 //     its codec, else transcoded to AAC (a notice says so);
-//   - subtitle streams: copied into MKV; into MP4/MOV text subtitles (ASS,
-//     SubRip, WebVTT...) become mov_text, bitmap ones are dropped (notice);
+//   - subtitle streams: copied where the container takes them, text ones
+//     otherwise converted (mov_text in MP4/MOV), bitmap ones dropped (notice);
 //   - attachments (fonts): MKV only, dropped elsewhere (notice);
-//   - chapters, global metadata and per-stream metadata (language, title).
-// Codecs, profiles and containers: see encode_settings.h.
+//   - chapters, global metadata and per-stream metadata (language, title;
+//     in MP4/MOV the title is also the track's handler name, which players read).
+// A writer that fails, or is destroyed before Finish() succeeds, removes the
+// file it created. Codecs, profiles and containers: see encode_settings.h.
 #ifndef ANIFARM_COMMON_MEDIA_VIDEO_WRITER_H_
 #define ANIFARM_COMMON_MEDIA_VIDEO_WRITER_H_
 
@@ -27,6 +30,9 @@ namespace anifarm {
 
 struct VideoWriterOptions {
   std::string output_path;  // container chosen from the extension
+  // How notices and errors name the output (empty: output_path): the
+  // assembler writes a hidden partial file and passes the user's path here.
+  std::string display_name;
   EncodeSettings encode;
   int width = 0;
   int height = 0;

@@ -24,6 +24,7 @@ struct StreamReadBack {
   AVCodecID codec_id = AV_CODEC_ID_NONE;
   std::string language;
   std::string title;
+  std::string handler_name;  // MP4/MOV's track name
   std::string filename;
   std::string mimetype;
   std::string extradata;
@@ -77,6 +78,7 @@ FileReadBack ReadAll(const std::string& path) {
     s.codec_id = st->codecpar->codec_id;
     s.language = Tag(st->metadata, "language");
     s.title = Tag(st->metadata, "title");
+    s.handler_name = Tag(st->metadata, "handler_name");
     s.filename = Tag(st->metadata, "filename");
     s.mimetype = Tag(st->metadata, "mimetype");
     if (st->codecpar->extradata) {
@@ -123,10 +125,12 @@ class SourceStreamsTest : public ::testing::Test {
 
   // Re-encodes the source's pictures (as the assembler does with upscaled
   // ones) to `output`, keeping the rest of the source.
-  void Encode(const std::string& output, std::vector<std::string>* notices) {
-    absl::StatusOr<MediaInfo> info = ProbeMedia(source_);
+  void Encode(const std::string& output, std::vector<std::string>* notices,
+              std::string source = "") {
+    if (source.empty()) source = source_;
+    absl::StatusOr<MediaInfo> info = ProbeMedia(source);
     ASSERT_TRUE(info.ok()) << info.status();
-    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(source_);
+    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(source);
     ASSERT_TRUE(frames.ok()) << frames.status();
     VideoWriterOptions options;
     options.output_path = output;
@@ -134,7 +138,7 @@ class SourceStreamsTest : public ::testing::Test {
     options.height = info->video.height;
     options.time_base = info->video.time_base;
     options.frame_rate = info->frame_rate;
-    options.audio_source_path = source_;
+    options.audio_source_path = source;
     options.encode.preset = "ultrafast";
     absl::StatusOr<std::unique_ptr<VideoWriter>> writer = VideoWriter::Create(options);
     ASSERT_TRUE(writer.ok()) << writer.status();
@@ -254,6 +258,10 @@ TEST_F(SourceStreamsTest, Mp4KeepsWhatMp4CanHold) {
   }
   ASSERT_EQ(mov_text.size(), 1u);
   EXPECT_EQ(mov_text[0]->language, "eng");
+  // Titles: the track's handler name, which libavformat reads back.
+  EXPECT_EQ(out_audio[0]->handler_name, "English");
+  EXPECT_EQ(out_audio[1]->handler_name, "Japanese");
+  EXPECT_EQ(mov_text[0]->handler_name, "Signs & Songs");
   ASSERT_GE(mov_text[0]->payloads.size(), 2u);
   std::string all_text;
   for (const std::string& p : mov_text[0]->payloads) all_text += p;
@@ -265,6 +273,30 @@ TEST_F(SourceStreamsTest, Mp4KeepsWhatMp4CanHold) {
   absl::StatusOr<int64_t> count = CountVideoFrames(output);
   ASSERT_TRUE(count.ok()) << count.status();
   EXPECT_EQ(*count, kFrames);
+}
+
+// Back from MP4 to MKV: mov_text (which Matroska has no mapping for) becomes
+// ASS, and the MP4's track names become titles again.
+TEST_F(SourceStreamsTest, Mp4BackToMkvConvertsMovTextAndKeepsTitles) {
+  const std::string mp4 = dir_ + "/out.mp4";
+  const std::string mkv = dir_ + "/again.mkv";
+  std::vector<std::string> notices;
+  ASSERT_NO_FATAL_FAILURE(Encode(mp4, &notices));
+  ASSERT_NO_FATAL_FAILURE(Encode(mkv, &notices, mp4));
+  EXPECT_TRUE(AnyNotice(notices, "converted to ASS"));
+  const FileReadBack out = ReadAll(mkv);
+  const auto out_audio = out.OfType(AVMEDIA_TYPE_AUDIO);
+  ASSERT_EQ(out_audio.size(), 2u);
+  EXPECT_EQ(out_audio[0]->title, "English");
+  EXPECT_EQ(out_audio[1]->title, "Japanese");
+  const auto out_subs = out.OfType(AVMEDIA_TYPE_SUBTITLE);
+  ASSERT_EQ(out_subs.size(), 1u);
+  EXPECT_EQ(out_subs[0]->codec_id, AV_CODEC_ID_ASS);
+  EXPECT_EQ(out_subs[0]->title, "Signs & Songs");
+  std::string all_text;
+  for (const std::string& p : out_subs[0]->payloads) all_text += p;
+  EXPECT_NE(all_text.find("Line 1"), std::string::npos) << all_text;
+  EXPECT_NE(all_text.find("Line 2"), std::string::npos) << all_text;
 }
 
 TEST_F(SourceStreamsTest, CopyFlagsDropWhatTheCallerDoesNotWant) {
