@@ -33,3 +33,9 @@ add_dependencies(farm_bench anifarm-coordinator)
 if(TARGET anifarm-node)
   add_dependencies(farm_bench anifarm-node)
 endif()
+
+# plan_bench: the planner's decode pass with and without the held-drawing
+# detector. CTest runs it on a tiny clip only so that it keeps working.
+add_executable(plan_bench ${CMAKE_CURRENT_LIST_DIR}/plan_bench.cc)
+target_link_libraries(plan_bench PRIVATE anifarm_coordinator anifarm_test_corpus)
+add_test(NAME plan_bench_dry_run_test COMMAND plan_bench --width 192 --height 108 --frames 24)

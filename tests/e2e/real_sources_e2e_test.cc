@@ -1,8 +1,11 @@
-// `anifarm run` on sources shaped like the episodes users have: lossy x264
-// at its defaults (B-frames, CRF 20), drawings held on twos and threes, so
-// the default dedup (near) maps held frames onto pictures whose own frame
-// was reused by MD5 or by the detector: every frame must still come out, at
-// its timestamp, in both encode modes.
+// The farm on sources shaped like the episodes users have:
+// - lossy x264 at its defaults (B-frames, CRF 20), drawings held on twos and
+//   threes, so the default dedup (near) maps held frames onto pictures whose
+//   own frame was reused by MD5 or by the detector: every frame must still
+//   come out, at its timestamp, in both encode modes (`anifarm run`);
+// - open GOPs (x264 open-gop, x265's default, MPEG-2) cut into several
+//   chunks: every frame once, in order, at its timestamp (a coordinator and
+//   a node on loopback, small chunks).
 #include <gtest/gtest.h>
 
 #include <google/protobuf/util/json_util.h>
@@ -17,6 +20,7 @@
 #include "protos/anifarm.pb.h"
 #include "tests/corpus/lossy_clip.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/e2e/subprocess.h"
 #include "tests/unit/media/media_test_util.h"
 
 namespace anifarm {
@@ -103,6 +107,68 @@ TEST_F(RealSourcesTest, HeldDrawingsOfALossyEpisodeInBothEncodeModes) {
     const long upscaled = std::strtol(run.err.c_str() + open + 1, nullptr, 10);
     EXPECT_GT(upscaled, 0) << run.err;
     EXPECT_LT(upscaled, kFrames / 2) << run.err;
+  }
+}
+
+struct OpenGopSource {
+  const char* encoder;
+  const char* file;
+  int keyint;
+};
+
+TEST_F(RealSourcesTest, OpenGopSourcesAcrossChunksKeepEveryFrame) {
+  const OpenGopSource sources[] = {
+      {"libx264", "x264-open.mp4", 25}, {"libx265", "x265-default.mkv", 24},
+      {"mpeg2video", "mpeg2-open.ts", 15}};
+  const std::string address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
+  testing::Subprocess coordinator(
+      {kBin + "/anifarm-coordinator", "--listen", address, "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels, "--chunk-frames", "12"},
+      Log("coordinator"));
+  testing::Subprocess node({kBin + "/anifarm-node", "--coordinator", address, "--cache-dir",
+                            (dir_ / "cache").string(), "--device", "cpu"},
+                           Log("node"));
+  for (const OpenGopSource& source : sources) {
+    LossyClipSpec spec;
+    spec.encoder = source.encoder;
+    spec.width = 64;
+    spec.height = 48;
+    spec.frames = 48;
+    spec.keyint = source.keyint;
+    spec.open_gop = true;
+    const std::string input = (dir_ / source.file).string();
+    ASSERT_TRUE(WriteLossyClip(input, spec).ok()) << input;
+    absl::StatusOr<std::vector<FramePtr>> decoded = testing_util::DecodeAll(input);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_EQ(decoded->size(), 48u) << input;
+    auto source_info = ProbeMedia(input);
+    ASSERT_TRUE(source_info.ok());
+    for (const char* encode_at : {"nodes", "coordinator"}) {
+      const std::string output =
+          (dir_ / (std::string(source.file) + "-" + encode_at + ".mkv")).string();
+      testing::CommandResult submit = testing::RunToEnd(
+          {kBin + "/anifarm", "submit", input, "-o", output, "--wait", "--coordinator", address,
+           "--codec", "ffv1", "--dedup", "off", "--encode-at", encode_at},
+          Log(std::string("submit-") + source.file + "-" + encode_at));
+      ASSERT_EQ(submit.code, 0) << source.file << " " << encode_at << ": " << submit.err;
+      absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(output);
+      ASSERT_TRUE(frames.ok()) << frames.status();
+      ASSERT_EQ(frames->size(), decoded->size()) << output;
+      auto info = ProbeMedia(output);
+      ASSERT_TRUE(info.ok());
+      const double frame_seconds = 1.0 / spec.fps;
+      const double start = double((*decoded)[0]->best_effort_timestamp) *
+                           av_q2d(source_info->video.time_base);
+      const double out_start =
+          double((*frames)[0]->best_effort_timestamp) * av_q2d(info->video.time_base);
+      for (size_t i = 0; i < frames->size(); ++i) {
+        const double want = double((*decoded)[i]->best_effort_timestamp) *
+                                av_q2d(source_info->video.time_base) - start;
+        const double got = double((*frames)[i]->best_effort_timestamp) *
+                               av_q2d(info->video.time_base) - out_start;
+        EXPECT_NEAR(got, want, 0.5 * frame_seconds) << output << " frame " << i;
+      }
+    }
   }
 }
 
