@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/chunk_payload.h"
 #include "common/media/frame_convert.h"
 #include "common/media/source_reader.h"
@@ -44,6 +45,12 @@ absl::Status WritePayload(const std::string& path, const v1::ChunkPayload& paylo
     return absl::InternalError(absl::StrCat("cannot write chunk payload ", path));
   }
   return absl::OkStatus();
+}
+
+// "12.345 s" for a timestamp of the source's video stream.
+std::string SourceTime(const MediaInfo& media, int64_t pts) {
+  if (pts == AV_NOPTS_VALUE) return "the start";
+  return absl::StrFormat("%.3f s", double(pts) * av_q2d(media.video.time_base));
 }
 
 int64_t PacketPts(const AVPacket& packet) {
@@ -225,22 +232,39 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
     return absl::OkStatus();
   };
 
+  // Damage is named by file and place: the last timestamp that decoded.
+  int64_t last_good_pts = AV_NOPTS_VALUE;
+  auto damaged = [&](const absl::Status& status) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        input_path, ": damaged video after ",
+        SourceTime(plan.media, last_good_pts), ": ", status.message()));
+  };
   while (true) {
-    ASSIGN_OR_RETURN(PacketPtr packet, reader->NextVideoPacket());
-    if (!packet) break;
-    RETURN_IF_ERROR(cutter.AddPacket(*packet));
-    absl::Status decoded_ok = decoder->Decode(*packet, &frames);
-    if (!decoded_ok.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot decode video of ", input_path, ": ", decoded_ok.message()));
+    absl::StatusOr<PacketPtr> packet = reader->NextVideoPacket();
+    if (!packet.ok()) return damaged(packet.status());
+    if (!*packet) break;
+    RETURN_IF_ERROR(cutter.AddPacket(**packet));
+    if (absl::Status decoded_ok = decoder->Decode(**packet, &frames); !decoded_ok.ok()) {
+      return damaged(decoded_ok);
     }
+    if (!frames.empty()) last_good_pts = frames.back()->best_effort_timestamp;
     RETURN_IF_ERROR(collect());
   }
-  RETURN_IF_ERROR(decoder->Flush(&frames));
+  if (absl::Status flushed = decoder->Flush(&frames); !flushed.ok()) return damaged(flushed);
+  if (!frames.empty()) last_good_pts = frames.back()->best_effort_timestamp;
   RETURN_IF_ERROR(collect());
   RETURN_IF_ERROR(cutter.Finish());
   if (decoded.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(input_path, " has no decodable video frame"));
+  }
+  // A file cut after its index (an interrupted download, a full disk) opens
+  // and reads to its end without an error: only the count tells.
+  if (plan.media.declared_frames > 0 &&
+      static_cast<int64_t>(decoded.size()) < plan.media.declared_frames) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        input_path, ": damaged video: ", decoded.size(), " of the ", plan.media.declared_frames,
+        " frames its index lists decode (nothing after ", SourceTime(plan.media, last_good_pts),
+        ")"));
   }
   const std::vector<int64_t>& chunk_start_pts = cutter.chunk_start_pts();
   plan.chunks_ended_at_cuts = cutter.chunks_ended_at_cuts();

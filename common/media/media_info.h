@@ -38,6 +38,10 @@ struct MediaInfo {
   AVRational frame_rate{0, 1};  // average frame rate
   int audio_stream_count = 0;
   double duration_seconds = 0;
+  // Frames of the video stream as the container's index declares them (MP4,
+  // MOV); 0 where the container does not say. The planner compares it with
+  // what really decodes, so a file cut after its index is caught.
+  int64_t declared_frames = 0;
   // Duration of the first audio stream in seconds (0 when there is none).
   double audio_duration_seconds = 0;
 };

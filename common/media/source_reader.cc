@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -88,6 +89,25 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
         absl::StrCat(path, " has a video stream of unknown size"));
   }
 
+  // An index (MP4, MOV) that places frames past the end of the file: the
+  // file was cut short after it was written (an interrupted download).
+  // Known from the headers alone, so refused before any work.
+  if (const int64_t file_size = format->pb ? avio_size(format->pb) : -1; file_size > 0) {
+    const int entries = avformat_index_get_entries_count(video);
+    for (int i = 0; i < entries; ++i) {
+      const AVIndexEntry* entry = avformat_index_get_entry(const_cast<AVStream*>(video), i);
+      if (entry && entry->size > 0 && entry->pos + entry->size > file_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, " is damaged: its index lists ", entries, " video frames but the file ends at"
+            " frame ", i, " (",
+            absl::StrFormat("%.3f s", entry->timestamp == AV_NOPTS_VALUE
+                                          ? 0.0
+                                          : double(entry->timestamp) * av_q2d(video->time_base)),
+            "); it was cut short"));
+      }
+    }
+  }
+
   MediaInfo info;
   info.path = path;
   info.container = format->iformat->name;
@@ -100,6 +120,7 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
   info.video.height = par.height;
   info.video.pixel_format = par.format;
   info.video.time_base = video->time_base;
+  info.declared_frames = video->nb_frames > 0 ? video->nb_frames : 0;
   info.video.color_space =
       ColourTag(par.color_space, AVCOL_SPC_NB, av_color_space_name, AVCOL_SPC_UNSPECIFIED);
   info.video.color_range =

@@ -245,7 +245,9 @@ absl::Status WriteLossyClip(const std::string& path, const LossyClipSpec& spec) 
           absl::StrCat("cannot create ", path, ": ", AvErrorString(err)));
     }
   }
-  err = avformat_write_header(output.get(), nullptr);
+  AvDictionary mux_options;
+  if (spec.index_first) mux_options.Set("movflags", "+faststart");
+  err = avformat_write_header(output.get(), mux_options.out());
   if (err < 0) {
     return absl::InternalError(
         absl::StrCat("cannot write the header of ", path, ": ", AvErrorString(err)));

@@ -32,6 +32,9 @@ struct LossyClipSpec {
   // Fills a YUV420P frame (8-bit, width x height) for frame `index`. Unset:
   // DrawMovingPattern.
   std::function<void(int index, AVFrame& frame)> draw;
+  // MP4: the index (moov) before the frames, as files made for streaming
+  // are; cut short, such a file still opens and declares every frame.
+  bool index_first = false;
   bool audio = false;  // a 440 Hz sine AAC track (like common/media/test_clip.cc);
                        // not in .mpg (MPEG-PS has no AAC)
 };

@@ -110,6 +110,27 @@ TEST_F(RealSourcesTest, HeldDrawingsOfALossyEpisodeInBothEncodeModes) {
   }
 }
 
+// An MP4 cut after its index (an interrupted download): refused at submit
+// with exit 3 and one line naming the file, nothing planned or upscaled.
+TEST_F(RealSourcesTest, AnEpisodeCutShortIsRefusedBeforeAnyWork) {
+  LossyClipSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.frames = 24;
+  spec.index_first = true;
+  const std::string input = (dir_ / "cut.mp4").string();
+  ASSERT_TRUE(WriteLossyClip(input, spec).ok());
+  fs::resize_file(input, fs::file_size(input) / 2);
+  testing::CommandResult run = testing::RunToEnd(
+      {kBin + "/anifarm", "run", input, "-o", (dir_ / "out.mkv").string(), "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels},
+      Log("run-cut"));
+  EXPECT_EQ(run.code, 3) << run.err;
+  EXPECT_NE(run.err.find(input), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("damaged"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.mkv"));
+}
+
 struct OpenGopSource {
   const char* encoder;
   const char* file;
