@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/media/encode_settings.h"
 #include "common/status_macros.h"
 
 namespace anifarm {
@@ -226,11 +227,8 @@ absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args) {
     if (IsImageFile(input)) {
       const std::string format = args.Get("format", "png");
       extension = format == "jpeg" || format == "jpg" ? ".jpg" : "." + format;
-    } else if (args.Get("codec") == "prores" || args.Get("codec") == "dnxhd" ||
-               args.Get("codec") == "dnxhr") {
-      extension = ".mov";
-    } else if (args.Get("codec") == "ffv1") {
-      extension = ".mkv";
+    } else if (const CodecInfo* codec = FindCodec(args.Get("codec", "h264"))) {
+      extension = codec->containers.front();  // the codec table's default container
     }
     const std::string target =
         (fs::path(output) / (fs::path(input).stem().string() + extension)).string();

@@ -10,6 +10,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -38,6 +39,7 @@ extern "C" {
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
 #include "common/hashing.h"
+#include "common/media/encode_settings.h"
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
@@ -48,7 +50,7 @@ extern "C" {
 namespace anifarm {
 namespace {
 
-constexpr char kUsage[] = R"(usage: anifarm COMMAND [options]
+constexpr char kUsageTemplate[] = R"(usage: anifarm COMMAND [options]
 
 Commands:
   run INPUT... -o OUTPUT [options]   upscale on this machine (coordinator and node in one process)
@@ -79,8 +81,7 @@ Job options (run, submit):
                            bf16 runs 1.7-5x faster than fp32 on CPUs with AVX512-BF16/AMX
   --tile N|auto            tile edge in input pixels [auto]
   --tile-overlap N         overlap between tiles in pixels [32]
-  --codec C                h264 | h265 | prores | dnxhd | dnxhr | ffv1 | h264_nvenc |
-                           hevc_nvenc [h264] (docs/formats.md: containers and profiles)
+@CODECS@
   --profile P              codec profile, e.g. high, main10, hq, 4444, 115, hqx [codec default]
   --crf N                  constant rate factor [h264 18, h265 20]
   --preset P               encoder preset [slow]
@@ -118,6 +119,20 @@ Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job
              cancelled, 5 coordinator unreachable,
              6 not allowed (missing, wrong or expired token; a role that may not do this).
 )";
+
+// The usage text with the codec table's rows where the template says
+// @CODECS@, so a new codec shows up in --help without another list.
+std::string Usage() {
+  std::string codecs = "  --codec C                output codec [h264] (docs/formats.md: profiles):\n";
+  for (const CodecInfo& codec : Codecs()) {
+    codecs += absl::StrFormat("                             %-11s %s (%s)\n", codec.name,
+                              codec.help, absl::StrJoin(codec.containers, " "));
+  }
+  std::string usage = kUsageTemplate;
+  const size_t at = usage.find("@CODECS@\n");
+  if (at != std::string::npos) usage.replace(at, std::strlen("@CODECS@\n"), codecs);
+  return usage;
+}
 
 // `anifarm COMMAND --help`: what the command does, with examples.
 std::string CommandHelp(const std::string& command) {
@@ -226,10 +241,10 @@ Example:
 )"},
   };
   auto it = kHelp.find(command);
-  if (it == kHelp.end()) return kUsage;
+  if (it == kHelp.end()) return Usage();
   std::string help = it->second;
   if (command == "run" || command == "submit") {
-    const std::string usage = kUsage;
+    const std::string usage = Usage();
     help += "\n" + usage.substr(usage.find("Job options"));
   }
   return help;
@@ -771,7 +786,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return UsageError("no command given");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << kUsage;
+    std::cout << Usage();
     return kExitOk;
   }
   std::set<std::string> value_flags = {"coordinator", "tls-ca", "token-file"};

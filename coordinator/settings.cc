@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/media/encode_settings.h"
 #include "common/media/stream_plan.h"
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
@@ -36,13 +37,9 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
   if (s->codec().empty()) s->set_codec("h264");
   // Profiles, containers and sizes are checked against the output at submit
   // time (ValidateEncodeSettings); here only the name.
-  static const std::set<std::string> kCodecs = {
-      "h264", "avc",    "x264",  "libx264", "h265",       "hevc",       "x265",
-      "libx265", "prores", "dnxhd", "dnxhr", "ffv1", "h264_nvenc", "hevc_nvenc", "h265_nvenc"};
-  if (!kCodecs.count(s->codec())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--codec '", s->codec(),
-        "' is not supported (h264, h265, prores, dnxhd, dnxhr, ffv1, h264_nvenc, hevc_nvenc)"));
+  if (!FindCodec(s->codec())) {
+    return absl::InvalidArgumentError(absl::StrCat("--codec '", s->codec(),
+                                                   "' is not supported (", CodecNameList(), ")"));
   }
   if (s->crf() < -1 || s->crf() > 51) {
     return absl::InvalidArgumentError(absl::StrCat("--crf ", s->crf(), " is outside 0..51"));
