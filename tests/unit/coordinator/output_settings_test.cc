@@ -6,7 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+
 #include "common/encoded_segment.h"
+#include "common/media/png_codec.h"
+#include "coordinator/assembler.h"
 #include "common/media/media_info.h"
 #include "common/media/test_clip.h"
 #include "common/media/video_writer.h"
@@ -127,6 +131,69 @@ TEST(OutputSettingsTest, JoinedSegmentsKeepSarRotationAndHdr10) {
   EXPECT_EQ(out->color_primaries, AVCOL_PRI_BT2020);
 }
 
+// The coordinator's own encode (--encode-at coordinator): the assembler
+// writes the job's SAR and keeps the rotation, HDR10 metadata and colour of
+// a rotated anamorphic HDR10 source.
+TEST(OutputSettingsTest, AssemblerKeepsSarRotationAndHdr10) {
+  const std::string dir = MakeScratchDir();
+  TestClipSpec clip;
+  clip.width = 72;
+  clip.height = 48;
+  clip.content = {0, 1, 2};
+  clip.audio = false;
+  clip.rotation = -90;
+  clip.hdr10 = true;
+  clip.sample_aspect_num = 32;
+  clip.sample_aspect_den = 27;
+  const std::string source = dir + "/source.mp4";
+  ASSERT_TRUE(WriteTestClip(source, clip).ok());
+  absl::StatusOr<testing_util::VideoStreamFacts> in = ReadVideoStreamFacts(source);
+  ASSERT_TRUE(in.ok()) << in.status();
+  absl::StatusOr<MediaInfo> media = ProbeMedia(source);
+  ASSERT_TRUE(media.ok()) << media.status();
+  v1::ProcessingSettings settings;
+  settings.set_keep_sar(true);
+  const auto [width, height] = OutputSizeOf(settings, *media);
+  ASSERT_EQ(width, 144);
+  ASSERT_EQ(height, 96);
+
+  AssemblyRequest request;
+  request.source_path = source;
+  request.output_path = dir + "/out.mp4";
+  request.frames_dir = dir;
+  request.media = *media;
+  request.encode.codec = "h265";
+  request.encode.profile = "main10";
+  request.encode.preset = "ultrafast";
+  request.sample_aspect_ratio = OutputSampleAspectOf(settings, *media);
+  absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(source);
+  ASSERT_TRUE(frames.ok()) << frames.status();
+  for (size_t i = 0; i < frames->size(); ++i) {
+    FrameRecord frame;
+    frame.index = frame.source_index = static_cast<int64_t>(i);
+    frame.pts = (*frames)[i]->pts;
+    request.frames.push_back(frame);
+    absl::StatusOr<std::string> png = EncodePng(testing_util::Noise(width, height));
+    ASSERT_TRUE(png.ok());
+    std::ofstream(UpscaledFramePath(dir, frame.index), std::ios::binary) << *png;
+  }
+  absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+
+  absl::StatusOr<testing_util::VideoStreamFacts> out = ReadVideoStreamFacts(request.output_path);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->width, 144);
+  EXPECT_EQ(av_cmp_q(out->sample_aspect_ratio, AVRational{32, 27}), 0)
+      << out->sample_aspect_ratio.num << ":" << out->sample_aspect_ratio.den;
+  EXPECT_TRUE(out->has_rotation);
+  EXPECT_NEAR(out->rotation, in->rotation, 1e-6);
+  EXPECT_EQ(out->mastering_display, in->mastering_display);
+  EXPECT_EQ(out->content_light, in->content_light);
+  EXPECT_EQ(out->color_primaries, AVCOL_PRI_BT2020);
+  EXPECT_EQ(out->color_trc, AVCOL_TRC_SMPTE2084);
+  EXPECT_EQ(out->color_space, AVCOL_SPC_BT2020_NCL);
+}
+
 // One notice for a 10-bit source into an 8-bit profile, naming the choices
 // that write 10 bits; none where the output is 10-bit or the source 8-bit.
 TEST(OutputSettingsTest, TenBitSourceIntoEightBitOutputIsNoticedOnce) {
@@ -157,6 +224,7 @@ TEST(OutputSettingsTest, TenBitSourceIntoEightBitOutputIsNoticedOnce) {
   };
   const std::vector<std::string> h264 = notices_for(*deep_info, "h264", "");
   ASSERT_EQ(h264.size(), 1u);
+  RecordProperty("notice", h264[0]);
   EXPECT_NE(h264[0].find("10-bit"), std::string::npos) << h264[0];
   EXPECT_NE(h264[0].find("--codec h265 --profile main10"), std::string::npos) << h264[0];
   EXPECT_NE(h264[0].find("--codec prores"), std::string::npos) << h264[0];
