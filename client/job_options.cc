@@ -28,7 +28,7 @@ std::set<std::string> JobValueFlags() {
 }
 
 std::set<std::string> JobSwitches() {
-  return {"no-audio", "wait", "help", "keep-intermediates", "lossless"};
+  return {"no-audio", "wait", "help", "keep-intermediates", "lossless", "keep-sar"};
 }
 
 namespace {
@@ -85,6 +85,9 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
     settings.set_target_width(width);
     settings.set_target_height(height);
   }
+  // Anamorphic sources: square pixels at the display aspect unless kept
+  // (common/media/output_geometry.h).
+  settings.set_keep_sar(args.Has("keep-sar"));
   ASSIGN_OR_RETURN(double sharpen, args.GetDouble("sharpen", 0));
   settings.set_sharpen(static_cast<float>(sharpen));
   if (args.Has("contrast")) {

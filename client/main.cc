@@ -76,7 +76,9 @@ Commands:
 Job options (run, submit):
   --model NAME|PATH        model name (file name without extension) or file [2x-AniScale]
   --scale N                1, 2, 4, 8, 16 [model's native scale]; passes of the model, then a downscale
-  --size WxH               exact output box instead of --scale (aspect ratio kept)
+  --size WxH               exact output box instead of --scale (display aspect kept)
+  --keep-sar               anamorphic source: keep its stored aspect and pixel aspect ratio
+                           [square pixels at the display aspect]
   --precision P            fp16 | bf16 | fp32 | auto [auto: fp16 on a GPU, fp32 on a CPU];
                            bf16 runs 1.7-5x faster than fp32 on CPUs with AVX512-BF16/AMX
   --tile N|auto            tile edge in input pixels [auto]

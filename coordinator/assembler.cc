@@ -72,6 +72,7 @@ VideoWriterOptions WriterOptions(const AssemblyRequest& request, const std::stri
   if (video.color_primaries != 2) options.color_primaries = video.color_primaries;
   if (video.color_trc != 2) options.color_trc = video.color_trc;
   options.alpha = PixelFormatHasAlpha(video.pixel_format);
+  options.sample_aspect_ratio = request.sample_aspect_ratio;
   return options;
 }
 

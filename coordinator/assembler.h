@@ -41,6 +41,10 @@ struct AssemblyRequest {
   // 0: every frame keeps its source timestamp (VFR kept). Otherwise frames
   // are renumbered at this fixed rate (the guide warns audio may drift).
   double fixed_fps = 0;
+  // The sample aspect ratio the frames are shown with (1:1 unless the job
+  // keeps an anamorphic source's: OutputSampleAspectOf). Encoded segments
+  // carry their own.
+  AVRational sample_aspect_ratio{1, 1};
   // Image jobs (output .png/.jpg/.webp): the image format's options.
   ImageWriteOptions image;
 };

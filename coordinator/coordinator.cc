@@ -501,6 +501,9 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     spec.set_color_primaries(video.color_primaries != 2 ? video.color_primaries : -1);
     spec.set_color_trc(video.color_trc != 2 ? video.color_trc : -1);
     spec.set_alpha(PixelFormatHasAlpha(video.pixel_format));
+    const AVRational sar = OutputSampleAspectOf(job.settings, media);
+    spec.set_sample_aspect_num(sar.num);
+    spec.set_sample_aspect_den(sar.den);
     std::lock_guard<std::mutex> lock(mu_);
     segment_specs_[job.id] = spec;
   }
@@ -854,6 +857,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.encode = EncodeSettingsOf(job->settings);
   request.keep_audio = !job->settings.no_audio();
   request.fixed_fps = job->settings.fps();
+  request.sample_aspect_ratio = OutputSampleAspectOf(job->settings, request.media);
   request.image = ImageOptionsOf(job->settings);
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());

@@ -159,7 +159,9 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
                    engine_->GetUpscaler(model_path, lease.model_sha256(), options));
   ASSIGN_OR_RETURN(ScalePlan plan,
                    PlanScale(source.width(), source.height(), upscaler->native_scale(),
-                             settings.scale(), settings.target_width(), settings.target_height()));
+                             settings.scale(), settings.target_width(), settings.target_height(),
+                             AVRational{source.sample_aspect_num(), source.sample_aspect_den()},
+                             settings.keep_sar()));
   if (plan.tile_factor < 1.0 && options.tile > 0) {
     options.tile = std::max(32, static_cast<int>(options.tile * plan.tile_factor));
     ASSIGN_OR_RETURN(upscaler, engine_->GetUpscaler(model_path, lease.model_sha256(), options));

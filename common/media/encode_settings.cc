@@ -336,4 +336,11 @@ absl::Status ValidateEncodeSettings(const EncodeSettings& settings, const std::s
   return PlanEncoder(settings, output_path, width, height, frame_rate).status();
 }
 
+const std::vector<std::pair<std::string, std::string>>& TenBitProfiles() {
+  static const std::vector<std::pair<std::string, std::string>> kTenBit = {
+      {"h265", "main10"}, {"hevc_nvenc", "main10"}, {"prores", ""},
+      {"dnxhr", "hqx"},   {"dnxhr", "444"},         {"dnxhd", "175x"}};
+  return kTenBit;
+}
+
 }  // namespace anifarm

@@ -100,6 +100,14 @@ struct EncoderPlan {
   std::string profile;           // the profile chosen, canonical name ("" = none)
 };
 
+// The --codec/--profile choices whose pixel format stores 10 bits (per the
+// table above; "" = every profile of the codec), for the notice a deeper
+// source gets when its output is 8-bit. FFV1 is not one: it stays 8-bit RGB.
+// Frames are upscaled as 8-bit RGB either way (common/image.h); a 10-bit
+// output keeps the finer steps of the RGB -> YUV conversion, which HDR's PQ
+// curve needs against banding.
+const std::vector<std::pair<std::string, std::string>>& TenBitProfiles();
+
 // Validates (as ValidateEncodeSettings) and returns the plan.
 absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
                                         const std::string& output_path, int width, int height,

@@ -129,6 +129,8 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
                                          av_color_primaries_name, AVCOL_PRI_UNSPECIFIED);
   info.video.color_trc =
       ColourTag(par.color_trc, AVCOL_TRC_NB, av_color_transfer_name, AVCOL_TRC_UNSPECIFIED);
+  info.video.sample_aspect_ratio =
+      av_guess_sample_aspect_ratio(format.get(), const_cast<AVStream*>(video), nullptr);
   info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
                         ? video->avg_frame_rate
                         : video->r_frame_rate;
