@@ -207,13 +207,16 @@ constexpr char kRunsFormat[] =
 constexpr char kKnowsArchitecture[] =
     "(j.architecture = '' OR n.architectures = '' OR instr(',' || n.architectures || ',',"
     " ',' || j.architecture || ',') > 0)";
-// ...and computes an fp16/bf16 job natively, unless no live node does (then
-// it runs in fp32 rather than never). Nodes advertising nothing are older
-// ones: no restriction.
+// ...and computes an fp16/bf16 job natively, unless no live node that may
+// take the job does (then it runs in fp32 rather than never: a native node
+// blocklisted for the job would otherwise hold it up for good). Nodes
+// advertising nothing are older ones: no restriction.
 constexpr char kComputesPrecision[] =
     "(j.precision NOT IN ('fp16', 'bf16') OR n.precisions = '' OR instr(',' || n.precisions ||"
     " ',', ',' || j.precision || ',') > 0 OR NOT EXISTS (SELECT 1 FROM nodes m WHERE"
-    " m.last_seen >= ?4 AND instr(',' || m.precisions || ',', ',' || j.precision || ',') > 0))";
+    " m.last_seen >= ?4 AND instr(',' || m.precisions || ',', ',' || j.precision || ',') > 0"
+    " AND (SELECT COUNT(*) FROM chunk_failures g WHERE g.job_id = j.id AND g.node_id = m.id)"
+    " < ?3))";
 
 std::string PrecisionOf(const JobRecord& job) {
   return job.settings.precision().empty() ? std::string("auto") : job.settings.precision();
