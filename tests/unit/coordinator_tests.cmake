@@ -3,6 +3,7 @@ add_executable(coordinator_tests
   ${CMAKE_CURRENT_LIST_DIR}/common/encoded_segment_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/access_control_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/assembler_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/coordinator/coordinator_stall_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/held_frames_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/job_store_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/open_gop_test.cc
