@@ -144,7 +144,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   // Nodes keep working while the coordinator restarts: their leases get a
   // grace period of one lease timeout to reconnect and heartbeat or
   // complete; only chunks whose node does not come back are redone.
-  RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  if (options.in_process_nodes_only) {
+    RETURN_IF_ERROR(store->ForgetNodesAlive());
+    RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  } else {
+    RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  }
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   coordinator->paths_ = std::move(paths);

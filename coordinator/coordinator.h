@@ -54,6 +54,11 @@ struct CoordinatorOptions {
   // A RUNNING job whose queued chunks no live node may take fails after
   // being stuck this long (stall_check.h); 0: two lease timeouts.
   int stall_grace_seconds = 0;
+  // `anifarm run`: the only node is this process's own, so nodes registered
+  // before it started are gone whatever their last_seen says, and their
+  // leases return to the queue at once (a rerun right after a failure must
+  // not count the previous run's node as alive, nor wait for its chunks).
+  bool in_process_nodes_only = false;
   // Inputs and outputs must resolve inside these folders (none: anywhere).
   // The coordinator's own uploads/ and outputs/ folders are always allowed.
   std::vector<std::string> roots;

@@ -906,6 +906,11 @@ absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now,
       .Run();
 }
 
+absl::Status JobStore::ForgetNodesAlive() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_->Exec("UPDATE nodes SET last_seen = 0");
+}
+
 absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(Statement query,

@@ -217,6 +217,9 @@ class JobStore {
   absl::Status TouchNode(const std::string& node_id, int64_t now,
                          const v1::DeviceMemory* memory = nullptr);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // Every node counts as not seen since 0 (no longer alive) until it calls
+  // again: for a coordinator whose only nodes live in its own process.
+  absl::Status ForgetNodesAlive();
   // Failed attempts of each chunk of a job that has any: chunk index →
   // (count, the latest error).
   absl::StatusOr<std::map<int32_t, std::pair<int32_t, std::string>>> ChunkFailures(

@@ -30,12 +30,16 @@ class CoordinatorStallTest : public ::testing::Test {
     LossyClipSpec clip;
     clip.frames = 24;
     ASSERT_TRUE(WriteLossyClip(input_, clip).ok());
-    CoordinatorOptions options;
-    options.state_dir = (dir_ / "state").string();
-    options.models_dir = (dir_ / "models").string();
-    options.lease_seconds = 1;
-    options.stall_grace_seconds = 2;
-    auto coordinator = Coordinator::Start(options);
+    options_.state_dir = (dir_ / "state").string();
+    options_.models_dir = (dir_ / "models").string();
+    options_.lease_seconds = 1;
+    options_.stall_grace_seconds = 2;
+    Restart();
+  }
+  // A new coordinator process on the same state folder.
+  void Restart() {
+    coordinator_.reset();
+    auto coordinator = Coordinator::Start(options_);
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
     coordinator_ = std::move(*coordinator);
   }
@@ -93,6 +97,7 @@ class CoordinatorStallTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  CoordinatorOptions options_;
   std::string input_;
   std::unique_ptr<Coordinator> coordinator_;
 };
@@ -152,6 +157,32 @@ TEST_F(CoordinatorStallTest, JobNoLiveNodeMayTakeFailsAndTheSameJobAgainIsLeased
   ASSERT_EQ(leases.size(), 1u) << "the new job was not leased: " << job.error();
   EXPECT_EQ(leases[0].job_id(), *again);
   EXPECT_EQ(job.state(), v1::JOB_RUNNING);
+}
+
+// `anifarm run` again right after a failed run: the previous run's node was
+// seen a moment ago but is gone with its process. It must not count as a
+// live node that might take the job, or a job whose new node is blocklisted
+// would wait instead of failing at once.
+TEST_F(CoordinatorStallTest, RerunDoesNotCountThePreviousRunsNodeAsAlive) {
+  options_.in_process_nodes_only = true;  // as EmbeddedFarm sets it
+  options_.lease_seconds = 30;  // the old node is well within a lease timeout
+  Restart();
+  Register({"pytorch"});  // the first run's node
+  Restart();
+  const std::string node = Register({"pytorch"});
+  auto id = Submit();
+  ASSERT_TRUE(id.ok()) << id.status();
+  for (int i = 0; i < 3; ++i) {
+    std::vector<v1::ChunkLease> leases;
+    PollUntil(*id, {node}, [&](const v1::JobStatus&) { return !leases.empty(); }, &leases);
+    ASSERT_EQ(leases.size(), 1u) << "attempt " << i;
+    Fail(node, leases[0]);
+  }
+  auto job = coordinator_->GetJob(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::JOB_FAILED) << "waits for the previous run's node";
+  EXPECT_NE(job->error().find("every live node is blocklisted"), std::string::npos)
+      << job->error();
 }
 
 }  // namespace
