@@ -157,8 +157,10 @@ class JobStore {
 
   // Leases the next queued chunk of a RUNNING job (highest priority, then
   // oldest job first) whose memory need fits the node's memory, whose
-  // model's format and (once known) architecture the node runs, and whose
-  // chunk_deps are done (SavePlan), to
+  // model's format and (once known) architecture the node runs, whose
+  // precision it computes natively (while a live node that may take the job
+  // does), for which the node is not blocklisted (the terms NodeFits
+  // reports), and whose chunk_deps are done (SavePlan), to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
                                                             int64_t now, int64_t deadline);

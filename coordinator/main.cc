@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
        "node-failures", "chunk-failure-nodes", "stall-grace", "roots", "tls-cert", "tls-key",
-       "tls-client-ca", "tokens", "health", "max-frame-side", "max-frames-per-job", "max-jobs-per-user",
-       "max-upload-size", "max-message-size"},
+       "tls-client-ca", "tokens", "health", "max-frame-side", "max-frames-per-job",
+       "max-jobs-per-user", "max-upload-size", "max-message-size"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {

@@ -31,8 +31,8 @@ std::string Obstacles(const NodeFit& node, const JobRecord& job) {
     reasons.push_back(absl::StrCat("lacks native ", job.settings.precision()));
   }
   if (!node.fits_memory) {
-    reasons.push_back(absl::StrCat("lacks memory (has ", Mib(node.memory_bytes), ", the model needs ",
-                                   Mib(job.memory_bytes), ")"));
+    reasons.push_back(absl::StrCat("lacks memory (has ", Mib(node.memory_bytes),
+                                   ", the model needs ", Mib(job.memory_bytes), ")"));
   }
   return absl::StrJoin(reasons, " and ");
 }
