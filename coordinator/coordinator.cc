@@ -144,7 +144,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   // Nodes keep working while the coordinator restarts: their leases get a
   // grace period of one lease timeout to reconnect and heartbeat or
   // complete; only chunks whose node does not come back are redone.
-  RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  if (options.in_process_nodes_only) {
+    RETURN_IF_ERROR(store->ForgetNodesAlive());
+    RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  } else {
+    RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  }
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   coordinator->paths_ = std::move(paths);
@@ -154,8 +159,21 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   return coordinator;
 }
 
+namespace {
+
+StallPolicy StallPolicyOf(const CoordinatorOptions& options) {
+  StallPolicy policy;
+  policy.live_seconds = options.lease_seconds;
+  policy.grace_seconds = options.stall_grace_seconds > 0 ? options.stall_grace_seconds
+                                                         : 2 * int64_t{options.lease_seconds};
+  policy.chunk_failure_nodes = options.chunk_failure_nodes;
+  return policy;
+}
+
+}  // namespace
+
 Coordinator::Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store)
-    : options_(options), store_(std::move(store)) {}
+    : options_(options), store_(std::move(store)), stall_check_(StallPolicyOf(options)) {}
 
 Coordinator::~Coordinator() {
   {
@@ -234,8 +252,22 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   job.model_path = model.path;
   job.model_format = model.format;
   job.created_at = Now();
+  // Nothing fails late: when nodes are alive and none of them could ever
+  // take the job, it fails now (with no live node it waits: they may be
+  // starting). The architecture is learned later, from the first node that
+  // loads the model; the runner's StallCheck covers it then.
+  ASSIGN_OR_RETURN(std::vector<NodeFit> fits,
+                   store_->NodeFits(job, job.created_at - options_.lease_seconds));
+  const std::string nobody = NoLiveNodeFits(fits, job);
+  if (!nobody.empty()) job.state = v1::JOB_FAILED;  // never PLANNING: the runner ignores it
   RememberModel(job.model_sha256, job.model_path);
   RETURN_IF_ERROR(store_->CreateJob(job));
+  if (!nobody.empty()) {
+    const std::string line = absl::StrCat("no live node can take this job: ", nobody);
+    RETURN_IF_ERROR(store_->SetJobState(job.id, v1::JOB_FAILED, line));
+    spdlog::warn("job {} failed: {}", job.id, line);
+    return job.id;
+  }
   for (const std::string& notice : notices) spdlog::warn("notice: {}: {}", job.id, notice);
   Wake();
   return job.id;
@@ -782,6 +814,9 @@ void Coordinator::RunLoop() {
     }
     if (absl::StatusOr<int64_t> expired = store_->RequeueExpiredLeases(Now()); expired.ok()) {
       lease_expiries_ += *expired;
+    }
+    if (absl::Status stalls = stall_check_.Run(store_.get(), Now()); !stalls.ok()) {
+      spdlog::warn("stall check: {}", stalls.ToString());
     }
     if (auto ids = store_->JobIdsInState(v1::JOB_PLANNING); ids.ok()) {
       for (const std::string& id : *ids) PlanJob(id);

@@ -42,6 +42,7 @@ constexpr char kUsage[] =
     "                           [--chunk-frames N] [--lease-timeout SECONDS]\n"
     "                           [--keep-intermediates] [--http HOST:PORT]\n"
     "                           [--node-failures N] [--chunk-failure-nodes N]\n"
+    "                           [--stall-grace SECONDS]\n"
     "                           [--roots DIR[,DIR...]]\n"
     "                           [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]\n"
     "                           [--tokens FILE] [--insecure] [--health HOST:PORT]\n"
@@ -63,6 +64,8 @@ constexpr char kUsage[] =
     "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
+    "  --stall-grace: how long a running job may have queued chunks no live node can\n"
+    "                 take before it fails saying why [two lease timeouts]\n"
     "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
 
 int UsageError(const std::string& message) {
@@ -79,9 +82,9 @@ int main(int argc, char** argv) {
   anifarm::InitLogging("anifarm-coordinator", /*daemon=*/true);
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
-       "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
-       "tokens", "health", "max-frame-side", "max-frames-per-job", "max-jobs-per-user",
-       "max-upload-size", "max-message-size"},
+       "node-failures", "chunk-failure-nodes", "stall-grace", "roots", "tls-cert", "tls-key",
+       "tls-client-ca", "tokens", "health", "max-frame-side", "max-frames-per-job",
+       "max-jobs-per-user", "max-upload-size", "max-message-size"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -111,6 +114,12 @@ int main(int argc, char** argv) {
     if (!value.ok()) return UsageError(std::string(value.status().message()));
     if (*value < 1) return UsageError(std::string("--") + flag + " must be at least 1");
     *target = *value;
+  }
+  if (args.Has("stall-grace")) {
+    absl::StatusOr<int> grace = args.GetInt("stall-grace", 0);
+    if (!grace.ok()) return UsageError(std::string(grace.status().message()));
+    if (*grace < 1) return UsageError("--stall-grace must be at least 1");
+    options.stall_grace_seconds = *grace;
   }
 
   for (auto [flag, target] : {std::pair<const char*, int*>{"max-frame-side",
