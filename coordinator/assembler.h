@@ -14,6 +14,7 @@
 #ifndef ANIFARM_COORDINATOR_ASSEMBLER_H_
 #define ANIFARM_COORDINATOR_ASSEMBLER_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "common/media/media_info.h"
 #include "common/media/video_writer.h"
 #include "coordinator/job_store.h"
+#include "coordinator/series_cache.h"
 
 namespace anifarm {
 
@@ -63,8 +65,11 @@ std::string SegmentPath(const std::string& segments_dir, int64_t index);
 
 absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request);
 
-// The guide's frame_mapping.json for a frame map.
-std::string FrameMappingJson(const std::vector<FrameRecord>& frames);
+// The guide's frame_mapping.json for a frame map. Pictures that came from
+// the series cache are also listed under "series_cache": the job and frame
+// that upscaled them.
+std::string FrameMappingJson(const std::vector<FrameRecord>& frames,
+                             const std::map<int64_t, SeriesCacheHit>& from_cache = {});
 
 }  // namespace anifarm
 

@@ -153,6 +153,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   coordinator->paths_ = std::move(paths);
+  ASSIGN_OR_RETURN(coordinator->series_cache_,
+                   SeriesCache::Open((fs::path(options.state_dir) / "series-cache").string(),
+                                     options.series_cache_bytes));
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());
   for (const JobRecord& job : jobs) coordinator->RememberModel(job.model_sha256, job.model_path);
   coordinator->runner_ = std::thread([c = coordinator.get()] { c->RunLoop(); });
@@ -182,6 +185,21 @@ Coordinator::~Coordinator() {
   }
   wake_.notify_all();
   if (runner_.joinable()) runner_.join();
+}
+
+SeriesCacheUse Coordinator::CacheUseOf(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_uses_.find(job_id); it != cache_uses_.end()) return it->second;
+  }
+  absl::StatusOr<SeriesCacheUse> use = ReadSeriesCacheUse(JobDir(job_id) + "/series_cache.bin");
+  if (!use.ok()) {
+    spdlog::warn("job {}: {}; its pictures are upscaled, not taken from the cache", job_id,
+                 std::string(use.status().message()));
+    use = SeriesCacheUse();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_uses_.emplace(job_id, *std::move(use)).first->second;
 }
 
 std::string Coordinator::JobDir(const std::string& job_id) const {
@@ -540,11 +558,13 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     segment_specs_[job.id] = spec;
   }
   ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->ChunkFrames(job.id, chunk_index));
+  const SeriesCacheUse cache_use = CacheUseOf(job.id);
   for (const FrameRecord& frame : frames) {
     v1::ChunkFrame* out = spec.add_frames();
     out->set_frame_index(frame.index);
     out->set_pts(frame.pts);
     out->set_source_index(frame.source_index);
+    out->set_prefilled(cache_use.cached.count(frame.index) > 0);
     // A fixed --fps renumbers frames at that rate (time base 1/fps).
     out->set_output_pts(job.settings.fps() > 0 ? frame.index : frame.pts);
   }
@@ -555,11 +575,25 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
       options_.keep_intermediates || job.settings.cleanup() != v1::CLEANUP_ALL;
   if (keep_frames) {
     for (const FrameRecord& frame : frames) {
-      if (frame.source_index == frame.index) spec.add_shared_frames(frame.index);
+      if (frame.source_index == frame.index && !cache_use.cached.count(frame.index)) {
+        spec.add_shared_frames(frame.index);
+      }
     }
   } else {
     ASSIGN_OR_RETURN(std::vector<int64_t> shared, store_->SharedFrames(job.id, chunk_index));
-    for (int64_t index : shared) spec.add_shared_frames(index);
+    // The series cache's candidates come back too, to be kept once the job
+    // is done.
+    // A picture from the series cache is in the frames folder already.
+    std::set<int64_t> wanted;
+    for (int64_t index : shared) {
+      if (!cache_use.cached.count(index)) wanted.insert(index);
+    }
+    for (const auto& [index, feature] : cache_use.candidates) {
+      for (const FrameRecord& frame : frames) {
+        if (frame.index == index) wanted.insert(index);
+      }
+    }
+    for (int64_t index : wanted) spec.add_shared_frames(index);
   }
   return spec;
 }
@@ -847,7 +881,49 @@ void Coordinator::PlanJob(const std::string& job_id) {
   if (job->settings.near_dedup_psnr() > 0) {
     plan_options.near_dedup_psnr = job->settings.near_dedup_psnr();
   }
+  // Held drawings of earlier jobs under the same settings (video jobs only:
+  // an image job has no pictures to share).
+  if (series_cache_->enabled() && job->settings.dedup() == v1::DEDUP_NEAR &&
+      job->settings.image_format().empty()) {
+    if (absl::StatusOr<MediaInfo> media = ProbeMedia(job->input_path); media.ok()) {
+      plan_options.series_cache = series_cache_.get();
+      plan_options.series_key = SeriesCacheKey(job->settings, job->model_sha256,
+                                               media->video.width, media->video.height);
+    }
+  }
   absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
+  if (plan.ok() && !plan->cached.empty()) {
+    // The cached pictures become this job's upscaled frames before any node
+    // runs: nodes fetch them like pictures of finished chunks, and the
+    // coordinator's own encode reads them from the same folder.
+    const std::string frames_dir = JobDir(job_id) + "/frames";
+    fs::create_directories(frames_dir, ec);
+    for (const auto& [index, hit] : plan->cached) {
+      fs::copy_file(series_cache_->PngPath(hit.entry), UpscaledFramePath(frames_dir, index),
+                    fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        plan = absl::InternalError(absl::StrCat("cannot copy a picture of the series cache into ",
+                                                frames_dir, ": ", ec.message()));
+        break;
+      }
+    }
+  }
+  if (plan.ok()) {
+    SeriesCacheUse use;
+    use.cached = std::move(plan->cached);
+    use.candidates = std::move(plan->cache_candidates);
+    if (!use.empty()) {
+      if (absl::Status written = WriteSeriesCacheUse(JobDir(job_id) + "/series_cache.bin", use);
+          !written.ok()) {
+        plan = written;
+      } else {
+        spdlog::info("job {}: {} pictures from the series cache, {} to keep in it", job_id,
+                     use.cached.size(), use.candidates.size());
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_uses_[job_id] = std::move(use);
+  }
   if (plan.ok()) {
     // The exact count, for sources whose headers understated it.
     if (absl::Status limit = CheckExactFrameCount(options_.limits, job->input_path,
@@ -896,16 +972,37 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.image = ImageOptionsOf(job->settings);
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());
-  const std::string frame_map = FrameMappingJson(request.frames);
+  const SeriesCacheUse cache_use = CacheUseOf(job_id);
+  const std::string frame_map = FrameMappingJson(request.frames, cache_use.cached);
   WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", frame_map).IgnoreError();
   if (!job->settings.frame_map_path().empty()) {
     if (absl::Status s = WriteFileAtomically(job->settings.frame_map_path(), frame_map); !s.ok()) {
       return fail(s);
     }
   }
-  absl::Status recorded =
-      store_->RecordOutput(job_id, result->width, result->height, result->frames_reused);
+  // Pictures from the series cache were reused too, from earlier jobs.
+  absl::Status recorded = store_->RecordOutput(
+      job_id, result->width, result->height,
+      result->frames_reused + static_cast<int64_t>(cache_use.cached.size()));
   if (!recorded.ok()) return fail(recorded);
+  // The pictures the series cache keeps, before the clean-up deletes them.
+  if (!cache_use.candidates.empty()) {
+    const std::string key =
+        SeriesCacheKey(job->settings, job->model_sha256, request.media.video.width,
+                       request.media.video.height);
+    int kept = 0;
+    for (const auto& [index, feature] : cache_use.candidates) {
+      absl::StatusOr<std::string> png = ReadWholeFile(UpscaledFramePath(request.frames_dir, index));
+      if (!png.ok()) continue;
+      if (absl::Status added = series_cache_->Insert(key, feature, *png, job_id, index);
+          !added.ok()) {
+        spdlog::warn("job {}: series cache: {}", job_id, std::string(added.message()));
+        break;
+      }
+      ++kept;
+    }
+    spdlog::info("job {}: {} pictures kept in the series cache", job_id, kept);
+  }
   // The guide's clean-up: only now that the output is written and renamed
   // into place. --keep-intermediates (coordinator-wide) keeps everything.
   const v1::Cleanup cleanup =
@@ -922,6 +1019,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mu_);
     segment_specs_.erase(job_id);
     segment_streams_.erase(job_id);
+    cache_uses_.erase(job_id);
   }
   store_->SetJobState(job_id, v1::JOB_DONE).IgnoreError();
 }

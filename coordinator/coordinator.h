@@ -28,6 +28,7 @@
 #include "coordinator/limits.h"
 #include "coordinator/path_policy.h"
 #include "coordinator/rpc_stats.h"
+#include "coordinator/series_cache.h"
 #include "coordinator/stall_check.h"
 #include "protos/anifarm.pb.h"
 
@@ -64,6 +65,9 @@ struct CoordinatorOptions {
   std::vector<std::string> roots;
   // What one job or upload may ask for (limits.h).
   JobLimits limits;
+  // The series cache (series_cache.h, in <state_dir>/series-cache): bytes
+  // of upscaled pictures kept across jobs; 0 turns it off.
+  int64_t series_cache_bytes = int64_t{10} << 30;
 };
 
 class Coordinator {
@@ -145,6 +149,8 @@ class Coordinator {
   std::optional<v1::VideoStreamParams> FirstSegmentStream(const std::string& job_id);
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
+  // The job's use of the series cache (read once, then kept).
+  SeriesCacheUse CacheUseOf(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;
   // ToJobStatus plus what only the coordinator knows (kept intermediates).
   v1::JobStatus StatusOf(const JobRecord& job) const;
@@ -154,6 +160,7 @@ class Coordinator {
   PathPolicy paths_;
   RpcStats rpc_stats_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<SeriesCache> series_cache_;
 
   std::mutex mu_;
   std::condition_variable wake_;
@@ -164,6 +171,7 @@ class Coordinator {
   // stream its first accepted segment encodes.
   std::map<std::string, v1::SegmentSpec> segment_specs_;
   std::map<std::string, v1::VideoStreamParams> segment_streams_;
+  std::map<std::string, SeriesCacheUse> cache_uses_;
   StallCheck stall_check_;  // the runner thread's
   std::atomic<int64_t> lease_expiries_{0};
   std::atomic<int64_t> chunk_failures_{0};
