@@ -44,6 +44,7 @@ extern "C" {
 #include "common/model_catalog.h"
 #include "common/termination.h"
 #include "coordinator/job_watcher.h"
+#include "coordinator/series_cache.h"
 #include "coordinator/settings.h"
 #include "protos/anifarm.grpc.pb.h"
 
@@ -66,6 +67,9 @@ Commands:
   pause JOB / resume JOB             stop / restart handing the job's chunks to nodes
   retry JOB                          put a failed or cancelled job back to work (done chunks kept)
   nodes [--json]                     list the coordinator's nodes
+  cache [clear] [--json] [--state-dir DIR]
+                                     the series cache of upscaled pictures jobs share
+                                     (a coordinator's, or the one `run` keeps in DIR)
   models [--json] [--local]          list models (the coordinator's, or --local ones)
   models fetch [--models-dir DIR]    download and verify the bundled real models
   models inspect NAME|FILE [--json]  what the engine detects: architecture, scale, sha256
@@ -210,6 +214,20 @@ with fresh attempt counts; done chunks are kept.
 
 Example:
   anifarm retry job-1a2b3c4d5e6f && anifarm status job-1a2b3c4d5e6f --watch
+)"},
+      {"cache", R"(usage: anifarm cache [clear] [--json] [--coordinator HOST:PORT | --state-dir DIR]
+The series cache: upscaled pictures that jobs share, so that what a series
+repeats (openings, endings) is upscaled once. Pictures in the first 6 and
+last 4 minutes of each video are kept after its job, up to the
+coordinator's --series-cache budget (least recently used out first); a
+later job with the same model and picture settings takes them instead of
+upscaling them (frame_mapping.json says from which job). `clear` empties it
+(admin role). --state-dir reads the cache `anifarm run` keeps there.
+
+Examples:
+  anifarm cache
+  anifarm cache --state-dir ~/.local/state/anifarm
+  anifarm cache clear
 )"},
       {"nodes", R"(usage: anifarm nodes [--json] [--coordinator HOST:PORT]
 Lists the coordinator's nodes: device, advertised memory, memory in use,
@@ -642,6 +660,53 @@ int JobActionCommand(const CliArgs& args, const std::string& name,
   return kExitOk;
 }
 
+// The series cache: a coordinator's over gRPC, or with --state-dir the one
+// `anifarm run` keeps there (opened directly, so no process needs to run).
+int CacheCommand(const CliArgs& args) {
+  const std::vector<std::string>& words = args.positional();
+  const bool clear = !words.empty() && words[0] == "clear";
+  if (words.size() > 1 || (!words.empty() && !clear)) {
+    return UsageError("usage: anifarm cache [clear] [--json] [--state-dir DIR]");
+  }
+  v1::SeriesCacheInfo info;
+  if (args.Has("state-dir")) {
+    const std::string dir = args.Get("state-dir") + "/series-cache";
+    absl::StatusOr<std::unique_ptr<SeriesCache>> cache = SeriesCache::Open(dir, 0);
+    if (!cache.ok()) return Fail(kExitBadInput, std::string(cache.status().message()));
+    if (clear) {
+      if (absl::Status s = (*cache)->Clear(); !s.ok()) {
+        return Fail(kExitBadInput, std::string(s.message()));
+      }
+    }
+    absl::StatusOr<SeriesCacheStats> stats = (*cache)->Stats();
+    if (!stats.ok()) return Fail(kExitBadInput, std::string(stats.status().message()));
+    info.set_entries(stats->entries);
+    info.set_bytes(stats->bytes);
+  } else {
+    RemoteCoordinator remote(args);
+    v1::SeriesCacheRequest request;
+    request.set_clear(clear);
+    absl::StatusOr<v1::SeriesCacheInfo> reply =
+        remote.Call<v1::SeriesCacheInfo>(&v1::Coordinator::Stub::SeriesCache, request);
+    if (!reply.ok()) return FailStatus(reply.status());
+    info = *std::move(reply);
+  }
+  if (args.Has("json")) {
+    std::cout << ToJson(info) << "\n";
+    return kExitOk;
+  }
+  std::cout << (clear ? "series cache cleared: " : "series cache: ") << info.entries()
+            << " pictures, " << absl::StrFormat("%.1f MiB", info.bytes() / double(1 << 20));
+  if (info.budget_bytes() > 0) {
+    std::cout << absl::StrFormat(" of %.1f GiB", info.budget_bytes() / double(1LL << 30))
+              << ", " << info.hits() << " taken by jobs since the coordinator started";
+  } else if (!args.Has("state-dir")) {
+    std::cout << " (off: the coordinator runs with --series-cache 0)";
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
 int NodesCommand(const CliArgs& args) {
   RemoteCoordinator remote(args);
   absl::StatusOr<v1::ListNodesResponse> nodes = remote.Call<v1::ListNodesResponse>(
@@ -808,6 +873,8 @@ int main(int argc, char** argv) {
   } else if (command == "sample") {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
+  } else if (command == "cache") {
+    value_flags.insert("state-dir");
   } else if (command != "jobs" && command != "cancel" && command != "nodes" &&
              command != "presets" &&
              command != "pause" && command != "resume" && command != "retry") {
@@ -837,6 +904,7 @@ int main(int argc, char** argv) {
   if (command == "resume") return JobActionCommand(args, command, &v1::Coordinator::Stub::ResumeJob);
   if (command == "retry") return JobActionCommand(args, command, &v1::Coordinator::Stub::RetryJob);
   if (command == "nodes") return NodesCommand(args);
+  if (command == "cache") return CacheCommand(args);
   if (command == "download") return DownloadCommand(args);
   if (command == "models") return ModelsCommand(args);
   return SampleCommand(args);

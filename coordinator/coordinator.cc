@@ -395,6 +395,17 @@ absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::st
 
 absl::StatusOr<std::vector<v1::NodeInfo>> Coordinator::ListNodes() { return store_->ListNodes(); }
 
+absl::StatusOr<v1::SeriesCacheInfo> Coordinator::SeriesCacheInfo(bool clear) {
+  if (clear) RETURN_IF_ERROR(series_cache_->Clear());
+  ASSIGN_OR_RETURN(SeriesCacheStats stats, series_cache_->Stats());
+  v1::SeriesCacheInfo info;
+  info.set_entries(stats.entries);
+  info.set_bytes(stats.bytes);
+  info.set_budget_bytes(stats.budget_bytes);
+  info.set_hits(stats.hits);
+  return info;
+}
+
 absl::StatusOr<std::string> Coordinator::Preview(const std::string& job_id, bool before) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
   // The latest result: an upscaled frame (PNG), or the first picture of the

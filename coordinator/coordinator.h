@@ -90,6 +90,8 @@ class Coordinator {
   absl::StatusOr<v1::JobState> RetryJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::ChunkInfo>> ListChunks(const std::string& job_id);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // The series cache's figures, after emptying it when `clear`.
+  absl::StatusOr<v1::SeriesCacheInfo> SeriesCacheInfo(bool clear);
   // PNG of the most recently upscaled frame of a job (`before`: the same
   // frame of the source, decoded from its chunk), for the dashboard.
   absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);

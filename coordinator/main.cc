@@ -48,7 +48,7 @@ constexpr char kUsage[] =
     "                           [--tokens FILE] [--insecure] [--health HOST:PORT]\n"
     "                           [--max-frame-side N] [--max-frames-per-job N]\n"
     "                           [--max-jobs-per-user N] [--max-upload-size SIZE]\n"
-    "                           [--max-message-size SIZE]\n"
+    "                           [--max-message-size SIZE] [--series-cache SIZE]\n"
     "  --tls-cert/--tls-key: serve gRPC (and the dashboard) over TLS with this PEM pair\n"
     "  --tls-client-ca: verify node client certificates against this CA (mutual TLS)\n"
     "  --tokens: bearer tokens and their roles, one `ROLE NAME TOKEN [EXPIRES]` per line\n"
@@ -66,7 +66,9 @@ constexpr char kUsage[] =
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
     "  --stall-grace: how long a running job may have queued chunks no live node can\n"
     "                 take before it fails saying why [two lease timeouts]\n"
-    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
+    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n"
+    "  --series-cache SIZE: upscaled pictures kept across jobs (openings, endings), 0 = off\n"
+    "                       [10G]; `anifarm cache` shows and clears it\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-coordinator: " << message << "\n" << kUsage;
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
        "node-failures", "chunk-failure-nodes", "stall-grace", "roots", "tls-cert", "tls-key",
        "tls-client-ca", "tokens", "health", "max-frame-side", "max-frames-per-job",
-       "max-jobs-per-user", "max-upload-size", "max-message-size"},
+       "max-jobs-per-user", "max-upload-size", "max-message-size", "series-cache"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -144,6 +146,13 @@ int main(int argc, char** argv) {
     if (options.limits.max_upload_bytes <= 0) {
       return UsageError("--max-upload-size '" + args.Get("max-upload-size") +
                         "' is not a size like 20G or 512M");
+    }
+  }
+  if (args.Has("series-cache")) {
+    const std::string size = args.Get("series-cache");
+    options.series_cache_bytes = size == "0" ? 0 : anifarm::ParseByteSize(size);
+    if (options.series_cache_bytes < 0 || (options.series_cache_bytes == 0 && size != "0")) {
+      return UsageError("--series-cache '" + size + "' is not a size like 10G, or 0");
     }
   }
   int64_t max_message_bytes = anifarm::kMaxMessageBytes;

@@ -216,6 +216,18 @@ TEST_F(RealSourcesTest, SecondEpisodeTakesTheSharedOpeningFromTheSeriesCache) {
   EXPECT_GE(from_cache, 11) << cached;
   EXPECT_LE(from_cache, 12) << cached;
 
+  // `anifarm cache` shows what the two jobs kept, and clears it.
+  testing::CommandResult shown = testing::RunToEnd(
+      {kBin + "/anifarm", "cache", "--json", "--state-dir", state}, Log("cache"));
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_EQ(shown.out.find("\"entries\":\"0\""), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("\"entries\":0,"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("\"entries\""), std::string::npos) << shown.out;
+  testing::CommandResult cleared = testing::RunToEnd(
+      {kBin + "/anifarm", "cache", "clear", "--state-dir", state}, Log("cache-clear"));
+  ASSERT_EQ(cleared.code, 0) << cleared.err;
+  EXPECT_NE(cleared.out.find("cleared: 0 pictures"), std::string::npos) << cleared.out;
+
   // And they are the right pictures: episode 2's opening looks like
   // episode 1's, frame for frame (both outputs lossy, so within a few levels).
   auto out1 = testing_util::DecodeAll((dir_ / "ep1-2x.mkv").string());
