@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/media/media_info.h"
+#include "common/media/test_clip.h"
 #include "protos/anifarm.pb.h"
 #include "tests/corpus/lossy_clip.h"
 #include "tests/e2e/e2e_util.h"
@@ -66,7 +67,7 @@ class RealSourcesTest : public ::testing::Test {
 };
 
 TEST_F(RealSourcesTest, HeldDrawingsOfALossyEpisodeInBothEncodeModes) {
-  constexpr int kFrames = 240;
+  constexpr int kFrames = 1440;  // one minute at 24 fps
   LossyClipSpec spec;
   spec.width = 96;
   spec.height = 64;
@@ -247,6 +248,88 @@ TEST_F(RealSourcesTest, SecondEpisodeTakesTheSharedOpeningFromTheSeriesCache) {
     }
     EXPECT_LT(diff / (a.width * a.height), 3.0) << "opening frame " << i;
   }
+}
+
+// DVD-shaped geometry and HDR tags through `anifarm run`, both encode
+// modes: an anamorphic 16:9 source comes out with square pixels at its
+// display aspect (or its own SAR with --keep-sar), a rotated one keeps its
+// rotation, an HDR10 one its mastering and light-level metadata.
+TEST_F(RealSourcesTest, AnamorphicRotatedAndHdrSourcesKeepHowTheyAreShown) {
+  TestClipSpec anamorphic;
+  anamorphic.width = 88;
+  anamorphic.height = 60;
+  anamorphic.content = DefaultTestPattern(12);
+  anamorphic.sample_aspect_num = 32;
+  anamorphic.sample_aspect_den = 27;
+  const std::string dvd = (dir_ / "dvd.mkv").string();
+  ASSERT_TRUE(WriteTestClip(dvd, anamorphic).ok());
+  for (const char* encode_at : {"nodes", "coordinator"}) {
+    for (bool keep_sar : {false, true}) {
+      const std::string output = (dir_ / (std::string("dvd-") + encode_at +
+                                          (keep_sar ? "-sar" : "") + ".mkv")).string();
+      std::vector<std::string> argv = {kBin + "/anifarm", "run", dvd, "-o", output,
+                                       "--state-dir", (dir_ / "state").string(), "--models-dir",
+                                       kModels, "--encode-at", encode_at};
+      if (keep_sar) argv.push_back("--keep-sar");
+      testing::CommandResult run = testing::RunToEnd(argv, Log("run-dvd"));
+      ASSERT_EQ(run.code, 0) << run.err;
+      auto facts = testing_util::ReadVideoStreamFacts(output);
+      ASSERT_TRUE(facts.ok()) << facts.status();
+      EXPECT_EQ(facts->height, 120) << output;
+      if (keep_sar) {
+        EXPECT_EQ(facts->width, 176) << output;
+        EXPECT_EQ(av_cmp_q(facts->sample_aspect_ratio, AVRational{32, 27}), 0) << output;
+      } else {
+        // 88 x 32/27 = 104.3 display pixels, x2, to the nearest even width.
+        EXPECT_EQ(facts->width, 208) << output;
+        EXPECT_TRUE(facts->sample_aspect_ratio.num == 0 ||
+                    av_cmp_q(facts->sample_aspect_ratio, AVRational{1, 1}) == 0)
+            << output;
+      }
+    }
+  }
+
+  TestClipSpec rotated;
+  rotated.width = 64;
+  rotated.height = 48;
+  rotated.content = DefaultTestPattern(12);
+  rotated.rotation = 90;
+  const std::string phone = (dir_ / "rotated.mp4").string();
+  ASSERT_TRUE(WriteTestClip(phone, rotated).ok());
+  auto source_facts = testing_util::ReadVideoStreamFacts(phone);
+  ASSERT_TRUE(source_facts.ok() && source_facts->has_rotation);
+  testing::CommandResult turned = testing::RunToEnd(
+      {kBin + "/anifarm", "run", phone, "-o", (dir_ / "rotated-2x.mp4").string(), "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels},
+      Log("run-rotated"));
+  ASSERT_EQ(turned.code, 0) << turned.err;
+  auto turned_facts = testing_util::ReadVideoStreamFacts((dir_ / "rotated-2x.mp4").string());
+  ASSERT_TRUE(turned_facts.ok());
+  EXPECT_TRUE(turned_facts->has_rotation);
+  EXPECT_DOUBLE_EQ(turned_facts->rotation, source_facts->rotation);
+
+  TestClipSpec hdr;
+  hdr.width = 64;
+  hdr.height = 48;
+  hdr.content = DefaultTestPattern(12);
+  hdr.hdr10 = true;
+  hdr.audio = false;
+  const std::string hdr_in = (dir_ / "hdr.mkv").string();
+  ASSERT_TRUE(WriteTestClip(hdr_in, hdr).ok());
+  auto hdr_source = testing_util::ReadVideoStreamFacts(hdr_in);
+  ASSERT_TRUE(hdr_source.ok() && !hdr_source->mastering_display.empty());
+  testing::CommandResult graded = testing::RunToEnd(
+      {kBin + "/anifarm", "run", hdr_in, "-o", (dir_ / "hdr-2x.mkv").string(), "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels, "--codec", "h265", "--profile",
+       "main10"},
+      Log("run-hdr"));
+  ASSERT_EQ(graded.code, 0) << graded.err;
+  auto hdr_out = testing_util::ReadVideoStreamFacts((dir_ / "hdr-2x.mkv").string());
+  ASSERT_TRUE(hdr_out.ok());
+  EXPECT_EQ(hdr_out->mastering_display, hdr_source->mastering_display);
+  EXPECT_EQ(hdr_out->content_light, hdr_source->content_light);
+  EXPECT_EQ(hdr_out->color_trc, hdr_source->color_trc);
+  EXPECT_EQ(hdr_out->pixel_format, AV_PIX_FMT_YUV420P10LE);
 }
 
 struct OpenGopSource {
