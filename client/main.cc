@@ -22,6 +22,7 @@ extern "C" {
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -473,7 +474,13 @@ int FollowJob(const NextEvent& next_event, bool quiet = false) {
                   << job.output_height() << "\n";
         return kExitOk;
       }
-      return Fail(kExitJobFailed, absl::StrCat("job ", job.job_id(), " ",
+      // A job that failed while its source was read (damaged, undecodable:
+      // the planner's errors name the input first) failed on bad input.
+      const bool input_at_fault = job.state() == v1::JOB_FAILED && job.chunks_total() == 0 &&
+                                  !job.input_path().empty() &&
+                                  absl::StartsWith(job.error(), job.input_path());
+      return Fail(input_at_fault ? kExitBadInput : kExitJobFailed,
+                  absl::StrCat("job ", job.job_id(), " ",
                                                JobStateName(job.state()), ": ", job.error()));
     }
   }

@@ -279,6 +279,28 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
         " frames its index lists decode (nothing after ", SourceTime(plan.media, last_good_pts),
         ")"));
   }
+  // A container without a frame index (Matroska) whose data turns to
+  // garbage reads to "the end" early: its header still says how long it
+  // is. Audio may outlast the video a little, so only a gap of seconds
+  // counts.
+  if (plan.media.duration_seconds > 0) {
+    int64_t first = decoded.front().pts, last = decoded.front().pts;
+    for (const DecodedFrame& frame : decoded) {
+      first = std::min(first, frame.pts);
+      last = std::max(last, frame.pts);
+    }
+    const double frame_seconds =
+        plan.media.frame_rate.num > 0 ? av_q2d(av_inv_q(plan.media.frame_rate)) : 0;
+    const double video_seconds =
+        double(last - first) * av_q2d(plan.media.video.time_base) + frame_seconds;
+    const double slack = std::max(2.0, 0.05 * plan.media.duration_seconds);
+    if (video_seconds + slack < plan.media.duration_seconds) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: damaged video: the file says it lasts %.3f s but its video stops at %.3f s "
+          "(remux or repair it first)",
+          input_path, plan.media.duration_seconds, video_seconds));
+    }
+  }
   const std::vector<int64_t>& chunk_start_pts = cutter.chunk_start_pts();
   plan.chunks_ended_at_cuts = cutter.chunks_ended_at_cuts();
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -330,6 +331,34 @@ TEST_F(RealSourcesTest, AnamorphicRotatedAndHdrSourcesKeepHowTheyAreShown) {
   EXPECT_EQ(hdr_out->content_light, hdr_source->content_light);
   EXPECT_EQ(hdr_out->color_trc, hdr_source->color_trc);
   EXPECT_EQ(hdr_out->pixel_format, AV_PIX_FMT_YUV420P10LE);
+}
+
+// A source whose second half is garbage (a bad sector, a broken copy)
+// fails while it is planned, before any node works: exit 3 and one line
+// naming the file and the last time that decoded.
+TEST_F(RealSourcesTest, AnEpisodeDamagedInTheMiddleFailsAtPlanningNamingFileAndTime) {
+  LossyClipSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.frames = 192;
+  const std::string input = (dir_ / "damaged.mkv").string();
+  ASSERT_TRUE(WriteLossyClip(input, spec).ok());
+  {
+    std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(fs::file_size(input));
+    std::mt19937 noise(5);
+    file.seekp(size / 2);
+    for (std::streamoff i = size / 2; i < size; ++i) file.put(static_cast<char>(noise()));
+  }
+  testing::CommandResult run = testing::RunToEnd(
+      {kBin + "/anifarm", "run", input, "-o", (dir_ / "out.mkv").string(), "--state-dir",
+       (dir_ / "state").string(), "--models-dir", kModels},
+      Log("run-damaged"));
+  EXPECT_EQ(run.code, 3) << run.err;
+  EXPECT_NE(run.err.find(input), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("damaged"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" s"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.mkv"));
 }
 
 struct OpenGopSource {
