@@ -37,6 +37,7 @@ extern "C" {
 #include "client/job_presets.h"
 #include "client/job_view.h"
 #include "client/model_fetch.h"
+#include "common/byte_size.h"
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
 #include "common/hashing.h"
@@ -120,7 +121,7 @@ Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR, the config file, or 1
 Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, models_dir,
             state_dir, device, and job flags under [defaults]; the command line wins)
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
-            --keep-intermediates
+            --keep-intermediates  --series-cache SIZE [10G, 0 = off]
 
 Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job failed or
              cancelled, 5 coordinator unreachable,
@@ -543,6 +544,13 @@ int RunCommand(const CliArgs& args) {
   options.coordinator.state_dir = args.Get("state-dir", DefaultStateDir());
   options.coordinator.models_dir = args.Get("models-dir", DefaultModelsDir());
   options.coordinator.keep_intermediates = args.Has("keep-intermediates");
+  if (args.Has("series-cache")) {
+    const std::string size = args.Get("series-cache");
+    options.coordinator.series_cache_bytes = size == "0" ? 0 : ParseByteSize(size);
+    if (options.coordinator.series_cache_bytes <= 0 && size != "0") {
+      return UsageError("--series-cache '" + size + "' is not a size like 10G, or 0");
+    }
+  }
   options.device = args.Get("device", "cpu");
   absl::StatusOr<std::unique_ptr<EmbeddedFarm>> farm = EmbeddedFarm::Start(options);
   if (!farm.ok()) {
@@ -870,6 +878,7 @@ int main(int argc, char** argv) {
     value_flags.insert({"tls-ca", "token-file"});
     switches = JobSwitches();
     if (command == "submit") switches.insert("upload");
+    if (command == "run") value_flags.insert("series-cache");
   } else if (command == "status") {
     switches.insert("watch");
   } else if (command == "models") {
