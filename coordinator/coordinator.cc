@@ -22,6 +22,7 @@
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
 #include "coordinator/assembler.h"
+#include "coordinator/source_prepass.h"
 #include "coordinator/planner.h"
 #include "coordinator/settings.h"
 #include "coordinator/transfers.h"
@@ -483,7 +484,7 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
   if (!cached) {
     // What every segment of the job shares: container, time base, rate and
     // colour, as the assembler would set them for a single encode.
-    ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(job.input_path));
+    ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(VideoSourceOf(job.input_path, JobDir(job.id))));
     spec.set_container(fs::path(job.output_path).extension().string());
     AVRational time_base = media.video.time_base;
     AVRational frame_rate = media.frame_rate;
@@ -809,7 +810,18 @@ void Coordinator::PlanJob(const std::string& job_id) {
   if (job->settings.near_dedup_psnr() > 0) {
     plan_options.near_dedup_psnr = job->settings.near_dedup_psnr();
   }
-  absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
+  // Telecined or interlaced video is made progressive first (nodes have no
+  // filters); the job's chunks then come from the intermediate.
+  absl::StatusOr<PrepassResult> prepass =
+      PrepareVideoSource(job->input_path, JobDir(job_id), job->settings.deinterlace());
+  if (!prepass.ok()) {
+    store_->SetJobState(job_id, v1::JOB_FAILED, std::string(prepass.status().message()))
+        .IgnoreError();
+    return;
+  }
+  if (!prepass->notice.empty()) spdlog::warn("notice: {}: {}", job_id, prepass->notice);
+  absl::StatusOr<Plan> plan =
+      anifarm::PlanJob(job_id, prepass->video_path, chunk_dir, plan_options);
   if (plan.ok()) {
     // The exact count, for sources whose headers understated it.
     if (absl::Status limit = CheckExactFrameCount(options_.limits, job->input_path,
@@ -836,7 +848,9 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   auto fail = [&](const absl::Status& status) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(status.message())).IgnoreError();
   };
-  absl::StatusOr<MediaInfo> media = ProbeMedia(job->input_path);
+  // Timing, size and colour from the video the chunks came from (the
+  // prepass's intermediate, if any); audio and the rest from the input.
+  absl::StatusOr<MediaInfo> media = ProbeMedia(VideoSourceOf(job->input_path, JobDir(job_id)));
   if (!media.ok()) return fail(media.status());
   absl::StatusOr<std::vector<FrameRecord>> frames = store_->Frames(job_id);
   if (!frames.ok()) return fail(frames.status());
@@ -874,6 +888,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   std::error_code ec;
   if (cleanup == v1::CLEANUP_ALL || cleanup == v1::CLEANUP_INPUT) {
     fs::remove_all(JobDir(job_id) + "/chunks", ec);
+    fs::remove(IntermediatePath(JobDir(job_id)), ec);
   }
   if (cleanup == v1::CLEANUP_ALL) {
     fs::remove_all(JobDir(job_id) + "/frames", ec);
