@@ -136,7 +136,7 @@ absl::Status Filter(const std::string& input_path, const std::string& path,
 }  // namespace
 
 std::string IntermediatePath(const std::string& job_dir) {
-  return (fs::path(job_dir) / absl::StrCat("progressive", IntermediateExtension())).string();
+  return (fs::path(job_dir) / "progressive.mkv").string();
 }
 
 std::string VideoSourceOf(const std::string& input_path, const std::string& job_dir) {
@@ -179,7 +179,7 @@ absl::StatusOr<PrepassResult> PrepareVideoSource(const std::string& input_path,
   }
   fs::create_directories(job_dir, ec);
   const std::string partial =
-      (fs::path(job_dir) / absl::StrCat(".progressive.partial", IntermediateExtension()))
+      (fs::path(job_dir) / ".progressive.partial.mkv")
           .string();
   ScopedFile partial_file(partial);
   const FieldFilterMode filter_mode = action == Action::kInverseTelecine

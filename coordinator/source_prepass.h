@@ -5,8 +5,8 @@
 //   source ──▶ AnalyzeFields (field_analysis.h) ──▶ kActions[mode][structure]
 //     none:  the source is planned as it is (no file written)
 //     ivtc / bwdif: decode ──▶ FieldFilter ──▶ FFV1 intermediate
-//                   <job dir>/progressive.nut, timestamps as the filter gave
-//                   them (in its time base) ──▶ planned instead of the source
+//                   <job dir>/progressive.mkv, timestamps as the filter gave
+//                   them (to the millisecond) ──▶ planned instead of the source
 //
 // The assembler still takes audio, subtitles, chapters and metadata from the
 // original input (AssemblyRequest::source_path): the intermediate starts at
@@ -34,7 +34,7 @@ struct PrepassResult {
   AVRational frame_rate{0, 1};  // of the intermediate
 };
 
-// <job dir>/progressive.nut (.mkv where libavformat has no NUT muxer).
+// <job dir>/progressive.mkv.
 std::string IntermediatePath(const std::string& job_dir);
 
 // The video the job's chunks, segment spec and assembly read: the

@@ -13,20 +13,12 @@ extern "C" {
 
 namespace anifarm {
 
-const char* IntermediateContainer() {
-  return av_guess_format("nut", nullptr, nullptr) ? "nut" : "matroska";
-}
-
-const char* IntermediateExtension() {
-  return av_guess_format("nut", nullptr, nullptr) ? ".nut" : ".mkv";
-}
-
 absl::StatusOr<std::unique_ptr<IntermediateWriter>> IntermediateWriter::Create(
     const IntermediateOptions& options) {
   std::unique_ptr<IntermediateWriter> w(new IntermediateWriter());
   w->options_ = options;
   AVFormatContext* raw = nullptr;
-  int err = avformat_alloc_output_context2(&raw, nullptr, IntermediateContainer(),
+  int err = avformat_alloc_output_context2(&raw, nullptr, "matroska",
                                            options.path.c_str());
   if (err < 0 || !raw) {
     return absl::InternalError(absl::StrCat("cannot create ", options.path, ": ",

@@ -4,11 +4,13 @@
 // the source's pixel format (no RGB round trip) and colour description, and
 // flagged progressive.
 //
-// The container is NUT, which keeps any time base exactly (the filters'
-// 1/90000 or 1/180000), so every frame keeps the time the filter gave it and
-// the source's audio, copied at assembly, stays in sync; Matroska would
-// round each timestamp to a millisecond. Where this FFmpeg has no NUT muxer,
-// Matroska it is.
+// The container is Matroska: it carries what the planner, the nodes'
+// RGB conversion and the writer read from a video stream (colour matrix,
+// range, primaries, transfer, field order: progressive); NUT would keep
+// the filters' time base exactly but drops all of those. Matroska rounds
+// each timestamp to a millisecond, as for any .mkv source: the frames keep
+// the filter's times within 0.5 ms, so the source's audio, copied at
+// assembly, stays in sync.
 #ifndef ANIFARM_COMMON_MEDIA_LOSSLESS_INTERMEDIATE_H_
 #define ANIFARM_COMMON_MEDIA_LOSSLESS_INTERMEDIATE_H_
 
@@ -23,7 +25,7 @@
 namespace anifarm {
 
 struct IntermediateOptions {
-  std::string path;  // written as given (the caller names it .nut/.mkv)
+  std::string path;  // written as Matroska whatever its name
   int width = 0;
   int height = 0;
   int pixel_format = -1;  // AVPixelFormat, one FFV1 takes (yuv420p ...)
@@ -33,10 +35,6 @@ struct IntermediateOptions {
   // The source's colour tags (DecoderParams' conventions).
   int color_space = 2, color_range = 0, color_primaries = 2, color_trc = 2;
 };
-
-// "nut", or "matroska" where libavformat lacks NUT; and its extension.
-const char* IntermediateContainer();
-const char* IntermediateExtension();
 
 class IntermediateWriter {
  public:
