@@ -19,12 +19,14 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/media/media_info.h"
 #include "protos/anifarm.pb.h"
 #include "common/media/field_analysis.h"
+#include "common/media/field_filter.h"
 #include "tests/corpus/field_clips.h"
 #include "tests/corpus/lossy_clip.h"
 #include "tests/e2e/e2e_util.h"
@@ -164,6 +166,7 @@ std::pair<double, double> AudioSpan(const std::string& path) {
 // stripes. --scale 1 keeps the output at the source's size, so a comb left
 // in is still one row high for the metric.
 TEST_F(RealSourcesTest, TelecinedDvdComesOutProgressiveAtTheFilmRateInSync) {
+  if (!FieldFiltersAvailable()) GTEST_SKIP() << "built without libavfilter";
   const std::string input = (dir_ / "dvd.ts").string();
   ASSERT_TRUE(WriteLossyClip(input, TelecinedClip(720, 480, 96)).ok());  // 120 frames
   for (const char* mode : {"auto", "off"}) {
@@ -198,6 +201,47 @@ TEST_F(RealSourcesTest, TelecinedDvdComesOutProgressiveAtTheFilmRateInSync) {
     EXPECT_NEAR(video_start, audio_start, frame_s);
     EXPECT_NEAR(video_end, audio_end, frame_s);
   }
+}
+
+// The same DVD at a coordinator alone (no node, no engine): planned from
+// its progressive intermediate, 96 frames, with the one notice in the log.
+TEST_F(RealSourcesTest, TelecinedDvdIsPlannedFromItsProgressiveIntermediate) {
+  if (!FieldFiltersAvailable()) GTEST_SKIP() << "built without libavfilter";
+  const std::string input = (dir_ / "dvd.ts").string();
+  ASSERT_TRUE(WriteLossyClip(input, TelecinedClip(720, 480, 96)).ok());  // 120 frames
+  const std::string address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
+  const fs::path state = dir_ / "state";
+  testing::Subprocess coordinator({kBin + "/anifarm-coordinator", "--listen", address,
+                                   "--state-dir", state.string(), "--models-dir", kModels},
+                                  Log("coordinator"));
+  testing::CommandResult submit = testing::RunToEnd(
+      {kBin + "/anifarm", "submit", input, "-o", (dir_ / "out.mkv").string(), "--coordinator",
+       address, "--job-preset", "old-compressed"},
+      Log("submit"));
+  ASSERT_EQ(submit.code, 0) << submit.err;
+  const std::string job_id = submit.out.substr(0, submit.out.find('\n'));
+  v1::JobStatus job;
+  for (int i = 0; i < 600 && job.total_frames() != 96; ++i) {
+    testing::CommandResult status = testing::RunToEnd(
+        {kBin + "/anifarm", "status", job_id, "--json", "--coordinator", address},
+        Log("status"));
+    if (status.code == 0) {
+      job.Clear();
+      (void)google::protobuf::util::JsonStringToMessage(status.out, &job);
+    }
+    if (job.state() == v1::JOB_FAILED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(job.total_frames(), 96) << job.error();  // 120 telecined → 96 film frames
+  EXPECT_TRUE(fs::is_regular_file(state / "jobs" / job_id / "progressive.mkv"));
+  const std::string log = coordinator.Stderr() + coordinator.Stdout();
+  EXPECT_NE(log.find("notice: " + job_id + ": " + input + ": telecined (3:2 pulldown"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("inverse telecine to 23.976 frames/s (120 frames → 96)"),
+            std::string::npos);
+  coordinator.Terminate();
+  coordinator.Wait();
 }
 
 struct OpenGopSource {
