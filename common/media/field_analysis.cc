@@ -81,6 +81,7 @@ double CombFraction(const AVFrame& frame) {
   for (int i = 0; i < 4; ++i) LumaRow(frame, i, shift, wide, &rows[i + 1]);
   int64_t combed = 0;
   const int t = kCombPixelThreshold;
+  std::vector<char> combs(frame.width);
   for (int y = 2; y + 2 < frame.height; ++y) {
     std::rotate(rows.begin(), rows.begin() + 1, rows.end());
     LumaRow(frame, y + 2, shift, wide, &rows[4]);
@@ -90,7 +91,15 @@ double CombFraction(const AVFrame& frame) {
       const int up = row[x] - above[x], down = row[x] - below[x];
       const bool other_field = (up > t && down > t) || (up < -t && down < -t);
       const bool own_field = std::abs(row[x] - above2[x]) <= t && std::abs(row[x] - below2[x]) <= t;
-      combed += other_field && own_field;
+      combs[x] = other_field && own_field;
+    }
+    // Combing is a band as wide as the motion along each moving edge; grain
+    // and noise comb single pixels. Counted: runs of at least kCombRun.
+    int run = 0;
+    for (int x = 0; x < frame.width; ++x) {
+      run = combs[x] ? run + 1 : 0;
+      if (run == kCombRun) combed += kCombRun;
+      else if (run > kCombRun) ++combed;
     }
   }
   return double(combed) / (double(frame.width) * double(frame.height - 4));

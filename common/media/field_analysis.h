@@ -34,6 +34,10 @@ namespace anifarm {
 // and below (its own field) are within it: line art and horizontal edges
 // differ from one neighbour only, a 1-pixel line from its own field too.
 inline constexpr int kCombPixelThreshold = 24;  // of 255 (8-bit scale)
+// Only runs of at least this many combing pixels along a row count: motion
+// combs a band as wide as the displacement, film grain and noise comb
+// isolated pixels.
+inline constexpr int kCombRun = 3;
 // A frame is combed when more than this fraction of its pixels comb. The
 // moving box of the tests combs 2-10 %; clean progressive frames, lossy
 // MPEG-2 included, stay under 0.05 %.
