@@ -92,7 +92,11 @@ absl::StatusOr<std::unique_ptr<EmbeddedFarm>> EmbeddedFarm::Start(
   std::unique_ptr<EmbeddedFarm> farm(new EmbeddedFarm());
   farm->library_ = std::make_unique<EngineLibrary>();
   ASSIGN_OR_RETURN(farm->engine_, LoadEngine(options.device, &farm->library_->handle));
-  ASSIGN_OR_RETURN(farm->coordinator_, Coordinator::Start(options.coordinator));
+  CoordinatorOptions coordinator_options = options.coordinator;
+  // Nothing but the worker below talks to this coordinator: the node of an
+  // earlier run on the same --state-dir is gone.
+  coordinator_options.in_process_nodes_only = true;
+  ASSIGN_OR_RETURN(farm->coordinator_, Coordinator::Start(coordinator_options));
   farm->source_ = std::make_unique<InProcessWorkSource>(farm->coordinator_.get());
   NodeWorkerOptions worker_options;
   worker_options.cache_dir = options.coordinator.state_dir + "/node-cache";

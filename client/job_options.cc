@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/media/encode_settings.h"
 #include "common/status_macros.h"
 
 namespace anifarm {
@@ -27,7 +28,7 @@ std::set<std::string> JobValueFlags() {
 }
 
 std::set<std::string> JobSwitches() {
-  return {"no-audio", "wait", "help", "keep-intermediates", "lossless"};
+  return {"no-audio", "wait", "help", "keep-intermediates", "lossless", "keep-sar"};
 }
 
 namespace {
@@ -84,6 +85,9 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
     settings.set_target_width(width);
     settings.set_target_height(height);
   }
+  // Anamorphic sources: square pixels at the display aspect unless kept
+  // (common/media/output_geometry.h).
+  settings.set_keep_sar(args.Has("keep-sar"));
   ASSIGN_OR_RETURN(double sharpen, args.GetDouble("sharpen", 0));
   settings.set_sharpen(static_cast<float>(sharpen));
   if (args.Has("contrast")) {
@@ -233,11 +237,8 @@ absl::StatusOr<std::vector<JobPaths>> JobPathsFromArgs(const CliArgs& args) {
     if (IsImageFile(input)) {
       const std::string format = args.Get("format", "png");
       extension = format == "jpeg" || format == "jpg" ? ".jpg" : "." + format;
-    } else if (args.Get("codec") == "prores" || args.Get("codec") == "dnxhd" ||
-               args.Get("codec") == "dnxhr") {
-      extension = ".mov";
-    } else if (args.Get("codec") == "ffv1") {
-      extension = ".mkv";
+    } else if (const CodecInfo* codec = FindCodec(args.Get("codec", "h264"))) {
+      extension = codec->containers.front();  // the codec table's default container
     }
     const std::string target =
         (fs::path(output) / (fs::path(input).stem().string() + extension)).string();

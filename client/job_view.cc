@@ -2,8 +2,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "coordinator/stall_check.h"
 
 namespace anifarm {
 
@@ -30,7 +32,11 @@ std::string JobLine(const v1::JobStatus& job) {
       job.job_id(), JobStateName(job.state()), job.chunks_done(), job.chunks_total(),
       job.total_frames(), job.unique_frames(), job.frames_upscaled(), job.frames_reused(),
       job.input_path(), job.output_path());
-  if (!job.error().empty()) absl::StrAppend(&line, "  error: ", job.error());
+  if (!job.error().empty()) {
+    // A job still running may say why it waits (stall_check.h); that is no error yet.
+    const bool waiting = !IsFinished(job.state()) && absl::StartsWith(job.error(), kWaitingPrefix);
+    absl::StrAppend(&line, waiting ? "  " : "  error: ", job.error());
+  }
   return line;
 }
 
@@ -54,6 +60,11 @@ std::string ProgressBar(const v1::JobStatus& job, double fps, int64_t eta_second
   if (fps > 0) absl::StrAppend(&line, absl::StrFormat("  %.2f fps", fps));
   if (eta_seconds >= 0 && job.state() == v1::JOB_RUNNING) {
     absl::StrAppend(&line, absl::StrFormat("  ETA %d:%02d", eta_seconds / 60, eta_seconds % 60));
+  }
+  // Why a running job does not move ("waiting: no live node"), so that
+  // `anifarm run` never waits in silence.
+  if (job.state() == v1::JOB_RUNNING && !job.error().empty()) {
+    absl::StrAppend(&line, "  ", job.error());
   }
   return line;
 }

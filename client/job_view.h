@@ -16,7 +16,8 @@ bool IsFinished(v1::JobState state);
 std::string JobLine(const v1::JobStatus& job);
 // "[#########-----------]  45%  chunks 2/5  upscaled 40/80 (12 reused)"
 // "[####----]  40%  running  chunks 2/5  upscaled 40/100  reused 20  3.1 fps  ETA 0:19"
-// (fps and ETA shown once known: fps > 0, eta_seconds >= 0).
+// (fps and ETA shown once known: fps > 0, eta_seconds >= 0; a running job's
+// waiting line, e.g. "waiting: no live node", last).
 std::string ProgressBar(const v1::JobStatus& job, double fps = 0, int64_t eta_seconds = -1);
 // One line for a chunk event: "chunk 3 started on node-ab12 (attempt 1)".
 std::string ChunkEventLine(const v1::JobEvent& event);

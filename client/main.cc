@@ -10,6 +10,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -38,17 +39,19 @@ extern "C" {
 #include "common/cli_args.h"
 #include "common/grpc_client.h"
 #include "common/hashing.h"
+#include "common/media/encode_settings.h"
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
 #include "coordinator/job_watcher.h"
+#include "coordinator/series_cache.h"
 #include "coordinator/settings.h"
 #include "protos/anifarm.grpc.pb.h"
 
 namespace anifarm {
 namespace {
 
-constexpr char kUsage[] = R"(usage: anifarm COMMAND [options]
+constexpr char kUsageTemplate[] = R"(usage: anifarm COMMAND [options]
 
 Commands:
   run INPUT... -o OUTPUT [options]   upscale on this machine (coordinator and node in one process)
@@ -64,6 +67,9 @@ Commands:
   pause JOB / resume JOB             stop / restart handing the job's chunks to nodes
   retry JOB                          put a failed or cancelled job back to work (done chunks kept)
   nodes [--json]                     list the coordinator's nodes
+  cache [clear] [--json] [--state-dir DIR]
+                                     the series cache of upscaled pictures jobs share
+                                     (a coordinator's, or the one `run` keeps in DIR)
   models [--json] [--local]          list models (the coordinator's, or --local ones)
   models fetch [--models-dir DIR]    download and verify the bundled real models
   models inspect NAME|FILE [--json]  what the engine detects: architecture, scale, sha256
@@ -74,13 +80,14 @@ Commands:
 Job options (run, submit):
   --model NAME|PATH        model name (file name without extension) or file [2x-AniScale]
   --scale N                1, 2, 4, 8, 16 [model's native scale]; passes of the model, then a downscale
-  --size WxH               exact output box instead of --scale (aspect ratio kept)
+  --size WxH               exact output box instead of --scale (display aspect kept)
+  --keep-sar               anamorphic source: keep its stored aspect and pixel aspect ratio
+                           [square pixels at the display aspect]
   --precision P            fp16 | bf16 | fp32 | auto [auto: fp16 on a GPU, fp32 on a CPU];
                            bf16 runs 1.7-5x faster than fp32 on CPUs with AVX512-BF16/AMX
   --tile N|auto            tile edge in input pixels [auto]
   --tile-overlap N         overlap between tiles in pixels [32]
-  --codec C                h264 | h265 | prores | dnxhd | dnxhr | ffv1 | h264_nvenc |
-                           hevc_nvenc [h264] (docs/formats.md: containers and profiles)
+@CODECS@
   --profile P              codec profile, e.g. high, main10, hq, 4444, 115, hqx [codec default]
   --crf N                  constant rate factor [h264 18, h265 20]
   --preset P               encoder preset [slow]
@@ -122,6 +129,20 @@ Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job
              cancelled, 5 coordinator unreachable,
              6 not allowed (missing, wrong or expired token; a role that may not do this).
 )";
+
+// The usage text with the codec table's rows where the template says
+// @CODECS@, so a new codec shows up in --help without another list.
+std::string Usage() {
+  std::string codecs = "  --codec C                output codec [h264] (docs/formats.md: profiles):\n";
+  for (const CodecInfo& codec : Codecs()) {
+    codecs += absl::StrFormat("                             %-11s %s (%s)\n", codec.name,
+                              codec.help, absl::StrJoin(codec.containers, " "));
+  }
+  std::string usage = kUsageTemplate;
+  const size_t at = usage.find("@CODECS@\n");
+  if (at != std::string::npos) usage.replace(at, std::strlen("@CODECS@\n"), codecs);
+  return usage;
+}
 
 // `anifarm COMMAND --help`: what the command does, with examples.
 std::string CommandHelp(const std::string& command) {
@@ -198,6 +219,20 @@ with fresh attempt counts; done chunks are kept.
 Example:
   anifarm retry job-1a2b3c4d5e6f && anifarm status job-1a2b3c4d5e6f --watch
 )"},
+      {"cache", R"(usage: anifarm cache [clear] [--json] [--coordinator HOST:PORT | --state-dir DIR]
+The series cache: upscaled pictures that jobs share, so that what a series
+repeats (openings, endings) is upscaled once. Pictures in the first 6 and
+last 4 minutes of each video are kept after its job, up to the
+coordinator's --series-cache budget (least recently used out first); a
+later job with the same model and picture settings takes them instead of
+upscaling them (frame_mapping.json says from which job). `clear` empties it
+(admin role). --state-dir reads the cache `anifarm run` keeps there.
+
+Examples:
+  anifarm cache
+  anifarm cache --state-dir ~/.local/state/anifarm
+  anifarm cache clear
+)"},
       {"nodes", R"(usage: anifarm nodes [--json] [--coordinator HOST:PORT]
 Lists the coordinator's nodes: device, advertised memory, memory in use,
 fps, chunks and frames done, the chunk it works on now, last contact.
@@ -230,10 +265,10 @@ Example:
 )"},
   };
   auto it = kHelp.find(command);
-  if (it == kHelp.end()) return kUsage;
+  if (it == kHelp.end()) return Usage();
   std::string help = it->second;
   if (command == "run" || command == "submit") {
-    const std::string usage = kUsage;
+    const std::string usage = Usage();
     help += "\n" + usage.substr(usage.find("Job options"));
   }
   return help;
@@ -629,6 +664,53 @@ int JobActionCommand(const CliArgs& args, const std::string& name,
   return kExitOk;
 }
 
+// The series cache: a coordinator's over gRPC, or with --state-dir the one
+// `anifarm run` keeps there (opened directly, so no process needs to run).
+int CacheCommand(const CliArgs& args) {
+  const std::vector<std::string>& words = args.positional();
+  const bool clear = !words.empty() && words[0] == "clear";
+  if (words.size() > 1 || (!words.empty() && !clear)) {
+    return UsageError("usage: anifarm cache [clear] [--json] [--state-dir DIR]");
+  }
+  v1::SeriesCacheInfo info;
+  if (args.Has("state-dir")) {
+    const std::string dir = args.Get("state-dir") + "/series-cache";
+    absl::StatusOr<std::unique_ptr<SeriesCache>> cache = SeriesCache::Open(dir, 0);
+    if (!cache.ok()) return Fail(kExitBadInput, std::string(cache.status().message()));
+    if (clear) {
+      if (absl::Status s = (*cache)->Clear(); !s.ok()) {
+        return Fail(kExitBadInput, std::string(s.message()));
+      }
+    }
+    absl::StatusOr<SeriesCacheStats> stats = (*cache)->Stats();
+    if (!stats.ok()) return Fail(kExitBadInput, std::string(stats.status().message()));
+    info.set_entries(stats->entries);
+    info.set_bytes(stats->bytes);
+  } else {
+    RemoteCoordinator remote(args);
+    v1::SeriesCacheRequest request;
+    request.set_clear(clear);
+    absl::StatusOr<v1::SeriesCacheInfo> reply =
+        remote.Call<v1::SeriesCacheInfo>(&v1::Coordinator::Stub::SeriesCache, request);
+    if (!reply.ok()) return FailStatus(reply.status());
+    info = *std::move(reply);
+  }
+  if (args.Has("json")) {
+    std::cout << ToJson(info) << "\n";
+    return kExitOk;
+  }
+  std::cout << (clear ? "series cache cleared: " : "series cache: ") << info.entries()
+            << " pictures, " << absl::StrFormat("%.1f MiB", info.bytes() / double(1 << 20));
+  if (info.budget_bytes() > 0) {
+    std::cout << absl::StrFormat(" of %.1f GiB", info.budget_bytes() / double(1LL << 30))
+              << ", " << info.hits() << " taken by jobs since the coordinator started";
+  } else if (!args.Has("state-dir")) {
+    std::cout << " (off: the coordinator runs with --series-cache 0)";
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
 int NodesCommand(const CliArgs& args) {
   RemoteCoordinator remote(args);
   absl::StatusOr<v1::ListNodesResponse> nodes = remote.Call<v1::ListNodesResponse>(
@@ -775,7 +857,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return UsageError("no command given");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << kUsage;
+    std::cout << Usage();
     return kExitOk;
   }
   std::set<std::string> value_flags = {"coordinator", "tls-ca", "token-file"};
@@ -795,6 +877,8 @@ int main(int argc, char** argv) {
   } else if (command == "sample") {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
+  } else if (command == "cache") {
+    value_flags.insert("state-dir");
   } else if (command != "jobs" && command != "cancel" && command != "nodes" &&
              command != "presets" &&
              command != "pause" && command != "resume" && command != "retry") {
@@ -824,6 +908,7 @@ int main(int argc, char** argv) {
   if (command == "resume") return JobActionCommand(args, command, &v1::Coordinator::Stub::ResumeJob);
   if (command == "retry") return JobActionCommand(args, command, &v1::Coordinator::Stub::RetryJob);
   if (command == "nodes") return NodesCommand(args);
+  if (command == "cache") return CacheCommand(args);
   if (command == "download") return DownloadCommand(args);
   if (command == "models") return ModelsCommand(args);
   return SampleCommand(args);

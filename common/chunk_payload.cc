@@ -40,6 +40,7 @@ DecoderParams ToDecoderParams(const v1::DecoderConfig& config) {
   params.time_base = AVRational{config.time_base_num(), config.time_base_den()};
   params.color_space = config.color_space();
   params.color_range = config.color_range();
+  params.sample_aspect_ratio = AVRational{config.sample_aspect_num(), config.sample_aspect_den()};
   return params;
 }
 
@@ -54,6 +55,8 @@ v1::DecoderConfig ToDecoderConfig(const DecoderParams& params) {
   config.set_time_base_den(params.time_base.den);
   config.set_color_space(params.color_space);
   config.set_color_range(params.color_range);
+  config.set_sample_aspect_num(params.sample_aspect_ratio.num);
+  config.set_sample_aspect_den(params.sample_aspect_ratio.den);
   return config;
 }
 

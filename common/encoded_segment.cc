@@ -64,6 +64,9 @@ absl::StatusOr<std::unique_ptr<SegmentEncoder>> SegmentEncoder::Create(
   options.color_primaries = spec.color_primaries();
   options.color_trc = spec.color_trc();
   options.alpha = spec.alpha();
+  if (spec.sample_aspect_num() > 0 && spec.sample_aspect_den() > 0) {
+    options.sample_aspect_ratio = AVRational{spec.sample_aspect_num(), spec.sample_aspect_den()};
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<VideoEncoder> encoder, VideoEncoder::Create(options));
   CodecParametersPtr params(avcodec_parameters_alloc());
   if (!params) return absl::ResourceExhaustedError("cannot allocate stream parameters");

@@ -72,6 +72,7 @@ VideoWriterOptions WriterOptions(const AssemblyRequest& request, const std::stri
   if (video.color_primaries != 2) options.color_primaries = video.color_primaries;
   if (video.color_trc != 2) options.color_trc = video.color_trc;
   options.alpha = PixelFormatHasAlpha(video.pixel_format);
+  options.sample_aspect_ratio = request.sample_aspect_ratio;
   return options;
 }
 
@@ -219,7 +220,8 @@ absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request) {
   return result;
 }
 
-std::string FrameMappingJson(const std::vector<FrameRecord>& frames) {
+std::string FrameMappingJson(const std::vector<FrameRecord>& frames,
+                             const std::map<int64_t, SeriesCacheHit>& from_cache) {
   int64_t unique = 0;
   for (const FrameRecord& frame : frames) unique += frame.source_index == frame.index;
   const double duplicate_percentage =
@@ -233,7 +235,18 @@ std::string FrameMappingJson(const std::vector<FrameRecord>& frames) {
                     FrameName(frames[i].source_index), "\"", i + 1 < frames.size() ? "," : "",
                     "\n");
   }
-  absl::StrAppend(&json, "  }\n}\n");
+  absl::StrAppend(&json, "  }");
+  if (!from_cache.empty()) {
+    absl::StrAppend(&json, ",\n  \"series_cache\": {\n");
+    size_t i = 0;
+    for (const auto& [index, hit] : from_cache) {
+      absl::StrAppend(&json, "    \"", FrameName(index), "\": {\"job\": \"", hit.origin_job,
+                      "\", \"frame\": \"", FrameName(hit.origin_frame), "\"}",
+                      ++i < from_cache.size() ? "," : "", "\n");
+    }
+    absl::StrAppend(&json, "  }");
+  }
+  absl::StrAppend(&json, "\n}\n");
   return json;
 }
 

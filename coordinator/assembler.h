@@ -14,6 +14,7 @@
 #ifndef ANIFARM_COORDINATOR_ASSEMBLER_H_
 #define ANIFARM_COORDINATOR_ASSEMBLER_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "common/media/media_info.h"
 #include "common/media/video_writer.h"
 #include "coordinator/job_store.h"
+#include "coordinator/series_cache.h"
 
 namespace anifarm {
 
@@ -41,6 +43,10 @@ struct AssemblyRequest {
   // 0: every frame keeps its source timestamp (VFR kept). Otherwise frames
   // are renumbered at this fixed rate (the guide warns audio may drift).
   double fixed_fps = 0;
+  // The sample aspect ratio the frames are shown with (1:1 unless the job
+  // keeps an anamorphic source's: OutputSampleAspectOf). Encoded segments
+  // carry their own.
+  AVRational sample_aspect_ratio{1, 1};
   // Image jobs (output .png/.jpg/.webp): the image format's options.
   ImageWriteOptions image;
 };
@@ -59,8 +65,11 @@ std::string SegmentPath(const std::string& segments_dir, int64_t index);
 
 absl::StatusOr<AssemblyResult> AssembleOutput(const AssemblyRequest& request);
 
-// The guide's frame_mapping.json for a frame map.
-std::string FrameMappingJson(const std::vector<FrameRecord>& frames);
+// The guide's frame_mapping.json for a frame map. Pictures that came from
+// the series cache are also listed under "series_cache": the job and frame
+// that upscaled them.
+std::string FrameMappingJson(const std::vector<FrameRecord>& frames,
+                             const std::map<int64_t, SeriesCacheHit>& from_cache = {});
 
 }  // namespace anifarm
 

@@ -81,6 +81,12 @@ absl::StatusOr<std::vector<v1::NodeInfo>> ClientApi::ListNodes() {
   return coordinator_->ListNodes();
 }
 
+absl::StatusOr<v1::SeriesCacheInfo> ClientApi::SeriesCache(bool clear) {
+  RETURN_IF_ERROR(CheckCanView());
+  if (clear && !caller_.IsAdmin()) return Refuse("clear the series cache");
+  return coordinator_->SeriesCacheInfo(clear);
+}
+
 absl::StatusOr<std::vector<v1::ModelInfo>> ClientApi::ListModels() {
   RETURN_IF_ERROR(CheckCanView());
   return coordinator_->ListModels();

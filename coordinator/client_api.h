@@ -43,6 +43,8 @@ class ClientApi {
   absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
   absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
+  // The series cache's figures (viewers); `clear` empties it first (admins).
+  absl::StatusOr<v1::SeriesCacheInfo> SeriesCache(bool clear);
   // Starts receiving an input file (submitters and admins; ResourceExhausted
   // over --max-upload-size).
   absl::StatusOr<std::unique_ptr<UploadWriter>> BeginUpload(const std::string& file_name,

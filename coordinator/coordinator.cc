@@ -145,18 +145,39 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   // Nodes keep working while the coordinator restarts: their leases get a
   // grace period of one lease timeout to reconnect and heartbeat or
   // complete; only chunks whose node does not come back are redone.
-  RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  if (options.in_process_nodes_only) {
+    RETURN_IF_ERROR(store->ForgetNodesAlive());
+    RETURN_IF_ERROR(store->RequeueExpiredLeases(-1).status());
+  } else {
+    RETURN_IF_ERROR(store->ExtendLeasesUntil(Now() + options.lease_seconds));
+  }
   store->set_blocklist_after(options.node_failures_before_blocklist);
   std::unique_ptr<Coordinator> coordinator(new Coordinator(options, std::move(store)));
   coordinator->paths_ = std::move(paths);
+  ASSIGN_OR_RETURN(coordinator->series_cache_,
+                   SeriesCache::Open((fs::path(options.state_dir) / "series-cache").string(),
+                                     options.series_cache_bytes));
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, coordinator->store_->ListJobs());
   for (const JobRecord& job : jobs) coordinator->RememberModel(job.model_sha256, job.model_path);
   coordinator->runner_ = std::thread([c = coordinator.get()] { c->RunLoop(); });
   return coordinator;
 }
 
+namespace {
+
+StallPolicy StallPolicyOf(const CoordinatorOptions& options) {
+  StallPolicy policy;
+  policy.live_seconds = options.lease_seconds;
+  policy.grace_seconds = options.stall_grace_seconds > 0 ? options.stall_grace_seconds
+                                                         : 2 * int64_t{options.lease_seconds};
+  policy.chunk_failure_nodes = options.chunk_failure_nodes;
+  return policy;
+}
+
+}  // namespace
+
 Coordinator::Coordinator(const CoordinatorOptions& options, std::unique_ptr<JobStore> store)
-    : options_(options), store_(std::move(store)) {}
+    : options_(options), store_(std::move(store)), stall_check_(StallPolicyOf(options)) {}
 
 Coordinator::~Coordinator() {
   {
@@ -165,6 +186,21 @@ Coordinator::~Coordinator() {
   }
   wake_.notify_all();
   if (runner_.joinable()) runner_.join();
+}
+
+SeriesCacheUse Coordinator::CacheUseOf(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_uses_.find(job_id); it != cache_uses_.end()) return it->second;
+  }
+  absl::StatusOr<SeriesCacheUse> use = ReadSeriesCacheUse(JobDir(job_id) + "/series_cache.bin");
+  if (!use.ok()) {
+    spdlog::warn("job {}: {}; its pictures are upscaled, not taken from the cache", job_id,
+                 std::string(use.status().message()));
+    use = SeriesCacheUse();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_uses_.emplace(job_id, *std::move(use)).first->second;
 }
 
 std::string Coordinator::JobDir(const std::string& job_id) const {
@@ -235,8 +271,22 @@ absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& r
   job.model_path = model.path;
   job.model_format = model.format;
   job.created_at = Now();
+  // Nothing fails late: when nodes are alive and none of them could ever
+  // take the job, it fails now (with no live node it waits: they may be
+  // starting). The architecture is learned later, from the first node that
+  // loads the model; the runner's StallCheck covers it then.
+  ASSIGN_OR_RETURN(std::vector<NodeFit> fits,
+                   store_->NodeFits(job, job.created_at - options_.lease_seconds));
+  const std::string nobody = NoLiveNodeFits(fits, job);
+  if (!nobody.empty()) job.state = v1::JOB_FAILED;  // never PLANNING: the runner ignores it
   RememberModel(job.model_sha256, job.model_path);
   RETURN_IF_ERROR(store_->CreateJob(job));
+  if (!nobody.empty()) {
+    const std::string line = absl::StrCat("no live node can take this job: ", nobody);
+    RETURN_IF_ERROR(store_->SetJobState(job.id, v1::JOB_FAILED, line));
+    spdlog::warn("job {} failed: {}", job.id, line);
+    return job.id;
+  }
   for (const std::string& notice : notices) spdlog::warn("notice: {}: {}", job.id, notice);
   Wake();
   return job.id;
@@ -345,6 +395,17 @@ absl::StatusOr<std::vector<v1::ChunkInfo>> Coordinator::ListChunks(const std::st
 }
 
 absl::StatusOr<std::vector<v1::NodeInfo>> Coordinator::ListNodes() { return store_->ListNodes(); }
+
+absl::StatusOr<v1::SeriesCacheInfo> Coordinator::SeriesCacheInfo(bool clear) {
+  if (clear) RETURN_IF_ERROR(series_cache_->Clear());
+  ASSIGN_OR_RETURN(SeriesCacheStats stats, series_cache_->Stats());
+  v1::SeriesCacheInfo info;
+  info.set_entries(stats.entries);
+  info.set_bytes(stats.bytes);
+  info.set_budget_bytes(stats.budget_bytes);
+  info.set_hits(stats.hits);
+  return info;
+}
 
 absl::StatusOr<std::string> Coordinator::Preview(const std::string& job_id, bool before) {
   ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
@@ -502,15 +563,20 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     spec.set_color_primaries(video.color_primaries != 2 ? video.color_primaries : -1);
     spec.set_color_trc(video.color_trc != 2 ? video.color_trc : -1);
     spec.set_alpha(PixelFormatHasAlpha(video.pixel_format));
+    const AVRational sar = OutputSampleAspectOf(job.settings, media);
+    spec.set_sample_aspect_num(sar.num);
+    spec.set_sample_aspect_den(sar.den);
     std::lock_guard<std::mutex> lock(mu_);
     segment_specs_[job.id] = spec;
   }
   ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->ChunkFrames(job.id, chunk_index));
+  const SeriesCacheUse cache_use = CacheUseOf(job.id);
   for (const FrameRecord& frame : frames) {
     v1::ChunkFrame* out = spec.add_frames();
     out->set_frame_index(frame.index);
     out->set_pts(frame.pts);
     out->set_source_index(frame.source_index);
+    out->set_prefilled(cache_use.cached.count(frame.index) > 0);
     // A fixed --fps renumbers frames at that rate (time base 1/fps).
     out->set_output_pts(job.settings.fps() > 0 ? frame.index : frame.pts);
   }
@@ -521,11 +587,25 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
       options_.keep_intermediates || job.settings.cleanup() != v1::CLEANUP_ALL;
   if (keep_frames) {
     for (const FrameRecord& frame : frames) {
-      if (frame.source_index == frame.index) spec.add_shared_frames(frame.index);
+      if (frame.source_index == frame.index && !cache_use.cached.count(frame.index)) {
+        spec.add_shared_frames(frame.index);
+      }
     }
   } else {
     ASSIGN_OR_RETURN(std::vector<int64_t> shared, store_->SharedFrames(job.id, chunk_index));
-    for (int64_t index : shared) spec.add_shared_frames(index);
+    // The series cache's candidates come back too, to be kept once the job
+    // is done.
+    // A picture from the series cache is in the frames folder already.
+    std::set<int64_t> wanted;
+    for (int64_t index : shared) {
+      if (!cache_use.cached.count(index)) wanted.insert(index);
+    }
+    for (const auto& [index, feature] : cache_use.candidates) {
+      for (const FrameRecord& frame : frames) {
+        if (frame.index == index) wanted.insert(index);
+      }
+    }
+    for (int64_t index : wanted) spec.add_shared_frames(index);
   }
   return spec;
 }
@@ -781,6 +861,9 @@ void Coordinator::RunLoop() {
     if (absl::StatusOr<int64_t> expired = store_->RequeueExpiredLeases(Now()); expired.ok()) {
       lease_expiries_ += *expired;
     }
+    if (absl::Status stalls = stall_check_.Run(store_.get(), Now()); !stalls.ok()) {
+      spdlog::warn("stall check: {}", stalls.ToString());
+    }
     if (auto ids = store_->JobIdsInState(v1::JOB_PLANNING); ids.ok()) {
       for (const std::string& id : *ids) PlanJob(id);
     }
@@ -820,8 +903,50 @@ void Coordinator::PlanJob(const std::string& job_id) {
     return;
   }
   if (!prepass->notice.empty()) spdlog::warn("notice: {}: {}", job_id, prepass->notice);
+  // Held drawings of earlier jobs under the same settings (video jobs only:
+  // an image job has no pictures to share).
+  if (series_cache_->enabled() && job->settings.dedup() == v1::DEDUP_NEAR &&
+      job->settings.image_format().empty()) {
+    if (absl::StatusOr<MediaInfo> media = ProbeMedia(prepass->video_path); media.ok()) {
+      plan_options.series_cache = series_cache_.get();
+      plan_options.series_key = SeriesCacheKey(job->settings, job->model_sha256,
+                                               media->video.width, media->video.height);
+    }
+  }
   absl::StatusOr<Plan> plan =
       anifarm::PlanJob(job_id, prepass->video_path, chunk_dir, plan_options);
+  if (plan.ok() && !plan->cached.empty()) {
+    // The cached pictures become this job's upscaled frames before any node
+    // runs: nodes fetch them like pictures of finished chunks, and the
+    // coordinator's own encode reads them from the same folder.
+    const std::string frames_dir = JobDir(job_id) + "/frames";
+    fs::create_directories(frames_dir, ec);
+    for (const auto& [index, hit] : plan->cached) {
+      fs::copy_file(series_cache_->PngPath(hit.entry), UpscaledFramePath(frames_dir, index),
+                    fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        plan = absl::InternalError(absl::StrCat("cannot copy a picture of the series cache into ",
+                                                frames_dir, ": ", ec.message()));
+        break;
+      }
+    }
+  }
+  if (plan.ok()) {
+    SeriesCacheUse use;
+    use.cached = std::move(plan->cached);
+    use.candidates = std::move(plan->cache_candidates);
+    if (!use.empty()) {
+      if (absl::Status written = WriteSeriesCacheUse(JobDir(job_id) + "/series_cache.bin", use);
+          !written.ok()) {
+        plan = written;
+      } else {
+        spdlog::info("job {}: {} pictures from the series cache, {} to keep in it", job_id,
+                     use.cached.size(), use.candidates.size());
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_uses_[job_id] = std::move(use);
+  }
   if (plan.ok()) {
     // The exact count, for sources whose headers understated it.
     if (absl::Status limit = CheckExactFrameCount(options_.limits, job->input_path,
@@ -868,19 +993,41 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.encode = EncodeSettingsOf(job->settings);
   request.keep_audio = !job->settings.no_audio();
   request.fixed_fps = job->settings.fps();
+  request.sample_aspect_ratio = OutputSampleAspectOf(job->settings, request.media);
   request.image = ImageOptionsOf(job->settings);
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());
-  const std::string frame_map = FrameMappingJson(request.frames);
+  const SeriesCacheUse cache_use = CacheUseOf(job_id);
+  const std::string frame_map = FrameMappingJson(request.frames, cache_use.cached);
   WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", frame_map).IgnoreError();
   if (!job->settings.frame_map_path().empty()) {
     if (absl::Status s = WriteFileAtomically(job->settings.frame_map_path(), frame_map); !s.ok()) {
       return fail(s);
     }
   }
-  absl::Status recorded =
-      store_->RecordOutput(job_id, result->width, result->height, result->frames_reused);
+  // Pictures from the series cache were reused too, from earlier jobs.
+  absl::Status recorded = store_->RecordOutput(
+      job_id, result->width, result->height,
+      result->frames_reused + static_cast<int64_t>(cache_use.cached.size()));
   if (!recorded.ok()) return fail(recorded);
+  // The pictures the series cache keeps, before the clean-up deletes them.
+  if (!cache_use.candidates.empty()) {
+    const std::string key =
+        SeriesCacheKey(job->settings, job->model_sha256, request.media.video.width,
+                       request.media.video.height);
+    int kept = 0;
+    for (const auto& [index, feature] : cache_use.candidates) {
+      absl::StatusOr<std::string> png = ReadWholeFile(UpscaledFramePath(request.frames_dir, index));
+      if (!png.ok()) continue;
+      if (absl::Status added = series_cache_->Insert(key, feature, *png, job_id, index);
+          !added.ok()) {
+        spdlog::warn("job {}: series cache: {}", job_id, std::string(added.message()));
+        break;
+      }
+      ++kept;
+    }
+    spdlog::info("job {}: {} pictures kept in the series cache", job_id, kept);
+  }
   // The guide's clean-up: only now that the output is written and renamed
   // into place. --keep-intermediates (coordinator-wide) keeps everything.
   const v1::Cleanup cleanup =
@@ -898,6 +1045,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mu_);
     segment_specs_.erase(job_id);
     segment_streams_.erase(job_id);
+    cache_uses_.erase(job_id);
   }
   store_->SetJobState(job_id, v1::JOB_DONE).IgnoreError();
 }

@@ -3,7 +3,8 @@
 // it directly.
 //
 // It owns the JobStore and one background runner thread that plans new jobs,
-// requeues expired leases and assembles jobs whose chunks are all done. Every
+// requeues expired leases, fails jobs no live node can take (StallCheck) and
+// assembles jobs whose chunks are all done. Every
 // state change goes through the store first, so a coordinator restarted on
 // the same --state-dir resumes where the old one stopped: leased chunks go
 // back to the queue, half-planned jobs are planned again, half-assembled jobs
@@ -27,6 +28,8 @@
 #include "coordinator/limits.h"
 #include "coordinator/path_policy.h"
 #include "coordinator/rpc_stats.h"
+#include "coordinator/series_cache.h"
+#include "coordinator/stall_check.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -49,11 +52,22 @@ struct CoordinatorOptions {
   // every node's error collected. A job also fails when every live node is
   // blocklisted for it (nobody is left to try).
   int chunk_failure_nodes = 3;
+  // A RUNNING job whose queued chunks no live node may take fails after
+  // being stuck this long (stall_check.h); 0: two lease timeouts.
+  int stall_grace_seconds = 0;
+  // `anifarm run`: the only node is this process's own, so nodes registered
+  // before it started are gone whatever their last_seen says, and their
+  // leases return to the queue at once (a rerun right after a failure must
+  // not count the previous run's node as alive, nor wait for its chunks).
+  bool in_process_nodes_only = false;
   // Inputs and outputs must resolve inside these folders (none: anywhere).
   // The coordinator's own uploads/ and outputs/ folders are always allowed.
   std::vector<std::string> roots;
   // What one job or upload may ask for (limits.h).
   JobLimits limits;
+  // The series cache (series_cache.h, in <state_dir>/series-cache): bytes
+  // of upscaled pictures kept across jobs; 0 turns it off.
+  int64_t series_cache_bytes = int64_t{10} << 30;
 };
 
 class Coordinator {
@@ -62,7 +76,9 @@ class Coordinator {
   ~Coordinator();  // stops the runner thread
 
   // Client API. Submit validates everything it can before accepting a job:
-  // NotFound / InvalidArgument name the file or value at fault.
+  // NotFound / InvalidArgument name the file or value at fault. A job that
+  // no live node could ever take (model format, memory, precision) is
+  // accepted already FAILED, its error saying which node lacks what.
   // `owner` is the submitting principal's name (access_control.h).
   absl::StatusOr<std::string> SubmitJob(const v1::SubmitJobRequest& request,
                                         const std::string& owner = "");
@@ -74,6 +90,8 @@ class Coordinator {
   absl::StatusOr<v1::JobState> RetryJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::ChunkInfo>> ListChunks(const std::string& job_id);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // The series cache's figures, after emptying it when `clear`.
+  absl::StatusOr<v1::SeriesCacheInfo> SeriesCacheInfo(bool clear);
   // PNG of the most recently upscaled frame of a job (`before`: the same
   // frame of the source, decoded from its chunk), for the dashboard.
   absl::StatusOr<std::string> Preview(const std::string& job_id, bool before);
@@ -133,6 +151,8 @@ class Coordinator {
   std::optional<v1::VideoStreamParams> FirstSegmentStream(const std::string& job_id);
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
+  // The job's use of the series cache (read once, then kept).
+  SeriesCacheUse CacheUseOf(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;
   // ToJobStatus plus what only the coordinator knows (kept intermediates).
   v1::JobStatus StatusOf(const JobRecord& job) const;
@@ -142,6 +162,7 @@ class Coordinator {
   PathPolicy paths_;
   RpcStats rpc_stats_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<SeriesCache> series_cache_;
 
   std::mutex mu_;
   std::condition_variable wake_;
@@ -152,6 +173,8 @@ class Coordinator {
   // stream its first accepted segment encodes.
   std::map<std::string, v1::SegmentSpec> segment_specs_;
   std::map<std::string, v1::VideoStreamParams> segment_streams_;
+  std::map<std::string, SeriesCacheUse> cache_uses_;
+  StallCheck stall_check_;  // the runner thread's
   std::atomic<int64_t> lease_expiries_{0};
   std::atomic<int64_t> chunk_failures_{0};
   std::atomic<int64_t> chunk_retries_{0};

@@ -171,6 +171,7 @@ FeatureComparison CompareFeatures(const PictureFeature& frame, const PictureFeat
 HeldFrameDetector::HeldFrameDetector(const HeldFrameOptions& options) : options_(options) {}
 
 int64_t HeldFrameDetector::Match(const AVFrame& frame, int64_t id, bool scene_cut) {
+  last_kept_ = false;
   PictureFeature feature = ComputePictureFeature(frame);
   if (feature.cols == 0) {
     previous_shown_ = -1;
@@ -186,6 +187,7 @@ int64_t HeldFrameDetector::Match(const AVFrame& frame, int64_t id, bool scene_cu
   }
   Keep(id, std::move(feature), std::move(signature));
   previous_shown_ = id;
+  last_kept_ = true;
   return -1;
 }
 

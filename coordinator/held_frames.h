@@ -98,6 +98,12 @@ class HeldFrameDetector {
   // no candidate of its own, only through the global search).
   int64_t Match(const AVFrame& frame, int64_t id, bool scene_cut = false);
 
+  // The feature of the frame the last Match kept; nullptr when that frame
+  // matched an earlier picture or could not be read.
+  const PictureFeature* last_kept_feature() const {
+    return last_kept_ && !kept_.empty() ? &kept_.front().feature : nullptr;
+  }
+
   // Kept pictures whose features are still held, and how many were dropped
   // for the memory budget.
   size_t kept_pictures() const { return kept_.size(); }
@@ -127,6 +133,7 @@ class HeldFrameDetector {
   int64_t previous_shown_ = -1;  // the kept picture the previous frame showed
   size_t bytes_ = 0;
   size_t dropped_ = 0;
+  bool last_kept_ = false;
 };
 
 }  // namespace anifarm

@@ -189,6 +189,39 @@ bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_DONE || state == v1::JOB_FAILED || state == v1::JOB_CANCELLED;
 }
 
+// The lease conditions, one home for LeaseNextChunk and NodeFits: SQL terms
+// over a job `j` and a node `n`, with ?3 = failures before a blocklist and
+// ?4 = the time a node must have been seen since to count as alive.
+// A node that failed the job's chunks too often gets none of them...
+constexpr char kNodeBlocklisted[] =
+    "((SELECT COUNT(*) FROM chunk_failures f WHERE f.job_id = j.id AND f.node_id = n.id) >= ?3)";
+// ...its advertised memory (0: unknown) must hold the model...
+constexpr char kFitsMemory[] =
+    "(j.memory_bytes <= CASE n.memory_bytes WHEN 0 THEN 9223372036854775807"
+    " ELSE n.memory_bytes END)";
+// ...it loads the model's format...
+constexpr char kRunsFormat[] =
+    "(n.model_formats = '' OR instr(',' || n.model_formats || ',', ',' || j.model_format ||"
+    " ',') > 0)";
+// ...recognises the model's architecture, once known...
+constexpr char kKnowsArchitecture[] =
+    "(j.architecture = '' OR n.architectures = '' OR instr(',' || n.architectures || ',',"
+    " ',' || j.architecture || ',') > 0)";
+// ...and computes an fp16/bf16 job natively, unless no live node that may
+// take the job does (then it runs in fp32 rather than never: a native node
+// blocklisted for the job would otherwise hold it up for good). Nodes
+// advertising nothing are older ones: no restriction.
+constexpr char kComputesPrecision[] =
+    "(j.precision NOT IN ('fp16', 'bf16') OR n.precisions = '' OR instr(',' || n.precisions ||"
+    " ',', ',' || j.precision || ',') > 0 OR NOT EXISTS (SELECT 1 FROM nodes m WHERE"
+    " m.last_seen >= ?4 AND instr(',' || m.precisions || ',', ',' || j.precision || ',') > 0"
+    " AND (SELECT COUNT(*) FROM chunk_failures g WHERE g.job_id = j.id AND g.node_id = m.id)"
+    " < ?3))";
+
+std::string PrecisionOf(const JobRecord& job) {
+  return job.settings.precision().empty() ? std::string("auto") : job.settings.precision();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
@@ -244,7 +277,7 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(10, int64_t{job.settings.priority()})
       .Bind(11, job.memory_bytes)
       .Bind(12, job.owner)
-      .Bind(13, job.settings.precision().empty() ? std::string("auto") : job.settings.precision());
+      .Bind(13, PrecisionOf(job));
   return insert.Run();
 }
 
@@ -331,6 +364,22 @@ absl::StatusOr<bool> JobStore::TransitionJob(const std::string& id, v1::JobState
   ASSIGN_OR_RETURN(Statement update,
                    db_->Prepare("UPDATE jobs SET state = ? WHERE id = ? AND state = ?"));
   RETURN_IF_ERROR(update.Bind(1, int64_t{to}).Bind(2, id).Bind(3, int64_t{from}).Run());
+  return db_->Changes() > 0;
+}
+
+absl::StatusOr<bool> JobStore::TransitionJob(const std::string& id, v1::JobState from,
+                                             v1::JobState to, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE jobs SET state = ?, error = ?,"
+                                " finished_at = CASE WHEN ? THEN strftime('%s','now') ELSE 0 END"
+                                " WHERE id = ? AND state = ?"));
+  RETURN_IF_ERROR(update.Bind(1, int64_t{to})
+                      .Bind(2, error)
+                      .Bind(3, int64_t{IsTerminal(to)})
+                      .Bind(4, id)
+                      .Bind(5, int64_t{from})
+                      .Run());
   return db_->Changes() > 0;
 }
 
@@ -539,43 +588,24 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
   ASSIGN_OR_RETURN(
       Statement pick,
       db_->Prepare(absl::StrCat("SELECT ", kChunkColumns,
-                                " FROM chunks WHERE state = 0 AND job_id IN"
-                                " (SELECT id FROM jobs WHERE state = ?)"
+                                " FROM chunks WHERE state = 0"
                                 // Chunks whose frames show pictures of other
                                 // chunks wait until those are done.
                                 " AND NOT EXISTS (SELECT 1 FROM chunk_deps d JOIN chunks s ON"
                                 " s.job_id = d.job_id AND s.chunk_index = d.source_chunk"
                                 " WHERE d.job_id = chunks.job_id AND d.chunk_index ="
                                 " chunks.chunk_index AND s.state != 2)"
-                                " AND job_id NOT IN (SELECT job_id FROM chunk_failures"
-                                " WHERE node_id = ? GROUP BY job_id HAVING COUNT(*) >= ?)"
-                                " AND job_id IN (SELECT id FROM jobs WHERE memory_bytes <="
-                                " (SELECT CASE memory_bytes WHEN 0 THEN 9223372036854775807"
-                                " ELSE memory_bytes END FROM nodes WHERE id = ?))"
-                                // The node loads the model's format...
-                                " AND job_id IN (SELECT j.id FROM jobs j, nodes n WHERE n.id = ?"
-                                " AND (n.model_formats = '' OR instr(',' || n.model_formats ||"
-                                " ',', ',' || j.model_format || ',') > 0)"
-                                // ...and computes an fp16/bf16 job natively, unless no
-                                // live node does (then it runs in fp32 rather than never).
-                                // ...recognises the model's architecture, once known...
-                                " AND (j.architecture = '' OR n.architectures = '' OR"
-                                " instr(',' || n.architectures || ',', ',' || j.architecture ||"
-                                " ',') > 0)"
-                                " AND (j.precision NOT IN ('fp16', 'bf16') OR n.precisions = ''"
-                                " OR instr(',' || n.precisions || ',', ',' || j.precision ||"
-                                " ',') > 0 OR NOT EXISTS (SELECT 1 FROM nodes m WHERE"
-                                " m.last_seen >= ? AND instr(',' || m.precisions || ',', ',' ||"
-                                " j.precision || ',') > 0)))"
+                                " AND job_id IN (SELECT j.id FROM jobs j, nodes n WHERE"
+                                " j.state = ?1 AND n.id = ?2 AND NOT ", kNodeBlocklisted,
+                                " AND ", kFitsMemory, " AND ", kRunsFormat, " AND ",
+                                kKnowsArchitecture, " AND ", kComputesPrecision, ")"
                                 " ORDER BY (SELECT -priority FROM jobs WHERE id = job_id),"
                                 " (SELECT created_at FROM jobs WHERE id = job_id),"
                                 " job_id, chunk_index LIMIT 1")));
   pick.Bind(1, int64_t{v1::JOB_RUNNING})
       .Bind(2, node_id)
       .Bind(3, int64_t{blocklist_after_})
-      .Bind(4, node_id)
-      .Bind(5, node_id)
-      .Bind(6, now - (deadline - now));  // alive: seen within one lease timeout
+      .Bind(4, now - (deadline - now));  // alive: seen within one lease timeout
   ASSIGN_OR_RETURN(bool has_row, pick.Step());
   if (!has_row) return std::optional<ChunkRecord>();
   ChunkRecord chunk = ReadChunk(pick);
@@ -596,6 +626,78 @@ absl::StatusOr<std::optional<ChunkRecord>> JobStore::LeaseNextChunk(const std::s
   RETURN_IF_ERROR(touch.Bind(1, now).Bind(2, node_id).Run());
   RETURN_IF_ERROR(tx.Commit());
   return std::optional<ChunkRecord>(chunk);
+}
+
+absl::StatusOr<std::vector<NodeFit>> JobStore::NodeFits(const JobRecord& job,
+                                                        int64_t live_since) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The job as values (?1, ?5..?8), so a job not yet stored is judged too.
+  ASSIGN_OR_RETURN(
+      Statement query,
+      db_->Prepare(absl::StrCat(
+          "SELECT n.id, n.memory_bytes,"
+          " (SELECT COUNT(*) FROM chunk_failures f WHERE f.job_id = j.id AND f.node_id = n.id),",
+          kNodeBlocklisted, ", ", kFitsMemory, ", ", kRunsFormat, ", ", kKnowsArchitecture, ", ",
+          kComputesPrecision,
+          " FROM (SELECT ?1 AS id, ?5 AS memory_bytes, ?6 AS model_format, ?7 AS architecture,"
+          " ?8 AS precision) j, nodes n WHERE n.last_seen >= ?4 ORDER BY n.id")));
+  query.Bind(1, job.id)
+      .Bind(3, int64_t{blocklist_after_})
+      .Bind(4, live_since)
+      .Bind(5, job.memory_bytes)
+      .Bind(6, job.model_format)
+      .Bind(7, job.architecture)
+      .Bind(8, PrecisionOf(job));
+  std::vector<NodeFit> fits;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, query.Step());
+    if (!has_row) return fits;
+    NodeFit fit;
+    fit.node_id = query.Text(0);
+    fit.memory_bytes = query.Int(1);
+    fit.failures_in_job = static_cast<int32_t>(query.Int(2));
+    fit.blocklisted = query.Int(3) != 0;
+    fit.fits_memory = query.Int(4) != 0;
+    fit.runs_format = query.Int(5) != 0;
+    fit.knows_architecture = query.Int(6) != 0;
+    fit.computes_precision = query.Int(7) != 0;
+    fits.push_back(std::move(fit));
+  }
+}
+
+absl::StatusOr<StallFacts> JobStore::StallFactsFor(const std::string& job_id,
+                                                   int64_t live_since) {
+  StallFacts facts;
+  ASSIGN_OR_RETURN(facts.job, GetJob(job_id));
+  ASSIGN_OR_RETURN(facts.live_nodes, NodeFits(facts.job, live_since));
+  ASSIGN_OR_RETURN(facts.chunks, Chunks(job_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement deps,
+                   db_->Prepare("SELECT chunk_index, source_chunk FROM chunk_deps"
+                                " WHERE job_id = ? ORDER BY chunk_index, source_chunk"));
+  deps.Bind(1, job_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, deps.Step());
+    if (!has_row) break;
+    facts.deps.emplace_back(static_cast<int32_t>(deps.Int(0)),
+                            static_cast<int32_t>(deps.Int(1)));
+  }
+  ASSIGN_OR_RETURN(Statement failures,
+                   db_->Prepare("SELECT chunk_index, node_id, error FROM chunk_failures"
+                                " WHERE job_id = ? ORDER BY failed_at, attempt"));
+  failures.Bind(1, job_id);
+  std::map<int32_t, std::set<std::string>> nodes;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, failures.Step());
+    if (!has_row) break;
+    const int32_t chunk = static_cast<int32_t>(failures.Int(0));
+    nodes[chunk].insert(failures.Text(1));
+    StallFacts::Failures& summary = facts.failures[chunk];
+    summary.nodes = static_cast<int32_t>(nodes[chunk].size());
+    absl::StrAppend(&summary.errors, summary.errors.empty() ? "" : "; ", failures.Text(1), ": ",
+                    failures.Text(2));
+  }
+  return facts;
 }
 
 absl::StatusOr<bool> JobStore::UpdateHeldLease(const char* set_clause,
@@ -802,6 +904,11 @@ absl::Status JobStore::TouchNode(const std::string& node_id, int64_t now,
       .Bind(9, int64_t{memory->models_cached()})
       .Bind(10, node_id)
       .Run();
+}
+
+absl::Status JobStore::ForgetNodesAlive() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_->Exec("UPDATE nodes SET last_seen = 0");
 }
 
 absl::StatusOr<std::vector<v1::NodeInfo>> JobStore::ListNodes() {

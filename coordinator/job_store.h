@@ -79,6 +79,36 @@ struct FrameRecord {
   int32_t chunk_index = 0;
 };
 
+// How one live node stands against each lease condition of a job (the very
+// SQL terms LeaseNextChunk matches on), for the stall check (stall_check.h).
+struct NodeFit {
+  std::string node_id;
+  int64_t memory_bytes = 0;  // advertised; 0 = unknown (no limit)
+  int32_t failures_in_job = 0;
+  bool blocklisted = false;
+  bool fits_memory = true;
+  bool runs_format = true;
+  bool knows_architecture = true;
+  bool computes_precision = true;
+  bool CanLease() const {
+    return !blocklisted && fits_memory && runs_format && knows_architecture && computes_precision;
+  }
+};
+
+// What decides whether a job's queued chunks can ever be leased.
+struct StallFacts {
+  JobRecord job;
+  std::vector<NodeFit> live_nodes;
+  std::vector<ChunkRecord> chunks;
+  // (chunk, source chunk): the chunk shows pictures the source upscales.
+  std::vector<std::pair<int32_t, int32_t>> deps;
+  struct Failures {
+    int32_t nodes = 0;   // distinct nodes the chunk failed on
+    std::string errors;  // "node: error; ..."
+  };
+  std::map<int32_t, Failures> failures;  // chunks that failed at least once
+};
+
 class JobStore {
  public:
   static constexpr int kSchemaVersion = 9;
@@ -95,6 +125,10 @@ class JobStore {
                            const std::string& error = "");
   // Moves a job from `from` to `to`; false when it was not in `from`.
   absl::StatusOr<bool> TransitionJob(const std::string& id, v1::JobState from, v1::JobState to);
+  // The same, also setting the job's error line (to == from: only the
+  // line, e.g. why a RUNNING job waits). Terminal states stamp finished_at.
+  absl::StatusOr<bool> TransitionJob(const std::string& id, v1::JobState from, v1::JobState to,
+                                     const std::string& error);
   // Makes a failed or cancelled job work again: chunks not done go back to
   // the queue with attempts reset, and the job restarts at the step it
   // failed in (planning, running or assembling). Returns the new state.
@@ -123,8 +157,10 @@ class JobStore {
 
   // Leases the next queued chunk of a RUNNING job (highest priority, then
   // oldest job first) whose memory need fits the node's memory, whose
-  // model's format and (once known) architecture the node runs, and whose
-  // chunk_deps are done (SavePlan), to
+  // model's format and (once known) architecture the node runs, whose
+  // precision it computes natively (while a live node that may take the job
+  // does), for which the node is not blocklisted (the terms NodeFits
+  // reports), and whose chunk_deps are done (SavePlan), to
   // `node_id`, bumping its attempt. nullopt when nothing is queued.
   absl::StatusOr<std::optional<ChunkRecord>> LeaseNextChunk(const std::string& node_id,
                                                             int64_t now, int64_t deadline);
@@ -162,6 +198,13 @@ class JobStore {
   // chunks (LeaseNextChunk skips the job for them).
   void set_blocklist_after(int failures) { blocklist_after_ = failures; }
 
+  // Every node seen since `live_since`, with how each lease condition of
+  // `job` goes for it (the job need not be stored yet: SubmitJob asks
+  // before it creates the job).
+  absl::StatusOr<std::vector<NodeFit>> NodeFits(const JobRecord& job, int64_t live_since);
+  // A job's nodes, chunks, chunk_deps and failures, for the stall check.
+  absl::StatusOr<StallFacts> StallFactsFor(const std::string& job_id, int64_t live_since);
+
   // After a coordinator restart: leases still held get at least until
   // `deadline`, so nodes that were working reconnect and finish (or renew)
   // instead of having their chunks redone.
@@ -176,6 +219,9 @@ class JobStore {
   absl::Status TouchNode(const std::string& node_id, int64_t now,
                          const v1::DeviceMemory* memory = nullptr);
   absl::StatusOr<std::vector<v1::NodeInfo>> ListNodes();
+  // Every node counts as not seen since 0 (no longer alive) until it calls
+  // again: for a coordinator whose only nodes live in its own process.
+  absl::Status ForgetNodesAlive();
   // Failed attempts of each chunk of a job that has any: chunk index →
   // (count, the latest error).
   absl::StatusOr<std::map<int32_t, std::pair<int32_t, std::string>>> ChunkFailures(

@@ -42,12 +42,13 @@ constexpr char kUsage[] =
     "                           [--chunk-frames N] [--lease-timeout SECONDS]\n"
     "                           [--keep-intermediates] [--http HOST:PORT]\n"
     "                           [--node-failures N] [--chunk-failure-nodes N]\n"
+    "                           [--stall-grace SECONDS]\n"
     "                           [--roots DIR[,DIR...]]\n"
     "                           [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]\n"
     "                           [--tokens FILE] [--insecure] [--health HOST:PORT]\n"
     "                           [--max-frame-side N] [--max-frames-per-job N]\n"
     "                           [--max-jobs-per-user N] [--max-upload-size SIZE]\n"
-    "                           [--max-message-size SIZE]\n"
+    "                           [--max-message-size SIZE] [--series-cache SIZE]\n"
     "  --tls-cert/--tls-key: serve gRPC (and the dashboard) over TLS with this PEM pair\n"
     "  --tls-client-ca: verify node client certificates against this CA (mutual TLS)\n"
     "  --tokens: bearer tokens and their roles, one `ROLE NAME TOKEN [EXPIRES]` per line\n"
@@ -63,7 +64,11 @@ constexpr char kUsage[] =
     "  --roots: inputs and outputs must resolve inside these folders (default: anywhere)\n"
     "  --node-failures: failed attempts after which a node gets no more chunks of a job [3]\n"
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
-    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
+    "  --stall-grace: how long a running job may have queued chunks no live node can\n"
+    "                 take before it fails saying why [two lease timeouts]\n"
+    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n"
+    "  --series-cache SIZE: upscaled pictures kept across jobs (openings, endings), 0 = off\n"
+    "                       [10G]; `anifarm cache` shows and clears it\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-coordinator: " << message << "\n" << kUsage;
@@ -79,9 +84,9 @@ int main(int argc, char** argv) {
   anifarm::InitLogging("anifarm-coordinator", /*daemon=*/true);
   anifarm::CliArgs args(
       {"listen", "state-dir", "models-dir", "chunk-frames", "lease-timeout", "http",
-       "node-failures", "chunk-failure-nodes", "roots", "tls-cert", "tls-key", "tls-client-ca",
-       "tokens", "health", "max-frame-side", "max-frames-per-job", "max-jobs-per-user",
-       "max-upload-size", "max-message-size"},
+       "node-failures", "chunk-failure-nodes", "stall-grace", "roots", "tls-cert", "tls-key",
+       "tls-client-ca", "tokens", "health", "max-frame-side", "max-frames-per-job",
+       "max-jobs-per-user", "max-upload-size", "max-message-size", "series-cache"},
       {"keep-intermediates", "help", "insecure"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return UsageError(std::string(s.message()));
   if (args.Has("help")) {
@@ -112,6 +117,12 @@ int main(int argc, char** argv) {
     if (*value < 1) return UsageError(std::string("--") + flag + " must be at least 1");
     *target = *value;
   }
+  if (args.Has("stall-grace")) {
+    absl::StatusOr<int> grace = args.GetInt("stall-grace", 0);
+    if (!grace.ok()) return UsageError(std::string(grace.status().message()));
+    if (*grace < 1) return UsageError("--stall-grace must be at least 1");
+    options.stall_grace_seconds = *grace;
+  }
 
   for (auto [flag, target] : {std::pair<const char*, int*>{"max-frame-side",
                                                            &options.limits.max_frame_side},
@@ -135,6 +146,13 @@ int main(int argc, char** argv) {
     if (options.limits.max_upload_bytes <= 0) {
       return UsageError("--max-upload-size '" + args.Get("max-upload-size") +
                         "' is not a size like 20G or 512M");
+    }
+  }
+  if (args.Has("series-cache")) {
+    const std::string size = args.Get("series-cache");
+    options.series_cache_bytes = size == "0" ? 0 : anifarm::ParseByteSize(size);
+    if (options.series_cache_bytes < 0 || (options.series_cache_bytes == 0 && size != "0")) {
+      return UsageError("--series-cache '" + size + "' is not a size like 10G, or 0");
     }
   }
   int64_t max_message_bytes = anifarm::kMaxMessageBytes;

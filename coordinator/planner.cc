@@ -216,6 +216,8 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
   HeldFrameOptions held_options;
   held_options.min_psnr = options.near_dedup_psnr;
   HeldFrameDetector held(held_options);
+  std::map<int64_t, SeriesCacheHit> cached_by_pts;
+  std::map<int64_t, PictureFeature> candidates_by_pts;
   auto collect = [&]() -> absl::Status {
     for (FramePtr& frame : frames) {
       int64_t pts = frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
@@ -224,6 +226,17 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
       entry.scene_cut = scenes.IsCut(*frame);
       if (options.dedup == v1::DEDUP_NEAR) {
         entry.near_anchor_pts = held.Match(*frame, pts, entry.scene_cut);
+        if (entry.near_anchor_pts < 0 && held.last_kept_feature() && options.series_cache &&
+            options.series_cache->enabled() &&
+            InCacheWindow(double(pts) * av_q2d(plan.media.video.time_base),
+                          plan.media.duration_seconds)) {
+          PictureFeature feature = CacheFeature(*held.last_kept_feature());
+          if (auto hit = options.series_cache->Find(options.series_key, feature)) {
+            cached_by_pts.emplace(pts, *hit);
+          } else {
+            candidates_by_pts.emplace(pts, std::move(feature));
+          }
+        }
       }
       RETURN_IF_ERROR(cutter.FrameDecoded(pts, entry.scene_cut));
       decoded.push_back(std::move(entry));
@@ -302,7 +315,16 @@ absl::StatusOr<Plan> PlanJob(const std::string& job_id, const std::string& input
         frame.source_index = plan.frames[anchor_it->second].source_index;
       }
     }
-    const bool inserted = frame.source_index == frame.index;
+    bool inserted = frame.source_index == frame.index;
+    if (inserted) {
+      if (auto hit = cached_by_pts.find(frame.pts); hit != cached_by_pts.end()) {
+        plan.cached.emplace(frame.index, hit->second);
+        inserted = false;  // a picture of its own, upscaled by an earlier job
+      } else if (auto candidate = candidates_by_pts.find(frame.pts);
+                 candidate != candidates_by_pts.end()) {
+        plan.cache_candidates.emplace_back(frame.index, std::move(candidate->second));
+      }
+    }
     // The chunk whose start is the last one at or before this frame.
     auto start = std::upper_bound(chunk_start_pts.begin(), chunk_start_pts.end(), frame.pts);
     frame.chunk_index =

@@ -17,13 +17,16 @@
 #define ANIFARM_COORDINATOR_PLANNER_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/media/media_info.h"
 #include "coordinator/job_store.h"
 #include "coordinator/scene_cut.h"
+#include "coordinator/series_cache.h"
 #include "protos/anifarm.pb.h"
 
 namespace anifarm {
@@ -41,6 +44,11 @@ struct PlanOptions {
   // Near only: a reuse must also reach this whole-frame PSNR (dB); 0: no
   // such floor, the detector's own tolerance decides.
   double near_dedup_psnr = 0;
+  // Near only, when set: the series cache (series_cache.h) and the job's
+  // settings key in it. New pictures in the cache's window that it already
+  // holds are not upscaled; the others are candidates to keep.
+  SeriesCache* series_cache = nullptr;
+  std::string series_key;
 };
 
 struct Plan {
@@ -51,6 +59,12 @@ struct Plan {
   // or not; and how many chunks ended early (before `chunk_frames`) at one.
   std::vector<int64_t> scene_cuts;
   int chunks_ended_at_cuts = 0;
+  // Series cache: first occurrences whose upscaled picture the cache holds
+  // (frame index -> hit; not counted in any chunk's unique_count nor listed
+  // in its payload), and the first occurrences it may keep once upscaled
+  // (their CacheFeature).
+  std::map<int64_t, SeriesCacheHit> cached;
+  std::vector<std::pair<int64_t, PictureFeature>> cache_candidates;
 };
 
 // Path of chunk `index`'s serialized v1::ChunkPayload inside `chunk_dir`.

@@ -162,6 +162,15 @@ grpc::Status CoordinatorService::ListNodes(grpc::ServerContext* context,
   });
 }
 
+grpc::Status CoordinatorService::SeriesCache(grpc::ServerContext* context,
+                                             const v1::SeriesCacheRequest* request,
+                                             v1::SeriesCacheInfo* response) {
+  RpcTimer timer(coordinator_->rpc_stats(), "SeriesCache");
+  ANIFARM_CLIENT_API(context);
+  return Reply(api.SeriesCache(request->clear()),
+               [&](v1::SeriesCacheInfo info) { *response = std::move(info); });
+}
+
 grpc::Status CoordinatorService::ListModels(grpc::ServerContext* context,
                                             const v1::ListModelsRequest*,
                                             v1::ListModelsResponse* response) {

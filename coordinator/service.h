@@ -50,6 +50,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::ListNodesResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
+  grpc::Status SeriesCache(grpc::ServerContext* context, const v1::SeriesCacheRequest* request,
+                           v1::SeriesCacheInfo* response) override;
   grpc::Status UploadInput(grpc::ServerContext* context,
                            grpc::ServerReader<v1::UploadChunk>* reader,
                            v1::UploadResponse* response) override;

@@ -6,9 +6,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/media/encode_settings.h"
+#include "common/media/output_geometry.h"
 #include "common/media/stream_plan.h"
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
 
 namespace anifarm {
 
@@ -36,13 +43,9 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
   if (s->codec().empty()) s->set_codec("h264");
   // Profiles, containers and sizes are checked against the output at submit
   // time (ValidateEncodeSettings); here only the name.
-  static const std::set<std::string> kCodecs = {
-      "h264", "avc",    "x264",  "libx264", "h265",       "hevc",       "x265",
-      "libx265", "prores", "dnxhd", "dnxhr", "ffv1", "h264_nvenc", "hevc_nvenc", "h265_nvenc"};
-  if (!kCodecs.count(s->codec())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--codec '", s->codec(),
-        "' is not supported (h264, h265, prores, dnxhd, dnxhr, ffv1, h264_nvenc, hevc_nvenc)"));
+  if (!FindCodec(s->codec())) {
+    return absl::InvalidArgumentError(absl::StrCat("--codec '", s->codec(),
+                                                   "' is not supported (", CodecNameList(), ")"));
   }
   if (s->crf() < -1 || s->crf() > 51) {
     return absl::InvalidArgumentError(absl::StrCat("--crf ", s->crf(), " is outside 0..51"));
@@ -87,10 +90,51 @@ ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings) {
   return options;
 }
 
-std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source) {
-  if (settings.target_width() > 0) return {settings.target_width(), settings.target_height()};
+namespace {
+
+OutputGeometry GeometryOf(const v1::ProcessingSettings& settings, const MediaInfo& source) {
   const int scale = settings.scale() > 0 ? settings.scale() : 2;
-  return {source.video.width * scale, source.video.height * scale};
+  return PlanOutputGeometry(source.video.width, source.video.height,
+                            source.video.sample_aspect_ratio, scale, settings.target_width(),
+                            settings.target_height(), settings.keep_sar());
+}
+
+// Bits per sample of a pixel format's first component (0: unknown).
+int DepthOf(int pixel_format) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(pixel_format));
+  return desc && desc->nb_components > 0 ? desc->comp[0].depth : 0;
+}
+
+// The notice of a deep source into an 8-bit output, or "" when none is due.
+std::string DepthNotice(const v1::ProcessingSettings& settings, const std::string& output_path,
+                        const MediaInfo& source, int width, int height) {
+  const int source_depth = DepthOf(source.video.pixel_format);
+  if (source_depth <= 8) return "";
+  absl::StatusOr<EncoderPlan> plan = PlanEncoder(EncodeSettingsOf(settings), output_path, width,
+                                                 height, source.frame_rate);
+  if (!plan.ok() || DepthOf(plan->pix_fmt) > 8) return "";
+  std::vector<std::string> choices;
+  for (const auto& [codec, profile] : TenBitProfiles()) {
+    choices.push_back(profile.empty() ? absl::StrCat("--codec ", codec)
+                                      : absl::StrCat("--codec ", codec, " --profile ", profile));
+  }
+  return absl::StrCat(
+      source.path, " is ", source_depth, "-bit (",
+      av_get_pix_fmt_name(static_cast<AVPixelFormat>(source.video.pixel_format)), ") but --codec ",
+      settings.codec(), settings.profile().empty() ? "" : " --profile ", settings.profile(),
+      " writes 8-bit video (banding in gradients, HDR especially); for a 10-bit output use ",
+      absl::StrJoin(choices, ", "));
+}
+
+}  // namespace
+
+std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source) {
+  const OutputGeometry geometry = GeometryOf(settings, source);
+  return {geometry.width, geometry.height};
+}
+
+AVRational OutputSampleAspectOf(const v1::ProcessingSettings& settings, const MediaInfo& source) {
+  return GeometryOf(settings, source).sample_aspect_ratio;
 }
 
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
@@ -108,7 +152,11 @@ absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
   StreamPlanOptions options;
   options.copy_audio = !settings.no_audio();
   ASSIGN_OR_RETURN(StreamPlan plan, PlanStreams(source->path, output_path, options));
-  if (notices) *notices = std::move(plan.notices);
+  if (notices) {
+    *notices = std::move(plan.notices);
+    std::string depth = DepthNotice(settings, output_path, *source, width, height);
+    if (!depth.empty()) notices->push_back(std::move(depth));
+  }
   return absl::OkStatus();
 }
 

@@ -30,10 +30,15 @@ bool EncodedByNodes(const v1::ProcessingSettings& settings, const std::string& o
 // common/encoded_segment.h, nodes need it too).
 ImageWriteOptions ImageOptionsOf(const v1::ProcessingSettings& settings);
 
-// The output frame size a job asks for: --size, else the source times
-// --scale (the model's native scale is only known to nodes; 2x, the default
-// models', stands in for it).
+// The output frame size a job asks for (PlanOutputGeometry: the --size box
+// fitted with the display aspect kept, else the source times --scale, square
+// pixels for anamorphic sources unless --keep-sar). The model's native scale
+// is only known to nodes; 2x, the default models', stands in for it.
 std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const MediaInfo& source);
+
+// The sample aspect ratio the output's video stream signals: 1:1, or the
+// source's with --keep-sar.
+AVRational OutputSampleAspectOf(const v1::ProcessingSettings& settings, const MediaInfo& source);
 
 // Refuses an output that cannot be written with these settings before any
 // work starts: codec/profile/container/size for a video (DNxHD's frame size
@@ -43,7 +48,9 @@ std::pair<int, int> OutputSizeOf(const v1::ProcessingSettings& settings, const M
 // each audio, subtitle and attachment stream of the source (PlanStreams,
 // common/media/stream_plan.h): a stream the container refuses and nothing
 // can transcode is refused here, naming the file and the stream, and the
-// notices of what will be transcoded or dropped go to `notices` (if given).
+// notices of what will be transcoded or dropped go to `notices` (if given),
+// and one notice when a source deeper than 8 bits goes into an 8-bit
+// profile (naming the --codec/--profile choices that write 10 bits).
 absl::Status CheckOutputSettings(const v1::ProcessingSettings& settings,
                                  const std::string& output_path, const MediaInfo* source,
                                  std::vector<std::string>* notices = nullptr);

@@ -66,6 +66,7 @@ absl::Status Filter(const std::string& input_path, const std::string& path,
   std::unique_ptr<FieldFilter> filter;
   std::unique_ptr<IntermediateWriter> writer;
   std::vector<FramePtr> decoded, filtered;
+  AVRational source_sar = info.video.sample_aspect_ratio;
   // The filter is built from the first decoded frame (its real size,
   // format and aspect), the writer from the filter's output.
   auto write = [&]() -> absl::Status {
@@ -78,7 +79,9 @@ absl::Status Filter(const std::string& input_path, const std::string& path,
         options.pixel_format = frame->format;
         options.time_base = filter->time_base();
         options.frame_rate = filter->frame_rate();
-        options.sample_aspect_ratio = frame->sample_aspect_ratio;
+        // The filters may drop the frames' aspect; the source's is the truth.
+        options.sample_aspect_ratio =
+            frame->sample_aspect_ratio.num > 0 ? frame->sample_aspect_ratio : source_sar;
         options.color_space = info.video.color_space;
         options.color_range = info.video.color_range;
         options.color_primaries = info.video.color_primaries;
@@ -94,6 +97,7 @@ absl::Status Filter(const std::string& input_path, const std::string& path,
   auto push = [&]() -> absl::Status {
     for (const FramePtr& frame : decoded) {
       if (!filter) {
+        if (frame->sample_aspect_ratio.num > 0) source_sar = frame->sample_aspect_ratio;
         FieldFilterConfig config;
         config.mode = mode;
         config.width = frame->width;

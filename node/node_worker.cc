@@ -159,7 +159,9 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::ProcessChunk(const v1::Chun
                    engine_->GetUpscaler(model_path, lease.model_sha256(), options));
   ASSIGN_OR_RETURN(ScalePlan plan,
                    PlanScale(source.width(), source.height(), upscaler->native_scale(),
-                             settings.scale(), settings.target_width(), settings.target_height()));
+                             settings.scale(), settings.target_width(), settings.target_height(),
+                             AVRational{source.sample_aspect_num(), source.sample_aspect_den()},
+                             settings.keep_sar()));
   if (plan.tile_factor < 1.0 && options.tile > 0) {
     options.tile = std::max(32, static_cast<int>(options.tile * plan.tile_factor));
     ASSIGN_OR_RETURN(upscaler, engine_->GetUpscaler(model_path, lease.model_sha256(), options));
@@ -219,6 +221,9 @@ struct FrameTask {
   int64_t source_index = 0;  // the frame whose picture it shows
   int64_t output_pts = 0;    // segments only
   bool png = false;          // returned as PNG too
+  // A first occurrence this node upscales (not one an earlier job did:
+  // those prefilled pictures are fetched like other chunks').
+  bool upscale = false;
 };
 
 // Decode stage -> upscale stage: the frame, and its RGB picture when it is
@@ -304,16 +309,18 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
       task.frame_index = frame.frame_index();
       task.source_index = frame.source_index();
       task.output_pts = frame.output_pts();
-      task.png = task.source_index == task.frame_index && shared.count(task.frame_index);
+      task.upscale = task.source_index == task.frame_index && !frame.prefilled();
+      task.png = task.upscale && shared.count(task.frame_index);
       by_pts[frame.pts()] = task;
       ++uses[task.source_index];
-      local.insert(task.frame_index);
+      if (!frame.prefilled()) local.insert(task.frame_index);
     }
   } else {
     for (const v1::FrameToUpscale& frame : lease.payload().frames()) {
       FrameTask task;
       task.frame_index = task.source_index = frame.frame_index();
       task.png = true;
+      task.upscale = true;
       by_pts[frame.pts()] = task;
       ++uses[task.source_index];
       local.insert(task.frame_index);
@@ -375,7 +382,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
       if (it == by_pts.end() || !seen.insert(pts).second) return absl::OkStatus();
       DecodedFrame item;
       item.task = it->second;
-      if (item.task.source_index == item.task.frame_index) {
+      if (item.task.upscale) {
         ASSIGN_OR_RETURN(item.rgb, decode_clock.Time([&] { return FrameToRgb(frame); }));
       }
       if (!decoded.Push(std::move(item))) return absl::CancelledError("pipeline stopped");
@@ -432,7 +439,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
     RETURN_IF_ERROR(upscale_clock.Time([&]() -> absl::Status {
       std::shared_ptr<const RgbImage>& picture = pictures[task.source_index];
       if (!picture) {
-        if (task.source_index == task.frame_index) {
+        if (task.upscale) {
           absl::StatusOr<RgbImage> image;
           if (front.upscaled.valid()) {
             --upscales_in_flight;
@@ -475,7 +482,7 @@ absl::StatusOr<v1::CompleteChunkRequest> NodeWorker::RunPipeline(
     if (upscales_in_flight > 0) upscale_clock.Add(std::chrono::steady_clock::now() - wait_start);
     if (!item) break;
     InFlight entry{std::move(*item), {}};
-    if (workers && entry.frame.task.source_index == entry.frame.task.frame_index) {
+    if (workers && entry.frame.task.upscale) {
       entry.upscaled = workers->Submit(
           [&upscale, rgb = std::move(entry.frame.rgb)]() mutable { return upscale(std::move(rgb)); });
       ++upscales_in_flight;

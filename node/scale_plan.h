@@ -5,11 +5,13 @@
 //   x4 with a 2x model -> two passes; x8 -> three; x16 -> four
 //   x2 with a 4x model -> one pass, then down to 2x
 // Tiles shrink for deep chains (x8: half, x16: quarter) because later passes
-// run on much larger frames.
+// run on much larger frames. The output size (anamorphic sources, --size,
+// --keep-sar) is common/media/output_geometry.h's, the coordinator's rule.
 #ifndef ANIFARM_NODE_SCALE_PLAN_H_
 #define ANIFARM_NODE_SCALE_PLAN_H_
 
 #include "absl/status/statusor.h"
+#include "common/media/output_geometry.h"
 
 namespace anifarm {
 
@@ -24,8 +26,13 @@ struct ScalePlan {
 // scale: 0 = native. target_width/height: both 0 unless an exact size was
 // asked for (then it wins over scale; the aspect ratio is kept and the
 // result fits inside the box, rounded to even sizes for the encoders).
+// source_sar: the source's sample aspect ratio ({0, 1}: square); anamorphic
+// sources come out with square pixels at their display aspect unless
+// keep_sar (PlanOutputGeometry).
 absl::StatusOr<ScalePlan> PlanScale(int source_width, int source_height, int native_scale,
-                                    int scale, int target_width = 0, int target_height = 0);
+                                    int scale, int target_width = 0, int target_height = 0,
+                                    AVRational source_sar = AVRational{0, 1},
+                                    bool keep_sar = false);
 
 }  // namespace anifarm
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 
 namespace anifarm {
 namespace {
@@ -39,14 +40,6 @@ const char* ContainerName(Container c) {
       return ".mov";
   }
   return "?";
-}
-
-std::string CanonicalCodec(const std::string& codec) {
-  const std::string c = Lower(codec);
-  if (c == "hevc" || c == "x265" || c == "libx265") return "h265";
-  if (c == "avc" || c == "x264" || c == "libx264") return "h264";
-  if (c == "h265_nvenc") return "hevc_nvenc";
-  return c;
 }
 
 // Strips a "prefix_" spelling ("dnxhr_hq" -> "hq") and lower-cases.
@@ -91,183 +84,144 @@ std::string NvencPreset(const std::string& preset) {
   return preset;
 }
 
-}  // namespace
-
-absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
-                                        const std::string& output_path, int width, int height,
-                                        AVRational frame_rate) {
-  EncoderPlan plan;
-  const std::string codec = CanonicalCodec(settings.codec);
-  plan.canonical_codec = codec;
-  static const std::vector<std::string> kCodecs = {"h264",  "h265", "prores",     "dnxhd",
-                                                   "dnxhr", "ffv1", "h264_nvenc", "hevc_nvenc"};
-  if (std::find(kCodecs.begin(), kCodecs.end(), codec) == kCodecs.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown codec '", settings.codec, "' (expected ", absl::StrJoin(kCodecs, ", "), ")"));
-  }
-  if (ContainerOf(output_path).ok() == false) return ContainerOf(output_path).status();
-  const Container container = *ContainerOf(output_path);
-
-  // Codec / container.
-  const bool h26x =
-      codec == "h264" || codec == "h265" || codec == "h264_nvenc" || codec == "hevc_nvenc";
-  const bool pro = codec == "prores" || codec == "dnxhd" || codec == "dnxhr";
-  // What libavformat 5.1 can mux: DNxHD/HR only in QuickTime (Matroska has
-  // no tag for them), FFV1 only in Matroska.
-  const bool dnx = codec == "dnxhd" || codec == "dnxhr";
-  if (container == Container::kMp4 && !h26x) {
-    return absl::InvalidArgumentError(absl::StrCat("codec ", codec, " cannot go in .mp4 (use ",
-                                                   codec == "ffv1" ? ".mkv"
-                                                   : dnx           ? ".mov"
-                                                                   : ".mov or .mkv",
-                                                   ")"));
-  }
-  if (container == Container::kMkv && dnx) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("codec ", codec, " cannot go in .mkv (use .mov)"));
-  }
-  if (container == Container::kMov && !h26x && !pro) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("codec ", codec, " cannot go in .mov (use .mkv)"));
-  }
-  if (width <= 0 || height <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid output size ", width, "x", height, " for ", output_path));
-  }
-
+absl::Status PlanH26x(const EncodeSettings& settings, const std::string& codec, int width,
+                  int height, AVRational frame_rate, EncoderPlan& plan) {
   // Rate control for the CRF codecs.
   const bool is264 = codec == "h264" || codec == "h264_nvenc";
   const int default_crf = is264 ? 18 : 20;
-  if (h26x && settings.crf > 51) {
+  if (settings.crf > 51) {
     return absl::InvalidArgumentError(
         absl::StrCat("crf ", settings.crf, " is out of range for ", codec, " (0..51)"));
   }
   const int crf = settings.crf >= 0 ? settings.crf : default_crf;
   const std::string preset = settings.preset.empty() ? "slow" : settings.preset;
 
-  if (h26x) {
-    if (width % 2 || height % 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(codec, " (4:2:0) needs an even width and height, got ", width, "x", height));
-    }
-    const std::string profile = Lower(settings.profile);
-    if (is264) {
-      if (!profile.empty() && profile != "baseline" && profile != "main" && profile != "high") {
-        return BadProfile(codec, settings.profile, {"baseline", "main", "high"});
-      }
-    } else if (!profile.empty() && profile != "main" && profile != "main10") {
-      return BadProfile(codec, settings.profile, {"main", "main10"});
-    }
-    plan.profile = profile;
-    const bool ten_bit = profile == "main10";
-    const std::string software = is264 ? "libx264" : "libx265";
-    auto software_options = [&]() {
-      std::vector<std::pair<std::string, std::string>> o = {{"crf", std::to_string(crf)},
-                                                            {"preset", preset}};
-      if (!profile.empty()) o.emplace_back("profile", profile);
-      if (!is264) o.emplace_back("x265-params", "log-level=error");
-      return o;
-    };
-    if (codec == "h264" || codec == "h265") {
-      plan.encoder = software;
-      plan.pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
-      plan.options = software_options();
-    } else {
-      plan.encoder = codec;
-      plan.pix_fmt = ten_bit ? AV_PIX_FMT_P010LE : AV_PIX_FMT_YUV420P;
-      // Constant quality, the nvenc counterpart of CRF.
-      plan.options = {{"rc", "vbr"}, {"cq", std::to_string(crf)}};
-      plan.options.emplace_back("preset", NvencPreset(preset));
-      if (!profile.empty()) plan.options.emplace_back("profile", profile);
-      plan.fallback_encoder = software;
-      plan.fallback_pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
-      plan.fallback_options = software_options();
-    }
-    return plan;
+  if (width % 2 || height % 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(codec, " (4:2:0) needs an even width and height, got ", width, "x", height));
   }
-
-  if (codec == "prores") {
-    std::string profile = CanonicalProfile(settings.profile, "prores_");
-    if (profile == "422") profile = "standard";
-    if (profile.empty()) profile = "hq";
-    static const std::vector<std::string> kProfiles = {"proxy", "lt",   "standard",
-                                                       "hq",    "4444", "4444xq"};
-    if (std::find(kProfiles.begin(), kProfiles.end(), profile) == kProfiles.end()) {
-      return BadProfile(codec, settings.profile,
-                        {"proxy", "lt", "standard (or 422)", "hq", "4444", "4444xq"});
+  const std::string profile = Lower(settings.profile);
+  if (is264) {
+    if (!profile.empty() && profile != "baseline" && profile != "main" && profile != "high") {
+      return BadProfile(codec, settings.profile, {"baseline", "main", "high"});
     }
-    const bool full = profile == "4444" || profile == "4444xq";
-    if (!full && width % 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ProRes ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
-    }
-    plan.encoder = "prores_ks";
-    plan.profile = profile;
-    // With a source alpha channel the encoder switches 4444 to yuva444p10le
-    // (VideoEncoder).
-    plan.pix_fmt = full ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV422P10LE;
-    plan.options = {{"profile", profile}};
-    return plan;
+  } else if (!profile.empty() && profile != "main" && profile != "main10") {
+    return BadProfile(codec, settings.profile, {"main", "main10"});
   }
-
-  if (codec == "dnxhd") {
-    std::string profile = CanonicalProfile(settings.profile, "dnxhd_");
-    if (profile.empty()) profile = "115";
-    int column = -1;
-    if (profile == "36") column = 0;
-    if (profile == "115") column = 1;
-    if (profile == "175" || profile == "175x") column = 2;
-    if (column < 0) return BadProfile(codec, settings.profile, {"36", "115", "175", "175x"});
-    if (width != 1920 || height != 1080) {
-      return absl::InvalidArgumentError(absl::StrCat("DNxHD ", profile, " needs 1920x1080, got ",
-                                                     width, "x", height, " (use dnxhr)"));
-    }
-    int mbps = 0;
-    const bool known_rate = frame_rate.num > 0 && frame_rate.den > 0;
-    for (const DnxhdRow& row : kDnxhdRates) {
-      if (!known_rate || Near(frame_rate, row.fps)) {
-        mbps = row.rates[column];
-        break;
-      }
-    }
-    if (mbps == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "DNxHD ", profile, " has no bitrate at ", frame_rate.num, "/", frame_rate.den,
-          " fps (DNxHD takes 23.976, 24, 25, 29.97, 50 or 59.94 fps; use dnxhr)"));
-    }
-    plan.encoder = "dnxhd";
-    plan.profile = profile;
-    plan.pix_fmt = profile == "175x" ? AV_PIX_FMT_YUV422P10LE : AV_PIX_FMT_YUV422P;
-    plan.bit_rate = static_cast<int64_t>(mbps) * 1000000;
-    plan.options = {{"profile", "dnxhd"}};
-    return plan;
+  plan.profile = profile;
+  const bool ten_bit = profile == "main10";
+  const std::string software = is264 ? "libx264" : "libx265";
+  auto software_options = [&]() {
+    std::vector<std::pair<std::string, std::string>> o = {{"crf", std::to_string(crf)},
+                                                          {"preset", preset}};
+    if (!profile.empty()) o.emplace_back("profile", profile);
+    if (!is264) o.emplace_back("x265-params", "log-level=error");
+    return o;
+  };
+  if (codec == "h264" || codec == "h265") {
+    plan.encoder = software;
+    plan.pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
+    plan.options = software_options();
+  } else {
+    plan.encoder = codec;
+    plan.pix_fmt = ten_bit ? AV_PIX_FMT_P010LE : AV_PIX_FMT_YUV420P;
+    // Constant quality, the nvenc counterpart of CRF.
+    plan.options = {{"rc", "vbr"}, {"cq", std::to_string(crf)}};
+    plan.options.emplace_back("preset", NvencPreset(preset));
+    if (!profile.empty()) plan.options.emplace_back("profile", profile);
+    plan.fallback_encoder = software;
+    plan.fallback_pix_fmt = ten_bit ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
+    plan.fallback_options = software_options();
   }
+  return absl::OkStatus();
+}
 
-  if (codec == "dnxhr") {
-    std::string profile = CanonicalProfile(settings.profile, "dnxhr_");
-    if (profile.empty()) profile = "hq";
-    if (profile != "lb" && profile != "sq" && profile != "hq" && profile != "hqx" &&
-        profile != "444") {
-      return BadProfile(codec, settings.profile, {"lb", "sq", "hq", "hqx", "444"});
-    }
-    if (width < 256 || height < 120) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("DNxHR ", profile, " needs at least 256x120, got ", width, "x", height));
-    }
-    if (profile != "444" && width % 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "DNxHR ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
-    }
-    plan.encoder = "dnxhd";
-    plan.profile = profile;
-    plan.pix_fmt = profile == "444"   ? AV_PIX_FMT_YUV444P10LE
-                   : profile == "hqx" ? AV_PIX_FMT_YUV422P10LE
-                                      : AV_PIX_FMT_YUV422P;
-    plan.options = {{"profile", "dnxhr_" + profile}};
-    return plan;
+absl::Status PlanProres(const EncodeSettings& settings, const std::string& codec, int width,
+                  int height, AVRational frame_rate, EncoderPlan& plan) {
+  std::string profile = CanonicalProfile(settings.profile, "prores_");
+  if (profile == "422") profile = "standard";
+  if (profile.empty()) profile = "hq";
+  static const std::vector<std::string> kProfiles = {"proxy", "lt",   "standard",
+                                                     "hq",    "4444", "4444xq"};
+  if (std::find(kProfiles.begin(), kProfiles.end(), profile) == kProfiles.end()) {
+    return BadProfile(codec, settings.profile,
+                      {"proxy", "lt", "standard (or 422)", "hq", "4444", "4444xq"});
   }
+  const bool full = profile == "4444" || profile == "4444xq";
+  if (!full && width % 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ProRes ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
+  }
+  plan.encoder = "prores_ks";
+  plan.profile = profile;
+  // With a source alpha channel the encoder switches 4444 to yuva444p10le
+  // (VideoEncoder).
+  plan.pix_fmt = full ? AV_PIX_FMT_YUV444P10LE : AV_PIX_FMT_YUV422P10LE;
+  plan.options = {{"profile", profile}};
+  return absl::OkStatus();
+}
 
-  // ffv1
+absl::Status PlanDnxhd(const EncodeSettings& settings, const std::string& codec, int width,
+                  int height, AVRational frame_rate, EncoderPlan& plan) {
+  std::string profile = CanonicalProfile(settings.profile, "dnxhd_");
+  if (profile.empty()) profile = "115";
+  int column = -1;
+  if (profile == "36") column = 0;
+  if (profile == "115") column = 1;
+  if (profile == "175" || profile == "175x") column = 2;
+  if (column < 0) return BadProfile(codec, settings.profile, {"36", "115", "175", "175x"});
+  if (width != 1920 || height != 1080) {
+    return absl::InvalidArgumentError(absl::StrCat("DNxHD ", profile, " needs 1920x1080, got ",
+                                                   width, "x", height, " (use dnxhr)"));
+  }
+  int mbps = 0;
+  const bool known_rate = frame_rate.num > 0 && frame_rate.den > 0;
+  for (const DnxhdRow& row : kDnxhdRates) {
+    if (!known_rate || Near(frame_rate, row.fps)) {
+      mbps = row.rates[column];
+      break;
+    }
+  }
+  if (mbps == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "DNxHD ", profile, " has no bitrate at ", frame_rate.num, "/", frame_rate.den,
+        " fps (DNxHD takes 23.976, 24, 25, 29.97, 50 or 59.94 fps; use dnxhr)"));
+  }
+  plan.encoder = "dnxhd";
+  plan.profile = profile;
+  plan.pix_fmt = profile == "175x" ? AV_PIX_FMT_YUV422P10LE : AV_PIX_FMT_YUV422P;
+  plan.bit_rate = static_cast<int64_t>(mbps) * 1000000;
+  plan.options = {{"profile", "dnxhd"}};
+  return absl::OkStatus();
+}
+
+absl::Status PlanDnxhr(const EncodeSettings& settings, const std::string& codec, int width,
+                  int height, AVRational frame_rate, EncoderPlan& plan) {
+  std::string profile = CanonicalProfile(settings.profile, "dnxhr_");
+  if (profile.empty()) profile = "hq";
+  if (profile != "lb" && profile != "sq" && profile != "hq" && profile != "hqx" &&
+      profile != "444") {
+    return BadProfile(codec, settings.profile, {"lb", "sq", "hq", "hqx", "444"});
+  }
+  if (width < 256 || height < 120) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DNxHR ", profile, " needs at least 256x120, got ", width, "x", height));
+  }
+  if (profile != "444" && width % 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "DNxHR ", profile, " (4:2:2) needs an even width, got ", width, "x", height));
+  }
+  plan.encoder = "dnxhd";
+  plan.profile = profile;
+  plan.pix_fmt = profile == "444"   ? AV_PIX_FMT_YUV444P10LE
+                 : profile == "hqx" ? AV_PIX_FMT_YUV422P10LE
+                                    : AV_PIX_FMT_YUV422P;
+  plan.options = {{"profile", "dnxhr_" + profile}};
+  return absl::OkStatus();
+}
+
+absl::Status PlanFfv1(const EncodeSettings& settings, const std::string& codec, int width,
+                  int height, AVRational frame_rate, EncoderPlan& plan) {
   if (!settings.profile.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("profile '", settings.profile, "' is not valid for ffv1 (it has none)"));
@@ -277,12 +231,116 @@ absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
   plan.pix_fmt = AV_PIX_FMT_0RGB32;
   plan.options = {{"level", "3"},      // version 3: sliced, so it encodes in parallel
                   {"slicecrc", "1"}};  // and detects corruption on decode
+  return absl::OkStatus();
+}
+
+// How one codec's choice maps onto libavcodec (validating it first).
+using CodecPlanner = absl::Status (*)(const EncodeSettings& settings, const std::string& codec,
+                                      int width, int height, AVRational frame_rate,
+                                      EncoderPlan& plan);
+
+struct CodecEntry {
+  CodecInfo info;
+  CodecPlanner plan;
+};
+
+// The codec table: one row per codec --codec takes. What libavformat 5.1 can
+// mux decides the containers: DNxHD/HR only in QuickTime (Matroska has no
+// tag for them), FFV1 only in Matroska, ProRes in QuickTime or Matroska.
+const std::vector<CodecEntry>& CodecEntries() {
+  static const std::vector<CodecEntry> kTable = {
+      {{"h264", {"avc", "x264", "libx264"}, {".mp4", ".mkv", ".mov"}, true,
+        "H.264 (libx264), 8-bit 4:2:0"},
+       PlanH26x},
+      {{"h265", {"hevc", "x265", "libx265"}, {".mp4", ".mkv", ".mov"}, true,
+        "H.265/HEVC (libx265), main or main10"},
+       PlanH26x},
+      {{"prores", {"prores_ks"}, {".mov", ".mkv"}, false,
+        "Apple ProRes 422/4444 (prores_ks), 10-bit"},
+       PlanProres},
+      {{"dnxhd", {}, {".mov"}, false, "Avid DNxHD, 1920x1080 only"}, PlanDnxhd},
+      {{"dnxhr", {}, {".mov"}, false, "Avid DNxHR, any size from 256x120"}, PlanDnxhr},
+      {{"ffv1", {}, {".mkv"}, false, "FFV1, lossless RGB (archival)"}, PlanFfv1},
+      {{"h264_nvenc", {}, {".mp4", ".mkv", ".mov"}, true,
+        "H.264 on NVIDIA's encoder, libx264 where there is none"},
+       PlanH26x},
+      {{"hevc_nvenc", {"h265_nvenc"}, {".mp4", ".mkv", ".mov"}, true,
+        "HEVC on NVIDIA's encoder, libx265 where there is none"},
+       PlanH26x},
+  };
+  return kTable;
+}
+
+const CodecEntry* FindEntry(const std::string& name) {
+  const std::string wanted = Lower(name);
+  for (const CodecEntry& entry : CodecEntries()) {
+    if (entry.info.name == wanted) return &entry;
+    for (const std::string& alias : entry.info.aliases) {
+      if (alias == wanted) return &entry;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<CodecInfo>& Codecs() {
+  static const std::vector<CodecInfo> kInfos = [] {
+    std::vector<CodecInfo> infos;
+    for (const CodecEntry& entry : CodecEntries()) infos.push_back(entry.info);
+    return infos;
+  }();
+  return kInfos;
+}
+
+const CodecInfo* FindCodec(const std::string& name) {
+  const CodecEntry* entry = FindEntry(name);
+  return entry ? &entry->info : nullptr;
+}
+
+std::string CodecNameList() {
+  std::vector<std::string> names;
+  for (const CodecInfo& info : Codecs()) names.push_back(info.name);
+  return absl::StrJoin(names, ", ");
+}
+
+absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
+                                        const std::string& output_path, int width, int height,
+                                        AVRational frame_rate) {
+  const CodecEntry* entry = FindEntry(settings.codec);
+  if (!entry) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown codec '", settings.codec,
+                                                   "' (expected ", CodecNameList(), ")"));
+  }
+  EncoderPlan plan;
+  plan.canonical_codec = entry->info.name;
+  ASSIGN_OR_RETURN(const Container container, ContainerOf(output_path));
+  const std::vector<std::string>& containers = entry->info.containers;
+  if (std::find(containers.begin(), containers.end(), ContainerName(container)) ==
+      containers.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("codec ", entry->info.name, " cannot go in ",
+                                                   ContainerName(container), " (use ",
+                                                   absl::StrJoin(containers, " or "), ")"));
+  }
+  if (width <= 0 || height <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid output size ", width, "x", height, " for ", output_path));
+  }
+  RETURN_IF_ERROR(
+      entry->plan(settings, entry->info.name, width, height, frame_rate, plan));
   return plan;
 }
 
 absl::Status ValidateEncodeSettings(const EncodeSettings& settings, const std::string& output_path,
                                     int width, int height, AVRational frame_rate) {
   return PlanEncoder(settings, output_path, width, height, frame_rate).status();
+}
+
+const std::vector<std::pair<std::string, std::string>>& TenBitProfiles() {
+  static const std::vector<std::pair<std::string, std::string>> kTenBit = {
+      {"h265", "main10"}, {"hevc_nvenc", "main10"}, {"prores", ""},
+      {"dnxhr", "hqx"},   {"dnxhr", "444"},         {"dnxhd", "175x"}};
+  return kTenBit;
 }
 
 }  // namespace anifarm

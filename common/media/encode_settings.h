@@ -68,6 +68,23 @@ absl::Status ValidateEncodeSettings(const EncodeSettings& settings,
                                     const std::string& output_path, int width, int height,
                                     AVRational frame_rate = AVRational{0, 1});
 
+// The codec table: one row per codec `--codec` takes (encode_settings.cc).
+// It drives the checks and encoder plans below, the coordinator's name check,
+// the default container of an output folder and the CLI's help. Adding a
+// codec is one row there plus its planning function.
+struct CodecInfo {
+  std::string name;                     // canonical, as --codec takes it
+  std::vector<std::string> aliases;     // other spellings accepted
+  std::vector<std::string> containers;  // ".mp4", ".mkv", ".mov"; first = default
+  bool takes_crf = false;               // --crf and --preset apply
+  std::string help;                     // one line for --help
+};
+const std::vector<CodecInfo>& Codecs();
+// The row of `name` or one of its aliases (any case); nullptr when none.
+const CodecInfo* FindCodec(const std::string& name);
+// "h264, h265, ...": the canonical names in table order.
+std::string CodecNameList();
+
 // ---------------------------------------------------------------------------
 // For the writer: how a validated choice maps onto libavcodec.
 struct EncoderPlan {
@@ -82,6 +99,14 @@ struct EncoderPlan {
   std::vector<std::pair<std::string, std::string>> fallback_options;
   std::string profile;           // the profile chosen, canonical name ("" = none)
 };
+
+// The --codec/--profile choices whose pixel format stores 10 bits (per the
+// table above; "" = every profile of the codec), for the notice a deeper
+// source gets when its output is 8-bit. FFV1 is not one: it stays 8-bit RGB.
+// Frames are upscaled as 8-bit RGB either way (common/image.h); a 10-bit
+// output keeps the finer steps of the RGB -> YUV conversion, which HDR's PQ
+// curve needs against banding.
+const std::vector<std::pair<std::string, std::string>>& TenBitProfiles();
 
 // Validates (as ValidateEncodeSettings) and returns the plan.
 absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,

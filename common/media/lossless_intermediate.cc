@@ -62,6 +62,9 @@ absl::StatusOr<std::unique_ptr<IntermediateWriter>> IntermediateWriter::Create(
     return absl::InternalError(absl::StrCat("cannot set stream parameters: ", AvErrorString(err)));
   }
   w->stream_->time_base = options.time_base;
+  // Matroska writes the display size from the stream's aspect, not the
+  // codec's: an anamorphic DVD keeps its 8:9 or 32:27 this way.
+  w->stream_->sample_aspect_ratio = options.sample_aspect_ratio;
   w->stream_->avg_frame_rate = options.frame_rate;
   w->stream_->r_frame_rate = options.frame_rate;
   err = avio_open(&w->format_->pb, options.path.c_str(), AVIO_FLAG_WRITE);

@@ -28,6 +28,10 @@ struct DecoderParams {
   int color_range = 0;   // AVColorRange (0 = unspecified)
   int color_primaries = 2;  // AVColorPrimaries (2 = unspecified)
   int color_trc = 2;        // AVColorTransferCharacteristic (2 = unspecified)
+  // Sample (pixel) aspect ratio: the stream's, else the codec's; {0, 1}
+  // when neither says (square). 32:27 and 8:9 are anamorphic NTSC DVD's
+  // 16:9 and 4:3 (output_geometry.h says what becomes of them).
+  AVRational sample_aspect_ratio{0, 1};
 };
 
 struct MediaInfo {

@@ -130,6 +130,8 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
   info.video.color_trc =
       ColourTag(par.color_trc, AVCOL_TRC_NB, av_color_transfer_name, AVCOL_TRC_UNSPECIFIED);
   info.field_order = par.field_order;
+  info.video.sample_aspect_ratio =
+      av_guess_sample_aspect_ratio(format.get(), const_cast<AVStream*>(video), nullptr);
   info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
                         ? video->avg_frame_rate
                         : video->r_frame_rate;

@@ -15,6 +15,8 @@
 
 extern "C" {
 #include <libavutil/channel_layout.h>
+#include <libavutil/display.h>
+#include <libavutil/mastering_display_metadata.h>
 #include <libavutil/dict.h>
 #include <libavutil/mem.h>
 #include <libavutil/samplefmt.h>
@@ -210,10 +212,11 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   const bool hd = spec.height >= 720;
   video_codec->width = spec.width;
   video_codec->height = spec.height;
-  video_codec->pix_fmt = AV_PIX_FMT_YUV420P;
+  const AVPixelFormat pix_fmt = spec.hdr10 ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
+  video_codec->pix_fmt = pix_fmt;
   video_codec->time_base = AVRational{1, spec.fps};
   video_codec->framerate = AVRational{spec.fps, 1};
-  video_codec->sample_aspect_ratio = AVRational{1, 1};
+  video_codec->sample_aspect_ratio = AVRational{spec.sample_aspect_num, spec.sample_aspect_den};
   video_codec->gop_size = spec.gop;
   video_codec->keyint_min = spec.gop;
   video_codec->max_b_frames = 0;
@@ -221,6 +224,11 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   video_codec->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
   video_codec->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
   video_codec->color_range = AVCOL_RANGE_MPEG;
+  if (spec.hdr10) {
+    video_codec->colorspace = AVCOL_SPC_BT2020_NCL;
+    video_codec->color_primaries = AVCOL_PRI_BT2020;
+    video_codec->color_trc = AVCOL_TRC_SMPTE2084;
+  }
   AvDictionary video_options;
   video_options.Set("preset", "ultrafast");
   video_options.Set("qp", "0");
@@ -230,6 +238,35 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   ASSIGN_OR_RETURN(Track video,
                    AddTrack(output.get(), std::move(video_codec), x264, video_options));
   video.stream->avg_frame_rate = AVRational{spec.fps, 1};
+  video.stream->sample_aspect_ratio = AVRational{spec.sample_aspect_num, spec.sample_aspect_den};
+  if (spec.rotation != 0) {
+    auto* matrix = reinterpret_cast<int32_t*>(
+        av_stream_new_side_data(video.stream, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t)));
+    if (!matrix) return absl::ResourceExhaustedError("cannot add a display matrix");
+    av_display_rotation_set(matrix, spec.rotation);
+  }
+  if (spec.hdr10) {
+    auto* mastering = reinterpret_cast<AVMasteringDisplayMetadata*>(av_stream_new_side_data(
+        video.stream, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, sizeof(AVMasteringDisplayMetadata)));
+    if (!mastering) return absl::ResourceExhaustedError("cannot add mastering metadata");
+    // BT.2020 primaries (R, G, B) and D65, in the 1/50000 steps HEVC's SEI uses.
+    const int primaries[3][2] = {{35400, 14600}, {8500, 39850}, {6550, 2300}};
+    for (int c = 0; c < 3; ++c) {
+      mastering->display_primaries[c][0] = AVRational{primaries[c][0], 50000};
+      mastering->display_primaries[c][1] = AVRational{primaries[c][1], 50000};
+    }
+    mastering->white_point[0] = AVRational{15635, 50000};
+    mastering->white_point[1] = AVRational{16450, 50000};
+    mastering->max_luminance = AVRational{kTestMaxLuminance * 10000, 10000};
+    mastering->min_luminance = AVRational{kTestMinLuminanceMilli * 10, 10000};
+    mastering->has_primaries = 1;
+    mastering->has_luminance = 1;
+    auto* light = reinterpret_cast<AVContentLightMetadata*>(av_stream_new_side_data(
+        video.stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, sizeof(AVContentLightMetadata)));
+    if (!light) return absl::ResourceExhaustedError("cannot add content light metadata");
+    light->MaxCLL = kTestMaxCll;
+    light->MaxFALL = kTestMaxFall;
+  }
 
   // Audio tracks: the AAC one of `audio`, then the PCM one of `second_audio`.
   struct AudioTrack {
@@ -333,7 +370,7 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
   }
 
   SwsPtr sws(sws_getContext(spec.width, spec.height, AV_PIX_FMT_RGB24, spec.width, spec.height,
-                            AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr,
+                            pix_fmt, SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr,
                             nullptr));
   if (!sws) return absl::InternalError("cannot create the RGB converter");
   const int* coefficients = sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601);
@@ -435,7 +472,7 @@ absl::Status WriteTestClip(const std::string& path, const TestClipSpec& spec) {
     // A fresh frame each time: the encoder may keep a reference to the last.
     FramePtr frame = MakeFrame();
     if (!frame) return absl::ResourceExhaustedError("cannot allocate a frame");
-    frame->format = AV_PIX_FMT_YUV420P;
+    frame->format = pix_fmt;
     frame->width = spec.width;
     frame->height = spec.height;
     if (av_frame_get_buffer(frame.get(), 0) < 0) {

@@ -33,7 +33,24 @@ struct TestClipSpec {
   bool font_attachment = false;  // "TestFont.ttf", application/x-truetype-font
   int chapters = 0;              // chapters of equal length over the clip
   std::string title;             // the global title tag, when non-empty
+
+  // Geometry and HDR, for the tests that they are kept (output_geometry.h,
+  // video_writer.h).
+  int sample_aspect_num = 1;  // the pixel aspect ratio, e.g. 32:27 or 8:9
+  int sample_aspect_den = 1;
+  double rotation = 0;  // degrees: a display matrix on the stream (0: none)
+  // 10-bit (yuv420p10le, lossless High 4:4:4 Predictive), BT.2020 / PQ
+  // tags, and the stream side data kTestMasteringDisplay and
+  // kTestContentLight describe.
+  bool hdr10 = false;
 };
+
+// The HDR10 static metadata of hdr10 clips: display primaries of BT.2020,
+// D65 white, 1000 cd/m2 peak, 0.005 minimum; MaxCLL 1000, MaxFALL 400.
+constexpr int kTestMaxLuminance = 1000;       // cd/m2
+constexpr int kTestMinLuminanceMilli = 5;     // 0.005 cd/m2
+constexpr unsigned kTestMaxCll = 1000;
+constexpr unsigned kTestMaxFall = 400;
 
 // The bytes of the dummy font attachment (for tests to compare).
 std::string TestFontBytes();

@@ -57,7 +57,10 @@ struct VideoEncoder::State {
     enc->width = options.width;
     enc->height = options.height;
     enc->pix_fmt = pix_fmt;
-    enc->sample_aspect_ratio = AVRational{1, 1};
+    enc->sample_aspect_ratio = options.sample_aspect_ratio.num > 0 &&
+                                       options.sample_aspect_ratio.den > 0
+                                   ? options.sample_aspect_ratio
+                                   : AVRational{1, 1};
     // The source's time base, so source timestamps (VFR included) pass through.
     enc->time_base = options.time_base;
     if (options.frame_rate.num > 0 && options.frame_rate.den > 0) {

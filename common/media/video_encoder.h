@@ -31,6 +31,10 @@ struct VideoEncoderOptions {
   std::string container_path;
   int width = 0;
   int height = 0;
+  // The sample aspect ratio the stream signals (the bitstream's VUI where
+  // the codec has one, and the muxer's). 1:1 unless the job keeps an
+  // anamorphic source's (output_geometry.h); {0, 1} counts as 1:1.
+  AVRational sample_aspect_ratio{1, 1};
   // Timestamps passed to Encode are in this time base.
   AVRational time_base{1, 25};
   AVRational frame_rate{25, 1};

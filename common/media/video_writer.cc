@@ -67,6 +67,28 @@ void CopyTags(AVDictionary** dst, const AVDictionary* src, bool reencoded) {
   }
 }
 
+// Stream side data of the source picture that the output's video stream
+// keeps: how to show the pictures (rotation, HDR10 mastering and light
+// levels), which upscaling does not change. The muxers store them where the
+// container has a place (MP4/MOV: the track matrix, mdcv/clli; Matroska:
+// the Colour element); `containers` lists the muxers that do in libavformat
+// 5.1 (checked by tests/unit/media/geometry_test.cc), elsewhere a notice.
+struct KeptSideData {
+  AVPacketSideDataType type;
+  const char* what;
+  std::vector<std::string> containers;
+};
+const std::vector<KeptSideData>& KeptPictureSideData() {
+  static const std::vector<KeptSideData> kKept = {
+      {AV_PKT_DATA_DISPLAYMATRIX, "the rotation (display matrix)", {"mp4", "mov"}},
+      {AV_PKT_DATA_MASTERING_DISPLAY_METADATA, "the HDR10 mastering display metadata",
+       {"mp4", "mov", "matroska"}},
+      {AV_PKT_DATA_CONTENT_LIGHT_LEVEL, "the HDR10 content light level",
+       {"mp4", "mov", "matroska"}},
+  };
+  return kKept;
+}
+
 }  // namespace
 
 struct VideoWriter::State {
@@ -556,13 +578,17 @@ struct VideoWriter::State {
     ASSIGN_OR_RETURN(StreamPlan plan, PlanStreams(*source, *output->oformat, plan_options));
     side_of_stream.assign(source->nb_streams, -1);
     for (unsigned i = 0; i < source->nb_streams; ++i) source->streams[i]->discard = AVDISCARD_ALL;
-    // The language and title of the source picture go to the new one.
-    for (unsigned i = 0; i < source->nb_streams && options.copy_metadata; ++i) {
+    // The language and title of the source picture go to the new one, and
+    // how to show it (rotation, HDR10 metadata), whatever copy_metadata says.
+    for (unsigned i = 0; i < source->nb_streams; ++i) {
       const AVStream* in = source->streams[i];
       if (in->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
           !(in->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
-        CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
-        KeepTitle(*in, video_stream);
+        if (options.copy_metadata) {
+          CopyTags(&video_stream->metadata, in->metadata, /*reencoded=*/true);
+          KeepTitle(*in, video_stream);
+        }
+        RETURN_IF_ERROR(KeepSideData(*in));
         break;
       }
     }
@@ -586,6 +612,27 @@ struct VideoWriter::State {
     if (options.copy_metadata) CopyTags(&output->metadata, source->metadata, /*reencoded=*/true);
     if (options.copy_chapters) RETURN_IF_ERROR(CopyChapters());
     source_done = sides.empty();
+    return absl::OkStatus();
+  }
+
+  // The source picture's side data of KeptPictureSideData on the output's
+  // video stream (a notice where the container has no place for it).
+  absl::Status KeepSideData(const AVStream& in) {
+    const std::string muxer = output->oformat->name;
+    for (const KeptSideData& kept : KeptPictureSideData()) {
+      size_t size = 0;
+      const uint8_t* data = av_stream_get_side_data(&in, kept.type, &size);
+      if (!data || size == 0) continue;
+      if (std::find(kept.containers.begin(), kept.containers.end(), muxer) ==
+          kept.containers.end()) {
+        Notice(absl::StrCat(name(), ": ", kept.what, " of the source cannot be stored in ",
+                            muxer, " and is dropped (use .mp4 or .mov)"));
+        continue;
+      }
+      uint8_t* out = av_stream_new_side_data(video_stream, kept.type, size);
+      if (!out) return absl::ResourceExhaustedError("cannot allocate stream side data");
+      std::memcpy(out, data, size);
+    }
     return absl::OkStatus();
   }
 
@@ -632,6 +679,10 @@ struct VideoWriter::State {
     const std::string muxer = output->oformat->name;
     const bool quicktime = muxer == "mp4" || muxer == "mov";
     AVCodecParameters* par = video_stream->codecpar;
+    // The muxers read the stream's SAR (Matroska's display size, MP4's pasp).
+    if (par->sample_aspect_ratio.num > 0 && par->sample_aspect_ratio.den > 0) {
+      video_stream->sample_aspect_ratio = par->sample_aspect_ratio;
+    }
     // ProRes encoders set the profile's fourcc (apch, ap4h...), which says the
     // profile (Matroska stores it too); elsewhere the container chooses its tag.
     if (par->codec_id != AV_CODEC_ID_PRORES) par->codec_tag = 0;
@@ -675,6 +726,7 @@ absl::StatusOr<std::unique_ptr<VideoWriter>> VideoWriter::Create(
   encoder_options.container_path = options.output_path;
   encoder_options.width = options.width;
   encoder_options.height = options.height;
+  encoder_options.sample_aspect_ratio = options.sample_aspect_ratio;
   encoder_options.time_base = options.time_base;
   encoder_options.frame_rate = options.frame_rate;
   encoder_options.color_space = options.color_space;

@@ -36,6 +36,9 @@ struct VideoWriterOptions {
   EncodeSettings encode;
   int width = 0;
   int height = 0;
+  // The sample aspect ratio of the frames (VideoEncoderOptions); the
+  // stream's too. Encoded video takes its parameters' instead.
+  AVRational sample_aspect_ratio{1, 1};
   // Timestamps passed to WriteFrame are in this time base (the source's).
   AVRational time_base{1, 25};
   AVRational frame_rate{25, 1};

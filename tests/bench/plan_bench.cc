@@ -1,12 +1,13 @@
 // plan_bench: the planner's one decode pass, with and without the held-drawing
 // detector (docs/benchmarks.md, "Planning").
 //
-//   plan_bench [--input FILE] [--width 1920 --height 1080 --frames 240 --crf 20]
+//   plan_bench [--input FILE | --write FILE] [--width 1920 --height 1080 --frames 240 --crf 20]
 //
 // Without --input it writes a lossy x264 clip (the encoder's defaults,
 // B-frames) of drawings held on twos and threes over a panning background,
 // then plans it with --dedup exact and --dedup near and prints, for each,
 // the planning rate in frames/s and how many frames would be upscaled.
+// --write FILE keeps the generated clip there (for an end-to-end run).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +49,7 @@ void DrawHeldOnTwosAndThrees(int index, AVFrame& frame) {
 
 int main(int argc, char** argv) {
   std::string input;
+  std::string write_to;
   anifarm::LossyClipSpec spec;
   spec.width = 1920;
   spec.height = 1080;
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     const char* value = argv[i + 1];
     if (flag == "--input") input = value;
+    else if (flag == "--write") write_to = value;
     else if (flag == "--width") spec.width = std::atoi(value);
     else if (flag == "--height") spec.height = std::atoi(value);
     else if (flag == "--frames") spec.frames = std::atoi(value);
@@ -69,7 +72,7 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("anifarm-plan-bench-" + std::to_string(getpid()));
   fs::create_directories(dir / "chunks");
   if (input.empty()) {
-    input = (dir / "clip.mkv").string();
+    input = write_to.empty() ? (dir / "clip.mkv").string() : write_to;
     spec.draw = DrawHeldOnTwosAndThrees;
     const auto start = std::chrono::steady_clock::now();
     if (absl::Status written = anifarm::WriteLossyClip(input, spec); !written.ok()) {

@@ -85,6 +85,7 @@ LossyClipSpec TelecinedClip(int width, int height, int film_frames) {
   LossyClipSpec spec = Base(width, height, film_frames * 5 / 4);
   spec.rate = AVRational{30000, 1001};
   spec.interlaced = true;
+  spec.sample_aspect_ratio = AVRational{8, 9};  // 4:3 at 720x480
   spec.draw = [](int index, AVFrame& frame) {
     const PulldownFields f = PulldownOf(index);
     Weave(f.top, f.bottom, 6, frame);

@@ -27,8 +27,8 @@ struct PulldownFields {
 PulldownFields PulldownOf(int index);
 
 // MPEG-2 (mpeg2video, qscale 2), 30000/1001, interlaced top field first,
-// with AAC audio: `film_frames` (a multiple of 4) telecined into
-// film_frames * 5 / 4 frames.
+// with AAC audio, pixel aspect 8:9: `film_frames` (a multiple of 4)
+// telecined into film_frames * 5 / 4 frames.
 LossyClipSpec TelecinedClip(int width, int height, int film_frames);
 // `frames` frames whose two fields show moments 2i and 2i+1.
 LossyClipSpec InterlacedVideoClip(int width, int height, int frames);

@@ -116,7 +116,7 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
   const AVRational rate = RateOf(spec);
   codec->time_base = av_inv_q(rate);
   codec->framerate = rate;
-  codec->sample_aspect_ratio = AVRational{1, 1};
+  codec->sample_aspect_ratio = spec.sample_aspect_ratio;
   codec->colorspace = AVCOL_SPC_BT709;
   codec->color_primaries = AVCOL_PRI_BT709;
   codec->color_trc = AVCOL_TRC_BT709;

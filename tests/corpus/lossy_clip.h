@@ -31,6 +31,8 @@ struct LossyClipSpec {
   // flagged interlaced: what `draw` weaves into the frame is up to the test
   // (tests/corpus/field_clips.h).
   bool interlaced = false;
+  // Written into the stream (an NTSC 4:3 DVD: 8:9 at 720x480).
+  AVRational sample_aspect_ratio{1, 1};
   int frames = 48;
   int crf = 23;     // x264/x265 CRF; for mpeg2video mapped to a qscale (see .cc)
   int keyint = 0;   // 0: the encoder's default

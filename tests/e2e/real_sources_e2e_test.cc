@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <utility>
@@ -242,6 +244,120 @@ TEST_F(RealSourcesTest, TelecinedDvdIsPlannedFromItsProgressiveIntermediate) {
             std::string::npos);
   coordinator.Terminate();
   coordinator.Wait();
+// Two episodes of a series share their opening, coded separately (the
+// second starts with a cold open, so the opening's frames are coded
+// differently): the second job takes the opening's pictures from the series
+// cache the first job filled, and upscales none of them.
+struct Part {
+  int id;
+  int frames;
+};
+
+void DrawPart(const std::vector<Part>& parts, int index, AVFrame& frame) {
+  int part = 0, start = 0;
+  while (index >= start + parts[part].frames) start += parts[part++].frames;
+  const int local = index - start;
+  const int drawing = local / 2;  // on twos
+  const int id = parts[part].id;
+  for (int y = 0; y < frame.height; ++y) {
+    for (int x = 0; x < frame.width; ++x) {
+      int value = 50 + 25 * id + 30 * ((x / 8) % 3);
+      if (x >= 6 + drawing * 5 && x < 18 + drawing * 5 && y >= 18 && y < 32) value = 230;
+      frame.data[0][y * frame.linesize[0] + x] = static_cast<uint8_t>(value);
+    }
+  }
+  for (int p = 1; p < 3; ++p) {
+    for (int y = 0; y < frame.height / 2; ++y) {
+      std::memset(frame.data[p] + y * frame.linesize[p], p == 1 ? 100 + 10 * id : 150,
+                  frame.width / 2);
+    }
+  }
+}
+
+TEST_F(RealSourcesTest, SecondEpisodeTakesTheSharedOpeningFromTheSeriesCache) {
+  const std::vector<Part> episode1 = {{0, 24}, {1, 24}};            // opening, then part A
+  const std::vector<Part> episode2 = {{2, 12}, {0, 24}, {3, 12}};   // cold open, opening, B
+  const std::string state = (dir_ / "state").string();
+  auto run = [&](const std::vector<Part>& parts, const std::string& name) {
+    LossyClipSpec spec;
+    spec.width = 96;
+    spec.height = 64;
+    spec.crf = 20;
+    spec.frames = 0;
+    for (const Part& part : parts) spec.frames += part.frames;
+    spec.draw = [&parts](int index, AVFrame& frame) { DrawPart(parts, index, frame); };
+    const std::string input = (dir_ / (name + ".mkv")).string();
+    EXPECT_TRUE(WriteLossyClip(input, spec).ok());
+    return testing::RunToEnd(
+        {kBin + "/anifarm", "run", input, "-o", (dir_ / (name + "-2x.mkv")).string(),
+         "--state-dir", state, "--models-dir", kModels, "--frame-map",
+         (dir_ / (name + "-map.json")).string()},
+        Log("run-" + name));
+  };
+  auto upscaled_of = [](const std::string& err) {
+    const size_t at = err.find(" upscaled, ");
+    return at == std::string::npos ? -1L
+                                   : std::strtol(err.c_str() + err.rfind('(', at) + 1, nullptr, 10);
+  };
+  testing::CommandResult first = run(episode1, "ep1");
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_GE(upscaled_of(first.err), 24) << first.err;  // 12 drawings of the opening + 12 of A
+
+  testing::CommandResult second = run(episode2, "ep2");
+  ASSERT_EQ(second.code, 0) << second.err;
+  // Only the cold open's and part B's 12 drawings.
+  const long upscaled = upscaled_of(second.err);
+  EXPECT_GE(upscaled, 12) << second.err;
+  EXPECT_LE(upscaled, 13) << "the opening was upscaled again: " << second.err;
+  std::ifstream map_file(dir_ / "ep2-map.json");
+  const std::string map((std::istreambuf_iterator<char>(map_file)),
+                        std::istreambuf_iterator<char>());
+  const size_t cache_at = map.find("\"series_cache\"");
+  ASSERT_NE(cache_at, std::string::npos) << map;
+  // Every opening frame (12..35) shows a picture from the cache: its own
+  // entry, or the held frame before it that has one.
+  const std::string cached = map.substr(cache_at);
+  int from_cache = 0;
+  for (size_t at = cached.find("\"job\""); at != std::string::npos;
+       at = cached.find("\"job\"", at + 1)) {
+    ++from_cache;
+  }
+  std::printf("episode 1: %ld upscaled; episode 2: %ld upscaled, %d pictures from the cache\n",
+              upscaled_of(first.err), upscaled, from_cache);
+  EXPECT_GE(from_cache, 11) << cached;
+  EXPECT_LE(from_cache, 12) << cached;
+
+  // `anifarm cache` shows what the two jobs kept, and clears it.
+  testing::CommandResult shown = testing::RunToEnd(
+      {kBin + "/anifarm", "cache", "--json", "--state-dir", state}, Log("cache"));
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_EQ(shown.out.find("\"entries\":\"0\""), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("\"entries\":0,"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("\"entries\""), std::string::npos) << shown.out;
+  testing::CommandResult cleared = testing::RunToEnd(
+      {kBin + "/anifarm", "cache", "clear", "--state-dir", state}, Log("cache-clear"));
+  ASSERT_EQ(cleared.code, 0) << cleared.err;
+  EXPECT_NE(cleared.out.find("cleared: 0 pictures"), std::string::npos) << cleared.out;
+
+  // And they are the right pictures: episode 2's opening looks like
+  // episode 1's, frame for frame (both outputs lossy, so within a few levels).
+  auto out1 = testing_util::DecodeAll((dir_ / "ep1-2x.mkv").string());
+  auto out2 = testing_util::DecodeAll((dir_ / "ep2-2x.mkv").string());
+  ASSERT_TRUE(out1.ok() && out2.ok());
+  ASSERT_EQ(out1->size(), 48u);
+  ASSERT_EQ(out2->size(), 48u);
+  for (int i = 0; i < 24; ++i) {
+    const AVFrame& a = *(*out1)[i];
+    const AVFrame& b = *(*out2)[12 + i];
+    ASSERT_EQ(a.width, b.width);
+    double diff = 0;
+    for (int y = 0; y < a.height; ++y) {
+      for (int x = 0; x < a.width; ++x) {
+        diff += std::abs(int(a.data[0][y * a.linesize[0] + x]) - int(b.data[0][y * b.linesize[0] + x]));
+      }
+    }
+    EXPECT_LT(diff / (a.width * a.height), 3.0) << "opening frame " << i;
+  }
 }
 
 struct OpenGopSource {

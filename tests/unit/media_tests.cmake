@@ -3,6 +3,7 @@ add_executable(media_tests
   ${CMAKE_CURRENT_LIST_DIR}/media/container_rules_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/encode_formats_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/field_analysis_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/media/geometry_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/hashing_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/image_writer_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/media/media_info_test.cc

@@ -334,6 +334,22 @@ TEST_F(CapabilityMatchTest, HalfPrecisionPrefersNativeNodesWhileOneIsAlive) {
   EXPECT_TRUE(Leases("cpu", 1100));
 }
 
+// A native node blocklisted for the job does not keep it from the others:
+// it would never run the job again, so the job would wait for good.
+TEST_F(CapabilityMatchTest, BlocklistedNativeNodeDoesNotHoldTheJobBack) {
+  AddNode("gpu", {"pytorch", "ncnn"}, {"fp16", "bf16", "fp32"}, 1000);
+  AddNode("cpu", {"pytorch", "ncnn"}, {"fp32"}, 1000);
+  for (int i = 0; i < 3; ++i) {
+    auto lease = store_->LeaseNextChunk("gpu", 1000, 1060);
+    ASSERT_TRUE(lease.ok() && lease->has_value());
+    ASSERT_TRUE(store_->RecordChunkFailure("job-2", (*lease)->index, (*lease)->attempt, "gpu",
+                                           "out of memory", 1000, 940, 3)
+                    .ok());
+  }
+  EXPECT_FALSE(Leases("gpu", 1010)) << "a blocklisted node got the job again";
+  EXPECT_TRUE(Leases("cpu", 1010)) << "the fp16 job waits for a blocklisted GPU";
+}
+
 TEST_F(CapabilityMatchTest, OlderNodesWithoutCapabilitiesAreNotRestricted) {
   // node-a and node-b (SetUp) advertised nothing.
   EXPECT_TRUE(Leases("node-a", 1000));

@@ -122,6 +122,10 @@ TEST_F(SourcePrepassTest, TelecinedDvdBecomesProgressiveFilmRateInSyncWithItsAud
   EXPECT_EQ(out.info.video.width, 720);
   EXPECT_EQ(out.info.video.height, 480);
   EXPECT_EQ(out.info.video.color_space, source.info.video.color_space);
+  // Anamorphic DVDs keep their pixel aspect (the output geometry needs it).
+  EXPECT_EQ(av_cmp_q(source.info.video.sample_aspect_ratio, AVRational{8, 9}), 0);
+  EXPECT_EQ(av_cmp_q(out.info.video.sample_aspect_ratio, AVRational{8, 9}), 0)
+      << out.info.video.sample_aspect_ratio.num << ":" << out.info.video.sample_aspect_ratio.den;
   const AVRational tb = out.info.video.time_base;
   const double frame_s = 1001.0 / 24000.0;
   double max_comb = 0;

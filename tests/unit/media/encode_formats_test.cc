@@ -1,5 +1,6 @@
 // Every codec and profile of encode_settings.h, encoded by VideoWriter and
 // read back with libavformat/libavcodec; and the combinations refused.
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <memory>
@@ -332,6 +333,42 @@ TEST(ValidateEncodeSettingsTest, AcceptsValidCombinations) {
 
 // DNxHD's bitrate follows the frame rate (Avid's table), which the encoder
 // needs: 25 fps "115" is 120 Mb/s, same CID (1237) and frame size.
+// The codec table is the one list of codecs: every row plans in each of its
+// containers and is refused, naming them, in the others; every alias finds
+// its row. A row without a working planner fails here, not in a job.
+TEST(CodecTableTest, EveryRowPlansInItsContainersAndOnlyThere) {
+  ASSERT_FALSE(Codecs().empty());
+  for (const CodecInfo& codec : Codecs()) {
+    ASSERT_NE(FindCodec(codec.name), nullptr) << codec.name;
+    for (const std::string& alias : codec.aliases) {
+      ASSERT_NE(FindCodec(alias), nullptr) << alias;
+      EXPECT_EQ(FindCodec(alias)->name, codec.name) << alias;
+    }
+    EXPECT_FALSE(codec.help.empty()) << codec.name;
+    ASSERT_FALSE(codec.containers.empty()) << codec.name;
+    EncodeSettings settings;
+    settings.codec = codec.name;
+    for (const char* container : {".mp4", ".mkv", ".mov"}) {
+      const bool listed = std::find(codec.containers.begin(), codec.containers.end(),
+                                    container) != codec.containers.end();
+      absl::StatusOr<EncoderPlan> plan = PlanEncoder(settings, std::string("out") + container,
+                                                     1920, 1080, AVRational{24000, 1001});
+      EXPECT_EQ(plan.ok(), listed) << codec.name << " in " << container << ": " << plan.status();
+      if (plan.ok()) {
+        EXPECT_EQ(plan->canonical_codec, codec.name);
+        EXPECT_FALSE(plan->encoder.empty()) << codec.name;
+        EXPECT_NE(plan->pix_fmt, AV_PIX_FMT_NONE) << codec.name;
+      } else {
+        EXPECT_NE(std::string(plan.status().message()).find(codec.containers.front()),
+                  std::string::npos)
+            << plan.status();
+      }
+    }
+  }
+  EXPECT_EQ(FindCodec("HEVC")->name, "h265");
+  EXPECT_EQ(FindCodec("vp9"), nullptr);
+}
+
 TEST(EncodeFormatTest, DnxhdAt25FpsUsesItsBitrate) {
   absl::StatusOr<EncoderPlan> plan =
       PlanEncoder(EncodeSettings{"dnxhd", -1, "", "115"}, "a.mov", 1920, 1080, AVRational{25, 1});

@@ -21,6 +21,8 @@
 #include "gtest/gtest.h"
 
 extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
 #include <libavutil/log.h>
 }
 
@@ -76,6 +78,55 @@ inline RgbImage Noise(int width, int height) {
     v = static_cast<uint8_t>(x >> 16);
   }
   return image;
+}
+
+// What a file's video stream says about how to show it: size, sample aspect
+// ratio, colour tags, rotation and HDR10 side data (empty: none).
+struct VideoStreamFacts {
+  int width = 0, height = 0;
+  AVRational sample_aspect_ratio{0, 1};  // av_guess_sample_aspect_ratio
+  int color_space = 0, color_primaries = 0, color_trc = 0, color_range = 0;
+  int pixel_format = -1;
+  bool has_rotation = false;
+  double rotation = 0;  // av_display_rotation_get, degrees
+  std::string mastering_display;  // AVMasteringDisplayMetadata bytes
+  std::string content_light;      // AVContentLightMetadata bytes
+};
+
+inline absl::StatusOr<VideoStreamFacts> ReadVideoStreamFacts(const std::string& path) {
+  AVFormatContext* raw = nullptr;
+  if (OpenLocalInput(&raw, path) < 0) return absl::NotFoundError("cannot open " + path);
+  InputFormatPtr format(raw);
+  if (avformat_find_stream_info(format.get(), nullptr) < 0) {
+    return absl::InvalidArgumentError("no stream info in " + path);
+  }
+  const int index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (index < 0) return absl::InvalidArgumentError("no video in " + path);
+  AVStream* stream = format->streams[index];
+  const AVCodecParameters& par = *stream->codecpar;
+  VideoStreamFacts facts;
+  facts.width = par.width;
+  facts.height = par.height;
+  facts.sample_aspect_ratio = av_guess_sample_aspect_ratio(format.get(), stream, nullptr);
+  facts.color_space = par.color_space;
+  facts.color_primaries = par.color_primaries;
+  facts.color_trc = par.color_trc;
+  facts.color_range = par.color_range;
+  facts.pixel_format = par.format;
+  size_t size = 0;
+  if (const uint8_t* m = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+      m && size >= 9 * sizeof(int32_t)) {
+    facts.has_rotation = true;
+    facts.rotation = av_display_rotation_get(reinterpret_cast<const int32_t*>(m));
+  }
+  if (const uint8_t* m =
+          av_stream_get_side_data(stream, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, &size)) {
+    facts.mastering_display.assign(reinterpret_cast<const char*>(m), size);
+  }
+  if (const uint8_t* m = av_stream_get_side_data(stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, &size)) {
+    facts.content_light.assign(reinterpret_cast<const char*>(m), size);
+  }
+  return facts;
 }
 
 }  // namespace testing_util

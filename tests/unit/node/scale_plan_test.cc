@@ -41,4 +41,23 @@ TEST(ScalePlanTest, ExactSizeKeepsAspectInsideTheBox) {
 }
 
 }  // namespace
+// Anamorphic DVD sources: square pixels at the display aspect; the passes
+// follow the lines (x2 with a 2x model: one pass, then the width's stretch).
+TEST(ScalePlanTest, AnamorphicSourcesGetSquarePixels) {
+  auto wide = PlanScale(720, 480, 2, 2, 0, 0, AVRational{32, 27});
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ(wide->output_width, 1706);
+  EXPECT_EQ(wide->output_height, 960);
+  EXPECT_EQ(wide->passes, 1);
+  EXPECT_EQ(PlanScale(720, 480, 2, 2, 0, 0, AVRational{8, 9})->output_width, 1280);
+  auto kept = PlanScale(720, 480, 2, 2, 0, 0, AVRational{32, 27}, /*keep_sar=*/true);
+  EXPECT_EQ(kept->output_width, 1440);
+  EXPECT_EQ(kept->output_height, 960);
+  auto box = PlanScale(720, 480, 2, 0, 1920, 1080, AVRational{8, 9});
+  EXPECT_EQ(box->output_width, 1440);
+  EXPECT_EQ(box->output_height, 1080);
+  EXPECT_EQ(box->passes, 2);  // 2.25x down from 4x
+  EXPECT_EQ(PlanScale(720, 480, 2, 0, 1920, 1080, AVRational{32, 27})->output_width, 1920);
+}
+
 }  // namespace anifarm
