@@ -244,6 +244,8 @@ TEST_F(RealSourcesTest, TelecinedDvdIsPlannedFromItsProgressiveIntermediate) {
             std::string::npos);
   coordinator.Terminate();
   coordinator.Wait();
+}
+
 // Two episodes of a series share their opening, coded separately (the
 // second starts with a cold open, so the opening's frames are coded
 // differently): the second job takes the opening's pictures from the series
