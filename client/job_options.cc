@@ -24,7 +24,7 @@ std::set<std::string> JobValueFlags() {
           "models-dir", "device", "priority", "frame-map", "size",
           "sharpen", "contrast", "saturation", "profile",
           "fps", "dedup", "near-psnr", "cleanup", "job-preset", "encode-at",
-          "format", "quality", "compression"};
+          "format", "quality", "compression", "deinterlace"};
 }
 
 std::set<std::string> JobSwitches() {
@@ -119,6 +119,13 @@ absl::StatusOr<v1::ProcessingSettings> SettingsFromArgs(const CliArgs& args) {
                                         {{"nodes", v1::ENCODE_AT_NODES},
                                          {"coordinator", v1::ENCODE_AT_COORDINATOR}}));
   settings.set_encode_at(encode_at);
+  ASSIGN_OR_RETURN(v1::Deinterlace deinterlace,
+                   Choice<v1::Deinterlace>(args, "deinterlace", "auto",
+                                           {{"auto", v1::DEINTERLACE_AUTO},
+                                            {"ivtc", v1::DEINTERLACE_IVTC},
+                                            {"bwdif", v1::DEINTERLACE_BWDIF},
+                                            {"off", v1::DEINTERLACE_OFF}}));
+  settings.set_deinterlace(deinterlace);
   if (args.Has("format")) {
     std::string format = args.Get("format");
     if (format == "jpg") format = "jpeg";

@@ -15,15 +15,17 @@ const std::vector<JobPreset>& JobPresets() {
       {"old-compressed", "anime from 1990-2010, DVD or web sources with compression damage",
        "2x_AniToon_RPLKSR_197500",
        "a model trained on degraded sources recovers what compression lost; a little "
-       "contrast compensates the washed-out look; held frames differ only by noise",
+       "contrast compensates the washed-out look; held frames differ only by noise; NTSC "
+       "DVDs are mostly telecined film: inverse telecine back to 23.976 (auto detects it)",
        {{"model", "realesr-animevideov3-x2"}, {"sharpen", "0.3"}, {"contrast", "1.1"},
-        {"dedup", "near"}, {"codec", "h264"}, {"crf", "18"}, {"preset", "slow"}}},
+        {"dedup", "near"}, {"deinterlace", "auto"}, {"codec", "h264"}, {"crf", "18"},
+        {"preset", "slow"}}},
       {"cel-era", "cel anime from 1980-2000, film scans with grain",
        "2x_AniSD_AC_RealPLKSR_127500",
        "keep the grain and the period look: no sharpening, wide tile overlap, 10-bit HEVC "
        "for the archive",
        {{"model", "2x-AniScale"}, {"sharpen", "0"}, {"tile-overlap", "48"}, {"codec", "h265"},
-        {"profile", "main10"}, {"crf", "20"}, {"preset", "slow"}}},
+        {"profile", "main10"}, {"crf", "20"}, {"preset", "slow"}, {"deinterlace", "auto"}}},
       {"fastest", "quick tests and very large batches",
        "2x_AniScale2S_Compact_i8_60K",
        "the smallest Compact model, fp16, large tiles with a small overlap, a faster encode",

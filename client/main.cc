@@ -98,6 +98,10 @@ Job options (run, submit):
   --contrast F             Pillow Contrast factor, 1 = unchanged [1]
   --saturation F           Pillow Color factor, 1 = unchanged [1]
   --fps N                  fixed output frame rate; 0 keeps every source timestamp [0]
+  --deinterlace auto|ivtc|bwdif|off  interlaced and telecined sources [auto]: telecined
+                           film back to its film rate (23.976), interlaced video
+                           deinterlaced one frame per field, progressive untouched;
+                           ivtc/bwdif force one, off keeps the frames as decoded
   --dedup off|exact|near   duplicate frames upscaled once [near]: held drawings reused
                            anywhere in the video though lossy coding changed their bits;
                            exact: pixel-identical (MD5) only; --near-psnr DB adds a floor

@@ -22,6 +22,7 @@
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
 #include "coordinator/assembler.h"
+#include "coordinator/source_prepass.h"
 #include "coordinator/planner.h"
 #include "coordinator/settings.h"
 #include "coordinator/transfers.h"
@@ -544,7 +545,7 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
   if (!cached) {
     // What every segment of the job shares: container, time base, rate and
     // colour, as the assembler would set them for a single encode.
-    ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(job.input_path));
+    ASSIGN_OR_RETURN(MediaInfo media, ProbeMedia(VideoSourceOf(job.input_path, JobDir(job.id))));
     spec.set_container(fs::path(job.output_path).extension().string());
     AVRational time_base = media.video.time_base;
     AVRational frame_rate = media.frame_rate;
@@ -892,17 +893,28 @@ void Coordinator::PlanJob(const std::string& job_id) {
   if (job->settings.near_dedup_psnr() > 0) {
     plan_options.near_dedup_psnr = job->settings.near_dedup_psnr();
   }
+  // Telecined or interlaced video is made progressive first (nodes have no
+  // filters); the job's chunks then come from the intermediate.
+  absl::StatusOr<PrepassResult> prepass =
+      PrepareVideoSource(job->input_path, JobDir(job_id), job->settings.deinterlace());
+  if (!prepass.ok()) {
+    store_->SetJobState(job_id, v1::JOB_FAILED, std::string(prepass.status().message()))
+        .IgnoreError();
+    return;
+  }
+  if (!prepass->notice.empty()) spdlog::warn("notice: {}: {}", job_id, prepass->notice);
   // Held drawings of earlier jobs under the same settings (video jobs only:
   // an image job has no pictures to share).
   if (series_cache_->enabled() && job->settings.dedup() == v1::DEDUP_NEAR &&
       job->settings.image_format().empty()) {
-    if (absl::StatusOr<MediaInfo> media = ProbeMedia(job->input_path); media.ok()) {
+    if (absl::StatusOr<MediaInfo> media = ProbeMedia(prepass->video_path); media.ok()) {
       plan_options.series_cache = series_cache_.get();
       plan_options.series_key = SeriesCacheKey(job->settings, job->model_sha256,
                                                media->video.width, media->video.height);
     }
   }
-  absl::StatusOr<Plan> plan = anifarm::PlanJob(job_id, job->input_path, chunk_dir, plan_options);
+  absl::StatusOr<Plan> plan =
+      anifarm::PlanJob(job_id, prepass->video_path, chunk_dir, plan_options);
   if (plan.ok() && !plan->cached.empty()) {
     // The cached pictures become this job's upscaled frames before any node
     // runs: nodes fetch them like pictures of finished chunks, and the
@@ -961,7 +973,9 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   auto fail = [&](const absl::Status& status) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(status.message())).IgnoreError();
   };
-  absl::StatusOr<MediaInfo> media = ProbeMedia(job->input_path);
+  // Timing, size and colour from the video the chunks came from (the
+  // prepass's intermediate, if any); audio and the rest from the input.
+  absl::StatusOr<MediaInfo> media = ProbeMedia(VideoSourceOf(job->input_path, JobDir(job_id)));
   if (!media.ok()) return fail(media.status());
   absl::StatusOr<std::vector<FrameRecord>> frames = store_->Frames(job_id);
   if (!frames.ok()) return fail(frames.status());
@@ -1021,6 +1035,7 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   std::error_code ec;
   if (cleanup == v1::CLEANUP_ALL || cleanup == v1::CLEANUP_INPUT) {
     fs::remove_all(JobDir(job_id) + "/chunks", ec);
+    fs::remove(IntermediatePath(JobDir(job_id)), ec);
   }
   if (cleanup == v1::CLEANUP_ALL) {
     fs::remove_all(JobDir(job_id) + "/frames", ec);

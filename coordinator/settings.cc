@@ -58,6 +58,10 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
     return absl::InvalidArgumentError(
         absl::StrCat("--near-psnr ", s->near_dedup_psnr(), " is outside 20..99 dB"));
   }
+  if (!v1::Deinterlace_IsValid(s->deinterlace())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "deinterlace mode ", s->deinterlace(), " is not one of auto, ivtc, bwdif, off"));
+  }
   const struct {
     const char* flag;
     float value;

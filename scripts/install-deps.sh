@@ -15,6 +15,9 @@ packages=(
   # faster on a CPU than the reference BLAS (docs/benchmarks.md).
   libopenblas0-openmp
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  # Optional (CMake finds it or not): inverse telecine / deinterlacing at the
+  # coordinator; without it such sources pass through with a notice.
+  libavfilter-dev
   libsqlite3-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev
   libtomlplusplus-dev

@@ -48,6 +48,9 @@ struct MediaInfo {
   int64_t declared_frames = 0;
   // Duration of the first audio stream in seconds (0 when there is none).
   double audio_duration_seconds = 0;
+  // AVFieldOrder of the video stream as its headers say (0 = unknown): a
+  // hint for common/media/field_analysis.h, which also looks at the pictures.
+  int field_order = 0;
 };
 
 // Opens `path` and reads its stream headers. Errors:

@@ -129,6 +129,7 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
                                          av_color_primaries_name, AVCOL_PRI_UNSPECIFIED);
   info.video.color_trc =
       ColourTag(par.color_trc, AVCOL_TRC_NB, av_color_transfer_name, AVCOL_TRC_UNSPECIFIED);
+  info.field_order = par.field_order;
   info.video.sample_aspect_ratio =
       av_guess_sample_aspect_ratio(format.get(), const_cast<AVStream*>(video), nullptr);
   info.frame_rate = video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0
@@ -163,6 +164,18 @@ absl::StatusOr<std::unique_ptr<SourceReader>> SourceReader::Open(const std::stri
   reader->info_ = std::move(info);
   reader->format_ = std::move(format);
   return reader;
+}
+
+absl::Status SourceReader::SeekToSeconds(double seconds) {
+  const AVStream* video = format_->streams[info_.video_stream];
+  const int64_t start = video->start_time != AV_NOPTS_VALUE ? video->start_time : 0;
+  const int64_t target = start + static_cast<int64_t>(seconds / av_q2d(video->time_base));
+  const int err = av_seek_frame(format_.get(), info_.video_stream, target, AVSEEK_FLAG_BACKWARD);
+  if (err < 0) {
+    return absl::DataLossError(absl::StrCat("cannot seek ", info_.path, " to ", seconds,
+                                            " s: ", AvErrorString(err)));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PacketPtr> SourceReader::NextVideoPacket() {

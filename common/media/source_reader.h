@@ -21,6 +21,10 @@ class SourceReader {
 
   // Next packet of the video stream, or nullptr at end of file.
   absl::StatusOr<PacketPtr> NextVideoPacket();
+  // Moves to the keyframe at or before `seconds` from the video's start
+  // (field analysis samples a long source in windows). The caller flushes
+  // its decoder.
+  absl::Status SeekToSeconds(double seconds);
 
  private:
   SourceReader() = default;

@@ -22,6 +22,16 @@ constexpr int kSampleRate = 48000;
 constexpr int kChannels = 2;
 constexpr double kToneHz = 440.0;
 
+AVRational RateOf(const LossyClipSpec& spec) {
+  return spec.rate.num > 0 ? spec.rate : AVRational{spec.fps, 1};
+}
+
+// Audio samples that last as long as the first `frames` frames.
+int64_t SamplesFor(const LossyClipSpec& spec, int64_t frames) {
+  const AVRational rate = RateOf(spec);
+  return frames * kSampleRate * rate.den / rate.num;
+}
+
 // One encoder feeding one output stream.
 struct Track {
   CodecContextPtr codec;
@@ -103,9 +113,10 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
   codec->width = spec.width;
   codec->height = spec.height;
   codec->pix_fmt = AV_PIX_FMT_YUV420P;
-  codec->time_base = AVRational{1, spec.fps};
-  codec->framerate = AVRational{spec.fps, 1};
-  codec->sample_aspect_ratio = AVRational{1, 1};
+  const AVRational rate = RateOf(spec);
+  codec->time_base = av_inv_q(rate);
+  codec->framerate = rate;
+  codec->sample_aspect_ratio = spec.sample_aspect_ratio;
   codec->colorspace = AVCOL_SPC_BT709;
   codec->color_primaries = AVCOL_PRI_BT709;
   codec->color_trc = AVCOL_TRC_BT709;
@@ -121,7 +132,8 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
     // Errors only from the libraries themselves (not their statistics).
     const std::string gop = spec.open_gop ? "open-gop=1" : "open-gop=0";
     if (x264) {
-      options.Set("x264-params", JoinParams({"log=0", gop, spec.codec_params}));
+      options.Set("x264-params", JoinParams({"log=0", gop, spec.interlaced ? "tff=1" : "",
+                                             spec.codec_params}));
     } else {
       options.Set("x265-params", JoinParams({"log-level=error", gop, spec.codec_params}));
     }
@@ -138,8 +150,12 @@ absl::StatusOr<Track> AddVideo(AVFormatContext* output, const LossyClipSpec& spe
       options.Set("sc_threshold", "1000000000");
     }
   }
+  if (spec.interlaced) {
+    codec->flags |= AV_CODEC_FLAG_INTERLACED_DCT | AV_CODEC_FLAG_INTERLACED_ME;
+    codec->field_order = AV_FIELD_TT;
+  }
   ASSIGN_OR_RETURN(Track track, AddTrack(output, std::move(codec), encoder, options));
-  track.stream->avg_frame_rate = AVRational{spec.fps, 1};
+  track.stream->avg_frame_rate = rate;
   return track;
 }
 
@@ -221,7 +237,7 @@ absl::Status WriteLossyClip(const std::string& path, const LossyClipSpec& spec) 
     return absl::InvalidArgumentError(
         absl::StrCat("lossy clip size ", spec.width, "x", spec.height, " must be even, >= 16"));
   }
-  if (spec.fps <= 0 || spec.frames <= 0) {
+  if (RateOf(spec).num <= 0 || RateOf(spec).den <= 0 || spec.frames <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("lossy clip fps ", spec.fps, " and frames ",
                                                    spec.frames, " must be positive"));
   }
@@ -268,18 +284,22 @@ absl::Status WriteLossyClip(const std::string& path, const LossyClipSpec& spec) 
     draw(i, *frame);
     frame->pts = i;
     frame->pict_type = AV_PICTURE_TYPE_NONE;  // the encoder chooses
+    if (spec.interlaced) {
+      frame->interlaced_frame = 1;
+      frame->top_field_first = 1;
+    }
     RETURN_IF_ERROR(Send(video, frame.get(), path));
     RETURN_IF_ERROR(WritePackets(output.get(), video, path));
     for (Track& track : audio) {
-      RETURN_IF_ERROR(WriteAudioUntil(output.get(), track, samples,
-                                      int64_t{i + 1} * kSampleRate / spec.fps, false, path));
+      RETURN_IF_ERROR(WriteAudioUntil(output.get(), track, samples, SamplesFor(spec, i + 1),
+                                      false, path));
     }
   }
   RETURN_IF_ERROR(Send(video, nullptr, path));
   RETURN_IF_ERROR(WritePackets(output.get(), video, path));
   for (Track& track : audio) {
     RETURN_IF_ERROR(WriteAudioUntil(output.get(), track, samples,
-                                    int64_t{spec.frames} * kSampleRate / spec.fps, true, path));
+                                    SamplesFor(spec, spec.frames), true, path));
     RETURN_IF_ERROR(Send(track, nullptr, path));
     RETURN_IF_ERROR(WritePackets(output.get(), track, path));
   }

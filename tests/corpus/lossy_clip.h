@@ -15,6 +15,7 @@
 
 extern "C" {
 #include <libavutil/frame.h>
+#include <libavutil/rational.h>
 }
 
 namespace anifarm {
@@ -23,6 +24,15 @@ struct LossyClipSpec {
   std::string encoder = "libx264";  // "libx264", "libx265" or "mpeg2video"
   int width = 192, height = 108;
   int fps = 24;  // frames per second (time base 1/fps for the encoder)
+  // A rate that is not whole (30000/1001: NTSC): overrides fps when set.
+  AVRational rate{0, 1};
+  // Coded interlaced, top field first (mpeg2video: interlaced DCT and motion
+  // estimation, progressive_frame=0; libx264: interlaced=1), every frame
+  // flagged interlaced: what `draw` weaves into the frame is up to the test
+  // (tests/corpus/field_clips.h).
+  bool interlaced = false;
+  // Written into the stream (an NTSC 4:3 DVD: 8:9 at 720x480).
+  AVRational sample_aspect_ratio{1, 1};
   int frames = 48;
   int crf = 23;     // x264/x265 CRF; for mpeg2video mapped to a qscale (see .cc)
   int keyint = 0;   // 0: the encoder's default

@@ -5,11 +5,16 @@
 //   come out, at its timestamp, in both encode modes (`anifarm run`);
 // - open GOPs (x264 open-gop, x265's default, MPEG-2) cut into several
 //   chunks: every frame once, in order, at its timestamp (a coordinator and
-//   a node on loopback, small chunks).
+//   a node on loopback, small chunks);
+// - a telecined NTSC DVD (720x480 29.97 MPEG-2, top field first, 3:2
+//   pulldown, AAC): out at 23.976 progressive, no frame combed, the audio
+//   within one frame of the video (`anifarm run`; --deinterlace off, the
+//   control, keeps the combed frames).
 #include <gtest/gtest.h>
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -17,11 +22,16 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/media/media_info.h"
 #include "common/media/test_clip.h"
 #include "protos/anifarm.pb.h"
+#include "common/media/field_analysis.h"
+#include "common/media/field_filter.h"
+#include "tests/corpus/field_clips.h"
 #include "tests/corpus/lossy_clip.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/e2e/subprocess.h"
@@ -133,6 +143,109 @@ TEST_F(RealSourcesTest, AnEpisodeCutShortIsRefusedBeforeAnyWork) {
   EXPECT_NE(run.err.find(input), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("damaged"), std::string::npos) << run.err;
   EXPECT_FALSE(fs::exists(dir_ / "out.mkv"));
+}
+
+// First and last time (pts, pts + duration) of the first audio stream.
+std::pair<double, double> AudioSpan(const std::string& path) {
+  double start = 1e30, end = -1e30;
+  AVFormatContext* raw = nullptr;
+  if (OpenLocalInput(&raw, path) < 0) return {start, end};
+  InputFormatPtr format(raw);
+  avformat_find_stream_info(format.get(), nullptr);
+  const int audio = av_find_best_stream(format.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  if (audio < 0) return {start, end};
+  const AVRational tb = format->streams[audio]->time_base;
+  PacketPtr packet = MakePacket();
+  while (av_read_frame(format.get(), packet.get()) >= 0) {
+    if (packet->stream_index == audio && packet->pts != AV_NOPTS_VALUE) {
+      start = std::min(start, packet->pts * av_q2d(tb));
+      end = std::max(end, (packet->pts + packet->duration) * av_q2d(tb));
+    }
+    av_packet_unref(packet.get());
+  }
+  return {start, end};
+}
+
+// Issue 28, item 2: combed frames must not come out as upscaled comb
+// stripes. --scale 1 keeps the output at the source's size, so a comb left
+// in is still one row high for the metric.
+TEST_F(RealSourcesTest, TelecinedDvdComesOutProgressiveAtTheFilmRateInSync) {
+  if (!FieldFiltersAvailable()) GTEST_SKIP() << "built without libavfilter";
+  const std::string input = (dir_ / "dvd.ts").string();
+  ASSERT_TRUE(WriteLossyClip(input, TelecinedClip(720, 480, 96)).ok());  // 120 frames
+  for (const char* mode : {"auto", "off"}) {
+    const std::string output = (dir_ / (std::string("dvd-") + mode + ".mkv")).string();
+    testing::CommandResult run = testing::RunToEnd(
+        {kBin + "/anifarm", "run", input, "-o", output, "--state-dir",
+         (dir_ / (std::string("state-") + mode)).string(), "--models-dir", kModels, "--scale",
+         "1", "--codec", "ffv1", "--dedup", "off", "--deinterlace", mode},
+        Log(std::string("run-dvd-") + mode));
+    ASSERT_EQ(run.code, 0) << run.err;
+    absl::StatusOr<std::vector<FramePtr>> frames = testing_util::DecodeAll(output);
+    ASSERT_TRUE(frames.ok()) << frames.status();
+    int combed = 0;
+    for (const FramePtr& frame : *frames) combed += CombFraction(*frame) > kCombedFrameFraction;
+    if (std::string(mode) == "off") {
+      EXPECT_EQ(frames->size(), 120u);
+      EXPECT_GT(combed, 40) << "the control: the pulldown's combed frames, upscaled";
+      continue;
+    }
+    EXPECT_NE(run.err.find("telecined (3:2 pulldown"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("inverse telecine to 23.976 frames/s"), std::string::npos) << run.err;
+    ASSERT_EQ(frames->size(), 96u);
+    EXPECT_EQ(combed, 0);
+    auto info = ProbeMedia(output);
+    ASSERT_TRUE(info.ok());
+    EXPECT_NEAR(av_q2d(info->frame_rate), 24000.0 / 1001, 1e-3);
+    const double frame_s = 1001.0 / 24000;
+    const double tb = av_q2d(info->video.time_base);
+    const double video_start = double(frames->front()->best_effort_timestamp) * tb;
+    const double video_end = double(frames->back()->best_effort_timestamp) * tb + frame_s;
+    const auto [audio_start, audio_end] = AudioSpan(output);
+    EXPECT_NEAR(video_start, audio_start, frame_s);
+    EXPECT_NEAR(video_end, audio_end, frame_s);
+  }
+}
+
+// The same DVD at a coordinator alone (no node, no engine): planned from
+// its progressive intermediate, 96 frames, with the one notice in the log.
+TEST_F(RealSourcesTest, TelecinedDvdIsPlannedFromItsProgressiveIntermediate) {
+  if (!FieldFiltersAvailable()) GTEST_SKIP() << "built without libavfilter";
+  const std::string input = (dir_ / "dvd.ts").string();
+  ASSERT_TRUE(WriteLossyClip(input, TelecinedClip(720, 480, 96)).ok());  // 120 frames
+  const std::string address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
+  const fs::path state = dir_ / "state";
+  testing::Subprocess coordinator({kBin + "/anifarm-coordinator", "--listen", address,
+                                   "--state-dir", state.string(), "--models-dir", kModels},
+                                  Log("coordinator"));
+  testing::CommandResult submit = testing::RunToEnd(
+      {kBin + "/anifarm", "submit", input, "-o", (dir_ / "out.mkv").string(), "--coordinator",
+       address, "--job-preset", "old-compressed"},
+      Log("submit"));
+  ASSERT_EQ(submit.code, 0) << submit.err;
+  const std::string job_id = submit.out.substr(0, submit.out.find('\n'));
+  v1::JobStatus job;
+  for (int i = 0; i < 600 && job.total_frames() != 96; ++i) {
+    testing::CommandResult status = testing::RunToEnd(
+        {kBin + "/anifarm", "status", job_id, "--json", "--coordinator", address},
+        Log("status"));
+    if (status.code == 0) {
+      job.Clear();
+      (void)google::protobuf::util::JsonStringToMessage(status.out, &job);
+    }
+    if (job.state() == v1::JOB_FAILED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(job.total_frames(), 96) << job.error();  // 120 telecined → 96 film frames
+  EXPECT_TRUE(fs::is_regular_file(state / "jobs" / job_id / "progressive.mkv"));
+  const std::string log = coordinator.Stderr() + coordinator.Stdout();
+  EXPECT_NE(log.find("notice: " + job_id + ": " + input + ": telecined (3:2 pulldown"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("inverse telecine to 23.976 frames/s (120 frames → 96)"),
+            std::string::npos);
+  coordinator.Terminate();
+  coordinator.Wait();
 }
 
 // Two episodes of a series share their opening, coded separately (the

@@ -12,6 +12,7 @@ add_executable(coordinator_tests
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/path_policy_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/planner_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/series_cache_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/coordinator/source_prepass_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/stall_check_test.cc)
 target_link_libraries(coordinator_tests PRIVATE anifarm_coordinator anifarm_test_corpus GTest::gtest_main)
 gtest_discover_tests(coordinator_tests DISCOVERY_TIMEOUT 60)
