@@ -202,9 +202,11 @@ void Coordinator::Wake() {
 }
 
 absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& request,
-                                                   const std::string& owner) {
+                                                   const std::string& owner,
+                                                   const std::string& resume_key) {
   JobRecord job;
   job.owner = owner;
+  job.resume_key = resume_key;
   job.id = RandomId("job-");
   job.settings = request.settings();
   RETURN_IF_ERROR(NormalizeSettings(&job.settings));
@@ -322,6 +324,19 @@ absl::StatusOr<v1::JobState> Coordinator::CancelJob(const std::string& job_id) {
   }
   RETURN_IF_ERROR(store_->SetJobState(job_id, v1::JOB_CANCELLED, "cancelled by user"));
   return v1::JOB_CANCELLED;
+}
+
+absl::Status Coordinator::DiscardJob(const std::string& job_id, const std::string& reason) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (!IsFinished(job.state)) {
+    RETURN_IF_ERROR(store_->SetJobState(job_id, v1::JOB_CANCELLED, reason));
+  }
+  std::error_code ec;
+  fs::remove_all(JobDir(job_id), ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot delete ", JobDir(job_id), ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::JobState> Coordinator::PauseJob(const std::string& job_id) {
