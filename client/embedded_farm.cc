@@ -98,15 +98,21 @@ absl::StatusOr<std::unique_ptr<EmbeddedFarm>> EmbeddedFarm::Start(
   coordinator_options.in_process_nodes_only = true;
   ASSIGN_OR_RETURN(farm->coordinator_, Coordinator::Start(coordinator_options));
   farm->source_ = std::make_unique<InProcessWorkSource>(farm->coordinator_.get());
+  farm->cache_dir_ = options.coordinator.state_dir + "/node-cache";
+  return farm;
+}
+
+void EmbeddedFarm::StartWorker() {
+  if (worker_thread_.joinable()) return;
   NodeWorkerOptions worker_options;
-  worker_options.cache_dir = options.coordinator.state_dir + "/node-cache";
+  worker_options.cache_dir = cache_dir_;
   worker_options.hostname = "embedded";
   worker_options.idle_poll_ms = 100;
-  farm->worker_thread_ = std::thread([f = farm.get(), worker_options] {
-    NodeWorker worker(f->source_.get(), f->engine_.get(), worker_options);
-    worker.Run(f->stop_).IgnoreError();  // access control is off in-process
+  worker_options.report_stopped_chunks = false;  // the job stays resumable
+  worker_thread_ = std::thread([this, worker_options] {
+    NodeWorker worker(source_.get(), engine_.get(), worker_options);
+    worker.Run(stop_).IgnoreError();  // access control is off in-process
   });
-  return farm;
 }
 
 EmbeddedFarm::~EmbeddedFarm() {

@@ -25,8 +25,13 @@ struct EmbeddedFarmOptions {
 
 class EmbeddedFarm {
  public:
+  // Loads the engine and starts the coordinator; the node comes with
+  // StartWorker, so that `anifarm run` first decides which of the state
+  // dir's jobs this run works on (client/resume.h) before any is leased.
   static absl::StatusOr<std::unique_ptr<EmbeddedFarm>> Start(const EmbeddedFarmOptions& options);
-  ~EmbeddedFarm();  // stops the worker, then the coordinator
+  ~EmbeddedFarm();  // stops the worker (a chunk cut short stays leased), then the coordinator
+
+  void StartWorker();
 
   Coordinator* coordinator() { return coordinator_.get(); }
 
@@ -37,6 +42,7 @@ class EmbeddedFarm {
   std::unique_ptr<UpscalerEngine> engine_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<WorkSource> source_;
+  std::string cache_dir_;
   std::atomic<bool> stop_{false};
   std::thread worker_thread_;
 };
