@@ -886,6 +886,9 @@ void Coordinator::PlanJob(const std::string& job_id) {
 void Coordinator::AssembleJob(const std::string& job_id) {
   absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
   if (!job.ok()) return;
+  // Tells a log reader (and the resume test, which kills it here) that
+  // assembly began.
+  spdlog::info("job {}: assembling {}", job_id, job->output_path);
   auto fail = [&](const absl::Status& status) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(status.message())).IgnoreError();
   };
