@@ -124,7 +124,9 @@ class ResumeTest : public ::testing::Test {
   }
 
   // Starts the run and sends `signal` once `marker` is in its log `times`
-  // times; returns the exit code.
+  // times; returns the exit code. Chunks count by the run's "chunk N
+  // finished" lines, printed once the store has the chunk: the node's
+  // "done in" line comes before it reports the chunk.
   int RunUntil(const std::string& output, const std::string& marker, size_t times, int signal,
                const std::string& log, std::vector<std::string> extra = {}) {
     Subprocess run(RunArgs(output, state_, extra), Log(log));
@@ -190,7 +192,7 @@ class ResumeTest : public ::testing::Test {
 TEST_F(ResumeTest, KilledWhileUpscalingTheSameCommandDoesOnlyTheRest) {
   ASSERT_NO_FATAL_FAILURE(CleanRun());
   const std::string output = (dir_ / "out.mkv").string();
-  EXPECT_EQ(RunUntil(output, ": done in ", 2, SIGKILL, "killed"), 128 + SIGKILL);
+  EXPECT_EQ(RunUntil(output, " finished\n", 2, SIGKILL, "killed"), 128 + SIGKILL);
   const v1::JobStatus stopped = StoppedJob(v1::JOB_RUNNING);
   ASSERT_GE(stopped.chunks_done(), 2);
   ASSERT_LT(stopped.chunks_done(), stopped.chunks_total());
@@ -214,7 +216,7 @@ TEST_F(ResumeTest, KilledWhileAssemblingTheSameCommandOnlyAssembles) {
 TEST_F(ResumeTest, CtrlCStopsCleanlyAndTheSameCommandContinues) {
   ASSERT_NO_FATAL_FAILURE(CleanRun());
   const std::string output = (dir_ / "out.mkv").string();
-  EXPECT_EQ(RunUntil(output, ": done in ", 2, SIGINT, "interrupted"), 130);
+  EXPECT_EQ(RunUntil(output, " finished\n", 2, SIGINT, "interrupted"), 130);
   EXPECT_NE(first_err_.find("interrupted: job "), std::string::npos) << first_err_;
   EXPECT_EQ(first_err_.find("stopped at once"), std::string::npos) << first_err_;
   const v1::JobStatus stopped = StoppedJob(v1::JOB_PAUSED);
@@ -227,7 +229,7 @@ TEST_F(ResumeTest, SecondCtrlCStopsAtOnceAndTheJobStillContinues) {
   const std::string output = (dir_ / "out.mkv").string();
   {
     Subprocess run(RunArgs(output, state_), Log("twice"));
-    while (run.Running() && Count(run.Stderr(), ": done in ") < 2) {
+    while (run.Running() && Count(run.Stderr(), " finished\n") < 2) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     run.Signal(SIGINT);
@@ -245,7 +247,7 @@ TEST_F(ResumeTest, SecondCtrlCStopsAtOnceAndTheJobStillContinues) {
 TEST_F(ResumeTest, ChangedInputStartsANewJobSayingWhy) {
   ASSERT_NO_FATAL_FAILURE(CleanRun());
   const std::string output = (dir_ / "out.mkv").string();
-  EXPECT_EQ(RunUntil(output, ": done in ", 2, SIGKILL, "killed"), 128 + SIGKILL);
+  EXPECT_EQ(RunUntil(output, " finished\n", 2, SIGKILL, "killed"), 128 + SIGKILL);
   const v1::JobStatus old_job = StoppedJob(v1::JOB_RUNNING);
   MakeClip(input_, 1);  // other pictures, and a newer modification time
   testing::CommandResult again = testing::RunToEnd(RunArgs(output, state_), Log("again"));
@@ -267,7 +269,7 @@ TEST_F(ResumeTest, ChangedInputStartsANewJobSayingWhy) {
 TEST_F(ResumeTest, RestartUpscalesEverythingAgain) {
   ASSERT_NO_FATAL_FAILURE(CleanRun());
   const std::string output = (dir_ / "out.mkv").string();
-  EXPECT_EQ(RunUntil(output, ": done in ", 2, SIGKILL, "killed"), 128 + SIGKILL);
+  EXPECT_EQ(RunUntil(output, " finished\n", 2, SIGKILL, "killed"), 128 + SIGKILL);
   const v1::JobStatus old_job = StoppedJob(v1::JOB_RUNNING);
   testing::CommandResult again =
       testing::RunToEnd(RunArgs(output, state_, {"--restart"}), Log("restart"));
@@ -286,7 +288,7 @@ TEST_F(ResumeTest, RestartUpscalesEverythingAgain) {
 TEST_F(ResumeTest, OtherUnfinishedJobsAreListedAndLeftToTheirCommand) {
   ASSERT_NO_FATAL_FAILURE(CleanRun());
   const std::string first = (dir_ / "first.mkv").string();
-  EXPECT_EQ(RunUntil(first, ": done in ", 2, SIGKILL, "killed"), 128 + SIGKILL);
+  EXPECT_EQ(RunUntil(first, " finished\n", 2, SIGKILL, "killed"), 128 + SIGKILL);
   const v1::JobStatus stopped = StoppedJob(v1::JOB_RUNNING);
   const std::string second = (dir_ / "second.mkv").string();
   testing::CommandResult other = testing::RunToEnd(RunArgs(second, state_), Log("other"));
