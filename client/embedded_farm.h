@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -31,7 +32,10 @@ class EmbeddedFarm {
   static absl::StatusOr<std::unique_ptr<EmbeddedFarm>> Start(const EmbeddedFarmOptions& options);
   ~EmbeddedFarm();  // stops the worker (a chunk cut short stays leased), then the coordinator
 
-  void StartWorker();
+  // Starts the node. It leases chunks of `job_ids` only: before each lease
+  // any other RUNNING job of the state dir (an earlier run's, maybe planned
+  // just now by this process) is paused, left to the command that made it.
+  void StartWorker(std::set<std::string> job_ids);
 
   Coordinator* coordinator() { return coordinator_.get(); }
 

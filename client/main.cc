@@ -623,21 +623,16 @@ int RunCommand(const CliArgs& args) {
       },
       [&](const std::string&) { return NextEvent(); }, &ids);
   // Only now does the node start: it works on this run's jobs alone.
+  const std::set<std::string> ours(ids.begin(), ids.end());
   absl::StatusOr<std::vector<JobRecord>> stored = coordinator->JobRecords();
   if (stored.ok()) {
-    const std::set<std::string> ours(ids.begin(), ids.end());
-    for (const JobRecord& job : *stored) {
-      if (job.state == v1::JOB_RUNNING && !ours.count(job.id)) {
-        coordinator->PauseJob(job.id).IgnoreError();
-      }
-    }
     const std::string others = OtherUnfinishedLine(*stored, ours);
     if (!others.empty()) {
       std::cerr << "anifarm: " << others << " (anifarm jobs --state-dir "
                 << options.coordinator.state_dir << ")\n";
     }
   }
-  if (!interrupted) (*farm)->StartWorker();
+  if (!interrupted) (*farm)->StartWorker(ours);
   for (const std::string& id : ids) {
     if (interrupted) break;
     code = std::max(code, FollowJob(LocalEvents(coordinator, id, &interrupted), /*quiet=*/false,
