@@ -18,12 +18,20 @@ namespace {
 // The worker's WorkSource when coordinator and node share a process.
 class InProcessWorkSource final : public WorkSource {
  public:
-  explicit InProcessWorkSource(Coordinator* coordinator) : coordinator_(coordinator) {}
+  InProcessWorkSource(Coordinator* coordinator, std::set<std::string> job_ids)
+      : coordinator_(coordinator), job_ids_(std::move(job_ids)) {}
   absl::StatusOr<v1::RegisterNodeResponse> RegisterNode(
       const v1::RegisterNodeRequest& request) override {
     return coordinator_->RegisterNode(request);
   }
   absl::StatusOr<v1::LeaseChunkResponse> LeaseChunk(const v1::LeaseChunkRequest& request) override {
+    absl::StatusOr<std::vector<JobRecord>> jobs = coordinator_->JobRecords();
+    if (!jobs.ok()) return jobs.status();
+    for (const JobRecord& job : *jobs) {
+      if (job.state == v1::JOB_RUNNING && !job_ids_.count(job.id)) {
+        coordinator_->PauseJob(job.id).IgnoreError();  // it may have just finished
+      }
+    }
     return coordinator_->LeaseChunk(request);
   }
   absl::Status CompleteChunk(const v1::CompleteChunkRequest& request) override {
@@ -45,6 +53,7 @@ class InProcessWorkSource final : public WorkSource {
 
  private:
   Coordinator* coordinator_;
+  const std::set<std::string> job_ids_;  // the run's jobs: the only ones leased
 };
 
 using CreateEngineFn = UpscalerEngine* (*)(const char*, std::string*);
@@ -97,16 +106,22 @@ absl::StatusOr<std::unique_ptr<EmbeddedFarm>> EmbeddedFarm::Start(
   // earlier run on the same --state-dir is gone.
   coordinator_options.in_process_nodes_only = true;
   ASSIGN_OR_RETURN(farm->coordinator_, Coordinator::Start(coordinator_options));
-  farm->source_ = std::make_unique<InProcessWorkSource>(farm->coordinator_.get());
+  farm->cache_dir_ = options.coordinator.state_dir + "/node-cache";
+  return farm;
+}
+
+void EmbeddedFarm::StartWorker(std::set<std::string> job_ids) {
+  if (worker_thread_.joinable()) return;
+  source_ = std::make_unique<InProcessWorkSource>(coordinator_.get(), std::move(job_ids));
   NodeWorkerOptions worker_options;
-  worker_options.cache_dir = options.coordinator.state_dir + "/node-cache";
+  worker_options.cache_dir = cache_dir_;
   worker_options.hostname = "embedded";
   worker_options.idle_poll_ms = 100;
-  farm->worker_thread_ = std::thread([f = farm.get(), worker_options] {
-    NodeWorker worker(f->source_.get(), f->engine_.get(), worker_options);
-    worker.Run(f->stop_).IgnoreError();  // access control is off in-process
+  worker_options.report_stopped_chunks = false;  // the job stays resumable
+  worker_thread_ = std::thread([this, worker_options] {
+    NodeWorker worker(source_.get(), engine_.get(), worker_options);
+    worker.Run(stop_).IgnoreError();  // access control is off in-process
   });
-  return farm;
 }
 
 EmbeddedFarm::~EmbeddedFarm() {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -25,8 +26,16 @@ struct EmbeddedFarmOptions {
 
 class EmbeddedFarm {
  public:
+  // Loads the engine and starts the coordinator; the node comes with
+  // StartWorker, so that `anifarm run` first decides which of the state
+  // dir's jobs this run works on (client/resume.h) before any is leased.
   static absl::StatusOr<std::unique_ptr<EmbeddedFarm>> Start(const EmbeddedFarmOptions& options);
-  ~EmbeddedFarm();  // stops the worker, then the coordinator
+  ~EmbeddedFarm();  // stops the worker (a chunk cut short stays leased), then the coordinator
+
+  // Starts the node. It leases chunks of `job_ids` only: before each lease
+  // any other RUNNING job of the state dir (an earlier run's, maybe planned
+  // just now by this process) is paused, left to the command that made it.
+  void StartWorker(std::set<std::string> job_ids);
 
   Coordinator* coordinator() { return coordinator_.get(); }
 
@@ -37,6 +46,7 @@ class EmbeddedFarm {
   std::unique_ptr<UpscalerEngine> engine_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<WorkSource> source_;
+  std::string cache_dir_;
   std::atomic<bool> stop_{false};
   std::thread worker_thread_;
 };

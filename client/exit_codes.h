@@ -13,6 +13,7 @@ enum ExitCode : int {
   kExitJobFailed = 4,    // the job failed or was cancelled
   kExitUnreachable = 5,  // cannot reach the coordinator
   kExitNotAllowed = 6,   // credentials missing, wrong or expired, or the role may not
+  kExitInterrupted = 130,  // `run` stopped by Ctrl-C/SIGTERM; the same command continues it
 };
 
 // Maps an error from the coordinator (or the embedded one) onto an exit code.

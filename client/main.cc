@@ -9,6 +9,7 @@ extern "C" {
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <cstdlib>
@@ -20,6 +21,7 @@ extern "C" {
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -45,6 +47,7 @@ extern "C" {
 #include "common/media/test_clip.h"
 #include "common/model_catalog.h"
 #include "common/termination.h"
+#include "coordinator/job_identity.h"
 #include "coordinator/job_watcher.h"
 #include "coordinator/series_cache.h"
 #include "coordinator/settings.h"
@@ -125,11 +128,13 @@ Connection: --coordinator HOST:PORT [$ANIFARM_COORDINATOR, the config file, or 1
 Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, models_dir,
             state_dir, device, and job flags under [defaults]; the command line wins)
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
-            --keep-intermediates  --series-cache SIZE [10G, 0 = off]
+            --keep-intermediates  --chunk-frames N [48]  --series-cache SIZE [10G, 0 = off]
+            --restart (start over instead of continuing the same command's job)
 
 Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job failed or
              cancelled, 5 coordinator unreachable,
-             6 not allowed (missing, wrong or expired token; a role that may not do this).
+             6 not allowed (missing, wrong or expired token; a role that may not do this),
+             130 run interrupted (Ctrl-C; the same command continues it).
 )";
 
 // The usage text with the codec table's rows where the template says
@@ -151,8 +156,13 @@ std::string CommandHelp(const std::string& command) {
   static const std::map<std::string, std::string> kHelp = {
       {"run", R"(usage: anifarm run INPUT... -o OUTPUT [job options] [--state-dir DIR]
                    [--models-dir DIR] [--device cpu|cuda|cuda:N] [--keep-intermediates]
+                   [--chunk-frames N] [--restart]
 Upscales on this machine: a coordinator and a node in one process, state in a
-local folder (Ctrl-C cancels; what was done stays there). Prints the output paths.
+local folder. Prints the output paths. Ctrl-C stops cleanly (a second one at
+once); after that, a crash or a kill, the same command (same input file, size
+and modification time, same output and settings) continues the job, keeping
+its done chunks. --restart deletes that job and starts over; a changed input
+or changed settings start a new job, saying why.
 
 Examples:
   anifarm run episode.mkv -o episode-2x.mkv
@@ -187,9 +197,11 @@ Examples:
   anifarm models fetch
   anifarm models inspect realesr-animevideov3-x2
 )"},
-      {"jobs", R"(usage: anifarm jobs [--json] [--coordinator HOST:PORT]
+      {"jobs", R"(usage: anifarm jobs [--json] [--coordinator HOST:PORT | --state-dir DIR]
 Lists the jobs you may see (all of them for a viewer or an admin token, your
-own for a submitter): id, state, frames, output.
+own for a submitter): id, state, frames, output. --state-dir lists the jobs of
+`anifarm run` in that folder instead (unfinished ones continue when their
+command runs again).
 
 Examples:
   anifarm jobs
@@ -433,11 +445,22 @@ class RemoteCoordinator {
 };
 
 // Events of a job on the in-process coordinator, as WatchJob would send them.
-NextEvent LocalEvents(Coordinator* coordinator, const std::string& job_id) {
+// Once `interrupted` is set (Ctrl-C) they end with Cancelled, saying where
+// the job stands.
+NextEvent LocalEvents(Coordinator* coordinator, const std::string& job_id,
+                      const std::atomic<bool>* interrupted) {
   auto watcher = std::make_shared<JobWatcher>(coordinator, job_id);
   auto pending = std::make_shared<std::deque<v1::JobEvent>>();
-  return [watcher, pending]() -> absl::StatusOr<v1::JobEvent> {
+  return [watcher, pending, coordinator, job_id,
+          interrupted]() -> absl::StatusOr<v1::JobEvent> {
     while (pending->empty()) {
+      if (*interrupted) {
+        absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(job_id);
+        return absl::CancelledError(absl::StrCat(
+            "interrupted: job ", job_id, " stopped with ", job.ok() ? job->chunks_done() : 0,
+            " of ", job.ok() ? job->chunks_total() : 0,
+            " chunks done; the same command continues it (--restart starts over)"));
+      }
       absl::StatusOr<std::vector<v1::JobEvent>> events = watcher->Poll();
       if (!events.ok()) return events.status();
       pending->insert(pending->end(), events->begin(), events->end());
@@ -452,7 +475,8 @@ NextEvent LocalEvents(Coordinator* coordinator, const std::string& job_id) {
 // Follows a job until it finishes: a live progress bar on a terminal, plain
 // lines (with chunk events) otherwise. Returns the exit code for the job's
 // final state.
-int FollowJob(const NextEvent& next_event, bool quiet = false) {
+// `upscaled_before`: frames of a continued job upscaled by earlier runs.
+int FollowJob(const NextEvent& next_event, bool quiet = false, int64_t upscaled_before = 0) {
   const bool tty = isatty(STDERR_FILENO);
   std::string last;
   while (true) {
@@ -476,7 +500,12 @@ int FollowJob(const NextEvent& next_event, bool quiet = false) {
         std::cerr << "anifarm: job " << job.job_id() << " done: " << job.total_frames()
                   << " frames (" << job.frames_upscaled() << " upscaled, "
                   << job.frames_reused() << " reused), " << job.output_width() << "x"
-                  << job.output_height() << "\n";
+                  << job.output_height();
+        if (upscaled_before > 0) {
+          std::cerr << "; this run upscaled " << job.frames_upscaled() - upscaled_before << " ("
+                    << upscaled_before << " before)";
+        }
+        std::cerr << "\n";
         return kExitOk;
       }
       // A job that failed while its source was read (damaged, undecodable:
@@ -541,6 +570,38 @@ int SubmitAll(const std::vector<v1::SubmitJobRequest>& requests, bool wait, Subm
   return worst;
 }
 
+// The job a run request works on (job_identity.h): a new one, the unfinished
+// one of the same command, or (a batch) the done one. *upscaled_before gets
+// what a continued job brings along.
+absl::StatusOr<std::string> RunJobFor(Coordinator* coordinator,
+                                      const v1::SubmitJobRequest& request, bool restart,
+                                      bool batch, int64_t* upscaled_before) {
+  absl::StatusOr<std::string> key = ResumeKeyFor(request);
+  if (!key.ok()) return coordinator->SubmitJob(request);  // it says what is wrong with the input
+  absl::StatusOr<std::vector<JobRecord>> jobs = coordinator->JobRecords();
+  if (!jobs.ok()) return jobs.status();
+  const RunDecision decision = DecideRun(*key, *jobs, restart, batch);
+  for (const std::string& id : decision.discard) {
+    if (absl::Status s = coordinator->DiscardJob(id, "replaced by a new run"); !s.ok()) return s;
+  }
+  if (!decision.notice.empty()) std::cerr << "anifarm: " << decision.notice << "\n";
+  if (!decision.done_job.empty()) {
+    std::cerr << "anifarm: " << request.input_path() << " already done by job "
+              << decision.done_job << " (" << request.output_path() << "), skipped\n";
+    return decision.done_job;
+  }
+  if (decision.resume_job.empty()) return coordinator->SubmitJob(request, "", *key);
+  for (const JobRecord& job : *jobs) {
+    if (job.id != decision.resume_job) continue;
+    if (job.state == v1::JOB_PAUSED) {
+      if (absl::Status s = coordinator->ResumeJob(job.id).status(); !s.ok()) return s;
+    }
+    std::cerr << "anifarm: continuing job " << ResumedLine(job) << "\n";
+    *upscaled_before = job.frames_upscaled;
+  }
+  return decision.resume_job;
+}
+
 int RunCommand(const CliArgs& args) {
   absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsFromArgs(args);
   if (!requests.ok()) return UsageError(std::string(requests.status().message()));
@@ -556,6 +617,12 @@ int RunCommand(const CliArgs& args) {
     }
   }
   options.device = args.Get("device", "cpu");
+  // As anifarm-coordinator's flag: frames per chunk of a new job (a job
+  // being continued keeps its plan).
+  absl::StatusOr<int> chunk_frames = args.GetInt("chunk-frames", options.coordinator.chunk_frames);
+  if (!chunk_frames.ok()) return UsageError(std::string(chunk_frames.status().message()));
+  if (*chunk_frames < 1) return UsageError("--chunk-frames must be at least 1");
+  options.coordinator.chunk_frames = *chunk_frames;
   absl::StatusOr<std::unique_ptr<EmbeddedFarm>> farm = EmbeddedFarm::Start(options);
   if (!farm.ok()) {
     return Fail(farm.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
@@ -564,16 +631,51 @@ int RunCommand(const CliArgs& args) {
   }
   Coordinator* coordinator = (*farm)->coordinator();
   std::vector<std::string> ids;
-  // Ctrl-C cancels the jobs: what was done stays in the state folder.
-  OnTerminationSignal([coordinator, &ids] {
-    std::lock_guard<std::mutex> lock(ids_mutex);
-    for (const std::string& id : ids) coordinator->CancelJob(id).IgnoreError();
-  });
+  // Ctrl-C pauses the jobs and stops cleanly (the chunk in progress stays
+  // leased, requeued at the next start): the same command continues them.
+  // A second Ctrl-C stops at once, as SIGKILL would, just as resumable.
+  static std::atomic<bool> interrupted{false};
+  OnTerminationSignals(
+      [coordinator, &ids] {
+        interrupted = true;
+        std::cerr << "\nanifarm: stopping (Ctrl-C again to stop at once)" << std::endl;
+        std::lock_guard<std::mutex> lock(ids_mutex);
+        for (const std::string& id : ids) coordinator->PauseJob(id).IgnoreError();
+      },
+      [] {
+        std::cerr << "anifarm: stopped at once" << std::endl;
+        std::_Exit(kExitInterrupted);
+      });
   std::cerr << "anifarm: state in " << options.coordinator.state_dir << "\n";
+  const bool restart = args.Has("restart");
+  const bool batch = requests->size() > 1;
+  std::map<std::string, int64_t> upscaled_before;
   int code = SubmitAll(
-      *requests, /*wait=*/true,
-      [&](const v1::SubmitJobRequest& request) { return coordinator->SubmitJob(request); },
-      [&](const std::string& id) { return LocalEvents(coordinator, id); }, &ids);
+      *requests, /*wait=*/false,
+      [&](const v1::SubmitJobRequest& request) -> absl::StatusOr<std::string> {
+        int64_t before = 0;
+        absl::StatusOr<std::string> id = RunJobFor(coordinator, request, restart, batch, &before);
+        if (id.ok()) upscaled_before[*id] = before;
+        return id;
+      },
+      [&](const std::string&) { return NextEvent(); }, &ids);
+  // Only now does the node start: it works on this run's jobs alone.
+  const std::set<std::string> ours(ids.begin(), ids.end());
+  absl::StatusOr<std::vector<JobRecord>> stored = coordinator->JobRecords();
+  if (stored.ok()) {
+    const std::string others = OtherUnfinishedLine(*stored, ours);
+    if (!others.empty()) {
+      std::cerr << "anifarm: " << others << " (anifarm jobs --state-dir "
+                << options.coordinator.state_dir << ")\n";
+    }
+  }
+  if (!interrupted) (*farm)->StartWorker(ours);
+  for (const std::string& id : ids) {
+    if (interrupted) break;
+    code = std::max(code, FollowJob(LocalEvents(coordinator, id, &interrupted), /*quiet=*/false,
+                                    upscaled_before[id]));
+  }
+  if (interrupted) return kExitInterrupted;
   for (const std::string& id : ids) {
     absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(id);
     if (job.ok() && job->state() == v1::JOB_DONE) std::cout << job->output_path() << "\n";
@@ -650,7 +752,31 @@ int StatusCommand(const CliArgs& args) {
   return result;
 }
 
+// `anifarm jobs --state-dir DIR`: the jobs of `anifarm run` there, read from
+// its database (no coordinator is started, so no lease is touched).
+int LocalJobsCommand(const CliArgs& args) {
+  const std::string db = args.Get("state-dir") + "/anifarm.db";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db, ec)) {
+    return Fail(kExitBadInput,
+                absl::StrCat("no jobs in ", args.Get("state-dir"), " (no ", db, ")"));
+  }
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(db);
+  if (!store.ok()) return FailStatus(store.status());
+  absl::StatusOr<std::vector<JobRecord>> records = (*store)->ListJobs();
+  if (!records.ok()) return FailStatus(records.status());
+  v1::ListJobsResponse jobs;
+  for (const JobRecord& record : *records) *jobs.add_jobs() = ToJobStatus(record);
+  if (args.Has("json")) {
+    std::cout << ToJson(jobs) << "\n";
+  } else {
+    for (const v1::JobStatus& job : jobs.jobs()) std::cout << JobLine(job) << "\n";
+  }
+  return kExitOk;
+}
+
 int JobsCommand(const CliArgs& args) {
+  if (args.Has("state-dir")) return LocalJobsCommand(args);
   RemoteCoordinator remote(args);
   absl::StatusOr<v1::ListJobsResponse> jobs =
       remote.Call<v1::ListJobsResponse>(&v1::Coordinator::Stub::ListJobs, v1::ListJobsRequest());
@@ -882,7 +1008,10 @@ int main(int argc, char** argv) {
     value_flags.insert({"tls-ca", "token-file"});
     switches = JobSwitches();
     if (command == "submit") switches.insert("upload");
-    if (command == "run") value_flags.insert("series-cache");
+    if (command == "run") {
+      switches.insert("restart");
+      value_flags.insert({"chunk-frames", "series-cache"});
+    }
   } else if (command == "status") {
     switches.insert("watch");
   } else if (command == "models") {
@@ -890,12 +1019,14 @@ int main(int argc, char** argv) {
     switches.insert("local");
   } else if (command == "download") {
     value_flags.insert("o");
+  } else if (command == "jobs") {
+    value_flags.insert("state-dir");
   } else if (command == "sample") {
     value_flags = {"frames", "size"};
     switches = {"no-audio", "help"};
   } else if (command == "cache") {
     value_flags.insert("state-dir");
-  } else if (command != "jobs" && command != "cancel" && command != "nodes" &&
+  } else if (command != "cancel" && command != "nodes" &&
              command != "presets" &&
              command != "pause" && command != "resume" && command != "retry") {
     return UsageError("unknown command '" + command + "'");

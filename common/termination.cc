@@ -21,11 +21,18 @@ void BlockTerminationSignals() {
 }
 
 void OnTerminationSignal(std::function<void()> on_signal) {
-  std::thread([on_signal = std::move(on_signal)] {
+  OnTerminationSignals(std::move(on_signal), nullptr);
+}
+
+void OnTerminationSignals(std::function<void()> on_signal, std::function<void()> on_again) {
+  std::thread([on_signal = std::move(on_signal), on_again = std::move(on_again)] {
     sigset_t set = TerminationSignals();
     int signal_number = 0;
     sigwait(&set, &signal_number);
     on_signal();
+    if (!on_again) return;  // later signals stay blocked: ignored
+    sigwait(&set, &signal_number);
+    on_again();
   }).detach();
 }
 

@@ -16,6 +16,12 @@ void BlockTerminationSignals();
 // SIGTERM or SIGINT arrives. Detached; lives as long as the process.
 void OnTerminationSignal(std::function<void()> on_signal);
 
+// The same, and `on_again` runs when a second signal comes after it, e.g. a
+// second Ctrl-C while the first one's clean stop is still under way (an
+// impatient user means "now"). `on_signal` must return promptly: the second
+// signal is only received once it has.
+void OnTerminationSignals(std::function<void()> on_signal, std::function<void()> on_again);
+
 }  // namespace anifarm
 
 #endif  // ANIFARM_COMMON_TERMINATION_H_

@@ -221,9 +221,11 @@ void Coordinator::Wake() {
 }
 
 absl::StatusOr<std::string> Coordinator::SubmitJob(const v1::SubmitJobRequest& request,
-                                                   const std::string& owner) {
+                                                   const std::string& owner,
+                                                   const std::string& resume_key) {
   JobRecord job;
   job.owner = owner;
+  job.resume_key = resume_key;
   job.id = RandomId("job-");
   job.settings = request.settings();
   RETURN_IF_ERROR(NormalizeSettings(&job.settings));
@@ -341,6 +343,19 @@ absl::StatusOr<v1::JobState> Coordinator::CancelJob(const std::string& job_id) {
   }
   RETURN_IF_ERROR(store_->SetJobState(job_id, v1::JOB_CANCELLED, "cancelled by user"));
   return v1::JOB_CANCELLED;
+}
+
+absl::Status Coordinator::DiscardJob(const std::string& job_id, const std::string& reason) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  if (!IsFinished(job.state)) {
+    RETURN_IF_ERROR(store_->SetJobState(job_id, v1::JOB_CANCELLED, reason));
+  }
+  std::error_code ec;
+  fs::remove_all(JobDir(job_id), ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot delete ", JobDir(job_id), ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::JobState> Coordinator::PauseJob(const std::string& job_id) {
@@ -970,6 +985,9 @@ void Coordinator::PlanJob(const std::string& job_id) {
 void Coordinator::AssembleJob(const std::string& job_id) {
   absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
   if (!job.ok()) return;
+  // Tells a log reader (and the resume test, which kills it here) that
+  // assembly began.
+  spdlog::info("job {}: assembling {}", job_id, job->output_path);
   auto fail = [&](const absl::Status& status) {
     store_->SetJobState(job_id, v1::JOB_FAILED, std::string(status.message())).IgnoreError();
   };

@@ -79,11 +79,19 @@ class Coordinator {
   // NotFound / InvalidArgument name the file or value at fault. A job that
   // no live node could ever take (model format, memory, precision) is
   // accepted already FAILED, its error saying which node lacks what.
-  // `owner` is the submitting principal's name (access_control.h).
+  // `owner` is the submitting principal's name (access_control.h);
+  // `resume_key` what `anifarm run` finds the job by again (client/resume.h).
   absl::StatusOr<std::string> SubmitJob(const v1::SubmitJobRequest& request,
-                                        const std::string& owner = "");
+                                        const std::string& owner = "",
+                                        const std::string& resume_key = "");
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs();
+  // The stored jobs themselves (with their resume keys), for `anifarm run`.
+  absl::StatusOr<std::vector<JobRecord>> JobRecords() { return store_->ListJobs(); }
+  // Cancels a job (unless finished) with `reason` as its error and deletes
+  // its folder (chunks, frames, segments): `anifarm run --restart`, or a
+  // job whose input or settings changed under the same output.
+  absl::Status DiscardJob(const std::string& job_id, const std::string& reason);
   absl::StatusOr<v1::JobState> CancelJob(const std::string& job_id);
   absl::StatusOr<v1::JobState> PauseJob(const std::string& job_id);
   absl::StatusOr<v1::JobState> ResumeJob(const std::string& job_id);

@@ -136,6 +136,12 @@ ALTER TABLE nodes ADD COLUMN model_cache_budget INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN models_cached INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v10: what an `anifarm run` job was made from (client/resume.h), so that
+// the same command finds it again after a crash.
+constexpr char kSchemaV10[] = R"sql(
+ALTER TABLE jobs ADD COLUMN resume_key TEXT NOT NULL DEFAULT '';
+)sql";
+
 // ',' + list + ',' contains ',' + item + ',': membership in a stored list.
 std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return absl::StrJoin(items, ",");
@@ -153,7 +159,7 @@ constexpr char kJobColumns[] =
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 2),"
     " (SELECT COUNT(*) FROM chunks c WHERE c.job_id = jobs.id AND c.state = 1),"
-    " memory_bytes, owner, architecture";
+    " memory_bytes, owner, architecture, resume_key";
 
 constexpr char kChunkColumns[] =
     "job_id, chunk_index, state, first_frame, frame_count, unique_count, attempt, node_id,"
@@ -254,6 +260,7 @@ absl::Status JobStore::Migrate() {
   if (version < 7) RETURN_IF_ERROR(db_->Exec(kSchemaV7));
   if (version < 8) RETURN_IF_ERROR(db_->Exec(kSchemaV8));
   if (version < 9) RETURN_IF_ERROR(db_->Exec(kSchemaV9));
+  if (version < 10) RETURN_IF_ERROR(db_->Exec(kSchemaV10));
   RETURN_IF_ERROR(db_->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion)));
   return tx.Commit();
 }
@@ -263,8 +270,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO jobs (id, state, input_path, output_path, settings,"
                                 " model_path, model_sha256, model_format, created_at, priority,"
-                                " memory_bytes, owner, precision)"
-                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                " memory_bytes, owner, precision, resume_key)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, job.id)
       .Bind(2, int64_t{job.state})
       .Bind(3, job.input_path)
@@ -277,7 +284,8 @@ absl::Status JobStore::CreateJob(const JobRecord& job) {
       .Bind(10, int64_t{job.settings.priority()})
       .Bind(11, job.memory_bytes)
       .Bind(12, job.owner)
-      .Bind(13, PrecisionOf(job));
+      .Bind(13, PrecisionOf(job))
+      .Bind(14, job.resume_key);
   return insert.Run();
 }
 
@@ -315,6 +323,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::QueryJobs(const std::string& wh
     job.memory_bytes = query.Int(20);
     job.owner = query.Text(21);
     job.architecture = query.Text(22);
+    job.resume_key = query.Text(23);
     jobs.push_back(std::move(job));
   }
   return jobs;

@@ -42,6 +42,9 @@ struct JobRecord {
   // The model's architecture family, learned from the first node that
   // loaded it ("" before): leases then go only to nodes that advertise it.
   std::string architecture;
+  // What `anifarm run` made the job from (client/resume.h: input identity,
+  // output, settings); "" for jobs submitted to a coordinator.
+  std::string resume_key;
   // Memory a node needs to run the job's model (EstimateModelMemory).
   int64_t memory_bytes = 0;
   int64_t total_frames = 0;
@@ -111,7 +114,7 @@ struct StallFacts {
 
 class JobStore {
  public:
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
 
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
 

@@ -567,6 +567,11 @@ absl::StatusOr<bool> NodeWorker::RunOnce(const std::atomic<bool>& stop) {
     RETURN_IF_ERROR(source_->CompleteChunk(*result));
     return true;
   }
+  if (stop && !options_.report_stopped_chunks) {
+    spdlog::info("job {} chunk {}: stopped, left to the next start", chunk.job_id(),
+                 chunk.chunk_index());
+    return true;
+  }
   spdlog::error("job {} chunk {} failed: {}", chunk.job_id(), chunk.chunk_index(),
                 std::string(result.status().message()));
   v1::FailChunkRequest failure;

@@ -35,6 +35,11 @@ struct NodeWorkerOptions {
   int idle_poll_ms = 300;
   // Caps the memory the node advertises (`--max-memory`; 0 = the device's).
   int64_t max_memory_bytes = 0;
+  // A chunk cut short by `stop` is reported as failed, so that another node
+  // gets it at once. `anifarm run` turns this off: its coordinator requeues
+  // the lease at its next start anyway, and a failure recorded per stop
+  // (each run is a new node) would fail the chunk after a few Ctrl-Cs.
+  bool report_stopped_chunks = true;
 };
 
 class NodeWorker {

@@ -4,6 +4,7 @@ add_executable(e2e_tests
   ${CMAKE_CURRENT_LIST_DIR}/farm_e2e_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/farm_ops_e2e_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/real_sources_e2e_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/resume_e2e_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/transfer_limits_e2e_test.cc)
 target_link_libraries(e2e_tests PRIVATE anifarm_common anifarm_proto anifarm_util anifarm_test_corpus
   PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto GTest::gtest_main)

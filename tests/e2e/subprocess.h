@@ -71,6 +71,7 @@ class Subprocess {
     return true;
   }
   void Terminate() { kill(pid_, SIGTERM); }
+  void Signal(int signal_number) { kill(pid_, signal_number); }
 
   std::string Stdout() const { return ReadAll(log_prefix_ + ".out"); }
   std::string Stderr() const { return ReadAll(log_prefix_ + ".err"); }

@@ -6,6 +6,7 @@ add_executable(coordinator_tests
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/coordinator_stall_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/damaged_input_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/held_frames_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/coordinator/job_identity_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/job_store_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/open_gop_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/output_settings_test.cc

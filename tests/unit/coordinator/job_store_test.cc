@@ -142,6 +142,19 @@ TEST_F(JobStoreTest, ReopenedDatabaseKeepsEverything) {
   store_ = std::move(*reopened);
 }
 
+// `anifarm run` finds its job again by the resume key (job_identity.h).
+TEST_F(JobStoreTest, ResumeKeyIsKeptAcrossReopening) {
+  JobRecord job = TestJob("job-2", "/other.mkv");
+  job.resume_key = "input=/in.mp4\nsize=1\nmtime=2\noutput=/other.mkv\nsettings=ff";
+  ASSERT_TRUE(store_->CreateJob(job).ok());
+  store_.reset();
+  auto reopened = JobStore::Open(path_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->GetJob("job-2")->resume_key, job.resume_key);
+  EXPECT_EQ((*reopened)->GetJob("job-1")->resume_key, "");
+  store_ = std::move(*reopened);
+}
+
 TEST_F(JobStoreTest, CancelledJobIsNotLeasedNorReplanned) {
   ASSERT_TRUE(store_->SetJobState("job-1", v1::JOB_CANCELLED, "cancelled by user").ok());
   auto lease = store_->LeaseNextChunk("node-a", 1000, 2000);
