@@ -9,7 +9,9 @@ extern "C" {
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <cstdlib>
 #include <deque>
@@ -27,6 +29,7 @@ extern "C" {
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "client/client_config.h"
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
@@ -461,7 +464,7 @@ int FollowJob(const NextEvent& next_event, bool quiet = false) {
   }
 }
 
-absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliArgs& args) {
+absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsOf(const CliArgs& args) {
   absl::StatusOr<std::vector<JobPaths>> paths = JobPathsFromArgs(args);
   if (!paths.ok()) return paths.status();
   absl::StatusOr<v1::ProcessingSettings> settings = SettingsFromArgs(args);
@@ -483,8 +486,41 @@ absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliA
   return requests;
 }
 
+// The jobs the command line (and config file) asks for; an error names a
+// value from the config file by its file and key (CliArgs::Attribute).
+absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliArgs& args) {
+  absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsOf(args);
+  if (!requests.ok()) return args.Attribute(requests.status());
+  return requests;
+}
+
 // Guards the list of submitted job ids against the signal watcher thread.
 std::mutex ids_mutex;
+
+// Ctrl-C or SIGTERM while a command talks to a coordinator or waits on it
+// (submit --wait, status --watch): leave at once with 128 + the signal, as
+// a shell reports it. Only this process stops; the coordinator keeps the
+// jobs (`anifarm cancel` stops one), so there is nothing to clean up, and
+// _Exit skips destructors that would wait on a gRPC stream blocked in the
+// main thread. (`anifarm run` hosts the jobs itself: RunCommand cancels.)
+void LeaveOnTerminationSignal(bool jobs_keep_running) {
+  OnTerminationSignal([jobs_keep_running](int signal_number) {
+    const std::string message = absl::StrCat(
+        // End a progress bar drawn in place, so the shell prompt starts clean.
+        isatty(STDERR_FILENO) ? "\n" : "", "anifarm: stopped by ",
+        signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+        jobs_keep_running ? "; the jobs keep running on the coordinator "
+                            "(anifarm status JOB; anifarm cancel JOB stops one)"
+                          : "",
+        "\n");
+    // write(2), not std::cerr: the main thread may hold the stream's lock.
+    (void)!write(STDERR_FILENO, message.data(), message.size());
+    std::_Exit(kExitSignalBase + signal_number);
+  });
+}
+
+// The signal that stopped `anifarm run` (0: none), for its exit status.
+std::atomic<int> run_stop_signal{0};
 
 // Submits every job, then (when asked) follows them one after the other.
 // The exit code is the worst of the jobs'.
@@ -527,8 +563,11 @@ int RunCommand(const CliArgs& args) {
   }
   Coordinator* coordinator = (*farm)->coordinator();
   std::vector<std::string> ids;
-  // Ctrl-C cancels the jobs: what was done stays in the state folder.
-  OnTerminationSignal([coordinator, &ids] {
+  // Ctrl-C cancels the jobs: what was done stays in the state folder. The
+  // jobs live in this process, so they stop with it, unlike a remote
+  // coordinator's (LeaveOnTerminationSignal).
+  OnTerminationSignal([coordinator, &ids](int signal_number) {
+    run_stop_signal = signal_number;
     std::lock_guard<std::mutex> lock(ids_mutex);
     for (const std::string& id : ids) coordinator->CancelJob(id).IgnoreError();
   });
@@ -541,6 +580,9 @@ int RunCommand(const CliArgs& args) {
     absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(id);
     if (job.ok() && job->state() == v1::JOB_DONE) std::cout << job->output_path() << "\n";
   }
+  // Stopped by a signal: say so as a shell would (130, 143), not as a job
+  // that failed by itself.
+  if (run_stop_signal != 0) return kExitSignalBase + run_stop_signal;
   return code;
 }
 
@@ -676,7 +718,8 @@ int NodesCommand(const CliArgs& args) {
                       ? std::string("idle")
                       : absl::StrCat("on ", node.current_job_id(), " chunk ",
                                      node.current_chunk_index()))
-              << "  last seen " << node.last_seen() << "\n";
+              << "  last seen " << AgoText(node.last_seen(), absl::ToUnixSeconds(absl::Now()))
+              << "\n";
   }
   return kExitOk;
 }
@@ -829,6 +872,7 @@ int main(int argc, char** argv) {
     return UsageError(std::string(s.message()));
   }
   if (command == "run") return RunCommand(args);
+  LeaveOnTerminationSignal(/*jobs_keep_running=*/command == "submit" || command == "status");
   if (command == "submit") return SubmitCommand(args);
   if (command == "status") return StatusCommand(args);
   if (command == "jobs") return JobsCommand(args);

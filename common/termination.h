@@ -13,7 +13,11 @@ namespace anifarm {
 void BlockTerminationSignals();
 
 // Starts the watcher: `on_signal` runs once, on the watcher thread, when
-// SIGTERM or SIGINT arrives. Detached; lives as long as the process.
+// SIGTERM or SIGINT arrives, with that signal's number (the CLI exits
+// 128 + it, as shells report a killed command). Detached; lives as long as
+// the process. Start one watcher per process: two would race for a signal.
+void OnTerminationSignal(std::function<void(int signal_number)> on_signal);
+// The same, for callers that do not care which signal it was.
 void OnTerminationSignal(std::function<void()> on_signal);
 
 }  // namespace anifarm
