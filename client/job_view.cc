@@ -1,5 +1,7 @@
 #include "client/job_view.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -55,7 +57,6 @@ std::string Fit(const std::string& text, size_t width) {
 }  // namespace
 
 std::string ProgressBar(const v1::JobStatus& job, double fps, int64_t eta_seconds) {
-  constexpr int kBarWidth = 20;
   double fraction = 0;
   if (job.state() == v1::JOB_DONE) {
     fraction = 1;
@@ -63,21 +64,27 @@ std::string ProgressBar(const v1::JobStatus& job, double fps, int64_t eta_second
     // Upscaling is the long part; assembling shows as the last few percent.
     fraction = 0.95 * double(job.frames_upscaled()) / double(job.unique_frames());
   }
-  const int filled = static_cast<int>(fraction * kBarWidth + 0.5);
-  auto line_with = [&](const std::string& state) {
+  auto line_with = [&](const std::string& state, int bar_width) {
+    const int filled = static_cast<int>(fraction * bar_width + 0.5);
     return absl::StrFormat("[%s%s] %3d%%  %s  chunks %d/%d  upscaled %d/%d",
-                           std::string(filled, '#'), std::string(kBarWidth - filled, '-'),
+                           std::string(filled, '#'), std::string(bar_width - filled, '-'),
                            static_cast<int>(fraction * 100 + 0.5), state, job.chunks_done(),
                            job.chunks_total(), job.frames_upscaled(), job.unique_frames());
   };
   // Why a running job does not move ("waiting: no live node") stands in for
-  // the state, so that `anifarm run` never waits in silence; cut to fit.
+  // the state, so that `anifarm run` never waits in silence. The bar gives
+  // up to half its width for it, then the reason is cut to fit.
+  constexpr int kBarWidth = 20;
+  int bar_width = kBarWidth;
   std::string state = JobStateName(job.state());
   if (job.state() == v1::JOB_RUNNING && !job.error().empty()) {
-    const size_t others = line_with("").size();
-    state = others < kProgressBarColumns ? Fit(job.error(), kProgressBarColumns - others) : state;
+    const int over = static_cast<int>(line_with(job.error(), kBarWidth).size()) -
+                     static_cast<int>(kProgressBarColumns);
+    bar_width = std::clamp(kBarWidth - over, kBarWidth / 2, kBarWidth);
+    const size_t others = line_with("", bar_width).size();
+    if (others < kProgressBarColumns) state = Fit(job.error(), kProgressBarColumns - others);
   }
-  std::string line = line_with(state);
+  std::string line = line_with(state, bar_width);
   // The rest in order of use, each only while the line stays within
   // kProgressBarColumns: a longer line wraps on an 80-column terminal and
   // "\r" then redraws only its last row, leaving a trail of stale bars.
