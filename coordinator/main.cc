@@ -66,7 +66,8 @@ constexpr char kUsage[] =
     "  --chunk-failure-nodes: distinct nodes a chunk may fail on before its job fails [3]\n"
     "  --stall-grace: how long a running job may have queued chunks no live node can\n"
     "                 take before it fails saying why [two lease timeouts]\n"
-    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n";
+    "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n"
+    "Exit status: 0 stopped, 2 bad usage, 3 the state folder or database cannot be opened.\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-coordinator: " << message << "\n" << kUsage;
