@@ -89,7 +89,8 @@ Job options (run, submit):
 @CODECS@
   --profile P              codec profile, e.g. high, main10, hq, 4444, 115, hqx [codec default]
   --crf N                  constant rate factor [h264 18, h265 20]
-  --preset P               encoder preset [slow]
+  --preset P               encoder preset [slow]: ultrafast superfast veryfast faster fast
+                           medium slow slower veryslow placebo; nvenc also p1 (fast)..p7
   --no-audio               drop the audio streams
   --sharpen A              sharpening after the upscale, 0 = none [0] (Pillow Sharpness 1+A)
   --contrast F             Pillow Contrast factor, 1 = unchanged [1]
@@ -120,9 +121,11 @@ Config file: $ANIFARM_CONFIG or ~/.config/anifarm/config.toml (coordinator, mode
 run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device cpu|cuda|cuda:N
             --keep-intermediates
 
-Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job failed or
-             cancelled, 5 coordinator unreachable,
-             6 not allowed (missing, wrong or expired token; a role that may not do this).
+Exit status: 0 ok, 1 other error (internal), 2 bad usage, 3 bad input (or over a
+             coordinator limit), 4 job failed or cancelled, 5 coordinator unreachable,
+             6 not allowed (missing, wrong or expired token; a role that may not do this;
+             an action the job's state refuses), 130/143 stopped by SIGINT/SIGTERM (Ctrl-C
+             leaves --wait and --watch at once; the job keeps running on the coordinator).
 )";
 
 // The usage text with the codec table's rows where the template says
@@ -155,7 +158,8 @@ Examples:
 )"},
       {"submit", R"(usage: anifarm submit INPUT... -o OUTPUT [job options] [--wait] [--coordinator HOST:PORT]
 Sends jobs to a coordinator (paths are on the coordinator's disk) and prints one
-job id per line; --wait follows them and exits with their result.
+job id per line; --wait follows them and exits with their result (Ctrl-C leaves
+at once, exit 130, and the jobs keep running: `anifarm cancel JOB` stops one).
 
 Examples:
   anifarm submit /data/ep01.mkv -o /data/out/ep01.mkv --wait
@@ -164,7 +168,8 @@ Examples:
 )"},
       {"status", R"(usage: anifarm status JOB [--watch] [--json] [--coordinator HOST:PORT]
 Shows a job; --watch follows it (live bar on a terminal, lines otherwise) and
-exits with its result (0 done, 4 failed or cancelled).
+exits with its result (0 done, 4 failed or cancelled; Ctrl-C leaves at once,
+exit 130, and the job keeps running).
 
 Example:
   anifarm status job-1a2b3c4d5e6f --watch
@@ -216,7 +221,8 @@ Example:
 )"},
       {"nodes", R"(usage: anifarm nodes [--json] [--coordinator HOST:PORT]
 Lists the coordinator's nodes: device, advertised memory, memory in use,
-fps, chunks and frames done, the chunk it works on now, last contact.
+fps, chunks and frames done, the chunk it works on now, last contact ("12 s
+ago"; --json: Unix seconds).
 
 Examples:
   anifarm nodes
