@@ -521,6 +521,7 @@ void LeaveOnTerminationSignal(bool jobs_keep_running) {
         "\n");
     // write(2), not std::cerr: the main thread may hold the stream's lock.
     (void)!write(STDERR_FILENO, message.data(), message.size());
+    RemovePartialDownload();  // `download`, `submit --upload --wait`
     std::_Exit(kExitSignalBase + signal_number);
   });
 }
