@@ -91,11 +91,13 @@ std::string ProgressBar(const v1::JobStatus& job, double fps, int64_t eta_second
   auto append = [&line](const std::string& part) {
     if (line.size() + 2 + part.size() <= kProgressBarColumns) absl::StrAppend(&line, "  ", part);
   };
-  append(absl::StrCat("reused ", job.total_frames() - job.unique_frames()));
+  // While it runs, when it ends first; then what dedup saved (a done job's
+  // bar has room for it).
   if (eta_seconds >= 0 && job.state() == v1::JOB_RUNNING) {
     append(absl::StrFormat("ETA %d:%02d", eta_seconds / 60, eta_seconds % 60));
   }
   if (fps > 0) append(absl::StrFormat("%.2f fps", fps));
+  append(absl::StrCat("reused ", job.total_frames() - job.unique_frames()));
   if (job.chunks_running() > 0) append(absl::StrCat("nodes busy ", job.chunks_running()));
   return line;
 }

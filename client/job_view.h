@@ -14,12 +14,12 @@ std::string JobStateName(v1::JobState state);
 bool IsFinished(v1::JobState state);
 // "job-1a2b  RUNNING  chunks 2/5  frames 40/96 upscaled 40 reused 0  in.mp4 -> out.mp4"
 std::string JobLine(const v1::JobStatus& job);
-// "[########------------]  40%  running  chunks 2/5  upscaled 40/100  reused 20  ETA 0:19"
+// "[########------------]  40%  running  chunks 2/5  upscaled 40/100  ETA 0:19"
 // "[--------------------]   0%  waiting: no live node  chunks 0/1  upscaled 0/6"
 // fits in kProgressBarColumns: a running job's waiting line stands in for
-// its state (cut to fit); after the frame counters come the reused count,
-// the ETA (once known: eta_seconds >= 0), fps (> 0) and busy nodes, each
-// only while it fits.
+// its state (cut to fit, the bar narrowed to half for it); after the frame
+// counters come the ETA (once known: eta_seconds >= 0), fps (> 0), the
+// reused count and busy nodes, each only while it fits.
 inline constexpr size_t kProgressBarColumns = 79;  // an 80-column terminal, less the cursor
 std::string ProgressBar(const v1::JobStatus& job, double fps = 0, int64_t eta_seconds = -1);
 // One line for a chunk event: "chunk 3 started on node-ab12 (attempt 1)".

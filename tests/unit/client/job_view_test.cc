@@ -44,6 +44,22 @@ TEST(JobViewTest, ProgressBarFitsEightyColumns) {
   EXPECT_EQ(ProgressBar(small),
             "[--------------------]   0%  waiting: no live node  chunks 0/1  upscaled 0/6");
 
+  // A running job's ETA comes before the reused count.
+  v1::JobStatus running = small;
+  running.set_error("");
+  running.set_chunks_total(5);
+  running.set_chunks_done(2);
+  running.set_total_frames(120);
+  running.set_unique_frames(100);
+  running.set_frames_upscaled(40);
+  const std::string with_eta = ProgressBar(running, 3.1, 19);
+  EXPECT_EQ(with_eta.rfind("[########------------]  38%  running  chunks 2/5  upscaled 40/100"
+                           "  ETA 0:19",
+                           0),
+            0u)
+      << with_eta;
+  EXPECT_LE(with_eta.size(), kProgressBarColumns) << with_eta;
+
   small.set_state(v1::JOB_DONE);
   small.set_frames_upscaled(6);
   EXPECT_EQ(ProgressBar(small),
