@@ -79,7 +79,10 @@ absl::Status ApplyClientConfig(const std::string& path, const std::set<std::stri
       const char* value = std::getenv(variable);
       if (flag == overridden && value && *value) return absl::OkStatus();
     }
-    args->SetDefault(flag, text);
+    // Named by its file and key, so that a bad value is not reported as a
+    // flag the user never typed (CliArgs::Attribute).
+    args->SetDefault(flag, text,
+                     absl::StrCat("config ", path, ": ", job_flag ? "[defaults] " : "", key));
     return absl::OkStatus();
   };
   for (const auto& [key, node] : config) {

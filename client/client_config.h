@@ -33,7 +33,9 @@ std::string ClientConfigPath();
 // Fills flags of `args` not given on the command line from the config file.
 // `value_flags` and `switches` are those the command accepts; keys for other
 // commands are ignored, unknown keys are an error. InvalidArgument names the
-// file (and line) and the key or value at fault.
+// file (and line) and the key or value at fault. Values are checked later,
+// with the command line's; each one set here carries its file and key as
+// its origin, so that CliArgs::Attribute names them in that error.
 absl::Status ApplyClientConfig(const std::string& path, const std::set<std::string>& value_flags,
                                const std::set<std::string>& switches, CliArgs* args);
 

@@ -8,12 +8,18 @@ namespace anifarm {
 
 enum ExitCode : int {
   kExitOk = 0,
+  kExitError = 1,        // anything else: an internal error here or on the coordinator
   kExitUsage = 2,        // bad command line
   kExitBadInput = 3,     // missing/unreadable file, not a video, unknown model, over a limit
-  kExitJobFailed = 4,    // the job failed or was cancelled
+  kExitJobFailed = 4,    // the job failed or was cancelled; nothing else exits 4
   kExitUnreachable = 5,  // cannot reach the coordinator
-  kExitNotAllowed = 6,   // credentials missing, wrong or expired, or the role may not
-  kExitInterrupted = 130,  // `run` stopped by Ctrl-C/SIGTERM; the same command continues it
+  kExitNotAllowed = 6,   // credentials missing, wrong or expired, the role may not, or the
+                         // job's state refuses the action (pause a cancelled job)
+  // 128 + the signal: stopped by SIGINT (130) or SIGTERM (143), as shells
+  // report it. Remote commands: the jobs keep running on the coordinator;
+  // `run`: its jobs are paused and the same command continues them.
+  kExitSignalBase = 128,
+  kExitInterrupted = 130,
 };
 
 // Maps an error from the coordinator (or the embedded one) onto an exit code.
@@ -26,13 +32,20 @@ inline ExitCode ExitCodeFor(const absl::Status& status) {
       return kExitUnreachable;
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
+    // A refused action (pause a finished job, retry a done one): the
+    // request was fine but is not allowed now; the job did not fail.
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
       return kExitNotAllowed;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kResourceExhausted:  // over one of the coordinator's limits
       return kExitBadInput;
     default:
-      return kExitJobFailed;
+      // Internal, Unknown, DataLoss, ...: not the job's result (FollowJob
+      // alone exits kExitJobFailed, from the job's final state).
+      return kExitError;
   }
 }
 

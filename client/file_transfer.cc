@@ -2,12 +2,32 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_client.h"
 
 namespace anifarm {
 namespace fs = std::filesystem;
+namespace {
+
+// The .partial file DownloadFile writes now ("": none), for
+// RemovePartialDownload on the signal watcher's thread.
+std::mutex partial_mutex;
+std::string partial_in_progress;
+
+void SetPartial(const std::string& path) {
+  std::lock_guard<std::mutex> lock(partial_mutex);
+  partial_in_progress = path;
+}
+
+}  // namespace
+
+void RemovePartialDownload() {
+  std::lock_guard<std::mutex> lock(partial_mutex);
+  std::error_code ec;
+  if (!partial_in_progress.empty()) fs::remove(partial_in_progress, ec);
+}
 
 absl::StatusOr<std::string> UploadFile(v1::Coordinator::Stub* stub, const std::string& address,
                                        const std::string& local_path) {
@@ -49,8 +69,12 @@ absl::Status DownloadFile(v1::Coordinator::Stub* stub, const std::string& addres
   std::unique_ptr<grpc::ClientReader<v1::DownloadChunk>> reader =
       stub->DownloadOutput(&context, request);
   const std::string partial = local_path + ".partial";
+  SetPartial(partial);
   std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::InvalidArgumentError(absl::StrCat(local_path, ": cannot write there"));
+  if (!out) {
+    SetPartial("");
+    return absl::InvalidArgumentError(absl::StrCat(local_path, ": cannot write there"));
+  }
   int64_t expected = -1, received = 0;
   v1::DownloadChunk chunk;
   while (reader->Read(&chunk)) {
@@ -70,6 +94,7 @@ absl::Status DownloadFile(v1::Coordinator::Stub* stub, const std::string& addres
     fs::remove(partial, ec);
     if (status.ok()) status = absl::InternalError(absl::StrCat(local_path, ": ", ec.message()));
   }
+  SetPartial("");
   return status;
 }
 

@@ -25,6 +25,10 @@ absl::StatusOr<std::string> UploadFile(v1::Coordinator::Stub* stub, const std::s
 absl::Status DownloadFile(v1::Coordinator::Stub* stub, const std::string& address,
                           const std::string& job_id, const std::string& local_path);
 
+// Removes the temporary file of the download in progress, if any: for the
+// CLI's Ctrl-C, which ends the process without unwinding DownloadFile.
+void RemovePartialDownload();
+
 }  // namespace anifarm
 
 #endif  // ANIFARM_CLIENT_FILE_TRANSFER_H_

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/suggest.h"
 
 namespace anifarm {
 
@@ -47,7 +48,8 @@ absl::Status ApplyJobPreset(CliArgs* args) {
     names.push_back(preset.name);
   }
   return absl::InvalidArgumentError(absl::StrCat("--job-preset '", name, "' is not one of ",
-                                                 absl::StrJoin(names, ", ")));
+                                                 absl::StrJoin(names, ", "),
+                                                 DidYouMean(name, names)));
 }
 
 namespace {

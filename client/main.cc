@@ -11,6 +11,7 @@ extern "C" {
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <cstdlib>
 #include <deque>
@@ -30,6 +31,7 @@ extern "C" {
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "client/client_config.h"
 #include "client/embedded_farm.h"
 #include "client/exit_codes.h"
@@ -95,7 +97,8 @@ Job options (run, submit):
 @CODECS@
   --profile P              codec profile, e.g. high, main10, hq, 4444, 115, hqx [codec default]
   --crf N                  constant rate factor [h264 18, h265 20]
-  --preset P               encoder preset [slow]
+  --preset P               encoder preset [slow]: ultrafast superfast veryfast faster fast
+                           medium slow slower veryslow placebo; nvenc also p1 (fast)..p7
   --no-audio               drop the audio streams
   --sharpen A              sharpening after the upscale, 0 = none [0] (Pillow Sharpness 1+A)
   --contrast F             Pillow Contrast factor, 1 = unchanged [1]
@@ -131,10 +134,12 @@ run only:   --state-dir DIR [~/.local/state/anifarm]  --models-dir DIR  --device
             --keep-intermediates  --chunk-frames N [48]  --series-cache SIZE [10G, 0 = off]
             --restart (start over instead of continuing the same command's job)
 
-Exit status: 0 ok, 2 bad usage, 3 bad input (or over a coordinator limit), 4 job failed or
-             cancelled, 5 coordinator unreachable,
-             6 not allowed (missing, wrong or expired token; a role that may not do this),
-             130 run interrupted (Ctrl-C; the same command continues it).
+Exit status: 0 ok, 1 other error (internal), 2 bad usage, 3 bad input (or over a
+             coordinator limit), 4 job failed or cancelled, 5 coordinator unreachable,
+             6 not allowed (missing, wrong or expired token; a role that may not do this;
+             an action the job's state refuses), 130/143 stopped by SIGINT/SIGTERM (Ctrl-C
+             leaves --wait and --watch at once, the job keeps running on the coordinator;
+             `run` pauses its jobs and the same command continues them).
 )";
 
 // The usage text with the codec table's rows where the template says
@@ -172,7 +177,8 @@ Examples:
 )"},
       {"submit", R"(usage: anifarm submit INPUT... -o OUTPUT [job options] [--wait] [--coordinator HOST:PORT]
 Sends jobs to a coordinator (paths are on the coordinator's disk) and prints one
-job id per line; --wait follows them and exits with their result.
+job id per line; --wait follows them and exits with their result (Ctrl-C leaves
+at once, exit 130, and the jobs keep running: `anifarm cancel JOB` stops one).
 
 Examples:
   anifarm submit /data/ep01.mkv -o /data/out/ep01.mkv --wait
@@ -181,7 +187,8 @@ Examples:
 )"},
       {"status", R"(usage: anifarm status JOB [--watch] [--json] [--coordinator HOST:PORT]
 Shows a job; --watch follows it (live bar on a terminal, lines otherwise) and
-exits with its result (0 done, 4 failed or cancelled).
+exits with its result (0 done, 4 failed or cancelled; Ctrl-C leaves at once,
+exit 130, and the job keeps running).
 
 Example:
   anifarm status job-1a2b3c4d5e6f --watch
@@ -249,7 +256,8 @@ Examples:
 )"},
       {"nodes", R"(usage: anifarm nodes [--json] [--coordinator HOST:PORT]
 Lists the coordinator's nodes: device, advertised memory, memory in use,
-fps, chunks and frames done, the chunk it works on now, last contact.
+fps, chunks and frames done, the chunk it works on now, last contact ("12 s
+ago"; --json: Unix seconds).
 
 Examples:
   anifarm nodes
@@ -520,7 +528,7 @@ int FollowJob(const NextEvent& next_event, bool quiet = false, int64_t upscaled_
   }
 }
 
-absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliArgs& args) {
+absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsOf(const CliArgs& args) {
   absl::StatusOr<std::vector<JobPaths>> paths = JobPathsFromArgs(args);
   if (!paths.ok()) return paths.status();
   absl::StatusOr<v1::ProcessingSettings> settings = SettingsFromArgs(args);
@@ -542,8 +550,42 @@ absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliA
   return requests;
 }
 
+// The jobs the command line (and config file) asks for; an error names a
+// value from the config file by its file and key (CliArgs::Attribute).
+absl::StatusOr<std::vector<v1::SubmitJobRequest>> JobRequestsFromArgs(const CliArgs& args) {
+  absl::StatusOr<std::vector<v1::SubmitJobRequest>> requests = JobRequestsOf(args);
+  if (!requests.ok()) return args.Attribute(requests.status());
+  return requests;
+}
+
 // Guards the list of submitted job ids against the signal watcher thread.
 std::mutex ids_mutex;
+
+// Ctrl-C or SIGTERM while a command talks to a coordinator or waits on it
+// (submit --wait, status --watch): leave at once with 128 + the signal, as
+// a shell reports it. Only this process stops; the coordinator keeps the
+// jobs (`anifarm cancel` stops one), so there is nothing to clean up, and
+// _Exit skips destructors that would wait on a gRPC stream blocked in the
+// main thread. (`anifarm run` hosts the jobs itself: RunCommand cancels.)
+void LeaveOnTerminationSignal(bool jobs_keep_running) {
+  OnTerminationSignal([jobs_keep_running](int signal_number) {
+    const std::string message = absl::StrCat(
+        // End a progress bar drawn in place, so the shell prompt starts clean.
+        isatty(STDERR_FILENO) ? "\n" : "", "anifarm: stopped by ",
+        signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+        jobs_keep_running ? "; the jobs keep running on the coordinator "
+                            "(anifarm status JOB; anifarm cancel JOB stops one)"
+                          : "",
+        "\n");
+    // write(2), not std::cerr: the main thread may hold the stream's lock.
+    (void)!write(STDERR_FILENO, message.data(), message.size());
+    RemovePartialDownload();  // `download`, `submit --upload --wait`
+    std::_Exit(kExitSignalBase + signal_number);
+  });
+}
+
+// The signal that stopped `anifarm run` (0: none), for its exit status.
+std::atomic<int> run_stop_signal{0};
 
 // Submits every job, then (when asked) follows them one after the other.
 // The exit code is the worst of the jobs'.
@@ -633,10 +675,12 @@ int RunCommand(const CliArgs& args) {
   std::vector<std::string> ids;
   // Ctrl-C pauses the jobs and stops cleanly (the chunk in progress stays
   // leased, requeued at the next start): the same command continues them.
-  // A second Ctrl-C stops at once, as SIGKILL would, just as resumable.
+  // A second Ctrl-C stops at once, as SIGKILL would, just as resumable. The
+  // exit status says which signal it was, as a shell would (130, 143).
   static std::atomic<bool> interrupted{false};
   OnTerminationSignals(
-      [coordinator, &ids] {
+      [coordinator, &ids](int signal_number) {
+        run_stop_signal = signal_number;
         interrupted = true;
         std::cerr << "\nanifarm: stopping (Ctrl-C again to stop at once)" << std::endl;
         std::lock_guard<std::mutex> lock(ids_mutex);
@@ -644,7 +688,7 @@ int RunCommand(const CliArgs& args) {
       },
       [] {
         std::cerr << "anifarm: stopped at once" << std::endl;
-        std::_Exit(kExitInterrupted);
+        std::_Exit(kExitSignalBase + run_stop_signal);
       });
   std::cerr << "anifarm: state in " << options.coordinator.state_dir << "\n";
   const bool restart = args.Has("restart");
@@ -675,11 +719,14 @@ int RunCommand(const CliArgs& args) {
     code = std::max(code, FollowJob(LocalEvents(coordinator, id, &interrupted), /*quiet=*/false,
                                     upscaled_before[id]));
   }
-  if (interrupted) return kExitInterrupted;
+  if (interrupted) return kExitSignalBase + run_stop_signal;
   for (const std::string& id : ids) {
     absl::StatusOr<v1::JobStatus> job = coordinator->GetJob(id);
     if (job.ok() && job->state() == v1::JOB_DONE) std::cout << job->output_path() << "\n";
   }
+  // Stopped by a signal: say so as a shell would (130, 143), not as a job
+  // that failed by itself.
+  if (run_stop_signal != 0) return kExitSignalBase + run_stop_signal;
   return code;
 }
 
@@ -886,7 +933,8 @@ int NodesCommand(const CliArgs& args) {
                       ? std::string("idle")
                       : absl::StrCat("on ", node.current_job_id(), " chunk ",
                                      node.current_chunk_index()))
-              << "  last seen " << node.last_seen() << "\n";
+              << "  last seen " << AgoText(node.last_seen(), absl::ToUnixSeconds(absl::Now()))
+              << "\n";
   }
   return kExitOk;
 }
@@ -1047,6 +1095,7 @@ int main(int argc, char** argv) {
     return UsageError(std::string(s.message()));
   }
   if (command == "run") return RunCommand(args);
+  LeaveOnTerminationSignal(/*jobs_keep_running=*/command == "submit" || command == "status");
   if (command == "submit") return SubmitCommand(args);
   if (command == "status") return StatusCommand(args);
   if (command == "jobs") return JobsCommand(args);

@@ -74,4 +74,17 @@ absl::StatusOr<double> CliArgs::GetDouble(const std::string& name, double fallba
   return value;
 }
 
+absl::Status CliArgs::Attribute(const absl::Status& status) const {
+  const absl::string_view message = status.message();
+  for (const auto& [name, origin] : origins_) {
+    const std::string flag = "--" + name;
+    if (message.size() > flag.size() && message.substr(0, flag.size()) == flag &&
+        (message[flag.size()] == ' ' || message[flag.size()] == '=')) {
+      return absl::Status(status.code(),
+                          absl::StrCat(origin, message.substr(flag.size())));
+    }
+  }
+  return status;
+}
+
 }  // namespace anifarm

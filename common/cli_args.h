@@ -33,15 +33,25 @@ class CliArgs {
   // InvalidArgument "--name 'x' is not a number".
   absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
-  // Gives `name` a value unless the command line already did (presets).
-  void SetDefault(const std::string& name, const std::string& value) {
-    values_.emplace(name, value);
+  // Gives `name` a value unless the command line already did (presets, the
+  // config file). `origin` says where the value came from, e.g.
+  // "config /home/me/.config/anifarm/config.toml: [defaults] codec", for
+  // Attribute.
+  void SetDefault(const std::string& name, const std::string& value,
+                  const std::string& origin = "") {
+    if (values_.emplace(name, value).second && !origin.empty()) origins_[name] = origin;
   }
+  // Errors name flags as "--codec 'x' ..."; when that value came from
+  // SetDefault with an origin, the user never typed --codec, so the message
+  // is reworded to start with the origin instead ("config F: [defaults]
+  // codec 'x' ..."). Other statuses pass unchanged.
+  absl::Status Attribute(const absl::Status& status) const;
 
  private:
   std::set<std::string> value_flags_;
   std::set<std::string> switches_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> origins_;  // flag -> where SetDefault's value came from
   std::vector<std::string> positional_;
 };
 

@@ -1,10 +1,11 @@
 # Small helpers of common/ that are not media: flags, model catalog, signals,
-# the gRPC channel factory. (Media code is the anifarm_common library.)
+# the gRPC channel factory, protobuf messages as JSON. (Media code is the anifarm_common library.)
 add_library(anifarm_util STATIC
   ${CMAKE_SOURCE_DIR}/common/cli_args.cc
   ${CMAKE_SOURCE_DIR}/common/grpc_client.cc
   ${CMAKE_SOURCE_DIR}/common/logging.cc
   ${CMAKE_SOURCE_DIR}/common/model_catalog.cc
+  ${CMAKE_SOURCE_DIR}/common/proto_json.cc
   ${CMAKE_SOURCE_DIR}/common/termination.cc)
 target_include_directories(anifarm_util PUBLIC ${CMAKE_SOURCE_DIR})
 target_link_libraries(anifarm_util PUBLIC

@@ -120,7 +120,11 @@ absl::StatusOr<Principal> AccessControl::Authenticate(
     return Principal{std::string(*certificate_name), Role::kNode, false};
   }
   return absl::UnauthenticatedError(
-      "no credentials: give a token (--token or $ANIFARM_TOKEN), or a node certificate");
+      // Each client's own way to pass a token: there is no --token flag
+      // (a token on the command line would show in `ps`).
+      "no credentials: give a token (anifarm --token-file FILE or $ANIFARM_TOKEN; "
+      "anifarm-node --token-file FILE or $ANIFARM_NODE_TOKEN; the dashboard's sign-in), "
+      "or a node certificate");
 }
 
 std::optional<std::string_view> BearerToken(std::string_view authorization_header) {

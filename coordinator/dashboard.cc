@@ -2,13 +2,12 @@
 
 #include <httplib.h>  // Debian's is built with OpenSSL: SSLServer for HTTPS
 
-#include <google/protobuf/util/json_util.h>
-
 #include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_json.h"
 #include "common/status_macros.h"
 #include "coordinator/client_api.h"
 #include "coordinator/dashboard_page.h"
@@ -16,14 +15,8 @@
 namespace anifarm {
 namespace {
 
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
+// The CLI's --json mapping: 64-bit counts as numbers, which the page adds up.
+std::string ToJson(const google::protobuf::Message& message) { return ProtoToJson(message); }
 
 int HttpStatusFor(const absl::Status& status) {
   switch (status.code()) {

@@ -68,7 +68,8 @@ constexpr char kUsage[] =
     "                 take before it fails saying why [two lease timeouts]\n"
     "  --http serves the web dashboard and /metrics (e.g. --http 127.0.0.1:8080)\n"
     "  --series-cache SIZE: upscaled pictures kept across jobs (openings, endings), 0 = off\n"
-    "                       [10G]; `anifarm cache` shows and clears it\n";
+    "                       [10G]; `anifarm cache` shows and clears it\n"
+    "Exit status: 0 stopped, 2 bad usage, 3 the state folder or database cannot be opened.\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "anifarm-coordinator: " << message << "\n" << kUsage;

