@@ -433,8 +433,10 @@ TEST_F(FarmOpsTest, OnlyCorruptingNodeFailsTheJob) {
 }
 
 // A node that advertises too little memory for the job's model
-// (--max-memory) is never given its chunks; the job waits, then runs on a
-// node that can hold the model.
+// (--max-memory) is never given its chunks. With only that node live, the
+// job is known at submit to be one no node can take: it fails at once with
+// a line naming the node and what it lacks, rather than waiting. Retried
+// once a node that can hold the model is up, it runs there only.
 TEST_F(FarmOpsTest, NodeWithTooLittleMemoryGetsNoWork) {
   const std::string input = MakeClip("input.mp4", 96, 64);
   const std::string output = (dir_ / "output.mp4").string();
@@ -443,18 +445,29 @@ TEST_F(FarmOpsTest, NodeWithTooLittleMemoryGetsNoWork) {
       std::vector<std::string>{kBin + "/anifarm-node", "--coordinator", address_, "--cache-dir",
                                (dir_ / "cache-small").string(), "--max-memory", "64M"},
       Log("small"));
-  const std::string job_id = Submit(input, output);
-  ASSERT_FALSE(job_id.empty());
-  std::this_thread::sleep_for(std::chrono::seconds(4));
-  v1::JobStatus job = Status(job_id);
-  EXPECT_EQ(job.state(), v1::JOB_RUNNING);
-  EXPECT_EQ(job.chunks_running(), 0);
-  EXPECT_EQ(job.chunks_done(), 0);
-  v1::ListNodesResponse nodes = Nodes();
+  v1::ListNodesResponse nodes;
+  for (int i = 0; i < 100 && nodes.nodes_size() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    nodes = Nodes();
+  }
   ASSERT_EQ(nodes.nodes_size(), 1);
   EXPECT_EQ(nodes.nodes(0).memory_bytes(), 64LL << 20);
+  const std::string job_id = Submit(input, output);
+  ASSERT_FALSE(job_id.empty());
+  v1::JobStatus job = Status(job_id);
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_NE(job.error().find("no live node can take this job"), std::string::npos)
+      << job.error();
+  EXPECT_NE(job.error().find("memory"), std::string::npos) << job.error();
+  EXPECT_EQ(job.chunks_done(), 0);
 
   auto big = StartNode("big");
+  for (int i = 0; i < 100 && Nodes().nodes_size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Subprocess retry({kBin + "/anifarm", "retry", job_id, "--coordinator", address_},
+                   Log("retry"));
+  ASSERT_EQ(retry.Wait(std::chrono::seconds(30)), 0) << retry.Stderr();
   Subprocess watch({kBin + "/anifarm", "status", job_id, "--watch", "--coordinator", address_},
                    Log("watch"));
   ASSERT_EQ(watch.Wait(std::chrono::seconds(300)), 0) << watch.Stderr() << coordinator->Stderr();
