@@ -1053,6 +1053,8 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   std::error_code ec;
   if (cleanup == v1::CLEANUP_ALL || cleanup == v1::CLEANUP_INPUT) {
     fs::remove_all(JobDir(job_id) + "/chunks", ec);
+    // The series cache has taken its candidates; their features go too.
+    fs::remove(JobDir(job_id) + "/series_cache.bin", ec);
     fs::remove(IntermediatePath(JobDir(job_id)), ec);
   }
   if (cleanup == v1::CLEANUP_ALL) {
