@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "common/chunk_payload.h"
 #include "common/encoded_segment.h"
+#include "common/file_util.h"
 #include "common/hashing.h"
 #include "common/media/encode_settings.h"
 #include "common/media/media_info.h"
@@ -43,25 +44,6 @@ std::string RandomId(const char* prefix) {
   static std::mt19937_64 rng{std::random_device{}()};
   std::lock_guard<std::mutex> lock(mu);
   return absl::StrFormat("%s%012x", prefix, rng() & 0xffffffffffffULL);
-}
-
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // What a node needs to run a model: its weights twice (the file's copy and

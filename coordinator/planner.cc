@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/chunk_payload.h"
+#include "common/file_util.h"
 #include "common/media/frame_convert.h"
 #include "common/media/source_reader.h"
 #include "common/media/video_decoder.h"
@@ -34,17 +35,11 @@ struct DecodedFrame {
 };
 
 absl::Status WritePayload(const std::string& path, const v1::ChunkPayload& payload) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !payload.SerializeToOstream(&out)) {
-      return absl::InternalError(absl::StrCat("cannot write chunk payload ", tmp));
-    }
+  std::string bytes;
+  if (!payload.SerializeToString(&bytes)) {
+    return absl::InternalError(absl::StrCat("cannot serialize chunk payload ", path));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write chunk payload ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, bytes);
 }
 
 // "12.345 s" for a timestamp of the source's video stream.

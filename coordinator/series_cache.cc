@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/file_util.h"
 #include "common/hashing.h"
 #include "common/status_macros.h"
 
@@ -84,23 +85,14 @@ absl::Status WriteSeriesCacheUse(const std::string& path, const SeriesCacheUse& 
     for (float mean : feature.mean) PutInt(out, static_cast<int64_t>(std::lround(mean * 1000.0)));
     out.append(reinterpret_cast<const char*>(feature.cells.data()), feature.cells.size());
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    file.write(out.data(), static_cast<std::streamsize>(out.size()));
-    if (!file) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, out);
 }
 
 absl::StatusOr<SeriesCacheUse> ReadSeriesCacheUse(const std::string& path) {
   SeriesCacheUse use;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return use;
-  const std::string in((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return use;  // no file: the job used no cache
+  const std::string& in = *bytes;
   const absl::Status corrupt = absl::DataLossError(absl::StrCat(path, " is damaged"));
   size_t at = 0;
   int64_t magic = 0, count = 0;
@@ -270,15 +262,7 @@ absl::Status SeriesCache::Insert(const std::string& key, const PictureFeature& f
   ASSIGN_OR_RETURN(Statement last, db_->Prepare("SELECT last_insert_rowid()"));
   ASSIGN_OR_RETURN(bool row, last.Step());
   if (!row) return absl::InternalError("series cache: no row id after an insert");
-  const std::string path = PngPath(last.Int(0));
-  {
-    std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-    out.write(png.data(), static_cast<std::streamsize>(png.size()));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  }
-  std::error_code ec;
-  fs::rename(path + ".tmp", path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path));
+  RETURN_IF_ERROR(WriteFileAtomically(PngPath(last.Int(0)), png));
   return EvictBeyondBudget();
 }
 

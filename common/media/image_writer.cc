@@ -1,12 +1,9 @@
 #include "common/media/image_writer.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/media/ffmpeg_ptr.h"
 #include "common/media/frame_convert.h"
 #include "common/status_macros.h"
@@ -411,62 +409,6 @@ absl::StatusOr<std::string> EncodeWebpFile(const RgbImage& image,
   return EncodeOnePicture(context.get(), codec, *yuv, Format::kWebp);
 }
 
-// --- Files -------------------------------------------------------------------
-
-absl::Status ErrnoStatus(int error_number, const std::string& what) {
-  return absl::ErrnoToStatus(error_number, what);
-}
-
-// Writes `bytes` to a fresh hidden file beside `path`, flushes it and
-// renames it over `path`. The temporary is removed on any failure.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    tmp = (dir / absl::StrCat(".", target.filename().string(), ".", ::getpid(), "-",
-                              counter.fetch_add(1), ".tmp"))
-              .string();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) {
-      return ErrnoStatus(errno, absl::StrCat("cannot create ", tmp, " to write ", path));
-    }
-  }
-  if (fd < 0) return absl::AlreadyExistsError(absl::StrCat("no free temporary name for ", path));
-
-  auto fail = [&](const std::string& what) {
-    const int saved = errno;
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    return ErrnoStatus(saved, what);
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(absl::StrCat("cannot write ", tmp));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail(absl::StrCat("cannot flush ", tmp));
-  const int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0) return fail(absl::StrCat("cannot close ", tmp));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  // Make the rename itself durable; best effort (some filesystems refuse).
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 bool IsImageOutputPath(const std::string& path) {
@@ -504,7 +446,7 @@ absl::Status WriteImageFile(const RgbImage& image, const std::string& path,
                             const ImageWriteOptions& options) {
   RETURN_IF_ERROR(ValidateImageWriteOptions(options, path));
   ASSIGN_OR_RETURN(const std::string bytes, EncodeImage(image, options, path));
-  return WriteFileAtomically(path, bytes);
+  return WriteFileAtomically(path, bytes, Durability::kFsync);
 }
 
 }  // namespace anifarm
