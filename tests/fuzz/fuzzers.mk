@@ -32,7 +32,7 @@ TORCH_LIBS := -ltorch -ltorch_cpu -lc10
 PICKLE_SRCS := tests/fuzz/pickle_reader_fuzzer.cc node/engine/pickle_reader.cc \
   node/engine/legacy_checkpoint.cc
 MEDIA_SRCS := $(patsubst $(SRC)/%,%,$(wildcard $(SRC)/common/media/*.cc)) common/hashing.cc \
-  common/suggest.cc
+  common/suggest.cc common/file_util.cc
 MEDIA_FUZZ_SRCS := tests/fuzz/media_probe_fuzzer.cc $(MEDIA_SRCS)
 # The coordinator's farm logic: every coordinator/*.cc but the transport
 # (gRPC service, dashboard, TLS credentials) and main. They go into an archive
