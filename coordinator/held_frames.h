@@ -22,8 +22,9 @@
 //   covers few windows, does not raise it. A window beyond
 //   max(kFloor, kSigmas x spread), capped at kCeiling, keeps the frame.
 // - A uniform shift (fade, flash, a colour grade moving) moves every window
-//   the same way: a plane whose mean moved by more than half a level keeps
-//   the frame, however flat the rest.
+//   the same way: a plane whose mean moved by more than 0.65 level keeps
+//   the frame, however flat the rest (lossy coding moved a held drawing's
+//   means by up to 0.6 in the corpus, a fade's step by 4 and more).
 // - Candidates: the picture the previous frame showed, the last few kept
 //   pictures (a blink that reopens), and any earlier kept picture of the
 //   video whose coarse signature (frame means bucketed, then a 16x9 grid) is
@@ -69,7 +70,7 @@ struct FeatureComparison {
 inline constexpr double kHeldFloor = 13.0;   // smallest window tolerance
 inline constexpr double kHeldSigmas = 8.0;   // tolerance in units of the noise spread
 inline constexpr double kHeldCeiling = 16.0; // largest window tolerance, however noisy
-inline constexpr double kHeldShift = 0.5;    // largest plane mean shift
+inline constexpr double kHeldShift = 0.65;   // largest plane mean shift
 
 struct HeldFrameOptions {
   // Also require the whole-frame PSNR over the feature (dB) to reach this;
