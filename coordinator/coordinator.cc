@@ -170,7 +170,7 @@ Coordinator::~Coordinator() {
   if (runner_.joinable()) runner_.join();
 }
 
-SeriesCacheUse Coordinator::CacheUseOf(const std::string& job_id) {
+std::shared_ptr<const SeriesCacheUse> Coordinator::CacheUseOf(const std::string& job_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = cache_uses_.find(job_id); it != cache_uses_.end()) return it->second;
@@ -182,7 +182,9 @@ SeriesCacheUse Coordinator::CacheUseOf(const std::string& job_id) {
     use = SeriesCacheUse();
   }
   std::lock_guard<std::mutex> lock(mu_);
-  return cache_uses_.emplace(job_id, *std::move(use)).first->second;
+  return cache_uses_
+      .emplace(job_id, std::make_shared<const SeriesCacheUse>(*std::move(use)))
+      .first->second;
 }
 
 std::string Coordinator::JobDir(const std::string& job_id) const {
@@ -567,7 +569,8 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     segment_specs_[job.id] = spec;
   }
   ASSIGN_OR_RETURN(std::vector<FrameRecord> frames, store_->ChunkFrames(job.id, chunk_index));
-  const SeriesCacheUse cache_use = CacheUseOf(job.id);
+  const std::shared_ptr<const SeriesCacheUse> cache_use_ptr = CacheUseOf(job.id);
+  const SeriesCacheUse& cache_use = *cache_use_ptr;
   for (const FrameRecord& frame : frames) {
     v1::ChunkFrame* out = spec.add_frames();
     out->set_frame_index(frame.index);
@@ -590,17 +593,17 @@ absl::StatusOr<v1::SegmentSpec> Coordinator::SegmentSpecFor(const JobRecord& job
     }
   } else {
     ASSIGN_OR_RETURN(std::vector<int64_t> shared, store_->SharedFrames(job.id, chunk_index));
-    // The series cache's candidates come back too, to be kept once the job
-    // is done.
-    // A picture from the series cache is in the frames folder already.
+    // A picture from the series cache is in the frames folder already; the
+    // cache's candidates in this chunk come back too, to be kept once the
+    // job is done.
     std::set<int64_t> wanted;
     for (int64_t index : shared) {
       if (!cache_use.cached.count(index)) wanted.insert(index);
     }
+    std::set<int64_t> in_chunk;
+    for (const FrameRecord& frame : frames) in_chunk.insert(frame.index);
     for (const auto& [index, feature] : cache_use.candidates) {
-      for (const FrameRecord& frame : frames) {
-        if (frame.index == index) wanted.insert(index);
-      }
+      if (in_chunk.count(index)) wanted.insert(index);
     }
     for (int64_t index : wanted) spec.add_shared_frames(index);
   }
@@ -930,6 +933,7 @@ void Coordinator::PlanJob(const std::string& job_id) {
   }
   if (plan.ok()) {
     SeriesCacheUse use;
+    use.key = plan_options.series_key;
     use.cached = std::move(plan->cached);
     use.candidates = std::move(plan->cache_candidates);
     if (!use.empty()) {
@@ -942,7 +946,7 @@ void Coordinator::PlanJob(const std::string& job_id) {
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
-    cache_uses_[job_id] = std::move(use);
+    cache_uses_[job_id] = std::make_shared<const SeriesCacheUse>(std::move(use));
   }
   if (plan.ok()) {
     // The exact count, for sources whose headers understated it.
@@ -997,7 +1001,8 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   request.image = ImageOptionsOf(job->settings);
   absl::StatusOr<AssemblyResult> result = AssembleOutput(request);
   if (!result.ok()) return fail(result.status());
-  const SeriesCacheUse cache_use = CacheUseOf(job_id);
+  const std::shared_ptr<const SeriesCacheUse> cache_use_ptr = CacheUseOf(job_id);
+  const SeriesCacheUse& cache_use = *cache_use_ptr;
   const std::string frame_map = FrameMappingJson(request.frames, cache_use.cached);
   WriteFileAtomically(JobDir(job_id) + "/frame_mapping.json", frame_map).IgnoreError();
   if (!job->settings.frame_map_path().empty()) {
@@ -1012,9 +1017,9 @@ void Coordinator::AssembleJob(const std::string& job_id) {
   if (!recorded.ok()) return fail(recorded);
   // The pictures the series cache keeps, before the clean-up deletes them.
   if (!cache_use.candidates.empty()) {
-    const std::string key =
-        SeriesCacheKey(job->settings, job->model_sha256, request.media.video.width,
-                       request.media.video.height);
+    // The key it was looked up under at planning: the same source and
+    // settings, so the pictures go where the next job will look.
+    const std::string& key = cache_use.key;
     int kept = 0;
     for (const auto& [index, feature] : cache_use.candidates) {
       absl::StatusOr<std::string> png = ReadWholeFile(UpscaledFramePath(request.frames_dir, index));

@@ -160,7 +160,9 @@ class Coordinator {
   void PlanJob(const std::string& job_id);
   void AssembleJob(const std::string& job_id);
   // The job's use of the series cache (read once, then kept).
-  SeriesCacheUse CacheUseOf(const std::string& job_id);
+  // Shared, not copied: it holds every candidate's feature, and each lease
+  // of the job reads it.
+  std::shared_ptr<const SeriesCacheUse> CacheUseOf(const std::string& job_id);
   std::string JobDir(const std::string& job_id) const;
   // ToJobStatus plus what only the coordinator knows (kept intermediates).
   v1::JobStatus StatusOf(const JobRecord& job) const;
@@ -181,7 +183,7 @@ class Coordinator {
   // stream its first accepted segment encodes.
   std::map<std::string, v1::SegmentSpec> segment_specs_;
   std::map<std::string, v1::VideoStreamParams> segment_streams_;
-  std::map<std::string, SeriesCacheUse> cache_uses_;
+  std::map<std::string, std::shared_ptr<const SeriesCacheUse>> cache_uses_;
   StallCheck stall_check_;  // the runner thread's
   std::atomic<int64_t> lease_expiries_{0};
   std::atomic<int64_t> chunk_failures_{0};

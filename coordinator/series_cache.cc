@@ -62,13 +62,15 @@ bool GetBytes(const std::string& in, size_t& at, size_t size, std::string& value
   return true;
 }
 
-constexpr int64_t kUseMagic = 0x31455355434641;  // "AFCUSE1"
+constexpr int64_t kUseMagic = 0x32455355434641;  // "AFCUSE2"
 
 }  // namespace
 
 absl::Status WriteSeriesCacheUse(const std::string& path, const SeriesCacheUse& use) {
   std::string out;
   PutInt(out, kUseMagic);
+  PutInt(out, static_cast<int64_t>(use.key.size()));
+  out += use.key;
   PutInt(out, static_cast<int64_t>(use.cached.size()));
   for (const auto& [index, hit] : use.cached) {
     PutInt(out, index);
@@ -95,8 +97,12 @@ absl::StatusOr<SeriesCacheUse> ReadSeriesCacheUse(const std::string& path) {
   const std::string& in = *bytes;
   const absl::Status corrupt = absl::DataLossError(absl::StrCat(path, " is damaged"));
   size_t at = 0;
-  int64_t magic = 0, count = 0;
-  if (!GetInt(in, at, magic) || magic != kUseMagic || !GetInt(in, at, count)) return corrupt;
+  int64_t magic = 0, key_size = 0, count = 0;
+  if (!GetInt(in, at, magic) || magic != kUseMagic || !GetInt(in, at, key_size) ||
+      key_size < 0 || !GetBytes(in, at, static_cast<size_t>(key_size), use.key) ||
+      !GetInt(in, at, count)) {
+    return corrupt;
+  }
   for (int64_t i = 0; i < count; ++i) {
     int64_t index = 0, size = 0;
     SeriesCacheHit hit;

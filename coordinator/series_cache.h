@@ -72,6 +72,7 @@ struct SeriesCacheStats {
 // planning to assembly: the first occurrences filled from the cache, and
 // the candidates to keep once the job is done.
 struct SeriesCacheUse {
+  std::string key;  // the job's SeriesCacheKey, as it was planned
   std::map<int64_t, SeriesCacheHit> cached;
   std::vector<std::pair<int64_t, PictureFeature>> candidates;
   bool empty() const { return cached.empty() && candidates.empty(); }

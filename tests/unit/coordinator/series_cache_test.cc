@@ -104,6 +104,29 @@ TEST_F(SeriesCacheTest, ABudgetOfZeroKeepsNothing) {
   EXPECT_EQ((*cache)->Stats()->entries, 0);
 }
 
+// A job's record of its cache use comes back as it was written (a
+// coordinator restarted between planning and assembly reads it).
+TEST_F(SeriesCacheTest, AJobsCacheUseSurvivesOnDisk) {
+  fs::create_directories(dir_);
+  SeriesCacheUse use;
+  use.key = "key-of-the-job";
+  use.cached[12] = SeriesCacheHit{7, "job-1", 3};
+  use.candidates.emplace_back(40, FeatureOf(40));
+  const std::string path = (dir_ / "series_cache.bin").string();
+  ASSERT_TRUE(WriteSeriesCacheUse(path, use).ok());
+  auto read = ReadSeriesCacheUse(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->key, "key-of-the-job");
+  ASSERT_EQ(read->cached.size(), 1u);
+  EXPECT_EQ(read->cached.at(12).entry, 7);
+  EXPECT_EQ(read->cached.at(12).origin_job, "job-1");
+  ASSERT_EQ(read->candidates.size(), 1u);
+  EXPECT_EQ(read->candidates[0].first, 40);
+  EXPECT_EQ(read->candidates[0].second.cells, use.candidates[0].second.cells);
+  EXPECT_TRUE(CompareFeatures(read->candidates[0].second, FeatureOf(40)).same);
+  EXPECT_TRUE(ReadSeriesCacheUse((dir_ / "absent.bin").string())->empty());
+}
+
 TEST(SeriesCacheWindowTest, OpeningsAndEndings) {
   EXPECT_TRUE(InCacheWindow(90, 1440));
   EXPECT_FALSE(InCacheWindow(700, 1440));
